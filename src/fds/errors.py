@@ -1,0 +1,34 @@
+"""Typed exceptions: the CLI turns every `FDSError` into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "FDSError",
+    "ModelFormatError",
+    "NotFittedError",
+    "TrainingDivergedError",
+]
+
+
+class FDSError(Exception):
+    """Base class for errors caused by what the user gave us (not bugs)."""
+
+
+class DataError(FDSError, ValueError):
+    """Input data is missing, malformed, or inconsistent with a fitted codec."""
+
+
+class ConfigError(FDSError, ValueError):
+    """An option, preset or YAML key is unknown or out of range."""
+
+
+class ModelFormatError(FDSError):
+    """A model directory is missing files, tampered with, or from a newer format."""
+
+
+class TrainingDivergedError(FDSError, RuntimeError):
+    """A loss term became NaN or infinite; the last good checkpoint is kept."""
