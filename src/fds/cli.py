@@ -1,0 +1,258 @@
+"""The `fds` command: parse → call the API → print a summary (rich) or one JSON object (--json).
+
+Every `FDSError` becomes one line on stderr and exit code 2; Ctrl-C during training leaves a
+checkpoint and exits with 130.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fds.config import load_yaml
+from fds.data.builtin import available_datasets
+from fds.data.files import read_data, read_latents, write_output
+from fds.errors import FDSError
+from fds.estimator import FDS
+from fds.runs import QUICKSTART, train_run
+
+app = typer.Typer(
+    help="FDS: factorized autoencoders that decompose, synthesize and protect sensitive data.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")
+]
+ModelOpt = Annotated[
+    Path, typer.Option("--model", "-m", help="Run directory or its model/ folder.")
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+
+
+def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user errors into one clear line and exit code 2 (and Ctrl-C into 130)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FDSError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print(
+                "interrupted: a checkpoint was saved; continue with `fds train --resume RUN`"
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _emit(summary: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table(title=title, show_header=False)
+    for key, value in summary.items():
+        shown = (
+            f"{value:.5g}"
+            if isinstance(value, float)
+            else ", ".join(value)
+            if isinstance(value, list)
+            else str(value)
+        )
+        table.add_row(key, shown)
+    out_console.print(table)
+
+
+@app.command()
+@_handle_errors
+def datasets(as_json: JsonFlag = False) -> None:
+    """List the built-in data sets.
+
+    Example: `fds datasets --json`
+    """
+    items = available_datasets()
+    if as_json:
+        sys.stdout.write(json.dumps({"datasets": items}) + "\n")
+        return
+    table = Table("name", "kind", "available", "description")
+    for item in items:
+        table.add_row(
+            item["name"],
+            item["kind"],
+            "yes" if item["available"] else f"no: {item['hint']}",
+            item["description"],
+        )
+    out_console.print(table)
+
+
+@app.command()
+@_handle_errors
+def train(
+    run: Annotated[
+        Path | None, typer.Argument(help="Run directory (same as --out).", show_default=False)
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="CSV, Parquet, .npy, IDX, PNG folder or built-in name."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML with FDS parameters (and data:).")
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="ae, dae, sparse_ae, vae, beta_vae, beta_tcvae, factor_vae.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training rows.")] = None,
+    latent_dim: Annotated[
+        int | None, typer.Option("--latent-dim", help="Number of latent factors.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for splits, initialisation and noise.")
+    ] = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory to create.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in RUN from its last checkpoint.")
+    ] = False,
+    overwrite: OverwriteOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train an FDS and write a run directory (config.yaml, metrics.jsonl, checkpoints/, model/, PNGs).
+
+    Examples:
+
+    `fds train --data census --preset vae --epochs 30 --out runs/census`
+
+    `fds train --data table.csv --config fds.yaml --out runs/mine`
+
+    `fds train --resume runs/mine`   (after a crash or Ctrl-C: continues bit for bit)
+    """
+    target = out or run
+    if target is None:
+        raise typer.BadParameter("give the run directory with --out RUN (or as RUN)")
+    params: dict[str, Any] = load_yaml(config) if config else {}
+    cli = {
+        "data": data,
+        "data_root": data_root,
+        "preset": preset,
+        "epochs": epochs,
+        "latent_dim": latent_dim,
+        "seed": seed,
+    }
+    params |= {k: v for k, v in cli.items() if v is not None}
+    summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
+    _emit(summary, as_json, "FDS training run")
+
+
+@app.command()
+@_handle_errors
+def quickstart(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")] = Path(
+        "runs/quickstart"
+    ),
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = QUICKSTART["epochs"],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a β-TCVAE on the built-in `shapes` sprites and write a complete run directory.
+
+    Replaces an earlier quickstart run in the same directory. Example: `fds quickstart --out runs/demo`
+    """
+    if (out / "config.yaml").is_file() and not as_json:
+        err_console.print(f"replacing the earlier run in {out}")
+    summary = train_run(QUICKSTART | {"epochs": epochs}, out, overwrite=True, verbose=not quiet)
+    _emit(summary, as_json, "FDS quickstart: β-TCVAE on shapes")
+
+
+@app.command()
+@_handle_errors
+def encode(
+    model: ModelOpt,
+    data: Annotated[str, typer.Option("--data", "-d", help="Rows or images to encode.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Latents file: .npy or .parquet.")],
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Draw z ~ q(z|x) instead of the posterior mean.")
+    ] = False,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Encode data into latent factors.
+
+    Example: `fds encode --model runs/census --data census.csv --out latents.parquet`
+    """
+    fitted = FDS.load(model)
+    codes = fitted.transform(read_data(data).X, sample=sample)
+    write_output(codes, out, overwrite=overwrite)
+    _emit({"out": str(out), "rows": len(codes), "latent_dim": codes.shape[1]}, as_json, "encoded")
+
+
+@app.command()
+@_handle_errors
+def decode(
+    model: ModelOpt,
+    latents: Annotated[
+        Path, typer.Option("--latents", "-l", help="Latents: .npy, .parquet or .csv.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output: .csv/.parquet (tables) or .npy.")
+    ],
+    overwrite: OverwriteOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Decode latent factors back into rows or images (the decoder mean).
+
+    Example: `fds decode --model runs/census --latents latents.parquet --out rebuilt.csv`
+    """
+    fitted = FDS.load(model)
+    decoded = fitted.inverse_transform(read_latents(latents))
+    write_output(decoded, out, overwrite=overwrite)
+    _emit({"out": str(out), "rows": len(decoded)}, as_json, "decoded")
+
+
+@app.command()
+@_handle_errors
+def sample(
+    model: ModelOpt,
+    n: Annotated[int, typer.Option("-n", "--n", help="How many rows or images.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output: .csv/.parquet (tables) or .npy.")
+    ],
+    seed: Annotated[int, typer.Option(help="Seed of the prior draws.")] = 0,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate new rows or images from the prior.
+
+    Example: `fds sample --model runs/census -n 1000 --out synthetic.csv`
+    """
+    samples = FDS.load(model).sample(n, seed=seed)
+    write_output(samples, out, overwrite=overwrite)
+    _emit({"out": str(out), "rows": len(samples)}, as_json, "sampled")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

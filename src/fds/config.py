@@ -1,0 +1,153 @@
+"""Every option of an FDS, validated once: the estimator's parameters, the YAML `--config`, presets.
+
+The YAML file mirrors `FDS(...)`'s keyword arguments one to one, so a user can move a setting between
+the CLI and the API without translating it. Unknown keys fail with the closest valid name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fds.errors import ConfigError
+
+Posterior = Literal["deterministic", "gaussian", "noisy"]
+Likelihood = Literal["auto", "bernoulli", "gaussian", "gaussian_learned", "mixture"]
+Corruption = Literal["gaussian", "masking", "salt_pepper"]
+
+# Loss weights and encoder kinds of the classic models; explicit parameters override them.
+PRESETS: dict[str, dict[str, Any]] = {
+    "ae": {"posterior": "deterministic"},
+    "dae": {"posterior": "deterministic", "corruption": "masking", "corruption_level": 0.25},
+    "sparse_ae": {"posterior": "deterministic", "sparsity_l1": 0.01},
+    "vae": {"posterior": "gaussian", "kl": 1.0},
+    "beta_vae": {"posterior": "gaussian", "kl": 4.0},
+    # β-TCVAE (Chen et al. 2018): KL = MI + TC + dim-KL, TC weighted β = 6 in total.
+    "beta_tcvae": {"posterior": "gaussian", "kl": 1.0, "tc": 5.0},
+    # FactorVAE (Kim & Mnih 2018): TC estimated by a discriminator, γ = 10.
+    "factor_vae": {"posterior": "gaussian", "kl": 1.0, "factor": 10.0},
+}
+
+# The fields a preset may set; None in the user's config means "take the preset's value".
+PRESET_FIELDS = ("posterior", "kl", "tc", "factor", "sparsity_l1", "corruption", "corruption_level")
+
+
+class FDSConfig(BaseModel):
+    """All parameters of an FDS model and its training, flat like scikit-learn's estimators."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # model
+    preset: str = "vae"
+    latent_dim: int = Field(10, ge=1)
+    architecture: Literal["auto", "mlp", "conv"] = "auto"
+    hidden_dims: tuple[int, ...] = (256, 256)
+    conv_channels: tuple[int, ...] = (32, 32, 64, 64)
+    posterior: Posterior | None = None
+    noise_std: float = Field(0.1, ge=0)
+    likelihood: Likelihood = "auto"
+    likelihood_scale: float = Field(1.0, gt=0)
+    mixture_components: int = Field(5, ge=2)
+    # loss terms (None = the preset's value, 0 = off)
+    kl: float | None = Field(None, ge=0)
+    free_bits: float = Field(0.0, ge=0)
+    kl_warmup_epochs: float = Field(0.0, ge=0)
+    tc: float | None = Field(None, ge=0)
+    tc_estimator: Literal["mss", "mws"] = "mss"
+    factor: float | None = Field(None, ge=0)
+    sparsity_l1: float | None = Field(None, ge=0)
+    sparsity_kl: float = Field(0.0, ge=0)
+    sparsity_target: float = Field(0.05, gt=0, lt=1)
+    independence: float = Field(0.0, ge=0)
+    independence_kind: Literal["hsic", "decorrelation"] = "hsic"
+    corruption: Corruption | None = None
+    corruption_level: float | None = Field(None, ge=0)
+    # training
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_schedule: Literal["constant", "cosine", "step"] = "constant"
+    batch_size: int = Field(128, ge=1)
+    epochs: int = Field(20, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    seed: int = 0
+    # data
+    columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
+    missing: Literal["error", "impute"] | dict[str, Literal["error", "impute"]] = "error"
+    continuous_transform: Literal["standard", "quantile"] = "standard"
+
+    @model_validator(mode="after")
+    def _known_preset(self) -> FDSConfig:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}{_suggest(self.preset, PRESETS)}")
+        return self
+
+    def resolved(self) -> FDSConfig:
+        """Fill every preset-controlled field left as None with the preset's value."""
+        defaults = {"posterior": "gaussian", "kl": 0.0, "tc": 0.0, "factor": 0.0}
+        defaults |= {"sparsity_l1": 0.0, "corruption_level": 0.0}
+        values = self.model_dump()
+        for name in PRESET_FIELDS:
+            if values[name] is None:
+                values[name] = PRESETS[self.preset].get(name, defaults.get(name))
+        return FDSConfig(**values)
+
+
+def _suggest(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else f"; valid: {', '.join(sorted(options))}"
+
+
+def reject_unknown(names: Any, valid: Any) -> None:
+    """One clear line for the first unknown option, with the closest valid name."""
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]!r}{_suggest(unknown[0], valid)}")
+
+
+def make_config(**params: Any) -> FDSConfig:
+    """Validate parameters into an FDSConfig, turning pydantic's report into one clear line."""
+    reject_unknown(params, FDSConfig.model_fields)
+    try:
+        return FDSConfig(**params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        raise ConfigError(f"invalid option {where}: {err['msg']}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config into a dict of FDS parameters (plus `data`/`data_root`), validating keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{line}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of option: value, got {type(raw).__name__}")
+    run_keys = {key: raw.pop(key) for key in ("data", "data_root") if key in raw}
+    make_config(**raw)  # validate now, so a bad key is reported before any work starts
+    return raw | run_keys
+
+
+def dump_yaml(params: dict[str, Any]) -> str:
+    """Resolved config as YAML, tuples written as plain lists so it reads back unchanged."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return yaml.safe_dump(plain(params), sort_keys=False)

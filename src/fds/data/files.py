@@ -1,0 +1,136 @@
+"""Reading user data from a path or a built-in name, and writing results without half-written files.
+
+Inputs: CSV, Parquet, .npy (memory-mapped), IDX (raw or gzip), a folder of PNG files, or a built-in
+data set name. Outputs are written to a temporary sibling and renamed, so a failure leaves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fds.data.builtin import available_datasets, is_builtin, load_builtin
+from fds.data.images import read_idx, read_png_folder
+from fds.errors import DataError
+
+
+@dataclass
+class LoadedData:
+    """What a data argument resolved to: the samples, plus labels/factors when known."""
+
+    X: pd.DataFrame | np.ndarray
+    source: str
+    labels: np.ndarray | None = None
+    factors: pd.DataFrame | None = None
+    sensitive: tuple[str, ...] = ()
+
+
+def _is_idx(path: Path) -> bool:
+    name = path.name.lower().removesuffix(".gz")
+    return name.endswith((".idx", "-ubyte")) or "-idx" in name
+
+
+def read_data(
+    spec: str | Path, *, n: int | None = None, seed: int = 0, root: str | None = None
+) -> LoadedData:
+    """Resolve `spec` as a file, a folder of PNGs, or a built-in data set name."""
+    path = Path(spec)
+    if not path.exists() and is_builtin(str(spec)):
+        data = load_builtin(str(spec), n=n, seed=seed, root=root)
+        return LoadedData(data.X, data.name, data.labels, data.factors, tuple(data.sensitive))
+    if not path.exists():
+        names = ", ".join(d["name"] for d in available_datasets())
+        raise DataError(
+            f"data not found: {spec} is neither a file, a folder nor a built-in data set ({names})"
+        )
+    if path.is_dir():
+        X: Any = read_png_folder(path)
+    else:
+        X = _read_file(path)
+    if (isinstance(X, np.ndarray) and len(X) == 0) or (isinstance(X, pd.DataFrame) and X.empty):
+        raise DataError(f"{path} holds no rows")
+    if n is not None:
+        X = X.iloc[:n] if isinstance(X, pd.DataFrame) else X[:n]
+    return LoadedData(X, str(path))
+
+
+def _read_file(path: Path) -> pd.DataFrame | np.ndarray:
+    suffix = path.suffix.lower()
+    readers: dict[str, tuple[str, Callable[[Path], Any]]] = {
+        ".csv": ("CSV", pd.read_csv),
+        ".parquet": ("Parquet", pd.read_parquet),
+        ".pq": ("Parquet", pd.read_parquet),
+        ".npy": ("NumPy .npy", lambda p: np.load(p, mmap_mode="r", allow_pickle=False)),
+    }
+    if _is_idx(path):
+        return read_idx(path)
+    if suffix not in readers:
+        raise DataError(
+            f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .parquet, .npy, IDX or a PNG folder"
+        )
+    kind, reader = readers[suffix]
+    try:
+        return reader(path)
+    except Exception as exc:  # each reader raises its own types; the user needs one line
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path} is not a valid {kind} file: {reason}") from None
+
+
+def read_latents(path: str | Path) -> np.ndarray:
+    """Latent codes from .npy, .parquet or .csv (numeric columns only)."""
+    X = _read_file(Path(path)) if Path(path).is_file() else None
+    if X is None:
+        raise DataError(f"latents file not found: {path}")
+    if isinstance(X, pd.DataFrame):
+        try:
+            X = X.to_numpy(dtype=np.float32)
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: latents must be numeric columns") from None
+    return np.asarray(X, dtype=np.float32)
+
+
+def write_output(
+    obj: pd.DataFrame | np.ndarray, path: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Write a table (.csv/.parquet) or an array (.npy/.parquet/.csv) atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq", ".npy"):
+        raise DataError(
+            f"{path}: unsupported output type {suffix or '(none)'}; use .npy, .parquet or .csv"
+        )
+    if path.exists() and not overwrite:
+        raise DataError(f"{path} exists; pass --overwrite to replace it")
+    if isinstance(obj, np.ndarray) and suffix != ".npy":
+        if obj.ndim != 2:
+            raise DataError(f"{path}: arrays of shape {obj.shape} can only be written as .npy")
+        obj = pd.DataFrame(obj, columns=[f"z{i}" for i in range(obj.shape[1])])
+    if isinstance(obj, pd.DataFrame) and suffix == ".npy":
+        try:
+            obj = obj.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{path}: a table with text columns cannot be .npy; use .csv or .parquet"
+            ) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if suffix == ".npy":
+            np.save(tmp, np.asarray(obj), allow_pickle=False)
+        elif suffix == ".csv":
+            obj.to_csv(tmp, index=False)
+        else:
+            obj.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,329 @@
+"""Tabular codec: DataFrame rows ↔ float32 vectors, one fitted transform per column.
+
+Continuous columns are standardized (or quantile-mapped to a standard normal, which tames skew),
+counts are log1p-standardized, binary columns become 0/1, categoricals one-hot. Everything fitted
+is stored as plain JSON so a saved model never needs pickle.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_integer_dtype, pandas_dtype
+from scipy.special import ndtr, ndtri
+
+from fds.data.codec import Block, blocks_from_json, blocks_to_json
+from fds.data.schema import KINDS, Kind, first_missing_row, infer_kind
+from fds.errors import DataError
+
+_N_QUANTILES = 1000
+_POLICIES = ("error", "impute")
+_TRANSFORMS = ("standard", "quantile")
+_EPS = 1e-6
+
+
+@dataclass
+class ColumnSpec:
+    """How one column is encoded; every field is JSON-serialisable."""
+
+    name: str
+    kind: Kind
+    dtype: str
+    missing: str = "error"
+    fill: Any = None
+    center: float = 0.0
+    scale: float = 1.0
+    quantiles: list[float] | None = None
+    categories: list[Any] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) if self.kind == "categorical" else 1
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python scalars, so the spec dumps to JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class TabularCodec:
+    """Fit on a DataFrame (or a 2-D array) once; encode/decode any number of batches after."""
+
+    input_kind = "table"
+
+    def __init__(
+        self,
+        columns: list[ColumnSpec],
+        *,
+        feature_names: list[str],
+        from_array: bool,
+        transform: str,
+    ) -> None:
+        self.columns = columns
+        self.feature_names = feature_names  # the user's column order; `columns` is in block order
+        self.from_array = from_array
+        self.transform = transform
+        self.blocks = self._layout()
+        self.n_encoded = self.blocks[-1].stop if self.blocks else 0
+
+    # ---------------------------------------------------------------- fitting
+    @classmethod
+    def fit(
+        cls,
+        data: pd.DataFrame | np.ndarray,
+        *,
+        kinds: dict[str, str] | None = None,
+        missing: str | dict[str, str] = "error",
+        transform: str = "standard",
+    ) -> TabularCodec:
+        """Infer (or take) each column's kind, apply the missing-value policy, fit transforms."""
+        frame, from_array = _as_frame(data)
+        if len(frame) == 0 or frame.shape[1] == 0:
+            raise DataError(f"the table is empty ({frame.shape[0]} rows, {frame.shape[1]} columns)")
+        names = [str(c) for c in frame.columns]
+        if transform not in _TRANSFORMS:
+            raise DataError(f"unknown transform {transform!r}; valid: {', '.join(_TRANSFORMS)}")
+        given = missing.items() if isinstance(missing, dict) else [(None, missing)]
+        for name, policy in given:
+            if policy not in _POLICIES:
+                where = f" for column {name!r}" if name is not None else ""
+                raise DataError(
+                    f"unknown missing policy {policy!r}{where}; valid: {', '.join(_POLICIES)}"
+                )
+        for option, mapping in (("columns", kinds or {}), ("missing", _as_dict(missing))):
+            for name in mapping:
+                if name not in names:
+                    raise DataError(
+                        f"{option} names column {name!r}, which the data lacks{_suggest(name, names)}"
+                    )
+        policies = _as_dict(missing)
+        default_policy = missing if isinstance(missing, str) else "error"
+        specs = []
+        for name in names:
+            column = frame[name]
+            kind = (kinds or {}).get(name) or infer_kind(column)
+            if kind not in KINDS:
+                raise DataError(
+                    f"column {name!r}: unknown kind {kind!r}; valid: {', '.join(KINDS)}"
+                )
+            policy = policies.get(name, default_policy)
+            specs.append(_fit_column(name, column, kind, policy, transform))
+        return cls(specs, feature_names=names, from_array=from_array, transform=transform)
+
+    def _layout(self) -> list[Block]:
+        order = {"continuous": 0, "count": 0, "binary": 1, "categorical": 2}
+        self.columns.sort(key=lambda c: order[c.kind])  # stable: keeps the table's order inside
+        blocks, start = [], 0
+        n_real = sum(c.kind in ("continuous", "count") for c in self.columns)
+        n_binary = sum(c.kind == "binary" for c in self.columns)
+        if n_real:
+            blocks.append(Block("real", 0, n_real, "real"))
+            start = n_real
+        if n_binary:
+            blocks.append(Block("binary", start, start + n_binary, "binary"))
+            start += n_binary
+        for col in self.columns:
+            if col.kind == "categorical":
+                blocks.append(Block("categorical", start, start + col.width, col.name))
+                start += col.width
+        return blocks
+
+    # ---------------------------------------------------------------- encode
+    def encode(self, data: pd.DataFrame | np.ndarray) -> np.ndarray:
+        frame, _ = _as_frame(data, expected=self.feature_names if self.from_array else None)
+        known = self.feature_names
+        for name in frame.columns:
+            if str(name) not in known:
+                raise DataError(f"unknown column {name!r}: not seen at fit{_suggest(name, known)}")
+        for name in known:
+            if name not in frame.columns:
+                raise DataError(f"the data lacks column {name!r}, which the model was fitted on")
+        parts = [_encode_column(spec, frame[spec.name]) for spec in self.columns]
+        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+    # ---------------------------------------------------------------- decode
+    def decode(self, encoded: np.ndarray) -> pd.DataFrame | np.ndarray:
+        """Encoded rows (real values, probabilities or one-hots) → the user's table."""
+        if encoded.ndim != 2 or encoded.shape[1] != self.n_encoded:
+            raise DataError(f"expected encoded rows of width {self.n_encoded}, got {encoded.shape}")
+        out, start = {}, 0
+        for spec in self.columns:
+            out[spec.name] = _decode_column(spec, encoded[:, start : start + spec.width])
+            start += spec.width
+        frame = pd.DataFrame({name: out[name] for name in self.feature_names})
+        return frame.to_numpy(dtype=np.float64) if self.from_array else frame
+
+    # ---------------------------------------------------------------- JSON
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input_kind": self.input_kind,
+            "from_array": self.from_array,
+            "transform": self.transform,
+            "feature_names": self.feature_names,
+            "columns": [vars(c) for c in self.columns],
+            "blocks": blocks_to_json(self.blocks),
+        }
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> TabularCodec:
+        specs = [ColumnSpec(**c) for c in state["columns"]]
+        codec = cls(
+            specs,
+            feature_names=list(state["feature_names"]),
+            from_array=state["from_array"],
+            transform=state["transform"],
+        )
+        if codec.blocks != blocks_from_json(state["blocks"]):
+            raise DataError("codec.json is inconsistent: its blocks do not match its columns")
+        return codec
+
+
+def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
+    return missing if isinstance(missing, dict) else {}
+
+
+def _as_frame(data: Any, expected: list[str] | None = None) -> tuple[pd.DataFrame, bool]:
+    if isinstance(data, pd.DataFrame):
+        frame = data.copy(deep=False)
+        frame.columns = [str(c) for c in frame.columns]
+        if frame.columns.duplicated().any():
+            dup = frame.columns[frame.columns.duplicated()][0]
+            raise DataError(f"column {dup!r} appears more than once")
+        return frame, False
+    array = np.asarray(data)
+    if array.ndim != 2:
+        raise DataError(f"expected a 2-D array (rows × features), got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+        raise DataError(f"expected a numeric array, got dtype {array.dtype}; pass a DataFrame")
+    if expected is not None and array.shape[1] != len(expected):
+        raise DataError(f"expected {len(expected)} features per row, got {array.shape[1]}")
+    names = expected or [f"x{i}" for i in range(array.shape[1])]
+    return pd.DataFrame(array, columns=names), True
+
+
+def _fit_column(
+    name: str, column: pd.Series, kind: Kind, policy: str, transform: str
+) -> ColumnSpec:
+    spec = ColumnSpec(name=name, kind=kind, dtype=str(column.dtype), missing=policy)
+    values = column.dropna()
+    if len(values) == 0:
+        raise DataError(f"column {name!r} has no values (all missing)")
+    row = first_missing_row(column)
+    if row is not None and policy == "error":
+        raise DataError(
+            f"column {name!r} has a missing value at row {row!r}; "
+            f"set missing: impute (or missing: {{{name}: impute}}) to fill it"
+        )
+    if kind in ("continuous", "count"):
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
+        numbers = values.to_numpy(dtype=np.float64)
+        if not np.isfinite(numbers).all():
+            bad = int(np.argmax(~np.isfinite(numbers)))
+            raise DataError(
+                f"column {name!r} holds {numbers[bad]} at row {_plain(values.index[bad])!r}; "
+                "replace it or drop the rows"
+            )
+        if kind == "count" and ((numbers < 0).any() or (np.mod(numbers, 1) != 0).any()):
+            raise DataError(
+                f"column {name!r} is declared count but holds negative or fractional values"
+            )
+        spec.fill = float(np.median(numbers))
+        mapped = np.log1p(numbers) if kind == "count" else numbers
+        if transform == "quantile" and kind == "continuous":
+            levels = np.linspace(0, 1, min(_N_QUANTILES, len(mapped)))
+            spec.quantiles = np.quantile(mapped, levels).tolist()
+        else:
+            spec.center = float(mapped.mean())
+            spec.scale = float(mapped.std()) or 1.0
+    else:
+        levels = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+        if kind == "binary" and len(levels) > 2:
+            raise DataError(
+                f"column {name!r} is declared binary but has {len(levels)} distinct values"
+            )
+        spec.categories = [_plain(v) for v in levels]
+        spec.fill = _plain(values.mode().iloc[0])
+    return spec
+
+
+def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
+    row = first_missing_row(column)
+    if row is not None:
+        if spec.missing == "error":
+            raise DataError(
+                f"column {spec.name!r} has a missing value at row {row!r}; "
+                "the model was fitted with missing: error"
+            )
+        column = column.fillna(spec.fill)
+    if spec.kind in ("continuous", "count"):
+        try:
+            numbers = column.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"column {spec.name!r} must be numeric") from None
+        if not np.isfinite(numbers).all():
+            bad = int(np.argmax(~np.isfinite(numbers)))
+            raise DataError(
+                f"column {spec.name!r} holds {numbers[bad]} at row {_plain(column.index[bad])!r}"
+            )
+        mapped = np.log1p(np.maximum(numbers, 0)) if spec.kind == "count" else numbers
+        if spec.quantiles is not None:
+            ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))
+            return ndtri(np.clip(ranks, _EPS, 1 - _EPS))[:, None]
+        return ((mapped - spec.center) / spec.scale)[:, None]
+    codes = pd.Index(spec.categories).get_indexer(column)
+    if (codes < 0).any():
+        bad = int(np.argmax(codes < 0))
+        raise DataError(
+            f"column {spec.name!r} has unseen category {_plain(column.iloc[bad])!r} at row "
+            f"{_plain(column.index[bad])!r} (known: {', '.join(map(str, spec.categories[:10]))})"
+        )
+    if spec.kind == "binary":
+        return (codes == len(spec.categories) - 1).astype(np.float32)[:, None]
+    return np.eye(len(spec.categories), dtype=np.float32)[codes]
+
+
+def _decode_column(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
+    if spec.kind in ("continuous", "count"):
+        z = values[:, 0].astype(np.float64)
+        if spec.quantiles is not None:
+            mapped = np.interp(ndtr(z), np.linspace(0, 1, len(spec.quantiles)), spec.quantiles)
+        else:
+            mapped = z * spec.scale + spec.center
+        if spec.kind == "count":
+            return _restore_dtype(spec, np.maximum(np.rint(np.expm1(mapped)), 0))
+        return _restore_dtype(spec, mapped)
+    if spec.kind == "binary":
+        index = (
+            (values[:, 0] >= 0.5).astype(int)
+            if len(spec.categories) == 2
+            else np.zeros(len(values), int)
+        )
+    else:
+        index = values.argmax(axis=1)
+    return _restore_dtype(spec, np.asarray(spec.categories, dtype=object)[index])
+
+
+def _restore_dtype(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
+    """Decoded values in the column's fitted dtype (numpy, nullable, `str`, object or category)."""
+    if spec.dtype == "category":
+        return pd.Series(pd.Categorical(values, categories=spec.categories))
+    try:
+        dtype = pandas_dtype(spec.dtype)
+    except TypeError:
+        return pd.Series(values)
+    if is_integer_dtype(dtype) and values.dtype.kind == "f":
+        values = np.rint(values)  # an integer column modelled as continuous decodes to integers
+    try:
+        return pd.Series(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        return pd.Series(values)

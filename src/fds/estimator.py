@@ -1,0 +1,304 @@
+"""`FDS`: the scikit-learn style façade over codec → model → trainer → model directory.
+
+Parameters are the fields of `fds.config.FDSConfig` (one source of truth for names and defaults,
+shared with the YAML `--config`), plus `encoder`/`decoder` for user-supplied networks and
+`verbose` for the progress bar. Learned attributes end in `_`, as in scikit-learn.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from fds.config import FDSConfig, make_config, reject_unknown
+from fds.data.codec import Codec, codec_from_json, input_kind_of
+from fds.data.image_codec import ImageCodec
+from fds.data.stream import Rows, split_indices
+from fds.data.tabular import TabularCodec
+from fds.errors import ConfigError, DataError, ModelFormatError
+from fds.io import load_model, save_model
+from fds.model import FactorizedAutoencoder, build_model
+from fds.training.trainer import Trainer
+
+_EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
+_EVAL_BATCH = 1024
+
+
+def _as_input(X: Any) -> pd.DataFrame | np.ndarray:
+    if isinstance(X, pd.DataFrame | np.ndarray):
+        return X
+    if isinstance(X, list | tuple):
+        return np.asarray(X)
+    input_kind_of(X)  # raises the one-line DataError naming the type
+    return X
+
+
+class FDS(TransformerMixin, BaseEstimator):
+    """Factorized stochastic autoencoder with scikit-learn's estimator interface.
+
+    >>> m = FDS(preset="beta_tcvae", latent_dim=10, epochs=20, seed=0).fit(X)
+    >>> Z = m.transform(X); X_hat = m.inverse_transform(Z); S = m.sample(500, seed=1)
+
+    Every keyword is a field of `FDSConfig` (see `fds.config`), or `encoder`/`decoder`
+    (`nn.Module`s replacing the built-in networks) and `verbose` (progress bar).
+    """
+
+    def __init__(self, **params: Any) -> None:
+        reject_unknown(params, _param_defaults())
+        for name, default in _param_defaults().items():
+            setattr(self, name, params.get(name, default))
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self, X: Any, y: Any = None, *, run_dir: str | Path | None = None, resume: bool = False
+    ) -> FDS:
+        """Fit the codec and train the model; `y` is ignored (unsupervised), as in scikit-learn."""
+        config = self._config()
+        X = _as_input(X)
+        codec, source, encode = _fit_codec(X, config)
+        if len(source) < 2:
+            raise DataError(f"need at least 2 rows to train, got {len(source)}")
+        torch.manual_seed(config.seed)
+        model = self._build(config, codec)
+        train_idx, val_idx = split_indices(len(source), config.val_fraction, config.seed)
+        trainer = Trainer(
+            model,
+            config,
+            Rows(source, train_idx, encode),
+            Rows(source, val_idx, encode) if len(val_idx) else None,
+            run_dir=Path(run_dir) if run_dir else None,
+            show_progress=bool(self.verbose),
+        )
+        self.history_ = trainer.fit(resume=resume)
+        self.model_, self.codec_, self.config_ = model.eval(), codec, config
+        self._set_input_attributes(X)
+        self._fit_code_distribution(Rows(source, train_idx, encode))
+        return self
+
+    def _config(self) -> FDSConfig:
+        params = {k: getattr(self, k) for k in FDSConfig.model_fields}
+        return make_config(**params).resolved()
+
+    def _build(self, config: FDSConfig, codec: Codec) -> FactorizedAutoencoder:
+        chw = codec.chw if isinstance(codec, ImageCodec) else None
+        model = build_model(config, codec.blocks, chw, self.encoder, self.decoder)
+        if self.encoder is not None or self.decoder is not None:
+            _check_custom_modules(model, codec.n_encoded)
+        return model
+
+    def _set_input_attributes(self, X: Any) -> None:
+        self.input_kind_ = self.codec_.input_kind
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+            self.n_features_in_ = X.shape[1]
+        else:
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
+
+    @torch.no_grad()
+    def _fit_code_distribution(self, rows: Rows) -> None:
+        """Deterministic codes have no prior: sample from a Gaussian fitted to the training codes."""
+        if self.model_.stochastic:
+            self.latent_loc_ = torch.zeros(self.config_.latent_dim)
+            self.latent_scale_tril_ = torch.eye(self.config_.latent_dim)
+            return
+        codes = torch.cat([self.model_.encode(x).mean for x in rows.batches(_EVAL_BATCH)]).double()
+        cov = torch.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
+        cov += 1e-6 * torch.eye(len(cov), dtype=cov.dtype)
+        self.latent_loc_ = codes.mean(0).float()
+        self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
+
+    # ------------------------------------------------------------------ use
+    def _rows(self, X: Any) -> Rows:
+        check_is_fitted(self, "model_")
+        X = _as_input(X)
+        if input_kind_of(X) != self.input_kind_:
+            raise DataError(f"the model was fitted on {self.input_kind_}, got {input_kind_of(X)}")
+        if isinstance(self.codec_, ImageCodec):
+            return Rows(X, np.arange(len(X)), self.codec_.encode)
+        encoded = self.codec_.encode(X)
+        return Rows(encoded, np.arange(len(encoded)))
+
+    @torch.no_grad()
+    def transform(self, X: Any, sample: bool = False) -> np.ndarray:
+        """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`."""
+        with torch.random.fork_rng():
+            torch.manual_seed(self.config_.seed if hasattr(self, "config_") else 0)
+            codes = [
+                self.model_.encode(x, sample=sample).z for x in self._rows(X).batches(_EVAL_BATCH)
+            ]
+        return torch.cat(codes).numpy()
+
+    @torch.no_grad()
+    def inverse_transform(self, Z: Any) -> Any:
+        """Decoder mean for latent codes, in the type and columns of the training input."""
+        z = self._latents(Z)
+        return self.codec_.decode(self._decode_mean(z))
+
+    def _decode_mean(self, z: torch.Tensor) -> np.ndarray:
+        parts = [self.model_.likelihood.mean(self.model_.decode(c)) for c in z.split(_EVAL_BATCH)]
+        return torch.cat(parts).numpy()
+
+    def _latents(self, Z: Any) -> torch.Tensor:
+        check_is_fitted(self, "model_")
+        Z = np.array(Z, dtype=np.float32)  # a copy: latents may come from a read-only memmap
+        if Z.ndim != 2 or Z.shape[1] != self.config_.latent_dim:
+            raise DataError(
+                f"expected latents of shape (N, {self.config_.latent_dim}), got {Z.shape}"
+            )
+        if not np.isfinite(Z).all():
+            raise DataError("latents hold NaN or inf")
+        return torch.from_numpy(Z)
+
+    @torch.no_grad()
+    def reconstruction_mse(self, X: Any) -> float:
+        """Mean squared error per value between x and the decoder mean at the posterior mean, in
+        the encoded space (pixels in [0, 1]; standardized columns; one-hot categories)."""
+        total, count = 0.0, 0
+        for x in self._rows(X).batches(_EVAL_BATCH):
+            x_hat = self.model_.likelihood.mean(self.model_.decode(self.model_.encode(x).mean))
+            total += float((x_hat - x).pow(2).sum())
+            count += x.numel()
+        return total / count
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> Any:
+        """`n` new rows or images from the prior. Table cells are drawn from the decoder's
+        distribution (so categories vary as in the data); images are the decoder mean."""
+        check_is_fitted(self, "model_")
+        if int(n) < 1:
+            raise DataError(f"n must be at least 1, got {n}")
+        with torch.random.fork_rng():
+            torch.manual_seed(self.config_.seed if seed is None else seed)
+            eps = torch.randn(int(n), self.config_.latent_dim)
+            z = self.latent_loc_ + eps @ self.latent_scale_tril_.T
+            if isinstance(self.codec_, ImageCodec):
+                return self.codec_.decode(self._decode_mean(z))
+            draws = [
+                self.model_.likelihood.sample(self.model_.decode(c)) for c in z.split(_EVAL_BATCH)
+            ]
+        return self.codec_.decode(torch.cat(draws).numpy())
+
+    @torch.no_grad()
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Per-example ELBO in nats (one posterior sample, fixed seed)."""
+        with torch.random.fork_rng():
+            torch.manual_seed(self.config_.seed)
+            parts = [self.model_.elbo(x) for x in self._rows(X).batches(_EVAL_BATCH)]
+        return torch.cat(parts).numpy()
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean ELBO per example in nats (higher is better), so GridSearchCV can pick latent_dim.
+
+        Continuous table columns are scored in their standardized units."""
+        return float(self.score_samples(X).mean())
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (no pickle); see `fds.io`."""
+        check_is_fitted(self, "model_")
+        tensors = dict(self.model_.state_dict())
+        tensors |= {
+            "fitted.latent_loc": self.latent_loc_,
+            "fitted.latent_scale_tril": self.latent_scale_tril_,
+        }
+        config = {
+            "params": self.config_.model_dump(mode="json"),
+            "custom_encoder": self.encoder is not None,
+            "custom_decoder": self.decoder is not None,
+            "fitted": {
+                "n_features_in": self.n_features_in_,
+                "feature_names_in": list(getattr(self, "feature_names_in_", [])) or None,
+                "epochs_trained": len(self.history_),
+            },
+        }
+        return save_model(path, config, tensors, self.codec_.to_json())
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, encoder: nn.Module | None = None, decoder: nn.Module | None = None
+    ) -> FDS:
+        """Load and verify a model directory (or a run directory holding `model/`)."""
+        config, tensors, codec_state, _ = load_model(path)
+        for part, module in (("encoder", encoder), ("decoder", decoder)):
+            if config.get(f"custom_{part}") and module is None:
+                raise ModelFormatError(
+                    f"this model was trained with a custom {part}: pass {part}= to FDS.load"
+                )
+        try:
+            model = cls(**config["params"], encoder=encoder, decoder=decoder, verbose=False)
+            model.config_ = model._config()
+        except ConfigError as exc:
+            raise ModelFormatError(f"config.json: {exc}") from None
+        model.codec_ = codec_from_json(codec_state)
+        model.model_ = model._build(model.config_, model.codec_).eval()
+        model.latent_loc_ = tensors.pop("fitted.latent_loc")
+        model.latent_scale_tril_ = tensors.pop("fitted.latent_scale_tril")
+        try:
+            model.model_.load_state_dict(tensors)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ModelFormatError(
+                f"weights.safetensors does not fit the config: {first}"
+            ) from None
+        fitted = config["fitted"]
+        model.input_kind_ = model.codec_.input_kind
+        model.n_features_in_ = fitted["n_features_in"]
+        if fitted.get("feature_names_in"):
+            model.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
+        model.history_ = []
+        return model
+
+
+def _param_defaults() -> dict[str, Any]:
+    defaults = {name: field.default for name, field in FDSConfig.model_fields.items()}
+    return defaults | _EXTRA_PARAMS
+
+
+# scikit-learn reads parameter names from __init__'s signature; generate it from FDSConfig so
+# the names and defaults are written down once.
+FDS.__init__.__signature__ = inspect.Signature(
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in _param_defaults().items()
+    ]
+)
+
+
+def _fit_codec(X: Any, config: FDSConfig) -> tuple[Codec, np.ndarray, Any]:
+    """The fitted codec, the array batches are read from, and the per-batch encoder (images)."""
+    if input_kind_of(X) == "images":
+        codec = ImageCodec.fit(X)
+        return codec, X, codec.encode
+    codec = TabularCodec.fit(
+        X, kinds=config.columns, missing=config.missing, transform=config.continuous_transform
+    )
+    return codec, codec.encode(X), None
+
+
+def _check_custom_modules(model: FactorizedAutoencoder, n_in: int) -> None:
+    """Run one dummy row through user networks so a size mismatch fails before training."""
+    n_codes = model.posterior.n_params_per_dim * model.latent_dim
+    with torch.no_grad():
+        try:
+            h = model.encoder(torch.zeros(2, n_in))
+        except RuntimeError as exc:
+            raise ConfigError(f"custom encoder fails on input of width {n_in}: {exc}") from None
+        if h.shape != (2, n_codes):
+            raise ConfigError(
+                f"custom encoder must output {n_codes} values per row, got {tuple(h.shape[1:])}"
+            )
+        out = model.decoder(torch.zeros(2, model.latent_dim))
+        if out.shape != (2, model.likelihood.n_params):
+            raise ConfigError(
+                f"custom decoder must output {model.likelihood.n_params} values per row "
+                f"(the likelihood's parameters), got {tuple(out.shape[1:])}"
+            )

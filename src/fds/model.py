@@ -1,0 +1,146 @@
+"""FactorizedAutoencoder: encoder → posterior → latent → decoder → likelihood, and its objective.
+
+    L = NLL(x | z) + kl·KL(q(z|x) ‖ p(z)) + tc·TC + factor·TC_disc + sparsity + independence·HSIC
+
+Each term is optional and weighted (see `fds.config.PRESETS` for the classic combinations). The
+loss is computed here, from pure functions in `fds.objectives`, so the trainer stays generic.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fds.config import FDSConfig
+from fds.data.codec import Block
+from fds.errors import ConfigError
+from fds.nn.conv import ConvDecoder, ConvEncoder
+from fds.nn.corruption import corrupt
+from fds.nn.likelihoods import Likelihood, build_likelihood
+from fds.nn.mlp import mlp
+from fds.nn.posteriors import PosteriorSample, make_posterior
+from fds.objectives import factor_disc, hsic, kl, sparsity, tc
+
+
+class FactorizedAutoencoder(nn.Module):
+    """The network plus the weights of its loss terms; `loss_terms` returns each term separately."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        posterior: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        config: FDSConfig,
+    ) -> None:
+        super().__init__()
+        self.encoder, self.posterior, self.decoder, self.likelihood = (
+            encoder,
+            posterior,
+            decoder,
+            likelihood,
+        )
+        self.config = config
+        self.latent_dim = config.latent_dim
+        self.discriminator = factor_disc.Discriminator(config.latent_dim) if config.factor else None
+
+    @property
+    def stochastic(self) -> bool:
+        return self.config.posterior == "gaussian"
+
+    def encode(self, x: torch.Tensor, sample: bool = False) -> PosteriorSample:
+        return self.posterior(self.encoder(x), sample)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output = the likelihood's parameters."""
+        return self.decoder(z)
+
+    def autoencoder_parameters(self) -> list[nn.Parameter]:
+        """Everything the main optimizer updates (the FactorVAE discriminator has its own)."""
+        skip = {id(p) for p in self.discriminator.parameters()} if self.discriminator else set()
+        return [p for p in self.parameters() if id(p) not in skip]
+
+    def elbo(self, x: torch.Tensor, sample: bool = True) -> torch.Tensor:
+        """Per-example evidence lower bound in nats (for deterministic codes: log p(x|z))."""
+        post = self.encode(x, sample=sample)
+        log_px = -self.likelihood.nll(self.decode(post.z), x)
+        if post.logvar is None:
+            return log_px
+        return log_px - kl.gaussian_kl(post.mean, post.logvar).sum(-1)
+
+    def loss_terms(
+        self, x: torch.Tensor, *, kl_scale: float = 1.0, dataset_size: int
+    ) -> dict[str, torch.Tensor]:
+        """Weighted batch-mean loss terms; their sum is what training minimises.
+
+        The denoising input is corrupted here and the clean `x` is the target. The FactorVAE
+        discriminator's own loss is returned as `discriminator` (it is not part of `loss`).
+        """
+        cfg = self.config
+        post = self.encode(corrupt(x, cfg.corruption, cfg.corruption_level or 0.0), sample=True)
+        terms = {"nll": self.likelihood.nll(self.decode(post.z), x).mean()}
+        if post.logvar is not None and cfg.kl:
+            kl_dims = kl.gaussian_kl(post.mean, post.logvar)
+            terms["kl"] = cfg.kl * kl_scale * kl.free_bits_kl(kl_dims, cfg.free_bits).mean()
+        if post.logvar is not None and cfg.tc:
+            tc_value = tc.total_correlation(
+                post.z, post.mean, post.logvar, dataset_size, cfg.tc_estimator
+            )
+            terms["tc"] = cfg.tc * tc_value
+        if self.discriminator is not None:
+            terms["factor_tc"] = cfg.factor * factor_disc.tc_estimate(self.discriminator, post.z)
+        if cfg.sparsity_l1:
+            terms["sparsity_l1"] = cfg.sparsity_l1 * sparsity.l1(post.z).mean()
+        if cfg.sparsity_kl:
+            terms["sparsity_kl"] = cfg.sparsity_kl * sparsity.kl_to_target(
+                post.z, cfg.sparsity_target
+            )
+        if cfg.independence:
+            penalty = hsic.hsic if cfg.independence_kind == "hsic" else hsic.decorrelation
+            terms["independence"] = cfg.independence * penalty(post.z)
+        terms["loss"] = torch.stack(list(terms.values())).sum()
+        if self.discriminator is not None:
+            terms["discriminator"] = factor_disc.discriminator_loss(self.discriminator, post.z)
+        return terms
+
+
+def build_model(
+    config: FDSConfig,
+    blocks: list[Block],
+    image_chw: tuple[int, int, int] | None,
+    encoder: nn.Module | None = None,
+    decoder: nn.Module | None = None,
+) -> FactorizedAutoencoder:
+    """Assemble a model for data laid out as `blocks` (images also give their (C,H,W))."""
+    real = config.likelihood
+    if real == "auto":
+        real = "bernoulli" if image_chw else "gaussian_learned"
+    if real == "bernoulli" and not image_chw:
+        raise ConfigError(
+            "likelihood bernoulli models values in [0, 1] (images); table columns are standardized: "
+            "use gaussian, gaussian_learned or mixture"
+        )
+    likelihood = build_likelihood(
+        blocks, real, scale=config.likelihood_scale, components=config.mixture_components
+    )
+    posterior = make_posterior(config.posterior, config.noise_std)
+    n_codes = posterior.n_params_per_dim * config.latent_dim
+    n_in = blocks[-1].stop
+    arch = config.architecture
+    if arch == "auto":
+        arch = "mlp"
+    if arch == "conv" and not image_chw:
+        raise ConfigError("architecture conv needs images (N,H,W[,C]); use mlp for tables")
+    if encoder is None:
+        encoder = ConvEncoder(image_chw, config.conv_channels, n_codes) if arch == "conv" else None
+        encoder = encoder or mlp(n_in, config.hidden_dims, n_codes)
+    if decoder is None:
+        if arch == "conv":
+            decoder = ConvDecoder(
+                config.latent_dim, image_chw, config.conv_channels, likelihood.params_per_dim
+            )
+        else:
+            decoder = mlp(
+                config.latent_dim, tuple(reversed(config.hidden_dims)), likelihood.n_params
+            )
+    return FactorizedAutoencoder(encoder, posterior, decoder, likelihood, config)

@@ -1,0 +1,218 @@
+"""The training loop: minibatches in a seeded order, validation each epoch, JSONL log, checkpoints.
+
+The order of batches in epoch e depends only on (seed, e), and the checkpoint stores torch's RNG
+state, so a run resumed from any checkpoint reaches the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fds.config import FDSConfig
+from fds.data.stream import Rows
+from fds.errors import TrainingDivergedError
+from fds.model import FactorizedAutoencoder
+from fds.objectives.kl import warmup_factor
+from fds.training.checkpoint import load_checkpoint, save_checkpoint
+from fds.training.progress import TrainingProgress
+from fds.training.schedule import lr_at
+
+CHECKPOINT = "checkpoints/last.safetensors"
+METRICS = "metrics.jsonl"
+
+
+class Trainer:
+    """Trains `model` on `train` rows; writes to `run_dir` when given (log and checkpoints)."""
+
+    def __init__(
+        self,
+        model: FactorizedAutoencoder,
+        config: FDSConfig,
+        train: Rows,
+        val: Rows | None = None,
+        run_dir: Path | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.model, self.config, self.train, self.val = model, config, train, val
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.show_progress = show_progress
+        opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.optimizers = {
+            "model": opt_cls(
+                model.autoencoder_parameters(), lr=config.lr, weight_decay=config.weight_decay
+            )
+        }
+        if model.discriminator is not None:
+            self.optimizers["discriminator"] = torch.optim.Adam(
+                model.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.9)
+            )
+        self.batch_size = min(config.batch_size, len(train))
+        self.steps_per_epoch = len(train) // self.batch_size
+        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.history: list[dict[str, Any]] = []
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------ public
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        loop = {"epoch": 0, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0, "sums": {}}
+        if resume:
+            loop = load_checkpoint(self._path(CHECKPOINT), self.model, self.optimizers)
+            self.history = loop.pop("history")
+            self._truncate_log(len(self.history))
+        elif self.run_dir is not None:
+            self._path(METRICS).write_text("")
+        with self._catch_interrupt(), TrainingProgress(self.show_progress, self.epochs) as progress:
+            while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
+                if self._run_epoch(loop, progress):
+                    break
+        return self.history
+
+    # ------------------------------------------------------------------ epoch
+    def _run_epoch(self, loop: dict[str, Any], progress: TrainingProgress) -> bool:
+        """One epoch (or its remainder after a resume); returns True when early stopping fires."""
+        epoch, cfg = loop["epoch"], self.config
+        order = np.random.default_rng((cfg.seed, epoch)).permutation(len(self.train))
+        started = time.perf_counter()
+        self.model.train()
+        progress.start_epoch(epoch, self.steps_per_epoch, loop["batch"])
+        for b in range(loop["batch"], self.steps_per_epoch):
+            if loop["step"] >= self.total_steps:
+                break
+            x = self.train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
+            terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch)
+            for name, value in terms.items():
+                loop["sums"][name] = loop["sums"].get(name, 0.0) + value
+            loop["batch"], loop["step"] = b + 1, loop["step"] + 1
+            progress.advance(terms)
+            if self._stop_requested:
+                self._checkpoint(loop)
+                raise KeyboardInterrupt
+        record = self._end_epoch(loop, time.perf_counter() - started)
+        progress.end_epoch(record)
+        return self._early_stop(loop, record)
+
+    def _step(self, x: torch.Tensor, step: int, epoch_progress: float) -> dict[str, float]:
+        cfg = self.config
+        lr = lr_at(step, self.total_steps, cfg.lr, cfg.lr_schedule)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+        kl_scale = warmup_factor(epoch_progress, cfg.kl_warmup_epochs)
+        terms = self.model.loss_terms(x, kl_scale=kl_scale, dataset_size=len(self.train))
+        values = {name: float(t.detach()) for name, t in terms.items()}
+        if not math.isfinite(values["loss"]):
+            bad = next((n for n, v in values.items() if not math.isfinite(v)), "loss")
+            raise TrainingDivergedError(
+                f"loss term {bad!r} became {values[bad]} at epoch {int(epoch_progress) + 1} "
+                f"(step {step + 1}); lower lr or check the data"
+                + (
+                    f"; the last good checkpoint is kept in {self._path(CHECKPOINT)}"
+                    if self.run_dir
+                    else ""
+                )
+            )
+        main = self.optimizers["model"]
+        main.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        main.step()
+        if "discriminator" in terms:
+            disc = self.optimizers["discriminator"]
+            disc.zero_grad(set_to_none=True)
+            terms["discriminator"].backward()
+            disc.step()
+        return values
+
+    def _end_epoch(self, loop: dict[str, Any], seconds: float) -> dict[str, Any]:
+        n = max(1, loop["batch"])
+        record: dict[str, Any] = {"epoch": loop["epoch"] + 1, "step": loop["step"]}
+        record["lr"] = lr_at(
+            loop["step"], self.total_steps, self.config.lr, self.config.lr_schedule
+        )
+        record |= {f"train_{k}": v / n for k, v in loop["sums"].items()}
+        if self.val is not None and len(self.val):
+            record |= self.validate(self.val)
+        record["seconds"] = round(seconds, 3)
+        self.history.append(record)
+        loop["epoch"], loop["batch"], loop["sums"] = loop["epoch"] + 1, 0, {}
+        if self.run_dir is not None:
+            with self._path(METRICS).open("a") as log:
+                log.write(json.dumps(record) + "\n")
+        return record
+
+    def _early_stop(self, loop: dict[str, Any], record: dict[str, Any]) -> bool:
+        patience, val = self.config.early_stopping_patience, record.get("val_loss")
+        stop = False
+        if patience and val is not None:
+            if loop["best_val"] is None or val < loop["best_val"]:
+                loop["best_val"], loop["bad_epochs"] = val, 0
+            else:
+                loop["bad_epochs"] += 1
+                stop = loop["bad_epochs"] >= patience
+        self._checkpoint(loop)
+        return stop
+
+    @torch.no_grad()
+    def validate(self, rows: Rows) -> dict[str, float]:
+        """Validation loss and ELBO, with a fixed seed and without touching the training RNG."""
+        self.model.eval()
+        sums: dict[str, float] = {}
+        with torch.random.fork_rng():
+            torch.manual_seed(self.config.seed)
+            for x in rows.batches(max(self.batch_size, 256)):
+                terms = self.model.loss_terms(x, dataset_size=len(self.train))
+                sums["val_loss"] = sums.get("val_loss", 0.0) + float(terms["loss"]) * len(x)
+                sums["val_nll"] = sums.get("val_nll", 0.0) + float(terms["nll"]) * len(x)
+                sums["val_elbo"] = sums.get("val_elbo", 0.0) + float(self.model.elbo(x).sum())
+        self.model.train()
+        return {k: v / len(rows) for k, v in sums.items()}
+
+    # ------------------------------------------------------------------ files
+    def _path(self, name: str) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / name
+
+    def _checkpoint(self, loop: dict[str, Any]) -> None:
+        if self.run_dir is not None:
+            save_checkpoint(
+                self._path(CHECKPOINT),
+                self.model,
+                self.optimizers,
+                loop | {"history": self.history},
+            )
+
+    def _truncate_log(self, n_records: int) -> None:
+        """Drop log lines written after the checkpoint (a kill between log and checkpoint)."""
+        lines = (
+            self._path(METRICS).read_text().splitlines()[:n_records]
+            if self._path(METRICS).exists()
+            else []
+        )
+        self._path(METRICS).write_text("".join(line + "\n" for line in lines))
+
+    @contextmanager
+    def _catch_interrupt(self) -> Iterator[None]:
+        """Ctrl-C finishes the current step, writes a checkpoint, then raises KeyboardInterrupt."""
+        if self.run_dir is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop_requested = True
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
