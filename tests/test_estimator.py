@@ -180,7 +180,7 @@ def test_bernoulli_refused_for_tables(census: pd.DataFrame) -> None:
 def test_missing_values_policy(census: pd.DataFrame) -> None:
     holes = census.copy()
     holes.loc[holes.index[5], "income"] = np.nan
-    with pytest.raises(DataError, match=r"'income' has a missing value at row 5"):
+    with pytest.raises(DataError, match=r"'income' has a missing value \(NaN\) at row 5"):
         FDS(**FAST).fit(holes)
     m = FDS(**FAST, missing="impute").fit(holes)
     assert not m.inverse_transform(m.transform(holes)).isna().any().any()

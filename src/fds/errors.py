@@ -7,6 +7,7 @@ from sklearn.exceptions import NotFittedError
 __all__ = [
     "ConfigError",
     "DataError",
+    "DataTypeError",
     "FDSError",
     "ModelFormatError",
     "NotFittedError",
@@ -20,6 +21,10 @@ class FDSError(Exception):
 
 class DataError(FDSError, ValueError):
     """Input data is missing, malformed, or inconsistent with a fitted codec."""
+
+
+class DataTypeError(DataError, TypeError):
+    """Input of a type FDS cannot read (e.g. an object array holding non-numbers)."""
 
 
 class ConfigError(FDSError, ValueError):

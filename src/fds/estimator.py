@@ -23,7 +23,7 @@ from fds.data.codec import Codec, codec_from_json, input_kind_of
 from fds.data.image_codec import ImageCodec
 from fds.data.stream import Rows, split_indices
 from fds.data.tabular import TabularCodec
-from fds.errors import ConfigError, DataError, ModelFormatError
+from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model, save_model
 from fds.model import FactorizedAutoencoder, build_model
 from fds.training.trainer import Trainer
@@ -33,11 +33,24 @@ _EVAL_BATCH = 1024
 
 
 def _as_input(X: Any) -> pd.DataFrame | np.ndarray:
-    if isinstance(X, pd.DataFrame | np.ndarray):
-        return X
-    if isinstance(X, list | tuple):
-        return np.asarray(X)
-    input_kind_of(X)  # raises the one-line DataError naming the type
+    """DataFrames and arrays as they are; anything array-like (lists, `__array__`) as an array."""
+    if hasattr(X, "tocsr") or hasattr(X, "todense"):
+        raise DataError("sparse input is not supported: FDS needs dense data; use X.toarray()")
+    if not isinstance(X, pd.DataFrame | np.ndarray) and (
+        isinstance(X, list | tuple) or hasattr(X, "__array__")
+    ):
+        X = np.asarray(X)
+    if isinstance(X, np.ndarray):
+        if np.iscomplexobj(X):
+            raise DataError("Complex data not supported: pass real values")
+        if X.dtype == object:
+            try:
+                X = X.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise DataTypeError(
+                    f"an object array must hold numbers ({exc}); pass a DataFrame for text columns"
+                ) from None
+    input_kind_of(X)  # raises the one-line DataError naming the type or shape
     return X
 
 
@@ -56,6 +69,12 @@ class FDS(TransformerMixin, BaseEstimator):
         for name, default in _param_defaults().items():
             setattr(self, name, params.get(name, default))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = True  # ELBO scores use a posterior sample
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
     # ------------------------------------------------------------------ fit
     def fit(
         self, X: Any, y: Any = None, *, run_dir: str | Path | None = None, resume: bool = False
@@ -65,7 +84,7 @@ class FDS(TransformerMixin, BaseEstimator):
         X = _as_input(X)
         codec, source, encode = _fit_codec(X, config)
         if len(source) < 2:
-            raise DataError(f"need at least 2 rows to train, got {len(source)}")
+            raise DataError(f"need at least 2 samples to train, got n_samples = {len(source)}")
         torch.manual_seed(config.seed)
         model = self._build(config, codec)
         train_idx, val_idx = split_indices(len(source), config.val_fraction, config.seed)
@@ -123,6 +142,10 @@ class FDS(TransformerMixin, BaseEstimator):
             raise DataError(f"the model was fitted on {self.input_kind_}, got {input_kind_of(X)}")
         if isinstance(self.codec_, ImageCodec):
             return Rows(X, np.arange(len(X)), self.codec_.encode)
+        if isinstance(X, np.ndarray) and X.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"X has {X.shape[1]} features, but FDS is expecting {self.n_features_in_} features as input"
+            )
         encoded = self.codec_.encode(X)
         return Rows(encoded, np.arange(len(encoded)))
 

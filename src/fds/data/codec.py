@@ -64,7 +64,8 @@ def input_kind_of(data: Any) -> str:
         if data.ndim in (3, 4):
             return "images"
         raise DataError(
-            f"expected a 2-D array (rows × features) or images (N,H,W[,C]), got shape {data.shape}"
+            f"expected a 2-D array (rows × features) or images (N,H,W[,C]), got shape {data.shape}; "
+            "Reshape your data with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row"
         )
     raise DataError(
         f"expected a pandas DataFrame or a numpy array, got {type(data).__name__}; "

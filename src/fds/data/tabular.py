@@ -88,7 +88,10 @@ class TabularCodec:
         """Infer (or take) each column's kind, apply the missing-value policy, fit transforms."""
         frame, from_array = _as_frame(data)
         if len(frame) == 0 or frame.shape[1] == 0:
-            raise DataError(f"the table is empty ({frame.shape[0]} rows, {frame.shape[1]} columns)")
+            raise DataError(
+                f"the table is empty: {frame.shape[1]} feature(s) (shape={frame.shape}) while a "
+                "minimum of 1 is required, and at least 1 row"
+            )
         names = [str(c) for c in frame.columns]
         if transform not in _TRANSFORMS:
             raise DataError(f"unknown transform {transform!r}; valid: {', '.join(_TRANSFORMS)}")
@@ -220,7 +223,7 @@ def _fit_column(
     row = first_missing_row(column)
     if row is not None and policy == "error":
         raise DataError(
-            f"column {name!r} has a missing value at row {row!r}; "
+            f"column {name!r} has a missing value (NaN) at row {row!r}; "
             f"set missing: impute (or missing: {{{name}: impute}}) to fill it"
         )
     if kind in ("continuous", "count"):
@@ -261,7 +264,7 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     if row is not None:
         if spec.missing == "error":
             raise DataError(
-                f"column {spec.name!r} has a missing value at row {row!r}; "
+                f"column {spec.name!r} has a missing value (NaN) at row {row!r}; "
                 "the model was fitted with missing: error"
             )
         column = column.fillna(spec.fill)
