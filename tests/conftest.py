@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from fds.data.builtin import load_builtin, make_census
+
+# The tests' tensors are tiny: one thread avoids OpenMP hand-offs that cost more than the maths
+# (and stall badly when the other core is busy). Subprocess tests run with torch's default.
+torch.set_num_threads(1)
 
 FAST = {"latent_dim": 3, "hidden_dims": [32], "epochs": 2, "batch_size": 64, "verbose": False}
 

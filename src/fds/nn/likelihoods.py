@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fds.data.codec import Block
+from fds.errors import ConfigError
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -199,7 +200,11 @@ def real_head(kind: str, dim: int, *, scale: float, components: int) -> Likeliho
         return Gaussian(dim, scale)
     if kind == "mixture":
         return MixtureOfGaussians(dim, components)
-    return GaussianLearned(dim)
+    if kind == "gaussian_learned":
+        return GaussianLearned(dim)
+    raise ConfigError(
+        f"unknown likelihood {kind!r}; valid: bernoulli, gaussian, gaussian_learned, mixture"
+    )
 
 
 def build_likelihood(
