@@ -22,7 +22,7 @@ from fds.data.builtin import available_datasets
 from fds.data.files import read_data, read_latents, write_output
 from fds.errors import FDSError
 from fds.estimator import FDS
-from fds.runs import QUICKSTART, train_run
+from fds.workflows.train import QUICKSTART, train_run
 
 app = typer.Typer(
     help="FDS: factorized autoencoders that decompose, synthesize and protect sensitive data.",
