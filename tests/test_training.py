@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from fds.data.builtin import make_census
 from tests.conftest import FAST
 
 FDS_CLI = [sys.executable, "-m", "fds.cli"]
+# One thread in the child runs too: same numbers in every run, and no OpenMP stalls on a busy machine.
+CHILD_ENV = os.environ | {"OMP_NUM_THREADS": "1"}
 RUN_ARGS = ["--epochs", "12", "--seed", "3", "--quiet"]
 
 
@@ -31,11 +34,13 @@ def table_csv(tmp_path_factory) -> Path:
 
 
 def _train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*FDS_CLI, "train", *args], capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [*FDS_CLI, "train", *args], capture_output=True, text=True, timeout=300, env=CHILD_ENV
+    )
 
 
 def _wait_for_epochs(run: Path, n: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     log = run / "metrics.jsonl"
     while time.monotonic() < deadline and proc.poll() is None:
         if log.exists() and len(log.read_text().splitlines()) >= n:
@@ -69,7 +74,7 @@ def test_resume_after_kill_matches_uninterrupted_run(
 ) -> None:
     run = tmp_path / "killed"
     proc = subprocess.Popen(
-        [*FDS_CLI, "train", "--data", str(table_csv), *RUN_ARGS, "--out", str(run)]
+        [*FDS_CLI, "train", "--data", str(table_csv), *RUN_ARGS, "--out", str(run)], env=CHILD_ENV
     )
     _wait_for_epochs(run, 2, proc)
     proc.kill()
@@ -91,6 +96,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches(
         [*FDS_CLI, "train", "--data", str(table_csv), *RUN_ARGS, "--out", str(run)],
         stderr=subprocess.PIPE,
         text=True,
+        env=CHILD_ENV,
     )
     _wait_for_epochs(run, 1, proc)
     proc.send_signal(signal.SIGINT)

@@ -176,11 +176,15 @@ def quickstart(
 ) -> None:
     """Train a β-TCVAE on the built-in `shapes` sprites and write a complete run directory.
 
-    Replaces an earlier quickstart run in the same directory. Example: `fds quickstart --out runs/demo`
+    Ends by writing RUN/report.html and printing its path. Replaces an earlier quickstart run in the
+    same directory. Example: `fds quickstart --out runs/demo`
     """
+    from fds.workflows.report import write_report
+
     if (out / "config.yaml").is_file() and not as_json:
         err_console.print(f"replacing the earlier run in {out}")
     summary = train_run(QUICKSTART | {"epochs": epochs}, out, overwrite=True, verbose=not quiet)
+    summary["report"] = str(write_report(Path(summary["run_dir"])))
     _emit(summary, as_json, "FDS quickstart: β-TCVAE on shapes")
 
 
@@ -248,6 +252,222 @@ def sample(
     samples = FDS.load(model).sample(n, seed=seed)
     write_output(samples, out, overwrite=overwrite)
     _emit({"out": str(out), "rows": len(samples)}, as_json, "sampled")
+
+
+probe_app = typer.Typer(
+    help="Inference on latents: fit heads on a model's latents beside the raw features, and "
+    "apply a saved head. `fds probe run` fits and scores; `fds probe apply` predicts.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(probe_app, name="probe")
+
+
+@probe_app.command("run")
+@_handle_errors
+def probe_run_command(
+    model: ModelOpt,
+    data: Annotated[
+        str, typer.Option("--data", "-d", help="Rows or images (path or built-in name).")
+    ],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="A column, `label`, or `factor:NAME`.")
+    ],
+    task: Annotated[
+        str, typer.Option(help="auto, classification, regression or clustering.")
+    ] = "auto",
+    heads: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated heads: logistic, knn, mlp (classification); ridge, knn, mlp "
+            "(regression); kmeans, gmm (clustering). Default: the task's first two."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the train/test split and the heads.")] = 0,
+    save: Annotated[
+        str | None,
+        typer.Option("--save", help="Save the best latent head under this name in model/probes/."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score probe heads on the latents beside the same heads on the raw features; records the
+    table in RUN/probes.json (for the report).
+
+    Example: `fds probe run --model runs/census --data census.csv --target high_income --save income`
+    """
+    from fds.workflows.probe import probe_run, run_dir_of
+
+    fitted = FDS.load(model)
+    result = probe_run(
+        fitted,
+        read_data(data),
+        target=target,
+        task=task,
+        heads=heads,
+        seed=seed,
+        save_as=save,
+        run_dir=run_dir_of(model),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    metrics = [k for k in result["rows"][0] if k not in ("head", "features")]
+    table = Table(
+        "head",
+        *(f"{m}\nlatent / raw" for m in metrics),
+        title=f"probe {target!r}: {result['task']}, "
+        f"{result['n_train']} train / {result['n_test']} test rows",
+    )
+    for head in dict.fromkeys(row["head"] for row in result["rows"]):
+        by_kind = {r["features"]: r for r in result["rows"] if r["head"] == head}
+        table.add_row(
+            head,
+            *(
+                " / ".join(_shown(by_kind.get(k, {}).get(m)) for k in ("latent", "raw"))
+                for m in metrics
+            ),
+        )
+    out_console.print(table)
+    if result.get("target_in_input"):
+        out_console.print(f"note: {target!r} is one of the model's input columns")
+    if "saved_probe" in result:
+        saved = result["saved_probe"]
+        out_console.print(f"saved the {saved['head']} head as {saved['name']!r}: {saved['path']}")
+    out_console.print(f"recorded in {result['probes_file']}")
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@probe_app.command("apply")
+@_handle_errors
+def probe_apply_command(
+    model: ModelOpt,
+    probe: Annotated[str, typer.Option("--probe", "-p", help="Name given to `--save`.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Rows or images to predict for.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions: .csv, .parquet or .npy.")],
+    overwrite: OverwriteOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Predict with a probe saved by `fds probe run --save NAME`; writes a one-column table
+    (`prediction`). Refuses a probe fitted on another model.
+
+    Example: `fds probe apply --model runs/census --probe income --data new.csv --out pred.csv`
+    """
+    import pandas as pd
+
+    from fds.workflows.probe import apply_probe
+
+    predictions = apply_probe(FDS.load(model), model, probe, read_data(data).X)
+    write_output(pd.DataFrame({"prediction": predictions}), out, overwrite=overwrite)
+    _emit({"out": str(out), "rows": len(predictions), "probe": probe}, as_json, "probe applied")
+
+
+@app.command()
+@_handle_errors
+def evaluate(
+    run: Annotated[
+        Path | None, typer.Argument(help="Run directory (same as --model).", show_default=False)
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="Run directory or its model/ folder.", show_default=False
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="The training data (path or built-in); default: the run's config."
+        ),
+    ] = None,
+    iwae_k: Annotated[
+        int, typer.Option("--iwae-k", help="Importance samples for the IWAE bound.")
+    ] = 100,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Fewer rows and samples: a quick preview.")
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Table column to predict for TSTR (default: the labels)."),
+    ] = None,
+    factors: Annotated[
+        Path | None,
+        typer.Option("--factors", help="CSV/Parquet of ground-truth factors, one row per sample."),
+    ] = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Evaluate a trained model on its held-out rows and write RUN/evaluation.json.
+
+    Reconstruction, ELBO and IWAE, latent health, independence, sparsity, disentanglement (when
+    factors are known) and the quality of synthetic data. With --json the whole report is printed.
+
+    Example: `fds evaluate --model runs/quickstart --data shapes`
+    """
+    from fds.workflows.evaluate import evaluate_path, headline
+
+    target_run = model or run
+    if target_run is None:
+        raise typer.BadParameter("give the run directory with --model RUN (or as RUN)")
+    report, path = evaluate_path(
+        target_run,
+        data,
+        data_root=data_root,
+        factors_path=factors,
+        iwae_k=iwae_k,
+        fast=fast,
+        seed=seed,
+        target=target,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps({"evaluation_json": str(path)} | report) + "\n")
+        return
+    for warning in (report.get("latent_health") or {}).get("warnings", []):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    _emit(headline(report), False, "FDS evaluation")
+    out_console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_handle_errors
+def report(
+    run: Annotated[
+        Path | None, typer.Argument(help="Run directory (same as --model).", show_default=False)
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="Run directory or its model/ folder.", show_default=False
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="Data to draw the figures from; default: the run's config."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write RUN/report.html: one self-contained page (training curves, reconstructions, samples,
+    traversals, latent maps, factor × latent MI, probes, evaluation.json) that opens offline.
+
+    Example: `fds report --model runs/quickstart`
+    """
+    from fds.workflows.report import write_report
+
+    target_run = model or run
+    if target_run is None:
+        raise typer.BadParameter("give the run directory with --model RUN (or as RUN)")
+    loaded = read_data(data) if data else None
+    path = write_report(target_run, data=loaded, seed=seed)
+    _emit({"report": str(path)}, as_json, "FDS report")
 
 
 def main() -> None:

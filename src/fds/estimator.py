@@ -223,6 +223,45 @@ class FDS(TransformerMixin, BaseEstimator):
         Continuous table columns are scored in their standardized units."""
         return float(self.score_samples(X).mean())
 
+    def probe(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        task: str = "auto",
+        heads: Any = None,
+        test_size: float = 0.25,
+        seed: int | None = None,
+        raw: bool = True,
+    ) -> dict[str, Any]:
+        """Fit probe heads on the latents of a seeded train split and score them on the rest,
+        beside the same heads on the raw features (the codec's encoding: standardized and one-hot
+        columns, or flattened pixels in [0, 1]). Rows whose `y` is missing are dropped.
+
+        `task`: auto, classification, regression or clustering (`y` may be None); `heads`: names
+        from `fds.evaluation.probes.HEADS`. Returns `{"task", "n_train", "n_test", "n_dropped",
+        "rows": [{"head", "features": "latent"|"raw", metric: value}]}`.
+        """
+        from fds.evaluation.probes import run_probe, split_for_probe  # sklearn heads: lazy
+
+        Z = self.transform(X)
+        seed = self.config_.seed if seed is None else seed
+        split = split_for_probe(len(Z), y, task=task, test_size=test_size, seed=seed)
+        tr, te = split.train, split.test
+        y = None if y is None else np.asarray(y)
+        R = self.codec_.encode(_as_input(X)) if raw else None
+        result = run_probe(
+            Z[tr],
+            None if y is None else y[tr],
+            Z[te],
+            None if y is None else y[te],
+            task=split.task,
+            heads=heads,
+            raw=(R[tr], R[te]) if raw else None,
+            seed=seed,
+        )
+        return result | {"n_dropped": split.n_dropped}
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the model directory (no pickle); see `fds.io`."""

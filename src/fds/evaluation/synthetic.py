@@ -1,0 +1,399 @@
+"""Quality of synthetic data: pure functions of real and synthetic samples.
+
+- `table_quality`: SDMetrics' single-table quality report (column shapes, column pair trends).
+- `tstr`: train on synthetic, test on real, beside train on real, test on real (Esteban et al. 2017).
+- `prdc`: precision, recall, density and coverage of fake against real features (Naeem et al.,
+  "Reliable Fidelity and Diversity Metrics for Generative Models", ICML 2020), exact k-NN.
+- `image_sample_quality`: PRDC of generated images in the feature space of a small classifier
+  trained on the real images, plus the classifier's accuracy and what it sees in the samples.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import NearestNeighbors
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
+
+from fds.errors import DataError
+
+__all__ = ["image_sample_quality", "prdc", "table_quality", "tstr"]
+
+_MAX_CLASSES_FOR_CLASSIFICATION = 20
+_DISTANCE_CHUNK = 1024  # rows of the fake × real distance matrix computed at once
+
+
+def _finite(value: Any) -> float | None:
+    """A float, or None for NaN/inf/None (strict JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _sdtype(column: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return "numerical"
+    return "categorical"
+
+
+def table_metadata(real: pd.DataFrame) -> dict[str, Any]:
+    """SDMetrics single-table metadata from the dtypes: bool → boolean, numbers → numerical,
+    everything else (strings, categories, objects) → categorical."""
+    return {"columns": {str(name): {"sdtype": _sdtype(real[name])} for name in real.columns}}
+
+
+def _check_tables(real: Any, synthetic: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not isinstance(real, pd.DataFrame) or not isinstance(synthetic, pd.DataFrame):
+        raise DataError("real and synthetic data must be pandas DataFrames")
+    if len(real) == 0 or len(synthetic) == 0:
+        raise DataError(
+            f"need rows on both sides, got {len(real)} real and {len(synthetic)} synthetic"
+        )
+    missing = [c for c in real.columns if c not in synthetic.columns]
+    if missing:
+        raise DataError(f"the synthetic table lacks column {missing[0]!r}")
+    return real, synthetic[list(real.columns)]
+
+
+def table_quality(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, Any]:
+    """SDMetrics' quality report of `synthetic` against `real` (scores in [0, 1], 1 is best).
+
+    ``column_shapes``: mean over columns of KSComplement (numerical) or TVComplement (categorical,
+    boolean); ``column_pair_trends``: mean over column pairs of correlation similarity (numerical
+    pairs) or contingency similarity; ``quality_score`` their mean. ``column_shape_scores`` gives
+    each column's score. Column types come from the real table's dtypes (see `table_metadata`).
+    """
+    real, synthetic = _check_tables(real, synthetic)
+    real = real.reset_index(drop=True)
+    synthetic = synthetic.reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation notices and pandas FutureWarnings inside
+        from sdmetrics.reports.single_table import QualityReport
+
+        report = QualityReport()
+        report.generate(real, synthetic, table_metadata(real), verbose=False)
+        properties = report.get_properties()
+        shapes = report.get_details("Column Shapes")
+    scores = dict(zip(properties["Property"], properties["Score"], strict=True))
+    return {
+        "quality_score": _finite(report.get_score()),
+        "column_shapes": _finite(scores.get("Column Shapes")),
+        "column_pair_trends": _finite(scores.get("Column Pair Trends")),
+        "column_shape_scores": {
+            str(col): _finite(score)
+            for col, score in zip(shapes["Column"], shapes["Score"], strict=True)
+        },
+    }
+
+
+def _is_regression(column: pd.Series) -> bool:
+    """Float columns, and integer columns with many distinct values, are regression targets."""
+    if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
+        return False
+    if pd.api.types.is_float_dtype(column.dtype):
+        values = column.dropna()
+        return (
+            not (np.mod(values, 1) == 0).all() or values.nunique() > _MAX_CLASSES_FOR_CLASSIFICATION
+        )
+    return column.nunique() > _MAX_CLASSES_FOR_CLASSIFICATION
+
+
+def _features(frames: list[pd.DataFrame], target: str) -> list[pd.DataFrame]:
+    """One-hot features aligned across frames (the categories of all of them); NaN kept for HGB."""
+    columns = [c for c in frames[0].columns if c != target]
+    stacked = pd.concat([f[columns] for f in frames], keys=range(len(frames)))
+    for name in columns:
+        column = stacked[name]
+        if pd.api.types.is_bool_dtype(column.dtype):
+            stacked[name] = column.astype(float)
+        elif not pd.api.types.is_numeric_dtype(column.dtype):
+            stacked[name] = column.astype(object).where(column.notna(), None).astype(str)
+    encoded = pd.get_dummies(stacked, dtype=float)
+    return [encoded.xs(i).to_numpy(dtype=np.float64) for i in range(len(frames))]
+
+
+def tstr(
+    real_train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    real_test: pd.DataFrame,
+    target: str,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train-synthetic-test-real beside train-real-test-real, with gradient-boosted trees.
+
+    The same model (scikit-learn's HistGradientBoosting, one-hot features) is fitted once on the
+    synthetic rows and once on the real training rows, and both are scored on `real_test`:
+    ``accuracy`` for a categorical, boolean or integer target with at most 20 values, else
+    ``r2``. ``gap`` = trtr − tstr (0 means the synthetic rows teach as much as the real ones).
+    A side with a single class cannot train a classifier: its score is None and ``reason`` says
+    why. ``majority_baseline`` is the accuracy of always predicting the real training majority.
+    """
+    frames = [_check_tables(real_train, f)[1] for f in (real_train, synthetic, real_test)]
+    if target not in real_train.columns:
+        raise DataError(
+            f"target column {target!r} is not in the table; columns: {', '.join(map(str, real_train.columns))}"
+        )
+    frames = [f[f[target].notna()] for f in frames]
+    if any(len(f) == 0 for f in frames):
+        raise DataError(f"target column {target!r} has no values on one side")
+    regression = _is_regression(real_train[target])
+    X_train, X_syn, X_test = _features(frames, target)
+    ys = [f[target] for f in frames]
+    if not regression:
+        ys = [y.astype(object).astype(str).to_numpy() for y in ys]
+    else:
+        ys = [y.to_numpy(dtype=np.float64) for y in ys]
+    y_train, y_syn, y_test = ys
+    result: dict[str, Any] = {
+        "target": target,
+        "task": "regression" if regression else "classification",
+        "metric": "r2" if regression else "accuracy",
+        "n_real_train": len(y_train),
+        "n_synthetic": len(y_syn),
+        "n_real_test": len(y_test),
+    }
+    reasons = []
+    scores = {}
+    for name, X, y in (("tstr", X_syn, y_syn), ("trtr", X_train, y_train)):
+        side = "synthetic" if name == "tstr" else "real training"
+        if not regression and len(np.unique(y)) < 2:
+            scores[name] = None
+            reasons.append(f"the {side} rows hold a single class of {target!r} ({y[0]!r})")
+            continue
+        model = (
+            HistGradientBoostingRegressor(random_state=seed)
+            if regression
+            else HistGradientBoostingClassifier(random_state=seed)
+        )
+        with threadpool_limits(1):  # small fits: thread hand-offs cost more than they save
+            model.fit(X, y)
+            scores[name] = _finite(model.score(X_test, y_test))
+    result["tstr"], result["trtr"] = scores["tstr"], scores["trtr"]
+    result["gap"] = (
+        None
+        if scores["tstr"] is None or scores["trtr"] is None
+        else scores["trtr"] - scores["tstr"]
+    )
+    if not regression:
+        values, counts = np.unique(y_train, return_counts=True)
+        result["majority_baseline"] = float(np.mean(y_test == values[counts.argmax()]))
+    result["reason"] = "; ".join(reasons) or None
+    return result
+
+
+# --------------------------------------------------------------------------- PRDC
+
+
+def _as_features(values: ArrayLike, what: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2:
+        raise DataError(f"{what} must be a 2-D (samples, features) array, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise DataError(f"{what} contain NaN or inf")
+    return array
+
+
+def _kth_neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row to its k-th nearest other row (the row itself is neighbour 0)."""
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
+    return distances[:, -1]
+
+
+def prdc(real_features: ArrayLike, fake_features: ArrayLike, k: int = 5) -> dict[str, Any]:
+    """Precision, recall, density and coverage (Naeem et al. 2020) with exact Euclidean k-NN.
+
+    Each real point owns a ball reaching its k-th nearest real neighbour (and each fake point one
+    reaching its k-th nearest fake neighbour). Precision: share of fakes inside some real ball;
+    recall: share of reals inside some fake ball; density: mean number of real balls holding a fake,
+    divided by k (≈ 1 when the distributions match, can exceed 1); coverage: share of real balls
+    holding at least one fake. Distances are computed in chunks, so memory stays bounded.
+    """
+    real = _as_features(real_features, "real features")
+    fake = _as_features(fake_features, "fake features")
+    if real.shape[1] != fake.shape[1]:
+        raise DataError(f"real features have {real.shape[1]} columns, fake ones {fake.shape[1]}")
+    if k < 1:
+        raise DataError(f"k must be at least 1, got {k}")
+    if len(real) <= k or len(fake) <= k:
+        raise DataError(f"PRDC with k={k} needs more than {k} real and fake rows")
+    real_radii = _kth_neighbour_radii(real, k)
+    fake_radii = _kth_neighbour_radii(fake, k)
+    inside_count = np.zeros(len(fake))  # real balls holding each fake
+    recalled = np.zeros(len(real), dtype=bool)  # real inside some fake ball
+    nearest_fake = np.full(len(real), np.inf)
+    for start in range(0, len(fake), _DISTANCE_CHUNK):
+        chunk = slice(start, start + _DISTANCE_CHUNK)
+        d = pairwise_distances(fake[chunk], real)  # (fakes, reals)
+        inside_count[chunk] = (d < real_radii[None, :]).sum(axis=1)
+        recalled |= (d < fake_radii[chunk, None]).any(axis=0)
+        nearest_fake = np.minimum(nearest_fake, d.min(axis=0))
+    return {
+        "precision": float((inside_count > 0).mean()),
+        "recall": float(recalled.mean()),
+        "density": float(inside_count.mean() / k),
+        "coverage": float((nearest_fake < real_radii).mean()),
+        "k": k,
+        "n_real": len(real),
+        "n_fake": len(fake),
+    }
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _pixels(images: ArrayLike, what: str) -> np.ndarray:
+    """(N, H, W[, C]) uint8 or float images → (N, H·W·C) float32 in [0, 1]."""
+    array = np.asarray(images)
+    if array.ndim not in (3, 4):
+        raise DataError(f"{what} must be images of shape (N, H, W[, C]), got {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{what} must be numeric, got dtype {array.dtype}")
+    pixels = array.reshape(len(array), -1).astype(np.float32)
+    if array.dtype == np.uint8:
+        pixels /= 255.0
+    if not np.isfinite(pixels).all():
+        raise DataError(f"{what} contain NaN or inf")
+    return np.clip(pixels, 0.0, 1.0)
+
+
+class _FeatureNet:
+    """PCA to ≤ 64 dims, then an MLP with one hidden layer of 128 ReLUs: the hidden layer is the
+    feature space. PCA keeps fitting cheap (a few seconds for 5 000 images on one core)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def fit(self, pixels: np.ndarray, labels: np.ndarray) -> _FeatureNet:
+        n_components = min(64, pixels.shape[1], len(pixels) - 1)
+        self.pca = PCA(n_components, svd_solver="randomized", random_state=self.seed).fit(pixels)
+        self.mlp = MLPClassifier((128,), max_iter=100, random_state=self.seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.mlp.fit(self.pca.transform(pixels), labels)
+        return self
+
+    def features(self, pixels: np.ndarray) -> np.ndarray:
+        hidden = self.pca.transform(pixels) @ self.mlp.coefs_[0] + self.mlp.intercepts_[0]
+        return np.maximum(hidden, 0.0)
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        return self.mlp.predict(self.pca.transform(pixels))
+
+
+def image_sample_quality(
+    real_images: ArrayLike,
+    labels: ArrayLike | None,
+    samples: ArrayLike,
+    seed: int = 0,
+    *,
+    k: int = 5,
+    held_out_fraction: float = 0.2,
+    n_clusters: int = 10,
+) -> dict[str, Any]:
+    """PRDC of generated images against held-out real images, in a classifier's feature space.
+
+    The real images are split (seeded) into a training part and a held-out part. A small
+    classifier (PCA to 64 dims, one hidden layer of 128 units; see `_FeatureNet`) learns the
+    `labels` on the training part; its hidden layer is the feature space in which `prdc` compares
+    the samples with the held-out real images. Without labels the classifier learns k-means
+    clusters of the pixels instead (``labels_source`` = "kmeans"), which still gives a feature
+    space shaped by the real data. Also reported: the classifier's ``classifier_accuracy`` on the
+    held-out real images, the share of each class among its predictions on the samples
+    (``sample_class_histogram``) and that histogram's entropy normalised by log(#classes)
+    (``sample_class_entropy``: 1 = all classes equally often; beside it the same for real data).
+    """
+    with threadpool_limits(1):  # small matrices: BLAS threads cost far more than they save
+        return _image_sample_quality(
+            real_images,
+            labels,
+            samples,
+            seed,
+            k=k,
+            held_out_fraction=held_out_fraction,
+            n_clusters=n_clusters,
+        )
+
+
+def _image_sample_quality(
+    real_images: ArrayLike,
+    labels: ArrayLike | None,
+    samples: ArrayLike,
+    seed: int = 0,
+    *,
+    k: int = 5,
+    held_out_fraction: float = 0.2,
+    n_clusters: int = 10,
+) -> dict[str, Any]:
+    real = _pixels(real_images, "real images")
+    fake = _pixels(samples, "samples")
+    if real.shape[1] != fake.shape[1]:
+        raise DataError(
+            f"samples have {fake.shape[1]} values per image, the real images {real.shape[1]}"
+        )
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(real))
+    n_held = max(k + 1, round(len(real) * held_out_fraction))
+    if len(real) - n_held < 2 * (k + 1):
+        raise DataError(f"need at least {n_held + 2 * (k + 1)} real images, got {len(real)}")
+    held, train = np.sort(order[:n_held]), np.sort(order[n_held:])
+    if labels is None:
+        kmeans = KMeans(n_clusters=min(n_clusters, len(train)), n_init=1, random_state=seed)
+        y = kmeans.fit(real[train]).predict(real)
+        source = "kmeans"
+    else:
+        y = np.asarray(labels)
+        if y.shape != (len(real),):
+            raise DataError(f"labels must have shape ({len(real)},), got {y.shape}")
+        source = "labels"
+    if len(np.unique(y[train])) < 2:
+        raise DataError("the real images' labels hold a single class: no classifier to train")
+    net = _FeatureNet(seed).fit(real[train], y[train])
+    fake_rows = (
+        fake
+        if len(fake) <= len(held)
+        else fake[np.sort(rng.choice(len(fake), len(held), replace=False))]
+    )
+    scores = prdc(net.features(real[held]), net.features(fake_rows), k=k)
+    classes = net.mlp.classes_
+    predicted = net.predict(fake)
+    sample_hist = np.array([np.mean(predicted == c) for c in classes])
+    real_hist = np.array([np.mean(y[held] == c) for c in classes])
+    return {
+        "precision": scores["precision"],
+        "recall": scores["recall"],
+        "density": scores["density"],
+        "coverage": scores["coverage"],
+        "k": k,
+        "n_real": scores["n_real"],
+        "n_fake": scores["n_fake"],
+        "labels_source": source,
+        "classifier_accuracy": float(np.mean(net.predict(real[held]) == y[held])),
+        "classes": [c.item() if isinstance(c, np.generic) else c for c in classes],
+        "sample_class_histogram": sample_hist.tolist(),
+        "sample_class_entropy": _normalized_entropy(sample_hist),
+        "real_class_entropy": _normalized_entropy(real_hist),
+    }
+
+
+def _normalized_entropy(hist: np.ndarray) -> float | None:
+    if len(hist) < 2:
+        return None
+    p = hist[hist > 0]
+    return float(-(p * np.log(p)).sum() / np.log(len(hist))) + 0.0  # never -0.0

@@ -1,0 +1,473 @@
+"""`fds evaluate`: every figure that judges a trained model, computed on the rows it did not train on,
+written to RUN/evaluation.json (strict JSON, stable snake_case keys) and summarised in a few numbers.
+
+Layout of evaluation.json (a group is null when it does not apply; `notes` says why):
+
+    run              data, preset, latent_dim, stochastic, held_out ("validation" | "all rows"), n_held_out
+    reconstruction   mse, n_examples; tables: columns.{name}.{kind, rmse, mae, rmse_over_std | accuracy};
+                     images: pixel_mse, psnr
+    likelihood       elbo, iwae, iwae_k, kl, reconstruction_log_likelihood, nll_posterior_mean,
+                     nll_per_block, n_examples  (nats per example, in the model's encoded units)
+    latent_health    latent_dim, active_units, active_dims, active_threshold, activity, kl_per_dim,
+                     kl_total, posterior_collapse, warnings
+    independence     tc_gaussian, tc_minibatch, mean_pairwise_mi, max_pairwise_mi,
+                     mean_pairwise_mi_shuffled, pairwise_mi, n_bins
+    sparsity         near_zero_fraction, near_zero_fraction_per_dim, hoyer, threshold, relative
+    disentanglement  mig, dci_disentanglement, dci_completeness, dci_informativeness, sap,
+                     factor_vae_score, factor_vae_active_dims, n_rows, factors
+    synthetic        kind ("table" | "images"); tables: quality.{quality_score, column_shapes,
+                     column_pair_trends, column_shape_scores}, tstr.{…} | null;
+                     images: precision, recall, density, coverage, classifier_accuracy, …
+    seconds          one entry per group and total
+    notes            sentences on what was skipped or approximated
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from threadpoolctl import threadpool_limits
+
+from fds.data.codec import input_kind_of
+from fds.data.files import LoadedData, read_data
+from fds.data.image_codec import ImageCodec
+from fds.data.stream import split_indices
+from fds.errors import DataError
+from fds.estimator import FDS
+from fds.evaluation.disentanglement import evaluate_disentanglement
+from fds.evaluation.metrics import (
+    elbo_and_iwae,
+    independence,
+    latent_health,
+    reconstruction_errors,
+    sparsity,
+)
+from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
+from fds.io import resolve_model_dir
+
+__all__ = ["EVALUATION_FILE", "evaluate_path", "evaluate_run", "headline"]
+
+EVALUATION_FILE = "evaluation.json"
+GROUPS = (
+    "reconstruction",
+    "likelihood",
+    "latent_health",
+    "independence",
+    "sparsity",
+    "disentanglement",
+    "synthetic",
+)
+_BATCH = 512
+# Row budgets (default, fast): held-out rows scored, rows for the disentanglement metrics
+# (disentanglement_lib's fast budget: 2 000 train + 1 000 test), real images for the feature
+# classifier, synthetic rows or images drawn.
+_HELD_OUT = (5000, 500)
+_DISENTANGLEMENT_ROWS = (3000, 1500)
+_REAL_IMAGES = (5000, 1500)
+_SYNTHETIC = (5000, 1000)
+_FAST_IWAE_K = 10
+
+
+def evaluate_run(
+    model: FDS,
+    data: LoadedData,
+    *,
+    out: Path | None = None,
+    iwae_k: int = 100,
+    fast: bool = False,
+    seed: int = 0,
+    target: str | None = None,
+    factors: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Evaluate a fitted `model` on `data` (the data it was trained on) and return the report.
+
+    Held-out rows are the validation split training used (all rows when it was empty). `target`
+    names the table column TSTR predicts (default: the column holding `data.labels`, if any);
+    `factors` (one integer column per ground-truth factor, a row per sample) overrides
+    `data.factors`. `fast` scores at most 500 held-out rows with k ≤ 10 importance samples and
+    smaller sample budgets. With `out`, the report is also written to out/evaluation.json.
+    """
+    with threadpool_limits(1, user_api="blas"):  # small matrices: BLAS threads only contend
+        return _evaluate(
+            model,
+            data,
+            out=out,
+            iwae_k=iwae_k,
+            fast=fast,
+            seed=seed,
+            target=target,
+            factors=factors,
+        )
+
+
+def _evaluate(
+    model: FDS,
+    data: LoadedData,
+    *,
+    out: Path | None,
+    iwae_k: int,
+    fast: bool,
+    seed: int,
+    target: str | None,
+    factors: pd.DataFrame | None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    X = data.X
+    if input_kind_of(X) != model.input_kind_:
+        raise DataError(f"the model was fitted on {model.input_kind_}, got {input_kind_of(X)}")
+    if iwae_k < 1:
+        raise DataError(f"--iwae-k must be at least 1, got {iwae_k}")
+    factors = data.factors if factors is None else factors
+    if factors is not None and len(factors) != len(X):
+        raise DataError(f"the factors table has {len(factors)} rows but the data has {len(X)}")
+    budget = 1 if fast else 0
+    k = min(iwae_k, _FAST_IWAE_K) if fast else iwae_k
+    rng = np.random.default_rng(seed)
+    config = model.config_
+    train_idx, val_idx = split_indices(len(X), config.val_fraction, config.seed)
+    held = val_idx if len(val_idx) else np.arange(len(X))
+    notes: list[str] = []
+    if not len(val_idx):
+        notes.append("training used no validation split: every figure is on training rows")
+    held = _at_most(held, _HELD_OUT[budget], rng)
+    seconds: dict[str, float] = {}
+    report: dict[str, Any] = {
+        "run": {
+            "data": data.source,
+            "preset": config.preset,
+            "latent_dim": config.latent_dim,
+            "stochastic": bool(model.model_.stochastic),
+            "held_out": "validation" if len(val_idx) else "all rows",
+            "n_held_out": len(held),
+            "fast": fast,
+            "seed": seed,
+        }
+    }
+
+    tick = time.perf_counter()
+    x_enc, mean, logvar, x_hat = _posterior(model, X, held)
+    report["reconstruction"] = reconstruction_errors(model.codec_, x_enc, x_hat)
+    seconds["reconstruction"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    batches = [torch.from_numpy(x_enc[i : i + _BATCH]) for i in range(0, len(x_enc), _BATCH)]
+    report["likelihood"] = elbo_and_iwae(model.model_, batches, k=k, seed=seed)
+    if not model.model_.stochastic:
+        notes.append("deterministic codes have no posterior density: no ELBO or IWAE")
+    seconds["likelihood"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    report["latent_health"] = latent_health(mean, logvar)
+    seconds["latent_health"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    report["independence"] = independence(mean, logvar, seed=seed)
+    seconds["independence"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    if not model.model_.stochastic or config.sparsity_l1 or config.sparsity_kl:
+        report["sparsity"] = sparsity(mean)
+    else:
+        report["sparsity"] = None
+        notes.append("sparsity: skipped for Gaussian codes trained without a sparsity term")
+    seconds["sparsity"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    report["disentanglement"] = _disentanglement(model, X, factors, budget, seed, rng)
+    if report["disentanglement"] is None:
+        notes.append("disentanglement: no ground-truth factors for this data")
+    seconds["disentanglement"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    if isinstance(model.codec_, ImageCodec):
+        report["synthetic"] = _image_quality(model, data, budget, seed, rng, notes)
+    else:
+        report["synthetic"] = _table_quality(
+            model, data, train_idx, held, target, budget, seed, rng, notes
+        )
+    seconds["synthetic"] = time.perf_counter() - tick
+
+    seconds["total"] = time.perf_counter() - started
+    report["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
+    report["notes"] = notes
+    report = _strict(report)
+    if out is not None:
+        write_json(Path(out) / EVALUATION_FILE, report)
+    return report
+
+
+def _at_most(rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    return rows if len(rows) <= size else np.sort(rng.choice(rows, size, replace=False))
+
+
+def _take(X: Any, rows: np.ndarray) -> Any:
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+
+def _encoded(model: FDS, X: Any, rows: np.ndarray) -> np.ndarray:
+    """Rows as the model sees them (float32, encoded by the fitted codec); images batch by batch."""
+    if isinstance(model.codec_, ImageCodec):
+        parts = [
+            model.codec_.encode(np.asarray(X[rows[i : i + _BATCH]]))
+            for i in range(0, len(rows), _BATCH)
+        ]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+    part = _take(X, rows)
+    if isinstance(part, np.ndarray) and part.shape[1] != model.n_features_in_:
+        raise DataError(
+            f"the data has {part.shape[1]} features, the model expects {model.n_features_in_}"
+        )
+    return model.codec_.encode(part).astype(np.float32, copy=False)
+
+
+@torch.no_grad()
+def _posterior(
+    model: FDS, X: Any, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Encoded rows, posterior means and log-variances, and the decoder mean at the posterior mean."""
+    x_enc = _encoded(model, X, rows)
+    net = model.model_.eval()
+    means, logvars, recon = [], [], []
+    for start in range(0, len(x_enc), _BATCH):
+        x = torch.from_numpy(x_enc[start : start + _BATCH])
+        post = net.encode(x)
+        means.append(post.mean)
+        if post.logvar is not None:
+            logvars.append(post.logvar)
+        recon.append(net.likelihood.mean(net.decode(post.mean)))
+    logvar = torch.cat(logvars).numpy() if logvars else None
+    return x_enc, torch.cat(means).numpy(), logvar, torch.cat(recon).numpy()
+
+
+def _disentanglement(
+    model: FDS,
+    X: Any,
+    factors: pd.DataFrame | None,
+    budget: int,
+    seed: int,
+    rng: np.random.Generator,
+) -> dict[str, Any] | None:
+    """The disentanglement metrics in fast mode on the codes of a seeded subsample of all rows.
+
+    The metrics judge the map from factors to codes, not generalisation, so training rows count."""
+    if factors is None:
+        return None
+    rows = _at_most(np.arange(len(X)), _DISENTANGLEMENT_ROWS[budget], rng)
+    _, codes, _, _ = _posterior(model, X, rows)
+    chosen = factors.iloc[rows] if isinstance(factors, pd.DataFrame) else np.asarray(factors)[rows]
+    scores: dict[str, Any] = dict(evaluate_disentanglement(chosen, codes, fast=True, seed=seed))
+    scores["n_rows"] = len(rows)
+    if isinstance(factors, pd.DataFrame):
+        scores["factors"] = [str(c) for c in factors.columns]
+    return scores
+
+
+def _label_column(frame: pd.DataFrame, labels: np.ndarray | None) -> str | None:
+    """The table column holding `labels` (census: high_income), so TSTR has a target."""
+    if labels is None:
+        return None
+    for name in frame.columns:
+        try:
+            if np.array_equal(frame[name].to_numpy(), np.asarray(labels)):
+                return str(name)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _table_quality(
+    model: FDS,
+    data: LoadedData,
+    train_idx: np.ndarray,
+    held: np.ndarray,
+    target: str | None,
+    budget: int,
+    seed: int,
+    rng: np.random.Generator,
+    notes: list[str],
+) -> dict[str, Any]:
+    X = data.X
+    real = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=model.codec_.feature_names)
+    if target is not None and target not in real.columns:
+        raise DataError(
+            f"--target {target!r} is not a column of the data; columns: {', '.join(map(str, real.columns))}"
+        )
+    train_rows = _at_most(train_idx, _SYNTHETIC[budget], rng)
+    synthetic = model.sample(len(train_rows), seed=seed)
+    if isinstance(synthetic, np.ndarray):
+        synthetic = pd.DataFrame(synthetic, columns=model.codec_.feature_names)
+    real_held = real.iloc[held].reset_index(drop=True)
+    result: dict[str, Any] = {
+        "kind": "table",
+        "n_synthetic": len(synthetic),
+        "quality": table_quality(real_held, synthetic),
+        "tstr": None,
+    }
+    target = target or _label_column(real, data.labels)
+    if target is None:
+        notes.append("tstr: skipped; pass --target COLUMN to train on synthetic, test on real")
+    else:
+        real_train = real.iloc[train_rows].reset_index(drop=True)
+        result["tstr"] = tstr(real_train, synthetic, real_held, target, seed=seed)
+        if result["tstr"]["reason"]:
+            notes.append(f"tstr: {result['tstr']['reason']}")
+    return result
+
+
+def _image_quality(
+    model: FDS,
+    data: LoadedData,
+    budget: int,
+    seed: int,
+    rng: np.random.Generator,
+    notes: list[str],
+) -> dict[str, Any]:
+    rows = _at_most(np.arange(len(data.X)), _REAL_IMAGES[budget], rng)
+    real = np.asarray(data.X[rows])
+    labels = None if data.labels is None else np.asarray(data.labels)[rows]
+    if labels is not None and len(np.unique(labels)) < 2:
+        labels = None
+    n_samples = max(50, round(0.2 * len(rows)))
+    samples = model.sample(n_samples, seed=seed)
+    result = image_sample_quality(real, labels, samples, seed=seed)
+    if result["labels_source"] == "kmeans":
+        notes.append(
+            "synthetic: no class labels, so the feature classifier learned k-means clusters of the "
+            "real images; classifier_accuracy is its accuracy on those clusters"
+        )
+    return {"kind": "images", "n_synthetic": len(samples), **result}
+
+
+# --------------------------------------------------------------------------- files and summary
+
+
+def _strict(value: Any) -> Any:
+    """Plain JSON types only; NaN and ±inf become None (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _strict(value.tolist())
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write strict JSON atomically: a temporary sibling, then os.replace."""
+    text = json.dumps(obj, indent=2, allow_nan=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def evaluate_path(
+    model_path: str | Path,
+    data: str | None = None,
+    *,
+    data_root: str | None = None,
+    factors_path: str | Path | None = None,
+    iwae_k: int = 100,
+    fast: bool = False,
+    seed: int = 0,
+    target: str | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Load a run (or model directory), read its data and write RUN/evaluation.json.
+
+    The run directory is the parent of `model/`. Without `data`, the run's config.yaml names it.
+    Built-in data sets are generated with the training seed, so the held-out rows are the same.
+    """
+    model_dir = resolve_model_dir(model_path)
+    run_dir = model_dir.parent
+    model = FDS.load(model_dir)
+    if data is None:
+        saved = _run_data(run_dir)
+        data, data_root = saved.get("data"), data_root or saved.get("data_root")
+    if data is None:
+        raise DataError(f"no data given and {run_dir / 'config.yaml'} names none: pass --data")
+    loaded = read_data(data, seed=model.config_.seed, root=data_root)
+    factors = None
+    if factors_path is not None:
+        table = read_data(factors_path).X
+        if not isinstance(table, pd.DataFrame):
+            raise DataError(f"{factors_path}: factors must be a table (CSV or Parquet)")
+        factors = table
+    report = evaluate_run(
+        model,
+        loaded,
+        out=run_dir,
+        iwae_k=iwae_k,
+        fast=fast,
+        seed=seed,
+        target=target,
+        factors=factors,
+    )
+    return report, run_dir / EVALUATION_FILE
+
+
+def _run_data(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        saved = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers a person checks first, flat (for the CLI's summary table)."""
+    like = report.get("likelihood") or {}
+    health = report.get("latent_health") or {}
+    indep = report.get("independence") or {}
+    rows: dict[str, Any] = {
+        "reconstruction_mse": (report.get("reconstruction") or {}).get("mse"),
+        "elbo": like.get("elbo"),
+        "iwae": like.get("iwae"),
+        "nll_posterior_mean": like.get("nll_posterior_mean"),
+        "active_units": f"{health.get('active_units')} / {health.get('latent_dim')}",
+        "posterior_collapse": health.get("posterior_collapse"),
+        "tc_gaussian": indep.get("tc_gaussian"),
+        "mean_pairwise_mi": indep.get("mean_pairwise_mi"),
+        "mean_pairwise_mi_shuffled": indep.get("mean_pairwise_mi_shuffled"),
+    }
+    if report.get("sparsity"):
+        rows["hoyer_sparsity"] = report["sparsity"]["hoyer"]
+    dis = report.get("disentanglement") or {}
+    for key in ("mig", "dci_disentanglement", "sap", "factor_vae_score"):
+        if key in dis:
+            rows[key] = dis[key]
+    syn = report.get("synthetic") or {}
+    if syn.get("kind") == "table":
+        rows["quality_score"] = syn["quality"]["quality_score"]
+        if syn.get("tstr"):
+            rows[f"tstr_{syn['tstr']['metric']}"] = syn["tstr"]["tstr"]
+            rows[f"trtr_{syn['tstr']['metric']}"] = syn["tstr"]["trtr"]
+    elif syn.get("kind") == "images":
+        for key in ("precision", "recall", "density", "coverage", "classifier_accuracy"):
+            rows[f"sample_{key}" if key != "classifier_accuracy" else key] = syn.get(key)
+    rows["seconds"] = (report.get("seconds") or {}).get("total")
+    return rows

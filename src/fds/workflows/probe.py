@@ -1,0 +1,191 @@
+"""Probes on a trained model (`fds probe run` / `fds probe apply`).
+
+`probe_run` scores probe heads on the model's latents beside the raw features, records the table in
+`RUN/probes.json` (for the report) and can save the best latent head as a `FittedProbe` under
+`RUN/model/probes/NAME.{json,safetensors}`. The model directory's manifest hashes only its own
+three files, so saved probes never break loading the model; each probe records the sha256 of
+`model/weights.safetensors` and `apply_probe` refuses to run it on any other model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fds.data.files import LoadedData
+from fds.errors import ConfigError, DataError, ModelFormatError
+from fds.estimator import FDS
+from fds.evaluation.probes import (
+    FittedProbe,
+    main_metric,
+    missing_mask,
+    sha256_file,
+    validate_probe_name,
+)
+from fds.io import resolve_model_dir
+
+PROBES_FILE = "probes.json"
+PROBES_DIR = "probes"
+
+
+def run_dir_of(model_path: str | Path) -> Path:
+    """The run directory of `--model` (a run directory or its `model/` folder); a model directory
+    saved outside a run is its own run directory."""
+    model_dir = resolve_model_dir(model_path)
+    if model_dir.name == "model" and (model_dir.parent / "config.yaml").is_file():
+        return model_dir.parent
+    return model_dir
+
+
+def probe_run(
+    model: FDS,
+    data: LoadedData,
+    *,
+    target: str,
+    task: str = "auto",
+    heads: list[str] | str | None = None,
+    seed: int = 0,
+    save_as: str | None = None,
+    run_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Probe `target` on the latents of `data` (see `FDS.probe`); returns the probes.json entry,
+    plus `probes_file` and `saved_probe` when written.
+
+    `target` is a column of a table, `label` (the data set's labels) or `factor:NAME`. A column the
+    model was trained on stays in the input: the model is applied to the full table it was fitted
+    on, so its latents (and the raw baseline) may carry the target itself, and the probe then
+    measures how much of that column the code kept (`target_in_input` says so). A column the model
+    was not trained on is dropped from the input before encoding.
+
+    With `save_as`, the best latent head (by the task's main metric) is refitted on every row with
+    a target and saved in `run_dir`'s model directory, tied to the model's weights by sha256.
+    """
+    if save_as is not None:
+        validate_probe_name(save_as)
+        if run_dir is None:
+            raise ConfigError("saving a probe needs the run directory (run_dir)")
+    X, y, in_input = _target_values(model, data, target)
+    result = model.probe(X, y, task=task, heads=heads, seed=seed)
+    entry = {
+        "target": target,
+        "task": result["task"],
+        "n_train": result["n_train"],
+        "n_test": result["n_test"],
+        "n_dropped": result["n_dropped"],
+        "target_in_input": in_input,
+        "saved_as": save_as,
+        "rows": result["rows"],
+    }
+    summary = dict(entry)
+    if save_as is not None:
+        summary["saved_probe"] = _save_best(model, X, y, entry, save_as, run_dir, seed)
+    if run_dir is not None:
+        summary["probes_file"] = str(_record(Path(run_dir), entry))
+    return summary
+
+
+def apply_probe(model: FDS, model_dir: str | Path, name: str, X: Any) -> np.ndarray:
+    """Predictions of saved probe `name` on `X` (labels in their original type)."""
+    model_dir = resolve_model_dir(model_dir)
+    probe = FittedProbe.load(model_dir / PROBES_DIR, name)
+    expected, actual = (
+        probe.spec.get("model_sha256"),
+        sha256_file(model_dir / "weights.safetensors"),
+    )
+    if expected != actual:
+        fitted_on = f"weights sha256 {expected[:12]}…" if expected else "no recorded model"
+        raise ModelFormatError(
+            f"probe {name!r} was fitted on another model ({fitted_on}; this model "
+            f"{actual[:12]}…): refit it with `fds probe run --save {name}`"
+        )
+    target = probe.spec.get("target")
+    if isinstance(X, pd.DataFrame) and target in X.columns and not _model_column(model, target):
+        X = X.drop(columns=[target])
+    return probe.predict(model.transform(X))
+
+
+def _model_column(model: FDS, name: str) -> bool:
+    return name in [str(c) for c in getattr(model, "feature_names_in_", [])]
+
+
+def _target_values(model: FDS, data: LoadedData, target: str) -> tuple[Any, Any, bool]:
+    """(model input, target values, whether the target is one of the model's input columns)."""
+    X = data.X
+    if isinstance(X, pd.DataFrame) and target in X.columns:
+        if _model_column(model, target):
+            return X, X[target].to_numpy(), True
+        return X.drop(columns=[target]), X[target].to_numpy(), False
+    if target == "label" and data.labels is not None:
+        return X, np.asarray(data.labels), False
+    if target.startswith("factor:") and data.factors is not None:
+        name = target.removeprefix("factor:")
+        if name in data.factors.columns:
+            return X, data.factors[name].to_numpy(), False
+    options = _options(data)
+    close = difflib.get_close_matches(target, options, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise DataError(f"unknown probe target {target!r}; {hint}choose from {', '.join(options)}")
+
+
+def _options(data: LoadedData) -> list[str]:
+    options = [str(c) for c in data.X.columns] if isinstance(data.X, pd.DataFrame) else []
+    if data.labels is not None:
+        options.append("label")
+    if data.factors is not None:
+        options += [f"factor:{name}" for name in data.factors.columns]
+    return options or ["nothing: this data has no columns, labels or factors"]
+
+
+def _save_best(
+    model: FDS, X: Any, y: Any, entry: dict[str, Any], name: str, run_dir: Path, seed: int
+) -> dict[str, Any]:
+    metric = main_metric(entry["task"], has_labels=y is not None)
+    latent = [row for row in entry["rows"] if row["features"] == "latent"]
+    best = max(latent, key=lambda row: -np.inf if row.get(metric) is None else row[metric])
+    keep = ~missing_mask(y)
+    model_dir = resolve_model_dir(run_dir)
+    probe = FittedProbe.fit(
+        model.transform(X)[keep],
+        np.asarray(y)[keep],
+        head=best["head"],
+        task=entry["task"],
+        seed=seed,
+        target=entry["target"],
+        model_sha256=sha256_file(model_dir / "weights.safetensors"),
+    )
+    path = probe.save(model_dir / PROBES_DIR, name)
+    return {"name": name, "head": best["head"], metric: best.get(metric), "path": str(path)}
+
+
+def _record(run_dir: Path, entry: dict[str, Any]) -> Path:
+    """Add `entry` to RUN/probes.json, replacing an earlier one for the same target and task."""
+    path = run_dir / PROBES_FILE
+    entries: list[dict[str, Any]] = []
+    if path.is_file():
+        try:
+            entries = list(json.loads(path.read_text()).get("probes", []))
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            entries = []  # unreadable: start over (every entry can be recomputed)
+    entries = [
+        e
+        for e in entries
+        if isinstance(e, dict)
+        and not (e.get("target") == entry["target"] and e.get("task") == entry["task"])
+    ]
+    entries.append(entry)
+    fd, tmp = tempfile.mkstemp(prefix=f".{PROBES_FILE}.", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"probes": entries}, handle, indent=2)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

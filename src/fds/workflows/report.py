@@ -1,0 +1,474 @@
+"""RUN/report.html: one self-contained page with what a person checks about a trained FDS.
+
+It draws from the run directory (config.yaml, metrics.jsonl, model/, and evaluation.json and
+probes.json when the evaluate and probe workflows have written them) and from the run's data, of
+which at most `max_rows` rows are used for the figures. Only what exists is shown: no section is
+left as an empty placeholder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from fds import __version__
+from fds.data.files import LoadedData, read_data
+from fds.data.stream import split_indices
+from fds.errors import DataError
+from fds.estimator import FDS
+from fds.nn.conv import ConvEncoder
+from fds.report import plots
+from fds.report.html import (
+    Figure,
+    Section,
+    format_value,
+    json_node,
+    probe_tables,
+    render_report,
+)
+
+REPORT = "report.html"
+MAX_ROWS = 2000  # rows encoded for the latent maps and the MI heatmap (t-SNE's budget)
+TRAVERSAL_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+MAX_TRAVERSAL_DIMS = 20
+N_RECONSTRUCTIONS = 10
+N_SAMPLES = 50
+_OBJECTIVE_WEIGHTS = ("kl", "tc", "factor", "sparsity_l1", "sparsity_kl", "independence")
+
+
+@dataclass
+class _Rows:
+    """The rows the figures use: `view` for reconstructions and headline numbers (held out from
+    training when the data is the run's own), `sample` for the maps (a seeded subsample)."""
+
+    view: np.ndarray
+    sample: np.ndarray
+    held_out: bool
+
+
+def write_report(
+    run_dir: str | Path,
+    *,
+    model: FDS | None = None,
+    data: LoadedData | None = None,
+    seed: int = 0,
+    max_rows: int = MAX_ROWS,
+) -> Path:
+    """Write `run_dir/report.html` (atomically) and return its path.
+
+    `model` defaults to the run's model/ directory and `data` to the data named in its
+    config.yaml. `run_dir` may also be the run's model/ folder.
+    """
+    run_dir = _resolve_run_dir(Path(run_dir))
+    config = _read_config(run_dir)
+    if model is None:
+        model = FDS.load(run_dir)
+    own_data = data is None
+    if data is None:
+        data = _load_run_data(run_dir, config, model.config_.seed)
+    records = _read_metrics(run_dir)
+    evaluation = _read_json(run_dir / "evaluation.json")
+    probes = _read_json(run_dir / "probes.json")
+
+    rows = _choose_rows(model, data, own_data, seed, max_rows)
+    X_view = _take(data.X, rows.view)
+    codes = model.transform(_take(data.X, rows.sample))
+    colour, colour_name = _colouring(data, rows.sample)
+    sections = [
+        _training_section(records),
+        _reconstruction_section(model, X_view, rows.held_out),
+        _samples_section(model, X_view, seed),
+        _traversal_section(model),
+        _latent_map_section(codes, colour, colour_name, seed),
+        _mi_section(data, rows.sample, codes),
+        _probe_section(probes),
+        _evaluation_section(evaluation, run_dir),
+    ]
+    headline, summary = _summary(model, data, records, X_view, rows, config)
+    html = render_report(
+        f"FDS report: {run_dir.name}",
+        summary,
+        headline,
+        sections,
+        subtitle=f"{model.config_.preset} · {data.source} · run directory {run_dir}",
+        footer=f"Written by fds {__version__}. This page is self-contained: it loads nothing "
+        "from the network.",
+    )
+    return _write_atomic(run_dir / REPORT, html)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _resolve_run_dir(path: Path) -> Path:
+    if path.name == "model" and (path / "manifest.json").is_file():
+        return path.parent
+    if not path.is_dir():
+        raise DataError(f"run not found: {path} does not exist or is not a directory")
+    return path
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return config if isinstance(config, dict) else {}
+
+
+def _load_run_data(run_dir: Path, config: dict[str, Any], seed: int) -> LoadedData:
+    spec = config.get("data")
+    if spec is None:
+        where = "its config.yaml names no data" if config else "it has no config.yaml"
+        raise DataError(
+            f"cannot find the data of {run_dir}: {where}; pass the data to draw from (--data)"
+        )
+    try:
+        return read_data(spec, seed=seed, root=config.get("data_root"))
+    except DataError as exc:
+        raise DataError(f"the run's data could not be read ({exc}); pass it with --data") from None
+
+
+def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise DataError(f"{path}: line {number} is not valid JSON") from None
+    return records
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _choose_rows(model: FDS, data: LoadedData, own_data: bool, seed: int, max_rows: int) -> _Rows:
+    n = len(data.X)
+    view = np.arange(n)
+    held_out = False
+    if own_data:  # the run's own data: the validation split was not trained on
+        _, val_idx = split_indices(n, model.config_.val_fraction, model.config_.seed)
+        if len(val_idx):
+            view, held_out = val_idx, True
+    rng = np.random.default_rng(seed)
+    if len(view) > max_rows:
+        view = np.sort(rng.choice(view, max_rows, replace=False))
+    sample = np.arange(n) if n <= max_rows else np.sort(rng.choice(n, max_rows, replace=False))
+    return _Rows(view, sample, held_out)
+
+
+def _take(X: Any, rows: np.ndarray) -> Any:
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[rows].reset_index(drop=True)
+    return np.asarray(X[rows])
+
+
+def _colouring(data: LoadedData, rows: np.ndarray) -> tuple[np.ndarray | None, str]:
+    n = len(data.X)
+    if data.labels is not None and len(data.labels) == n:
+        return np.asarray(data.labels)[rows], "label"
+    if data.factors is not None and len(data.factors) == n and data.factors.shape[1]:
+        name = str(data.factors.columns[0])
+        return data.factors.iloc[rows, 0].to_numpy(), name
+    return None, ""
+
+
+def _as_frame(X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    X = np.asarray(X)
+    return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _training_section(records: list[dict[str, Any]]) -> Section:
+    section = Section("training", "Training curves")
+    if not records or not any(k.startswith(("train_", "val_")) for r in records for k in r):
+        return section
+    section.figures.append(
+        Figure(
+            plots.training_curves_png(records),
+            "Each loss term per epoch, averaged over the training rows (train) and the held-out "
+            "validation rows (val), from metrics.jsonl. nll: reconstruction negative "
+            "log-likelihood in nats; elbo: evidence lower bound (higher is better).",
+        )
+    )
+    return section
+
+
+def _reconstruction_section(model: FDS, X_view: Any, held_out: bool) -> Section:
+    which = "held-out rows (not trained on)" if held_out else "rows of the given data"
+    section = Section("reconstructions", "Reconstructions")
+    if model.input_kind_ == "images":
+        originals = np.asarray(X_view[:N_RECONSTRUCTIONS])
+        rebuilt = model.inverse_transform(model.transform(originals))
+        section.figures.append(
+            Figure(
+                plots.reconstruction_grid_png(originals, rebuilt),
+                f"Top: {len(originals)} {which}; bottom: the decoder mean at their posterior "
+                "mean codes.",
+            )
+        )
+        return section
+    real = _as_frame(X_view)
+    rebuilt = _as_frame(model.inverse_transform(model.transform(X_view)))
+    rebuilt.columns = real.columns
+    section.figures.append(
+        Figure(
+            plots.column_comparison_png(real, rebuilt, labels=("original", "reconstruction")),
+            f"Per column, {len(real)} {which} against their reconstructions (decoder mean at the "
+            "posterior mean codes): histograms for numeric columns, frequencies for categories.",
+        )
+    )
+    return section
+
+
+def _samples_section(model: FDS, X_view: Any, seed: int) -> Section:
+    section = Section("samples", "Samples from the prior")
+    if model.input_kind_ == "images":
+        section.figures.append(
+            Figure(
+                plots.image_grid_png(model.sample(N_SAMPLES, seed=seed)),
+                f"{N_SAMPLES} images decoded from codes drawn from the prior (seed {seed}).",
+            )
+        )
+        return section
+    real = _as_frame(X_view)
+    samples = _as_frame(model.sample(len(real), seed=seed))
+    samples.columns = real.columns
+    section.figures.append(
+        Figure(
+            plots.column_comparison_png(real, samples),
+            f"Per column, {len(real)} real rows against as many rows generated from the prior "
+            f"(seed {seed}).",
+        )
+    )
+    return section
+
+
+def _traversal_codes(model: FDS) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Codes (dims × values, D) moving one dimension at a time from the prior's mean, in units
+    of the prior's standard deviation along that dimension."""
+    loc = np.asarray(model.latent_loc_, dtype=np.float32)
+    tril = np.asarray(model.latent_scale_tril_, dtype=np.float32)
+    scale = np.sqrt((tril**2).sum(axis=1))
+    dims = list(range(min(len(loc), MAX_TRAVERSAL_DIMS)))
+    values = np.asarray(TRAVERSAL_VALUES, dtype=np.float32)
+    z = np.tile(loc, (len(dims), len(values), 1))
+    for row, d in enumerate(dims):
+        z[row, :, d] = loc[d] + values * scale[d]
+    return z.reshape(-1, len(loc)), dims, scale
+
+
+def _traversal_section(model: FDS) -> Section:
+    z, dims, _ = _traversal_codes(model)
+    n_values = len(TRAVERSAL_VALUES)
+    decoded = model.inverse_transform(z)
+    labels = [f"z{d}" for d in dims]
+    prior = "N(0, I)" if model.model_.stochastic else "a Gaussian fitted to the training codes"
+    shown = (
+        f" The first {len(dims)} of {model.config_.latent_dim} dimensions are shown."
+        if len(dims) < model.config_.latent_dim
+        else ""
+    )
+    section = Section("traversals", "Latent traversals")
+    if model.input_kind_ == "images":
+        images = np.asarray(decoded).reshape(len(dims), n_values, *np.asarray(decoded).shape[1:])
+        png = plots.latent_traversal_png(images, TRAVERSAL_VALUES, labels)
+        caption = (
+            "One row per latent dimension: the code starts at the prior's mean and that one "
+            f"dimension is set to −3 … +3 standard deviations of the prior ({prior}); the images "
+            "are the decoder means." + shown
+        )
+    else:
+        frame = _as_frame(decoded)
+        parts = [
+            frame.iloc[i * n_values : (i + 1) * n_values].reset_index(drop=True)
+            for i in range(len(dims))
+        ]
+        png = plots.table_traversal_png(parts, TRAVERSAL_VALUES, labels)
+        caption = (
+            "Each panel is one column; each line one latent dimension set to −3 … +3 standard "
+            f"deviations of the prior ({prior}) with the others at the prior's mean. A flat line "
+            "means that dimension does not change the column." + shown
+        )
+    section.figures.append(Figure(png, caption))
+    return section
+
+
+def _latent_map_section(
+    codes: np.ndarray, colour: np.ndarray | None, colour_name: str, seed: int
+) -> Section:
+    section = Section("latent-map", "Latent map")
+    if codes.shape[1] < 2 or len(codes) < 5:
+        return section
+    coloured = f", coloured by {colour_name}" if colour_name else ""
+    section.intro = (
+        f"Posterior mean codes of {len(codes)} rows{coloured}, projected to two dimensions."
+    )
+    section.figures.append(
+        Figure(
+            plots.latent_map_png(codes, colour, method="pca", colour_name=colour_name, seed=seed),
+            "PCA: a linear projection; distances and directions are those of the codes.",
+            wide=False,
+        )
+    )
+    section.figures.append(
+        Figure(
+            plots.latent_map_png(codes, colour, method="tsne", colour_name=colour_name, seed=seed),
+            f"t-SNE (seed {seed}): neighbourhoods are kept, distances between clusters are not "
+            "meaningful.",
+            wide=False,
+        )
+    )
+    return section
+
+
+def _mi_section(data: LoadedData, rows: np.ndarray, codes: np.ndarray) -> Section:
+    section = Section("mutual-information", "Factor × latent mutual information")
+    factors = data.factors
+    if factors is None or len(factors) != len(data.X) or factors.shape[1] == 0:
+        return section
+    sub = factors.iloc[rows].reset_index(drop=True)
+    mi = plots.factor_latent_mi(sub, codes)
+    section.figures.append(
+        Figure(
+            plots.mi_heatmap_png(mi, [str(c) for c in sub.columns]),
+            f"Mutual information between each ground-truth factor and each latent dimension "
+            f"(posterior means in 20 equal-width bins, {len(sub)} rows), divided by the factor's "
+            "entropy: 1 means the dimension determines the factor. A disentangled code has one "
+            "dark cell per row, each in a different column.",
+        )
+    )
+    return section
+
+
+def _probe_section(probes: Any) -> Section:
+    section = Section("probes", "Probes: inference on latents")
+    if probes is None:
+        return section
+    section.tables = probe_tables(probes)
+    if section.tables:
+        section.intro = (
+            "Each head is fitted on one split and scored on another, on the latent codes "
+            "(latent) and on the raw features (raw) as a baseline (from probes.json)."
+        )
+    rest = (
+        {k: v for k, v in probes.items() if k != "probes"} if isinstance(probes, dict) else probes
+    )
+    if rest:
+        section.data = json_node(rest)
+    return section
+
+
+def _evaluation_section(evaluation: Any, run_dir: Path) -> Section:
+    section = Section("evaluation", "Evaluation")
+    if evaluation is None:
+        return section
+    section.intro = "Every figure in evaluation.json (written by `fds evaluate`)."
+    section.data = json_node(evaluation, base=run_dir)
+    return section
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _summary(
+    model: FDS,
+    data: LoadedData,
+    records: list[dict[str, Any]],
+    X_view: Any,
+    rows: _Rows,
+    config: dict[str, Any],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    cfg = model.config_
+    which = "held-out" if rows.held_out else "data"
+    headline = [
+        (f"{which} ELBO (nats per example)", format_value(float(model.score(X_view)))),
+        (f"{which} reconstruction MSE", format_value(model.reconstruction_mse(X_view))),
+    ]
+    last = records[-1] if records else {}
+    for key in ("train_loss", "val_loss"):
+        if isinstance(last.get(key), int | float):
+            headline.append((f"final {key.replace('_', ' ')}", format_value(last[key])))
+    weights = ", ".join(
+        f"{name} {format_value(getattr(cfg, name))}"
+        for name in _OBJECTIVE_WEIGHTS
+        if getattr(cfg, name, 0)
+    )
+    if isinstance(data.X, pd.DataFrame):
+        shape = f"{len(data.X)} rows × {data.X.shape[1]} columns"
+    else:
+        shape = f"{len(data.X)} × " + " × ".join(str(s) for s in np.shape(data.X)[1:])
+    summary = [
+        ("model", f"{cfg.preset} ({model.input_kind_}), {cfg.latent_dim} latent dimensions"),
+        ("objective weights", weights or "reconstruction only"),
+        ("network", _network(model)),
+        ("data", f"{data.source}: {shape}"),
+        (
+            "rows in the figures",
+            f"{len(rows.view)} {'held-out ' if rows.held_out else ''}rows for reconstructions "
+            f"and headline numbers; {len(rows.sample)} rows for the latent maps",
+        ),
+        ("epochs trained", str(len(records)) if records else "—"),
+    ]
+    if records:
+        seconds = sum(r.get("seconds", 0) or 0 for r in records)
+        summary.append(("training time", f"{seconds:.1f} s, {last.get('step', '—')} steps"))
+    summary.append(("seed", str(cfg.seed)))
+    if "data_root" in config:
+        summary.append(("data root", str(config["data_root"])))
+    return headline, summary
+
+
+def _network(model: FDS) -> str:
+    cfg, net = model.config_, model.model_
+    if model.encoder is not None or model.decoder is not None:
+        layers = "custom encoder/decoder"
+    elif isinstance(net.encoder, ConvEncoder):
+        layers = "conv channels " + ", ".join(str(c) for c in cfg.conv_channels)
+    else:
+        layers = "MLP hidden " + ", ".join(str(h) for h in cfg.hidden_dims)
+    likelihood = type(net.likelihood).__name__
+    if cfg.likelihood != "auto":
+        likelihood = f"{cfg.likelihood} ({likelihood})"
+    return f"{layers}; {cfg.posterior} posterior; {likelihood} likelihood"
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the report from other users
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
