@@ -24,7 +24,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ae": {"posterior": "deterministic"},
     "dae": {"posterior": "deterministic", "corruption": "masking", "corruption_level": 0.25},
     "sparse_ae": {"posterior": "deterministic", "sparsity_l1": 0.01},
-    "vae": {"posterior": "gaussian", "kl": 1.0},
+    # Free bits (Kingma et al. 2016): each dimension's first 0.5 nats of KL are not penalised, which
+    # keeps dimensions from collapsing to the prior; β-models keep their exact KL pressure.
+    "vae": {"posterior": "gaussian", "kl": 1.0, "free_bits": 0.5},
     "beta_vae": {"posterior": "gaussian", "kl": 4.0},
     # β-TCVAE (Chen et al. 2018): KL = MI + TC + dim-KL, TC weighted β = 6 in total.
     "beta_tcvae": {"posterior": "gaussian", "kl": 1.0, "tc": 5.0},
@@ -33,7 +35,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # The fields a preset may set; None in the user's config means "take the preset's value".
-PRESET_FIELDS = ("posterior", "kl", "tc", "factor", "sparsity_l1", "corruption", "corruption_level")
+PRESET_FIELDS = (
+    "posterior",
+    "kl",
+    "free_bits",
+    "tc",
+    "factor",
+    "sparsity_l1",
+    "corruption",
+    "corruption_level",
+)
 
 
 class FDSConfig(BaseModel):
@@ -54,7 +65,7 @@ class FDSConfig(BaseModel):
     mixture_components: int = Field(5, ge=2)
     # loss terms (None = the preset's value, 0 = off)
     kl: float | None = Field(None, ge=0)
-    free_bits: float = Field(0.0, ge=0)
+    free_bits: float | None = Field(None, ge=0)
     kl_warmup_epochs: float = Field(0.0, ge=0)
     tc: float | None = Field(None, ge=0)
     tc_estimator: Literal["mss", "mws"] = "mss"
@@ -91,7 +102,7 @@ class FDSConfig(BaseModel):
     def resolved(self) -> FDSConfig:
         """Fill every preset-controlled field left as None with the preset's value."""
         defaults = {"posterior": "gaussian", "kl": 0.0, "tc": 0.0, "factor": 0.0}
-        defaults |= {"sparsity_l1": 0.0, "corruption_level": 0.0}
+        defaults |= {"sparsity_l1": 0.0, "corruption_level": 0.0, "free_bits": 0.0}
         values = self.model_dump()
         for name in PRESET_FIELDS:
             if values[name] is None:
