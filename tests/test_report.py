@@ -149,19 +149,23 @@ def test_cli_report_on_a_table_run_renders_evaluation_and_probes(census_run: Pat
         assert shown in html, shown
 
 
-def test_quickstart_ends_with_the_report(
+def test_quickstart_ends_with_evaluation_and_report(
     census_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def fake_train_run(params, out, **kwargs):  # training is tested elsewhere: reuse a run
-        shutil.copytree(census_run, out, ignore=shutil.ignore_patterns("report.html"))
-        return {"run_dir": str(out)}
+        ignore = shutil.ignore_patterns("report.html", "evaluation.json")
+        shutil.copytree(census_run, out, ignore=ignore)
+        return {"run_dir": str(out), "model_dir": str(Path(out) / "model")}
 
-    monkeypatch.setattr("fds.cli.train_run", fake_train_run)
+    monkeypatch.setattr("fds.workflows.quickstart.train_run", fake_train_run)
     result = fds("quickstart", "--out", tmp_path / "qs", "--json", "--quiet")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["report"] == str(tmp_path / "qs" / "report.html")
     assert Path(summary["report"]).is_file()
+    evaluation = json.loads(Path(summary["evaluation"]).read_text())
+    assert summary["active_units"] == evaluation["latent_health"]["active_units"]
+    assert "Evaluation" in Path(summary["report"]).read_text()
 
 
 def test_missing_run_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -174,17 +174,17 @@ def quickstart(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train a β-TCVAE on the built-in `shapes` sprites and write a complete run directory.
+    """Train a β-TCVAE on the built-in `shapes` sprites, evaluate it and write its report.
 
-    Ends by writing RUN/report.html and printing its path. Replaces an earlier quickstart run in the
-    same directory. Example: `fds quickstart --out runs/demo`
+    Writes a complete run directory (model, metrics, PNGs, evaluation.json, report.html) and prints
+    the report's path. Replaces an earlier quickstart run in the same directory.
+    Example: `fds quickstart --out runs/demo`
     """
-    from fds.workflows.report import write_report
+    from fds.workflows.quickstart import run_quickstart
 
     if (out / "config.yaml").is_file() and not as_json:
         err_console.print(f"replacing the earlier run in {out}")
-    summary = train_run(QUICKSTART | {"epochs": epochs}, out, overwrite=True, verbose=not quiet)
-    summary["report"] = str(write_report(Path(summary["run_dir"])))
+    summary = run_quickstart(out, epochs=epochs, verbose=not quiet)
     _emit(summary, as_json, "FDS quickstart: β-TCVAE on shapes")
 
 
