@@ -40,6 +40,21 @@ ModelOpt = Annotated[
     Path, typer.Option("--model", "-m", help="Run directory or its model/ folder.")
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+RunArg = Annotated[
+    Path | None, typer.Argument(help="Run directory (same as --model).", show_default=False)
+]
+RunModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="Run directory or its model/ folder.", show_default=False),
+]
+SampleSeedOpt = Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")]
+
+
+def _run_of(model: Path | None, run: Path | None) -> Path:
+    """The run given as --model RUN or as the positional RUN."""
+    if (model or run) is None:
+        raise typer.BadParameter("give the run directory with --model RUN (or as RUN)")
+    return model or run
 
 
 def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -367,15 +382,8 @@ def probe_apply_command(
 @app.command()
 @_handle_errors
 def evaluate(
-    run: Annotated[
-        Path | None, typer.Argument(help="Run directory (same as --model).", show_default=False)
-    ] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option(
-            "--model", "-m", help="Run directory or its model/ folder.", show_default=False
-        ),
-    ] = None,
+    run: RunArg = None,
+    model: RunModelOpt = None,
     data: Annotated[
         str | None,
         typer.Option(
@@ -400,7 +408,7 @@ def evaluate(
         str | None,
         typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")] = 0,
+    seed: SampleSeedOpt = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a trained model on its held-out rows and write RUN/evaluation.json.
@@ -412,9 +420,7 @@ def evaluate(
     """
     from fds.workflows.evaluate import evaluate_path, headline
 
-    target_run = model or run
-    if target_run is None:
-        raise typer.BadParameter("give the run directory with --model RUN (or as RUN)")
+    target_run = _run_of(model, run)
     report, path = evaluate_path(
         target_run,
         data,
@@ -437,22 +443,15 @@ def evaluate(
 @app.command()
 @_handle_errors
 def report(
-    run: Annotated[
-        Path | None, typer.Argument(help="Run directory (same as --model).", show_default=False)
-    ] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option(
-            "--model", "-m", help="Run directory or its model/ folder.", show_default=False
-        ),
-    ] = None,
+    run: RunArg = None,
+    model: RunModelOpt = None,
     data: Annotated[
         str | None,
         typer.Option(
             "--data", "-d", help="Data to draw the figures from; default: the run's config."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")] = 0,
+    seed: SampleSeedOpt = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Write RUN/report.html: one self-contained page (training curves, reconstructions, samples,
@@ -462,9 +461,7 @@ def report(
     """
     from fds.workflows.report import write_report
 
-    target_run = model or run
-    if target_run is None:
-        raise typer.BadParameter("give the run directory with --model RUN (or as RUN)")
+    target_run = _run_of(model, run)
     loaded = read_data(data) if data else None
     path = write_report(target_run, data=loaded, seed=seed)
     _emit({"report": str(path)}, as_json, "FDS report")

@@ -297,6 +297,7 @@ class _FeatureNet:
         return self.mlp.predict(self.pca.transform(pixels))
 
 
+@threadpool_limits.wrap(limits=1)  # small matrices: BLAS threads cost far more than they save
 def image_sample_quality(
     real_images: ArrayLike,
     labels: ArrayLike | None,
@@ -319,28 +320,6 @@ def image_sample_quality(
     (``sample_class_histogram``) and that histogram's entropy normalised by log(#classes)
     (``sample_class_entropy``: 1 = all classes equally often; beside it the same for real data).
     """
-    with threadpool_limits(1):  # small matrices: BLAS threads cost far more than they save
-        return _image_sample_quality(
-            real_images,
-            labels,
-            samples,
-            seed,
-            k=k,
-            held_out_fraction=held_out_fraction,
-            n_clusters=n_clusters,
-        )
-
-
-def _image_sample_quality(
-    real_images: ArrayLike,
-    labels: ArrayLike | None,
-    samples: ArrayLike,
-    seed: int = 0,
-    *,
-    k: int = 5,
-    held_out_fraction: float = 0.2,
-    n_clusters: int = 10,
-) -> dict[str, Any]:
     real = _pixels(real_images, "real images")
     fake = _pixels(samples, "samples")
     if real.shape[1] != fake.shape[1]:

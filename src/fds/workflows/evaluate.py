@@ -78,6 +78,7 @@ _SYNTHETIC = (5000, 1000)
 _FAST_IWAE_K = 10
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # small matrices: BLAS threads only contend
 def evaluate_run(
     model: FDS,
     data: LoadedData,
@@ -97,30 +98,6 @@ def evaluate_run(
     `data.factors`. `fast` scores at most 500 held-out rows with k ≤ 10 importance samples and
     smaller sample budgets. With `out`, the report is also written to out/evaluation.json.
     """
-    with threadpool_limits(1, user_api="blas"):  # small matrices: BLAS threads only contend
-        return _evaluate(
-            model,
-            data,
-            out=out,
-            iwae_k=iwae_k,
-            fast=fast,
-            seed=seed,
-            target=target,
-            factors=factors,
-        )
-
-
-def _evaluate(
-    model: FDS,
-    data: LoadedData,
-    *,
-    out: Path | None,
-    iwae_k: int,
-    fast: bool,
-    seed: int,
-    target: str | None,
-    factors: pd.DataFrame | None,
-) -> dict[str, Any]:
     started = time.perf_counter()
     X = data.X
     if input_kind_of(X) != model.input_kind_:
