@@ -9,6 +9,7 @@ __all__ = [
     "DataError",
     "DataTypeError",
     "FDSError",
+    "KeyMismatchError",
     "ModelFormatError",
     "NotFittedError",
     "TrainingDivergedError",
@@ -37,3 +38,7 @@ class ModelFormatError(FDSError):
 
 class TrainingDivergedError(FDSError, RuntimeError):
     """A loss term became NaN or infinite; the last good checkpoint is kept."""
+
+
+class KeyMismatchError(DataError):
+    """Ciphertexts were encrypted under another key than the context they are used with."""

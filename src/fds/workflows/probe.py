@@ -93,6 +93,16 @@ def probe_run(
 
 def apply_probe(model: FDS, model_dir: str | Path, name: str, X: Any) -> np.ndarray:
     """Predictions of saved probe `name` on `X` (labels in their original type)."""
+    probe = load_model_probe(model_dir, name)
+    target = probe.spec.get("target")
+    if isinstance(X, pd.DataFrame) and target in X.columns and not _model_column(model, target):
+        X = X.drop(columns=[target])
+    return probe.predict(model.transform(X))
+
+
+def load_model_probe(model_dir: str | Path, name: str) -> FittedProbe:
+    """Saved probe `name` of a model (run directory or model/ folder), refused when it was fitted
+    on another model's weights."""
     model_dir = resolve_model_dir(model_dir)
     probe = FittedProbe.load(model_dir / PROBES_DIR, name)
     expected, actual = (
@@ -105,10 +115,7 @@ def apply_probe(model: FDS, model_dir: str | Path, name: str, X: Any) -> np.ndar
             f"probe {name!r} was fitted on another model ({fitted_on}; this model "
             f"{actual[:12]}…): refit it with `fds probe run --save {name}`"
         )
-    target = probe.spec.get("target")
-    if isinstance(X, pd.DataFrame) and target in X.columns and not _model_column(model, target):
-        X = X.drop(columns=[target])
-    return probe.predict(model.transform(X))
+    return probe
 
 
 def _model_column(model: FDS, name: str) -> bool:

@@ -1,0 +1,1 @@
+"""Protection of latents: CKKS homomorphic encryption for inference on an untrusted server (`he`)."""

@@ -1,0 +1,283 @@
+"""The encrypted-inference service on 127.0.0.1: encrypted batches in, encrypted scores out,
+predictions equal to plaintext ones, and a server that holds no secret key."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from typer.testing import CliRunner
+
+from fds.cli import app as cli_app
+from fds.errors import DataError, KeyMismatchError
+from fds.privacy.he import (
+    HEParams,
+    LinearHead,
+    create_context,
+    encrypt_latents,
+    load_secret_context,
+    public_context_bytes,
+    save_keys,
+)
+from fds.privacy.service import create_app, infer_remote
+
+DIM, N_CLASSES, LIMIT = 16, 10, 8 << 20
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, N_CLASSES, size=600)
+    centers = rng.normal(scale=2.0, size=(N_CLASSES, DIM))
+    return centers[y] + rng.normal(size=(600, DIM)), y
+
+
+@pytest.fixture(scope="module")
+def head(data) -> LinearHead:
+    Z, y = data
+    labels = np.array([f"c{v}" for v in y])
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(Z, labels)
+    return LinearHead.from_sklearn(pipe)
+
+
+@contextlib.contextmanager
+def _serving(service):
+    """Run `service` with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
+    port = _free_port()
+    config = uvicorn.Config(service, host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(head):
+    service = create_app(head, max_request_bytes=LIMIT)
+    with _serving(service) as url:
+        yield service, url
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("he") / "keys"
+    params = HEParams()
+    save_keys(create_context(params), out, params)
+    return out
+
+
+def test_remote_predictions_match_plaintext(server, keys, head, data) -> None:
+    service, url = server
+    Z, _ = data
+    secret = load_secret_context(keys)
+    result = infer_remote(url, secret, Z, public_context=(keys / "public.ctx").read_bytes())
+    assert result["scores"].shape == (len(Z), N_CLASSES)
+    assert np.max(np.abs(result["scores"] - head.scores(Z))) <= 1e-3
+    assert np.mean(result["predictions"] == head.predict(Z)) >= 0.999
+    assert result["batches"] == 1
+    assert result["bytes_sent"] > (keys / "public.ctx").stat().st_size
+    # the server side holds public contexts only: it cannot decrypt
+    assert service.state.contexts
+    for ctx in service.state.contexts.values():
+        assert not ctx.has_secret_key()
+        (batch,) = encrypt_latents(ctx, Z[:3])
+        with pytest.raises(ValueError, match="secret"):
+            service.state.head.evaluate(batch).vectors[0].decrypt()
+
+
+def test_server_refuses_secret_material_and_bad_batches(server, keys, data) -> None:
+    _, url = server
+    Z, _ = data
+    secret = load_secret_context(keys)
+    octet = {"content-type": "application/octet-stream"}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        refused = client.post(
+            "/v1/contexts", content=secret.serialize(save_secret_key=True), headers=octet
+        )
+        assert refused.status_code == 400
+        assert "secret key" in refused.json()["detail"]
+        assert client.post("/v1/contexts", content=b"junk", headers=octet).status_code == 400
+        assert client.post("/v1/infer", content=b"junk", headers=octet).status_code == 400
+        assert client.post("/v1/infer", content=b"", headers=octet).status_code == 400
+        # a batch under a key whose public context was never registered
+        stranger = create_context(HEParams())
+        (batch,) = encrypt_latents(stranger, Z[:5])
+        unknown = client.post("/v1/infer", content=batch.to_bytes(), headers=octet)
+        assert unknown.status_code == 409
+        # wrong width
+        client.post("/v1/contexts", content=public_context_bytes(stranger), headers=octet)
+        (narrow,) = encrypt_latents(stranger, Z[:5, :4])
+        assert client.post("/v1/infer", content=narrow.to_bytes(), headers=octet).status_code == 422
+        # truncated ciphertext bytes
+        (good,) = encrypt_latents(stranger, Z[:5])
+        assert (
+            client.post("/v1/infer", content=good.to_bytes()[:-100], headers=octet).status_code
+            == 400
+        )
+        too_big = client.post("/v1/infer", content=b"x" * (LIMIT + 1), headers=octet)
+        assert too_big.status_code == 413
+        head_info = client.get("/v1/head").json()
+        assert head_info["n_features"] == DIM and len(head_info["classes"]) == N_CLASSES
+
+
+def test_client_errors_are_clear(server, keys, data) -> None:
+    _, url = server
+    Z, _ = data
+    secret = load_secret_context(keys)
+    other = create_context(HEParams())
+    with pytest.raises(KeyMismatchError, match="same `fds keys new`"):
+        infer_remote(url, secret, Z[:5], public_context=public_context_bytes(other))
+    with pytest.raises(DataError, match="expects 16 features"):
+        infer_remote(url, secret, Z[:5, :3], public_context=(keys / "public.ctx").read_bytes())
+    with pytest.raises(DataError, match="cannot reach"):
+        infer_remote(
+            f"http://127.0.0.1:{_free_port()}",
+            secret,
+            Z[:5],
+            public_context=(keys / "public.ctx").read_bytes(),
+            timeout=5,
+        )
+
+
+def test_cli_infer_remote(server, keys, head, data, tmp_path: Path) -> None:
+    _, url = server
+    Z, _ = data
+    np.save(tmp_path / "z.npy", Z.astype(np.float32))
+    out = tmp_path / "pred.csv"
+    args = ["infer-remote", "--url", url, "--keys", str(keys), "--latents", str(tmp_path / "z.npy")]
+    result = CliRunner().invoke(cli_app, [*args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == len(Z) and summary["batches"] == 1
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["prediction", *[f"score_{k}" for k in range(N_CLASSES)]]
+    expected = head.predict(Z.astype(np.float32))
+    assert np.mean(table["prediction"].to_numpy() == expected) >= 0.999
+    again = CliRunner().invoke(cli_app, [*args, "--out", str(out)])
+    assert again.exit_code == 2
+
+
+@pytest.mark.slow
+def test_fds_serve_runs_a_saved_probe_end_to_end(tmp_path: Path, keys: Path) -> None:
+    """`fds serve --model RUN --probe NAME` in its own process; `fds infer-remote --model --data`
+    predicts what `fds probe apply` predicts in the clear."""
+    import subprocess
+    import sys
+
+    from fds.data.builtin import make_census
+
+    runner = CliRunner()
+    make_census(n=300, seed=0).to_csv(tmp_path / "census.csv", index=False)
+    (tmp_path / "fast.yaml").write_text("latent_dim: 3\nhidden_dims: [32]\nepochs: 2\n")
+    run, csv = tmp_path / "run", str(tmp_path / "census.csv")
+    trained = runner.invoke(
+        cli_app,
+        ["train", "--data", csv, "--config", str(tmp_path / "fast.yaml"), "--out", str(run), "-q"],
+    )
+    assert trained.exit_code == 0, trained.output
+    probe = ["probe", "run", "--model", str(run), "--data", csv, "--target", "high_income"]
+    saved = runner.invoke(cli_app, [*probe, "--heads", "logistic", "--save", "income"])
+    assert saved.exit_code == 0, saved.output
+    port = _free_port()
+    serve = [sys.executable, "-m", "fds.cli", "serve", "--model", str(run), "--probe", "income"]
+    process = subprocess.Popen(
+        [*serve, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/head", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "fds serve did not start"
+            time.sleep(0.2)
+        out = tmp_path / "pred.csv"
+        remote_args = ["infer-remote", "--url", f"http://127.0.0.1:{port}", "--keys", str(keys)]
+        remote = runner.invoke(
+            cli_app,
+            [*remote_args, "--model", str(run), "--data", csv, "--out", str(out), "--json"],
+        )
+        assert remote.exit_code == 0, remote.output
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    plain = tmp_path / "plain.csv"
+    applied = runner.invoke(
+        cli_app,
+        [
+            "probe",
+            "apply",
+            "--model",
+            str(run),
+            "--probe",
+            "income",
+            "--data",
+            csv,
+            "--out",
+            str(plain),
+        ],
+    )
+    assert applied.exit_code == 0, applied.output
+    encrypted, clear = pd.read_csv(out)["prediction"], pd.read_csv(plain)["prediction"]
+    assert np.mean(encrypted.to_numpy() == clear.to_numpy()) >= 0.999
+
+
+def test_service_runs_a_polynomial_mlp_head(data) -> None:
+    from sklearn.neural_network import MLPClassifier
+
+    from fds.privacy.he import EncryptedBatch as Batch
+    from fds.privacy.he import PolyMLPHead, decrypt_scores
+
+    Z, y = data
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=1000, random_state=0)
+    ).fit(Z, y)
+    head = PolyMLPHead.from_sklearn_mlp(pipe, Z)
+    octet = {"content-type": "application/octet-stream"}
+    deep = create_context(HEParams.for_depth(3))
+    shallow = create_context(HEParams())
+    with _serving(create_app(head)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert client.get("/v1/head").json()["kind"] == "poly_mlp"
+        for ctx in (deep, shallow):
+            relin = ctx is deep
+            blob = public_context_bytes(ctx, relin_keys=relin)
+            assert client.post("/v1/contexts", content=blob, headers=octet).status_code == 200
+        (batch,) = encrypt_latents(deep, Z[:100])
+        reply = client.post("/v1/infer", content=batch.to_bytes(), headers=octet)
+        assert reply.status_code == 200
+        scores = decrypt_scores(deep, Batch.from_bytes(reply.content, deep, kind="scores"))
+        assert np.max(np.abs(scores - head.scores(Z[:100]))) <= 1e-3
+        (too_shallow,) = encrypt_latents(shallow, Z[:5])
+        refused = client.post("/v1/infer", content=too_shallow.to_bytes(), headers=octet)
+        assert refused.status_code == 422
+        assert "depth 3" in refused.json()["detail"]
