@@ -20,7 +20,7 @@ from rich.table import Table
 from fds.config import load_yaml
 from fds.data.builtin import available_datasets
 from fds.data.files import read_data, read_latents, write_output
-from fds.errors import FDSError
+from fds.errors import DataError, FDSError
 from fds.estimator import FDS
 from fds.workflows.train import QUICKSTART, train_run
 
@@ -531,6 +531,95 @@ def keys_new_command(
         return
     shown = {**summary, "coeff_mod_bit_sizes": [str(b) for b in summary["coeff_mod_bit_sizes"]]}
     _emit(shown, False, "FDS keys")
+
+
+@app.command()
+@_handle_errors
+def encrypt(
+    keys: Annotated[
+        Path, typer.Option("--keys", "-k", help="Directory written by `fds keys new`.")
+    ],
+    latents: Annotated[
+        Path, typer.Option("--latents", "-l", help="Latents to encrypt: .npy, .parquet or .csv.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Encrypted file (.fdsct).")],
+    overwrite: OverwriteOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Encrypt latents with CKKS, packed feature-major in batches of `slot_count` records, into one
+    file. Needs only keys/public.ctx (no secret key), so any machine holding it can encrypt.
+
+    Example: `fds encrypt --keys keys/ --latents latents.parquet --out latents.fdsct --json`
+    """
+    from fds.privacy.he import PUBLIC_FILE, encrypt_latents, load_public_context, write_encrypted
+
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} exists; pass --overwrite to replace it")
+    public_path = keys / PUBLIC_FILE
+    if not public_path.is_file():
+        raise DataError(f"{public_path} not found (run `fds keys new --out {keys}`)")
+    ctx = load_public_context(public_path)
+    batches = encrypt_latents(ctx, read_latents(latents))
+    info = write_encrypted(out, batches, overwrite=overwrite)
+    _emit(
+        {
+            "out": info["out"],
+            "records": info["n_records"],
+            "batches": info["n_batches"],
+            "bytes": info["bytes"],
+            "key_id": info["key_id"],
+        },
+        as_json,
+        "encrypted",
+    )
+
+
+@app.command()
+@_handle_errors
+def decrypt(
+    keys: Annotated[
+        Path, typer.Option("--keys", "-k", help="Directory written by `fds keys new`.")
+    ],
+    source: Annotated[
+        Path, typer.Option("--in", "-i", help="Encrypted file written by `fds encrypt`.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Plaintext output: .npy, .parquet or .csv.")
+    ],
+    overwrite: OverwriteOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Decrypt an encrypted file (latents, or scores) with keys/secret.ctx. Ciphertexts made under
+    other keys are refused, never decrypted to garbage.
+
+    Example: `fds decrypt --keys keys/ --in latents.fdsct --out latents.npy --json`
+    """
+    import pandas as pd
+
+    from fds.privacy.he import decrypt_batches, load_secret_context, read_encrypted
+
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} exists; pass --overwrite to replace it")
+    ctx = load_secret_context(keys)
+    batches = read_encrypted(source, ctx)
+    values = decrypt_batches(ctx, batches)
+    kind = batches[0].kind
+    result: Any = values
+    if kind == "scores" and out.suffix.lower() != ".npy":
+        result = pd.DataFrame({f"score_{k}": values[:, k] for k in range(values.shape[1])})
+    write_output(result, out, overwrite=overwrite)
+    _emit(
+        {
+            "out": str(out),
+            "kind": kind,
+            "records": len(values),
+            "features": values.shape[1],
+            "batches": len(batches),
+            "key_id": batches[0].key_id,
+        },
+        as_json,
+        "decrypted",
+    )
 
 
 @app.command()
