@@ -154,7 +154,7 @@ def test_linear_head_rejects_non_linear_steps(latents) -> None:
         LinearHead.from_sklearn(StandardScaler().fit(Z))
     head = LinearHead(np.ones((3, 2)), np.zeros(2), classes=[0, 1])
     assert LinearHead.from_dict(json.loads(json.dumps(head.to_dict()))).W.shape == (3, 2)
-    with pytest.raises(DataError, match="expects 3"):
+    with pytest.raises(DataError, match="expected 3"):
         head.scores(np.ones((2, 4)))
 
 

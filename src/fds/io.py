@@ -25,9 +25,10 @@ FORMAT_VERSION = 1
 FILES = ("config.json", "weights.safetensors", "codec.json")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with Path(path).open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -74,7 +75,7 @@ def save_model(
             "format": "fds-model",
             "format_version": FORMAT_VERSION,
             "fds_version": __version__,
-            "files": {name: _sha256(tmp / name) for name in FILES},
+            "files": {name: sha256_file(tmp / name) for name in FILES},
             "privacy": privacy,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -112,7 +113,7 @@ def load_model(
         file = path / name
         if not file.is_file():
             raise ModelFormatError(f"{path} is incomplete: {name} is missing")
-        if _sha256(file) != manifest.get("files", {}).get(name):
+        if sha256_file(file) != manifest.get("files", {}).get(name):
             raise ModelFormatError(
                 f"{file} does not match its sha256 in manifest.json (tampered or corrupt)"
             )

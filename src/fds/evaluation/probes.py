@@ -22,7 +22,6 @@ Pure: arrays in, plain dicts out (scikit-learn, numpy, safetensors; nothing of t
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import re
@@ -57,7 +56,9 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from fds.data.validation import as_matrix
 from fds.errors import ConfigError, DataError, ModelFormatError
+from fds.io import sha256_file
 
 __all__ = [
     "DEFAULT_HEADS",
@@ -264,23 +265,6 @@ def _target(y: Any, what: str, n: int) -> np.ndarray:
     return y
 
 
-def _matrix(Z: Any, what: str, width: int | None = None) -> np.ndarray:
-    try:
-        Z = np.asarray(Z, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{what} must be numeric") from None
-    if Z.ndim != 2:
-        raise DataError(f"{what} must be a 2-D array (rows × features), got shape {Z.shape}")
-    if len(Z) == 0:
-        raise DataError(f"{what} has no rows")
-    if width is not None and Z.shape[1] != width:
-        raise DataError(f"{what} has {Z.shape[1]} features, expected {width}")
-    bad = ~np.isfinite(Z)
-    if bad.any():
-        raise DataError(f"{what} holds {int(bad.sum())} NaN or inf value(s)")
-    return Z
-
-
 class ProbeSplit(NamedTuple):
     """Row indices of the train and test splits (rows with a missing target are in neither)."""
 
@@ -384,8 +368,8 @@ def run_probe(
     regression ridge + knn, clustering kmeans + gmm. Returns
     `{"task", "n_train", "n_test", "rows": [{"head", "features": "latent"|"raw", metric: float}]}`.
     """
-    Z_train = _matrix(Z_train, "Z_train")
-    Z_test = _matrix(Z_test, "Z_test", Z_train.shape[1])
+    Z_train = as_matrix(Z_train, "Z_train")
+    Z_test = as_matrix(Z_test, "Z_test", Z_train.shape[1])
     if y_train is not None:
         y_train = _target(y_train, "y_train", len(Z_train))
     if y_test is not None:
@@ -399,8 +383,8 @@ def run_probe(
         raise DataError(f"a {task} probe needs y_test to score on")
     features = [("latent", Z_train, Z_test)]
     if raw is not None:
-        X_train = _matrix(raw[0], "raw X_train")
-        X_test = _matrix(raw[1], "raw X_test", X_train.shape[1])
+        X_train = as_matrix(raw[0], "raw X_train")
+        X_test = as_matrix(raw[1], "raw X_test", X_train.shape[1])
         if (len(X_train), len(X_test)) != (len(Z_train), len(Z_test)):
             raise DataError(
                 f"raw features have {len(X_train)}/{len(X_test)} rows, latents "
@@ -455,14 +439,6 @@ def _encode_targets(
 
 
 # --------------------------------------------------------------------------- saving
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def validate_probe_name(name: str) -> str:
     """A probe name is a file stem: letters, digits, `_`, `.`, `-`, at most 64 characters."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".json"):
@@ -504,7 +480,7 @@ class FittedProbe:
         n_clusters: int | None = None,
         model_sha256: str | None = None,
     ) -> FittedProbe:
-        Z = _matrix(Z, "Z")
+        Z = as_matrix(Z, "Z")
         y = None if y is None else _target(y, "y", len(Z))
         task = _resolve_task(task, y)
         (head,) = _resolve_heads(task, [head])
@@ -526,7 +502,7 @@ class FittedProbe:
     def predict(self, Z: Any) -> np.ndarray:
         """Predictions in the original label space (strings stay strings), regression values, or
         cluster indices."""
-        Z = _matrix(Z, "Z", self.spec["n_features"])
+        Z = as_matrix(Z, "Z", self.spec["n_features"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pred = self.estimator.predict(Z)

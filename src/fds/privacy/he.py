@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import tenseal as ts
 
+from fds.data.validation import as_matrix
 from fds.errors import ConfigError, DataError, KeyMismatchError, ModelFormatError
 
 __all__ = [
@@ -313,22 +314,6 @@ def load_keys_info(directory: str | Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- data
-def _matrix(Z: Any, what: str = "latents", width: int | None = None) -> np.ndarray:
-    try:
-        Z = np.asarray(Z, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{what} must be numeric") from None
-    if Z.ndim != 2:
-        raise DataError(f"{what} must be a 2-D array (records × features), got shape {Z.shape}")
-    if Z.shape[0] == 0 or Z.shape[1] == 0:
-        raise DataError(f"{what} is empty (shape {Z.shape})")
-    if width is not None and Z.shape[1] != width:
-        raise DataError(f"{what} has {Z.shape[1]} features, the head expects {width}")
-    if not np.isfinite(Z).all():
-        raise DataError(f"{what} holds {int((~np.isfinite(Z)).sum())} NaN or inf value(s)")
-    return Z
-
-
 def _slot_count(ctx: ts.Context) -> int:
     return int(ctx.seal_context().data.key_context_data().parms().poly_modulus_degree()) // 2
 
@@ -419,7 +404,7 @@ def parse_batch_header(data: bytes) -> dict[str, Any]:
 
 def encrypt_latents(ctx: ts.Context, Z: Any) -> list[EncryptedBatch]:
     """Feature-major packed encryption: one batch per `slot_count` records, `d` ciphertexts each."""
-    Z = _matrix(Z)
+    Z = as_matrix(Z, "latents")
     if not ctx.has_public_key():
         raise DataError("the context has no public key to encrypt with")
     slots, kid = _slot_count(ctx), key_id(ctx)
@@ -576,7 +561,7 @@ def read_encrypted(
 
 def encrypt_records(ctx: ts.Context, Z: Any) -> list[ts.CKKSVector]:
     """One ciphertext per record (the slow path, for comparison)."""
-    return [ts.ckks_vector(ctx, row) for row in _matrix(Z)]
+    return [ts.ckks_vector(ctx, row) for row in as_matrix(Z, "latents")]
 
 
 def decrypt_records(ctx: ts.Context, vectors: Sequence[ts.CKKSVector]) -> np.ndarray:
@@ -731,7 +716,7 @@ class LinearHead:
 
     def scores(self, Z: Any) -> np.ndarray:
         """Plaintext scores (n, c)."""
-        return _matrix(Z, width=self.n_features) @ self.W + self.b
+        return as_matrix(Z, "latents", width=self.n_features) @ self.W + self.b
 
     def predict_from_scores(self, scores: np.ndarray) -> np.ndarray:
         return predictions_from_scores(scores, self.classes)
@@ -850,7 +835,7 @@ class PolyMLPHead:
             W1, b1 = _fold_step(step, W1, b1)
         W2 = np.asarray(coefs[1], dtype=np.float64)
         b2 = np.asarray(mlp.intercepts_[1], dtype=np.float64)
-        pre = _matrix(Z, width=W1.shape[0]) @ W1 + b1
+        pre = as_matrix(Z, "latents", width=W1.shape[0]) @ W1 + b1
         activation = _ACTIVATIONS[mlp.activation]
         c2, c1, c0 = np.polyfit(pre.ravel(), activation(pre.ravel()), 2)
         rmse = float(np.sqrt(np.mean((np.polyval([c2, c1, c0], pre) - activation(pre)) ** 2)))
@@ -876,7 +861,7 @@ class PolyMLPHead:
 
     def scores(self, Z: Any) -> np.ndarray:
         """Plaintext scores of the polynomial network (what the ciphertexts compute)."""
-        hidden = _matrix(Z, width=self.n_features) @ self.W1 + self.b1
+        hidden = as_matrix(Z, "latents", width=self.n_features) @ self.W1 + self.b1
         return (hidden**2) @ self.V + self.b
 
     def predict_from_scores(self, scores: np.ndarray) -> np.ndarray:
@@ -888,7 +873,7 @@ class PolyMLPHead:
     def approximation_report(self, estimator: Any, Z: Any, y: Any = None) -> dict[str, Any]:
         """What the polynomial activation costs: agreement of its predictions with the exact
         MLP's, and (with labels) both accuracies and their difference."""
-        exact = np.asarray(estimator.predict(_matrix(Z, width=self.n_features)))
+        exact = np.asarray(estimator.predict(as_matrix(Z, "latents", width=self.n_features)))
         poly = self.predict(Z)
         report: dict[str, Any] = {**self.approximation}
         if self.classes is None:
