@@ -30,20 +30,16 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
+def _train_fast(workspace: Path, out: Path):
+    """`fds train` on the small census CSV with the fast config, --json."""
+    args = ["--data", workspace / "census.csv", "--config", workspace / "fast.yaml"]
+    return fds("train", *args, "--out", out, "--quiet", "--json")
+
+
 @pytest.fixture(scope="module")
 def trained(workspace: Path) -> Path:
     run = workspace / "run"
-    result = fds(
-        "train",
-        "--data",
-        workspace / "census.csv",
-        "--config",
-        workspace / "fast.yaml",
-        "--out",
-        run,
-        "--quiet",
-        "--json",
-    )
+    result = _train_fast(workspace, run)
     assert result.exit_code == 0, result.output
     return run
 
@@ -58,17 +54,7 @@ def test_train_writes_a_complete_run_and_one_json_object(trained: Path, workspac
         "samples.csv",
     ):
         assert (trained / name).exists(), name
-    result = fds(
-        "train",
-        "--data",
-        workspace / "census.csv",
-        "--config",
-        workspace / "fast.yaml",
-        "--out",
-        workspace / "run2",
-        "--quiet",
-        "--json",
-    )
+    result = _train_fast(workspace, workspace / "run2")
     summary = json.loads(result.stdout)
     assert {
         "run_dir",
