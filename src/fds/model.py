@@ -69,19 +69,42 @@ class FactorizedAutoencoder(nn.Module):
         return log_px - kl.gaussian_kl(post.mean, post.logvar).sum(-1)
 
     def loss_terms(
-        self, x: torch.Tensor, *, kl_scale: float = 1.0, dataset_size: int
+        self,
+        x: torch.Tensor,
+        *,
+        kl_scale: float = 1.0,
+        dataset_size: int,
+        per_example: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """Weighted batch-mean loss terms; their sum is what training minimises.
+        """Weighted loss terms; `loss` is their sum, which training minimises.
 
+        Terms are batch means, or with `per_example=True` vectors of shape [batch] (what DP-SGD
+        clips one by one); terms that couple the examples of a batch (TC, HSIC, the FactorVAE
+        discriminator, the KL-to-target sparsity) have no per-example form and are refused then.
         The denoising input is corrupted here and the clean `x` is the target. The FactorVAE
         discriminator's own loss is returned as `discriminator` (it is not part of `loss`).
         """
         cfg = self.config
+        if per_example:
+            self._check_per_example()
         post = self.encode(corrupt(x, cfg.corruption, cfg.corruption_level or 0.0), sample=True)
-        terms = {"nll": self.likelihood.nll(self.decode(post.z), x).mean()}
+        terms = {"nll": self.likelihood.nll(self.decode(post.z), x)}
         if post.logvar is not None and cfg.kl:
             kl_dims = kl.gaussian_kl(post.mean, post.logvar)
-            terms["kl"] = cfg.kl * kl_scale * kl.free_bits_kl(kl_dims, cfg.free_bits).mean()
+            terms["kl"] = cfg.kl * kl_scale * kl.free_bits_kl(kl_dims, cfg.free_bits)
+        if cfg.sparsity_l1:
+            terms["sparsity_l1"] = cfg.sparsity_l1 * sparsity.l1(post.z)
+        if not per_example:
+            terms = {name: value.mean() for name, value in terms.items()}
+            terms |= self._batch_terms(post, dataset_size)
+        terms["loss"] = torch.stack(list(terms.values())).sum(0)
+        if self.discriminator is not None:
+            terms["discriminator"] = factor_disc.discriminator_loss(self.discriminator, post.z)
+        return terms
+
+    def _batch_terms(self, post: PosteriorSample, dataset_size: int) -> dict[str, torch.Tensor]:
+        """The terms defined on a whole batch of codes (scalars)."""
+        cfg, terms = self.config, {}
         if post.logvar is not None and cfg.tc:
             tc_value = tc.total_correlation(
                 post.z, post.mean, post.logvar, dataset_size, cfg.tc_estimator
@@ -89,8 +112,6 @@ class FactorizedAutoencoder(nn.Module):
             terms["tc"] = cfg.tc * tc_value
         if self.discriminator is not None:
             terms["factor_tc"] = cfg.factor * factor_disc.tc_estimate(self.discriminator, post.z)
-        if cfg.sparsity_l1:
-            terms["sparsity_l1"] = cfg.sparsity_l1 * sparsity.l1(post.z).mean()
         if cfg.sparsity_kl:
             terms["sparsity_kl"] = cfg.sparsity_kl * sparsity.kl_to_target(
                 post.z, cfg.sparsity_target
@@ -98,10 +119,23 @@ class FactorizedAutoencoder(nn.Module):
         if cfg.independence:
             penalty = hsic.hsic if cfg.independence_kind == "hsic" else hsic.decorrelation
             terms["independence"] = cfg.independence * penalty(post.z)
-        terms["loss"] = torch.stack(list(terms.values())).sum()
-        if self.discriminator is not None:
-            terms["discriminator"] = factor_disc.discriminator_loss(self.discriminator, post.z)
         return terms
+
+    def _check_per_example(self) -> None:
+        cfg = self.config
+        coupled = {
+            "tc": cfg.tc,
+            "factor": cfg.factor,
+            "sparsity_kl": cfg.sparsity_kl,
+            "independence": cfg.independence,
+            "free_bits": cfg.free_bits,
+        }
+        used = [name for name, weight in coupled.items() if weight]
+        if used:
+            raise ConfigError(
+                f"{used[0]} couples the examples of a batch, so it has no per-example loss "
+                f"(needed for DP-SGD); set {used[0]}=0"
+            )
 
 
 def build_model(
