@@ -737,6 +737,129 @@ def infer_remote_command(
     )
 
 
+# --------------------------------------------------------------------------- DP release, ledger
+
+
+@app.command()
+@_handle_errors
+def release(
+    run: RunArg = None,
+    model: RunModelOpt = None,
+    data: Annotated[str, typer.Option("--data", "-d", help="Rows or images to release.")] = ...,
+    epsilon: Annotated[float, typer.Option(help="ε of this release (> 0).")] = ...,
+    delta: Annotated[float, typer.Option(help="δ of this release, in (0, 1).")] = 1e-5,
+    clip: Annotated[
+        float | None,
+        typer.Option(help="L2 norm C each latent row is clipped to (default √latent_dim)."),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Noisy latents: .npy or .parquet.")
+    ] = ...,
+    seed: Annotated[
+        int | None, typer.Option(help="Noise seed, for tests only: a known seed voids the DP.")
+    ] = None,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Release latents with differential privacy: clip each row to norm C, add analytic Gaussian noise.
+
+    Writes FILE and FILE.json (ε, δ, C, σ, what is covered) and charges the run's privacy ledger;
+    a release over the ledger's budget is refused before anything is written (exit 2).
+
+    Example: `fds release runs/census --data census.csv --epsilon 1 --delta 1e-5 --out z.npy`
+    """
+    from fds.workflows.release import release_run
+
+    summary = release_run(
+        _run_of(model, run),
+        data,
+        out,
+        epsilon=epsilon,
+        delta=delta,
+        clip=clip,
+        seed=seed,
+        overwrite=overwrite,
+    )
+    _emit(summary, as_json, "DP release")
+
+
+ledger_app = typer.Typer(
+    help="The privacy ledger of a run: every DP training run and release, composed.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("show")
+@_handle_errors
+def ledger_show_command(
+    run: RunArg = None, model: RunModelOpt = None, as_json: JsonFlag = False
+) -> None:
+    """Show the ledger: budget, δ, and per data set each entry and the composed total ε.
+
+    Example: `fds ledger show runs/census --json`
+    """
+    from fds.privacy.ledger import Ledger, ledger_path
+
+    summary = Ledger.load(ledger_path(_run_of(model, run))).summary()
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    out_console.print(
+        f"{summary['ledger']}: budget ε = {summary['budget_epsilon']}, δ = {summary['delta']:g} "
+        f"({summary['accountant']} accountant)"
+    )
+    for item in summary["datasets"]:
+        table = Table(
+            "kind",
+            "ε",
+            "δ",
+            "noise multiplier",
+            "sample rate",
+            "steps",
+            title=f"{item['name']}: total ε = {item['total_epsilon']:.4g}",
+        )
+        for e in item["entries"]:
+            table.add_row(
+                e["kind"],
+                f"{e['epsilon']:.4g}",
+                f"{e['delta']:g}",
+                f"{e['noise_multiplier']:.4g}",
+                f"{e['sample_rate']:.4g}",
+                str(e["steps"]),
+            )
+        out_console.print(table)
+
+
+@ledger_app.command("set-budget")
+@_handle_errors
+def ledger_set_budget_command(
+    run: RunArg = None,
+    model: RunModelOpt = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Total ε allowed per data set (omit: no budget).")
+    ] = None,
+    delta: Annotated[
+        float | None, typer.Option(help="δ at which totals are computed (omit: smallest entry δ).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set the total ε budget (and δ) of a run's ledger; later releases over it are refused.
+
+    Example: `fds ledger set-budget runs/census --epsilon 4 --delta 1e-5`
+    """
+    from fds.privacy.ledger import Ledger, ledger_path
+
+    ledger = Ledger.load(ledger_path(_run_of(model, run)))
+    ledger.set_budget(epsilon, delta)
+    ledger.save()
+    _emit(
+        {"ledger": str(ledger.path), "budget_epsilon": epsilon, "delta": ledger.delta()},
+        as_json,
+        "privacy ledger",
+    )
+
+
 def main() -> None:
     app()
 

@@ -47,6 +47,25 @@ PRESET_FIELDS = (
 )
 
 
+class DPConfig(BaseModel):
+    """DP-SGD settings (`privacy: {epsilon: 1}`); see docs/privacy.md for what the guarantee covers.
+
+    `delta` None means 1/(10·n) for n training rows, which is below 1/n as DP requires.
+    `accountant` rdp is Opacus' Rényi accountant: an upper bound that is fast and never fails
+    numerically; prv (privacy random variables) is tighter but approximate.
+    `grad_sample_mode` ghost computes per-example gradient norms without materialising them
+    (Opacus' ghost clipping); hooks stores per-example gradients (works for any layer Opacus knows).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    epsilon: float = Field(gt=0)
+    delta: float | None = Field(None, gt=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    accountant: Literal["rdp", "prv"] = "rdp"
+    grad_sample_mode: Literal["ghost", "hooks"] = "ghost"
+
+
 class FDSConfig(BaseModel):
     """All parameters of an FDS model and its training, flat like scikit-learn's estimators."""
 
@@ -92,6 +111,10 @@ class FDSConfig(BaseModel):
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
     missing: Literal["error", "impute"] | dict[str, Literal["error", "impute"]] = "error"
     continuous_transform: Literal["standard", "quantile"] = "standard"
+    # privacy: DP-SGD; declared bounds and categories replace statistics read from the data
+    privacy: DPConfig | None = None
+    bounds: dict[str, tuple[float, float]] | None = None
+    categories: dict[str, list[Any]] | None = None
 
     @model_validator(mode="after")
     def _known_preset(self) -> FDSConfig:
@@ -99,11 +122,22 @@ class FDSConfig(BaseModel):
             raise ValueError(f"unknown preset {self.preset!r}{_suggest(self.preset, PRESETS)}")
         return self
 
+    @model_validator(mode="after")
+    def _ordered_bounds(self) -> FDSConfig:
+        for name, (lo, hi) in (self.bounds or {}).items():
+            if not lo < hi:
+                raise ValueError(f"bounds of column {name!r} must be [low, high] with low < high")
+        return self
+
     def resolved(self) -> FDSConfig:
         """Fill every preset-controlled field left as None with the preset's value."""
         defaults = {"posterior": "gaussian", "kl": 0.0, "tc": 0.0, "factor": 0.0}
         defaults |= {"sparsity_l1": 0.0, "corruption_level": 0.0, "free_bits": 0.0}
         values = self.model_dump()
+        if values["privacy"] is not None and values["free_bits"] is None:
+            # Free bits clamp a batch-mean KL, so they have no per-example form: a preset's free
+            # bits are dropped under DP-SGD (an explicit free_bits > 0 is refused by the model).
+            values["free_bits"] = 0.0
         for name in PRESET_FIELDS:
             if values[name] is None:
                 values[name] = PRESETS[self.preset].get(name, defaults.get(name))

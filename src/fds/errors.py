@@ -12,6 +12,7 @@ __all__ = [
     "KeyMismatchError",
     "ModelFormatError",
     "NotFittedError",
+    "PrivacyBudgetError",
     "TrainingDivergedError",
 ]
 
@@ -42,3 +43,7 @@ class TrainingDivergedError(FDSError, RuntimeError):
 
 class KeyMismatchError(DataError):
     """Ciphertexts were encrypted under another key than the context they are used with."""
+
+
+class PrivacyBudgetError(FDSError):
+    """A DP release or training run would spend more than the ledger's configured budget."""

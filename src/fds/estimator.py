@@ -97,6 +97,7 @@ class FDS(TransformerMixin, BaseEstimator):
             show_progress=bool(self.verbose),
         )
         self.history_ = trainer.fit(resume=resume)
+        self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self._set_input_attributes(X)
         self._fit_code_distribution(Rows(source, train_idx, encode))
@@ -111,6 +112,10 @@ class FDS(TransformerMixin, BaseEstimator):
         model = build_model(config, codec.blocks, chw, self.encoder, self.decoder)
         if self.encoder is not None or self.decoder is not None:
             _check_custom_modules(model, codec.n_encoded)
+        if config.privacy is not None:
+            from fds.training.dp import make_private_model
+
+            model = make_private_model(model)
         return model
 
     def _set_input_attributes(self, X: Any) -> None:
@@ -281,14 +286,16 @@ class FDS(TransformerMixin, BaseEstimator):
                 "epochs_trained": len(self.history_),
             },
         }
-        return save_model(path, config, tensors, self.codec_.to_json())
+        return save_model(
+            path, config, tensors, self.codec_.to_json(), getattr(self, "privacy_", None)
+        )
 
     @classmethod
     def load(
         cls, path: str | Path, *, encoder: nn.Module | None = None, decoder: nn.Module | None = None
     ) -> FDS:
         """Load and verify a model directory (or a run directory holding `model/`)."""
-        config, tensors, codec_state, _ = load_model(path)
+        config, tensors, codec_state, manifest = load_model(path)
         for part, module in (("encoder", encoder), ("decoder", decoder)):
             if config.get(f"custom_{part}") and module is None:
                 raise ModelFormatError(
@@ -316,6 +323,7 @@ class FDS(TransformerMixin, BaseEstimator):
         if fitted.get("feature_names_in"):
             model.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
         model.history_ = []
+        model.privacy_ = manifest.get("privacy")
         return model
 
 
@@ -341,7 +349,13 @@ def _fit_codec(X: Any, config: FDSConfig) -> tuple[Codec, np.ndarray, Any]:
         codec = ImageCodec.fit(X)
         return codec, X, codec.encode
     codec = TabularCodec.fit(
-        X, kinds=config.columns, missing=config.missing, transform=config.continuous_transform
+        X,
+        kinds=config.columns,
+        missing=config.missing,
+        transform=config.continuous_transform,
+        bounds=config.bounds,
+        categories=config.categories,
+        declared_only=config.privacy is not None,
     )
     return codec, codec.encode(X), None
 

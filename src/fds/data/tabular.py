@@ -3,6 +3,10 @@
 Continuous columns are standardized (or quantile-mapped to a standard normal, which tames skew),
 counts are log1p-standardized, binary columns become 0/1, categoricals one-hot. Everything fitted
 is stored as plain JSON so a saved model never needs pickle.
+
+Declared `bounds` ({column: [low, high]}) and `categories` ({column: [...]}) replace the statistics
+read from the data; with `declared_only` (DP training) nothing is read from the data's values:
+a column without a declaration is refused, so no mean, scale, quantile or category list leaks.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from scipy.special import ndtr, ndtri
 
 from fds.data.codec import Block, blocks_from_json, blocks_to_json
 from fds.data.schema import KINDS, Kind, first_missing_row, infer_kind
-from fds.errors import DataError
+from fds.errors import ConfigError, DataError
 
 _N_QUANTILES = 1000
 _POLICIES = ("error", "impute")
@@ -39,6 +43,7 @@ class ColumnSpec:
     scale: float = 1.0
     quantiles: list[float] | None = None
     categories: list[Any] = field(default_factory=list)
+    bounds: list[float] | None = None  # declared [low, high]: values are clipped to it
 
     @property
     def width(self) -> int:
@@ -84,6 +89,9 @@ class TabularCodec:
         kinds: dict[str, str] | None = None,
         missing: str | dict[str, str] = "error",
         transform: str = "standard",
+        bounds: dict[str, Any] | None = None,
+        categories: dict[str, list[Any]] | None = None,
+        declared_only: bool = False,
     ) -> TabularCodec:
         """Infer (or take) each column's kind, apply the missing-value policy, fit transforms."""
         frame, from_array = _as_frame(data)
@@ -102,7 +110,17 @@ class TabularCodec:
                 raise DataError(
                     f"unknown missing policy {policy!r}{where}; valid: {', '.join(_POLICIES)}"
                 )
-        for option, mapping in (("columns", kinds or {}), ("missing", _as_dict(missing))):
+        declared = {"bounds": bounds or {}, "categories": categories or {}}
+        if declared_only and transform == "quantile":
+            raise ConfigError(
+                "continuous_transform quantile needs the data's quantiles, which DP training does "
+                "not read; use continuous_transform: standard with declared bounds"
+            )
+        for option, mapping in (
+            ("columns", kinds or {}),
+            ("missing", _as_dict(missing)),
+            *declared.items(),
+        ):
             for name in mapping:
                 if name not in names:
                     raise DataError(
@@ -113,13 +131,19 @@ class TabularCodec:
         specs = []
         for name in names:
             column = frame[name]
-            kind = (kinds or {}).get(name) or infer_kind(column)
+            kind = (kinds or {}).get(name) or (
+                _declared_kind(name, declared) if declared_only else infer_kind(column)
+            )
             if kind not in KINDS:
                 raise DataError(
                     f"column {name!r}: unknown kind {kind!r}; valid: {', '.join(KINDS)}"
                 )
             policy = policies.get(name, default_policy)
-            specs.append(_fit_column(name, column, kind, policy, transform))
+            if name in declared["bounds"] or name in declared["categories"] or declared_only:
+                spec = _declared_column(name, column, kind, policy, declared)
+            else:
+                spec = _fit_column(name, column, kind, policy, transform)
+            specs.append(spec)
         return cls(specs, feature_names=names, from_array=from_array, transform=transform)
 
     def _layout(self) -> list[Block]:
@@ -213,6 +237,50 @@ def _as_frame(data: Any, expected: list[str] | None = None) -> tuple[pd.DataFram
     return pd.DataFrame(array, columns=names), True
 
 
+def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
+    """Under DP a column's kind comes from the user, not from looking at its values."""
+    if name in declared["bounds"]:
+        return "continuous"
+    if name in declared["categories"]:
+        return "categorical"
+    raise ConfigError(
+        f"privacy is set, so column {name!r} needs declared bounds (bounds: {{{name}: [low, high]}}) "
+        f"or categories (categories: {{{name}: [...]}}): FDS does not read statistics from the "
+        "raw data under DP"
+    )
+
+
+def _declared_column(
+    name: str, column: pd.Series, kind: Kind, policy: str, declared: dict[str, dict[str, Any]]
+) -> ColumnSpec:
+    """A column spec built from declared bounds or categories only (no statistic of the data)."""
+    spec = ColumnSpec(name=name, kind=kind, dtype=str(column.dtype), missing=policy)
+    if kind in ("continuous", "count"):
+        if name not in declared["bounds"]:
+            raise ConfigError(
+                f"column {name!r} is {kind} and needs declared bounds: {{{name}: [low, high]}}"
+            )
+        lo, hi = (float(v) for v in declared["bounds"][name])
+        if kind == "count" and lo < 0:
+            raise ConfigError(f"bounds of count column {name!r} must not be negative")
+        mapped = np.log1p([lo, hi]) if kind == "count" else np.array([lo, hi])
+        spec.bounds, spec.fill = [lo, hi], (lo + hi) / 2
+        spec.center = float(mapped.mean())
+        spec.scale = float(mapped[1] - mapped[0]) / 2
+        return spec
+    if name not in declared["categories"]:
+        raise ConfigError(
+            f"column {name!r} is {kind} and needs declared categories: {{{name}: [...]}}"
+        )
+    levels = list(declared["categories"][name])
+    if len(levels) != len(set(map(repr, levels))) or not levels:
+        raise ConfigError(f"categories of column {name!r} must be a non-empty list without repeats")
+    if kind == "binary" and len(levels) != 2:
+        raise ConfigError(f"column {name!r} is binary: declare exactly 2 categories")
+    spec.categories, spec.fill = levels, levels[0]
+    return spec
+
+
 def _fit_column(
     name: str, column: pd.Series, kind: Kind, policy: str, transform: str
 ) -> ColumnSpec:
@@ -278,6 +346,8 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
             raise DataError(
                 f"column {spec.name!r} holds {numbers[bad]} at row {_plain(column.index[bad])!r}"
             )
+        if spec.bounds is not None:
+            numbers = np.clip(numbers, *spec.bounds)
         mapped = np.log1p(np.maximum(numbers, 0)) if spec.kind == "count" else numbers
         if spec.quantiles is not None:
             ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))

@@ -25,6 +25,7 @@ from fds.errors import TrainingDivergedError
 from fds.model import FactorizedAutoencoder
 from fds.objectives.kl import warmup_factor
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
+from fds.training.dp import DPSGD
 from fds.training.progress import TrainingProgress
 from fds.training.schedule import lr_at
 
@@ -63,6 +64,19 @@ class Trainer:
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.history: list[dict[str, Any]] = []
         self._stop_requested = False
+        # DP-SGD (config.privacy): Poisson batches, per-example clipping and noise; see dp.py.
+        self.dp: DPSGD | None = None
+        self.privacy: dict[str, Any] | None = None  # the spent (ε, δ) once fit has run
+        if config.privacy is not None:
+            self.dp = DPSGD(
+                model,
+                self.optimizers["model"],
+                config.privacy,
+                n_train=len(train),
+                batch_size=self.batch_size,
+                total_steps=self.total_steps,
+            )
+            self.optimizers["model"] = self.dp.optimizer
 
     # ------------------------------------------------------------------ public
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
@@ -77,6 +91,9 @@ class Trainer:
             while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
                 if self._run_epoch(loop, progress):
                     break
+        if self.dp is not None:
+            self.privacy = self.dp.record(loop["step"])
+            self.dp.close()
         return self.history
 
     # ------------------------------------------------------------------ epoch
@@ -90,7 +107,10 @@ class Trainer:
         for b in range(loop["batch"], self.steps_per_epoch):
             if loop["step"] >= self.total_steps:
                 break
-            x = self.train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
+            if self.dp is not None:
+                x = self.train.take(self.dp.batch_positions(cfg.seed, epoch, b))
+            else:
+                x = self.train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
             terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch)
             for name, value in terms.items():
                 loop["sums"][name] = loop["sums"].get(name, 0.0) + value
@@ -110,7 +130,17 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
         kl_scale = warmup_factor(epoch_progress, cfg.kl_warmup_epochs)
-        terms = self.model.loss_terms(x, kl_scale=kl_scale, dataset_size=len(self.train))
+        weight = 1.0
+        if self.dp is not None and len(x) == 0:
+            # An empty Poisson batch still takes a (noise-only) step, as the accounting assumes:
+            # one zero row whose loss is weighted 0 contributes a zero gradient.
+            x, weight = torch.zeros_like(self.train.take(np.arange(1))), 0.0
+        terms = self.model.loss_terms(
+            x, kl_scale=kl_scale, dataset_size=len(self.train), per_example=self.dp is not None
+        )
+        if self.dp is not None:
+            per_example_loss = terms["loss"] * weight
+            terms = {name: value.mean() for name, value in terms.items()}
         values = {name: float(t.detach()) for name, t in terms.items()}
         if not math.isfinite(values["loss"]):
             bad = next((n for n, v in values.items() if not math.isfinite(v)), "loss")
@@ -125,7 +155,10 @@ class Trainer:
             )
         main = self.optimizers["model"]
         main.zero_grad(set_to_none=True)
-        terms["loss"].backward()
+        if self.dp is not None:
+            self.dp.backward(per_example_loss)
+        else:
+            terms["loss"].backward()
         main.step()
         if "discriminator" in terms:
             disc = self.optimizers["discriminator"]

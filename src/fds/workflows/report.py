@@ -91,6 +91,7 @@ def write_report(
         _mi_section(data, rows.sample, codes),
         _probe_section(probes),
         _evaluation_section(evaluation, run_dir),
+        _privacy_section(model.privacy_, _read_json(run_dir / "privacy_ledger.json")),
     ]
     headline, summary = _summary(model, data, records, X_view, rows, config)
     html = render_report(
@@ -391,6 +392,21 @@ def _evaluation_section(evaluation: Any, run_dir: Path) -> Section:
         return section
     section.intro = "Every figure in evaluation.json (written by `fds evaluate`)."
     section.data = json_node(evaluation, base=run_dir)
+    return section
+
+
+def _privacy_section(privacy: Any, ledger: Any) -> Section:
+    """DP-SGD's spent (ε, δ) from manifest.json and the privacy ledger, with what they cover."""
+    section = Section("privacy", "Privacy")
+    if privacy is None and ledger is None:
+        return section
+    section.intro = (
+        "Differential privacy as computed by the accountant (see docs/privacy.md for what each "
+        "guarantee covers and what it does not)."
+        if privacy is not None
+        else "This model was trained without DP-SGD: its weights carry no DP guarantee."
+    )
+    section.data = json_node({"training": privacy, "ledger": ledger})
     return section
 
 

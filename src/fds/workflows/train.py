@@ -79,7 +79,12 @@ def train_run(
         raise
     seconds = time.perf_counter() - started
     model.save(out / "model")
-    return _summarize(model, data, out, seconds)
+    summary = _summarize(model, data, out, seconds)
+    if model.privacy_ is not None:
+        from fds.workflows.release import record_training
+
+        summary |= record_training(model, data, out) or {}
+    return summary
 
 
 def _claim_run_dir(out: Path, overwrite: bool) -> None:
@@ -121,6 +126,12 @@ def _summarize(model: FDS, data: LoadedData, out: Path, seconds: float) -> dict[
         "seconds": round(seconds, 2),
         "artifacts": [str(p) for p in write_figures(model, X_val, out)],
     }
+    if model.privacy_ is not None:
+        summary |= {
+            "privacy_epsilon": model.privacy_["epsilon"],
+            "privacy_delta": model.privacy_["delta"],
+            "privacy_accountant": model.privacy_["accountant"],
+        }
     return summary
 
 

@@ -1,0 +1,160 @@
+"""The privacy ledger: every DP computation on a data set, composed by an accountant, with a budget.
+
+`RUN/privacy_ledger.json` (next to `RUN/model/`, which is replaced atomically on save) holds, per data
+set fingerprint, one entry per DP-SGD training run and per DP release. Each entry is a (subsampled)
+Gaussian mechanism — noise multiplier σ/Δ, sample rate q, steps — so the total is the composition of
+all of them by Opacus' RDP accountant, reported as ε at the ledger's δ. A configured budget is
+checked BEFORE a release writes anything (`Ledger.check`); an over-budget release is refused.
+
+The ledger's δ is the one set with `fds ledger set-budget`, else the smallest δ of its entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fds.errors import ConfigError, ModelFormatError, PrivacyBudgetError
+from fds.io import resolve_model_dir
+from fds.training.dp import epsilon_spent
+
+LEDGER_FILE = "privacy_ledger.json"
+ACCOUNTANT = "rdp"
+
+
+def data_fingerprint(X: pd.DataFrame | np.ndarray) -> str:
+    """sha256 of the data's content (column names and values), so a ledger follows the data."""
+    digest = hashlib.sha256()
+    if isinstance(X, pd.DataFrame):
+        digest.update(json.dumps([str(c) for c in X.columns]).encode())
+        digest.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    else:
+        X = np.asarray(X)
+        digest.update(f"{X.shape}{X.dtype}".encode())
+        for start in range(0, len(X), 4096):
+            digest.update(np.ascontiguousarray(X[start : start + 4096]).tobytes())
+    return digest.hexdigest()
+
+
+def ledger_path(model: str | Path) -> Path:
+    """The ledger file of a run directory (or of the folder holding a bare model directory)."""
+    return resolve_model_dir(model).parent / LEDGER_FILE
+
+
+class Ledger:
+    """Read, check, extend and atomically rewrite one ledger file."""
+
+    def __init__(self, path: Path, state: dict[str, Any]) -> None:
+        self.path, self.state = path, state
+
+    @classmethod
+    def load(cls, path: str | Path) -> Ledger:
+        path = Path(path)
+        if not path.is_file():
+            return cls(
+                path,
+                {"format": "fds-privacy-ledger", "budget": None, "delta": None, "datasets": {}},
+            )
+        try:
+            state = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise ModelFormatError(f"{path} is not valid JSON") from None
+        if state.get("format") != "fds-privacy-ledger":
+            raise ModelFormatError(f"{path} is not an FDS privacy ledger")
+        return cls(path, state)
+
+    # ------------------------------------------------------------------ figures
+    def entries(self, fingerprint: str) -> list[dict[str, Any]]:
+        return self.state["datasets"].get(fingerprint, {}).get("entries", [])
+
+    def delta(self, extra: list[dict[str, Any]] = ()) -> float:
+        if self.state.get("delta") is not None:
+            return float(self.state["delta"])
+        deltas = [e["delta"] for d in self.state["datasets"].values() for e in d["entries"]]
+        deltas += [e["delta"] for e in extra]
+        return min(deltas) if deltas else 1e-5
+
+    def total_epsilon(self, fingerprint: str, extra: list[dict[str, Any]] = ()) -> float:
+        """ε at the ledger's δ of every entry on this data set (plus `extra`), composed."""
+        entries = [*self.entries(fingerprint), *extra]
+        history = [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in entries]
+        return epsilon_spent(history, self.delta(extra), ACCOUNTANT)
+
+    def check(self, fingerprint: str, entry: dict[str, Any]) -> float:
+        """The total ε with `entry` added; raises PrivacyBudgetError if that exceeds the budget."""
+        total = self.total_epsilon(fingerprint, [entry])
+        budget = self.state.get("budget")
+        if budget is not None and total > budget:
+            before = self.total_epsilon(fingerprint)
+            raise PrivacyBudgetError(
+                f"refused: this {entry['kind']} (ε = {entry['epsilon']:g}) would bring the data "
+                f"set's total to ε = {total:.4g} at δ = {self.delta([entry]):g} (spent so far "
+                f"{before:.4g}), over the budget ε = {budget:g} in {self.path}"
+            )
+        return total
+
+    # ------------------------------------------------------------------ changes
+    def add(self, fingerprint: str, name: str, entry: dict[str, Any]) -> None:
+        data = self.state["datasets"].setdefault(fingerprint, {"name": name, "entries": []})
+        data["entries"].append(entry | {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def remove(self, fingerprint: str, **match: Any) -> None:
+        """Drop this data set's entries whose fields equal `match` (a run recorded again)."""
+        data = self.state["datasets"].get(fingerprint)
+        if data is not None:
+            data["entries"] = [
+                e for e in data["entries"] if any(e.get(k) != v for k, v in match.items())
+            ]
+
+    def set_budget(self, epsilon: float | None, delta: float | None) -> None:
+        if epsilon is not None and not epsilon > 0:
+            raise ConfigError(f"the budget's epsilon must be positive, got {epsilon}")
+        if delta is not None and not 0 < delta < 1:
+            raise ConfigError(f"the ledger's delta must be in (0, 1), got {delta}")
+        self.state["budget"], self.state["delta"] = epsilon, delta
+
+    def save(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self.state, handle, indent=2)
+        os.replace(tmp, self.path)
+        return self.path
+
+    def summary(self) -> dict[str, Any]:
+        """What `fds ledger show` prints: budget, δ and each data set's entries and total ε."""
+        return {
+            "ledger": str(self.path),
+            "budget_epsilon": self.state.get("budget"),
+            "delta": self.delta(),
+            "accountant": ACCOUNTANT,
+            "datasets": [
+                {
+                    "fingerprint": fp,
+                    "name": d["name"],
+                    "entries": d["entries"],
+                    "total_epsilon": self.total_epsilon(fp),
+                }
+                for fp, d in self.state["datasets"].items()
+            ],
+        }
+
+
+def training_entry(privacy: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry from the manifest's DP-SGD record."""
+    keys = ("epsilon", "delta", "noise_multiplier", "sample_rate", "steps", "max_grad_norm")
+    return {"kind": "dp-sgd training"} | {k: privacy[k] for k in keys}
+
+
+def release_entry(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry for one Gaussian release: noise multiplier σ/Δ, every row, one step."""
+    keys = ("epsilon", "delta", "noise_multiplier", "clip", "noise_std")
+    return {"kind": "release", "sample_rate": 1.0, "steps": 1} | {k: metadata[k] for k in keys}

@@ -1,0 +1,187 @@
+"""DP-SGD through Opacus: per-example clipping, calibrated Gaussian noise, Poisson batches, accounting.
+
+The `Trainer` stays one loop: with `config.privacy` set it asks a `DPSGD` for each step's batch
+(Poisson sampling, as Opacus' accountants assume), for the backward pass (per-example losses,
+clipped per example) and for the optimizer (Opacus' DPOptimizer, which adds the noise).
+
+Why not `PrivacyEngine.make_private_with_epsilon`: it needs a torch DataLoader, and FDS batches come
+from `Rows` (possibly memory-mapped, resumable from a checkpoint). The engine's three parts are
+used directly instead: `get_noise_multiplier` (the calibration make_private_with_epsilon calls, for
+the planned number of steps), the grad-sample module and the DP optimizer; sampling is Poisson with
+rate q = batch_size / n, seeded by (seed, epoch, batch) so a resumed run draws the same batches.
+The accountant's history is (noise multiplier, q, steps), all in the checkpoint's loop state, so a
+resumed DP run reports the same ε as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fds.config import DPConfig
+from fds.errors import ConfigError
+
+COVERS = (
+    "the model weights, with respect to adding or removing one training record (record-level, "
+    "add/remove neighbours); not the validation rows, hyper-parameter choices, or the codec unless "
+    "its statistics were declared"
+)
+
+
+def _opacus() -> Any:
+    """Opacus imports lazily (it is slow to import and only DP runs need it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import opacus
+
+        return opacus
+
+
+def default_delta(n_train: int) -> float:
+    """δ = 1/(10·n): well below 1/n, the level at which 'release one record at random' is DP."""
+    return 1.0 / (10 * n_train)
+
+
+def make_private_model(model: nn.Module) -> nn.Module:
+    """Replace layers Opacus cannot clip per example (BatchNorm → GroupNorm) and validate the rest.
+
+    Runs before the optimizer is built (it may swap modules) and again when a DP model is loaded,
+    so the saved weights fit the same layers.
+    """
+    validator = _opacus().validators.ModuleValidator
+    errors = validator.validate(model, strict=False)
+    if errors:
+        model = validator.fix(model)
+        errors = validator.validate(model, strict=False)
+        if errors:
+            raise ConfigError(f"DP-SGD cannot train this model: {errors[0]}")
+    return model
+
+
+def noise_multiplier_for(privacy: DPConfig, sample_rate: float, steps: int, delta: float) -> float:
+    """σ/C for the planned steps, so the whole run spends at most `privacy.epsilon`."""
+    utils = _opacus().accountants.utils
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(
+            utils.get_noise_multiplier(
+                target_epsilon=privacy.epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=steps,
+                accountant=privacy.accountant,
+            )
+        )
+
+
+def epsilon_spent(
+    history: list[tuple[float, float, int]], delta: float, accountant: str = "rdp"
+) -> float:
+    """ε at `delta` of a composition of (subsampled) Gaussian mechanisms (noise, rate, steps)."""
+    history = [h for h in history if h[2] > 0]
+    if not history:
+        return 0.0
+    acc = _opacus().accountants.create_accountant(accountant)
+    acc.history = [(float(s), float(q), int(t)) for s, q, t in history]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(acc.get_epsilon(delta=delta))
+
+
+class DPSGD:
+    """Everything DP-SGD changes in a training step; built by the Trainer when privacy is set."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        privacy: DPConfig,
+        *,
+        n_train: int,
+        batch_size: int,
+        total_steps: int,
+    ) -> None:
+        if getattr(model, "discriminator", None) is not None:
+            raise ConfigError("factor couples the examples of a batch; set factor=0 for DP-SGD")
+        self.privacy = privacy
+        self.n_train = n_train
+        self.sample_rate = batch_size / n_train
+        self.expected_batch = batch_size
+        self.delta = privacy.delta if privacy.delta is not None else default_delta(n_train)
+        if self.delta >= 1.0 / n_train:
+            raise ConfigError(
+                f"privacy.delta = {self.delta:g} is not below 1/n = {1 / n_train:g} for "
+                f"{n_train} training rows; use a smaller delta (or leave it unset)"
+            )
+        self.noise_multiplier = noise_multiplier_for(
+            privacy, self.sample_rate, total_steps, self.delta
+        )
+        opacus = _opacus()
+        clip = privacy.max_grad_norm
+        if privacy.grad_sample_mode == "ghost":
+            from opacus.grad_sample import GradSampleModuleFastGradientClipping
+            from opacus.optimizers import DPOptimizerFastGradientClipping
+
+            self.module = GradSampleModuleFastGradientClipping(
+                model, max_grad_norm=clip, use_ghost_clipping=True, loss_reduction="mean"
+            )
+            optimizer_cls = DPOptimizerFastGradientClipping
+        else:
+            self.module = opacus.GradSampleModule(model, loss_reduction="mean")
+            optimizer_cls = opacus.optimizers.DPOptimizer
+        self.optimizer = optimizer_cls(
+            optimizer,
+            noise_multiplier=self.noise_multiplier,
+            max_grad_norm=clip,
+            expected_batch_size=batch_size,
+            loss_reduction="mean",
+        )
+
+    def batch_positions(self, seed: int, epoch: int, batch: int) -> np.ndarray:
+        """Poisson sampling: every training row joins this step's batch with probability q."""
+        rng = np.random.default_rng((seed, epoch, batch, 0xD9))
+        return np.flatnonzero(rng.random(self.n_train) < self.sample_rate)
+
+    def backward(self, per_example_loss: torch.Tensor) -> None:
+        """Gradients of the per-example losses, clipped example by example (noise: at step)."""
+        with warnings.catch_warnings():
+            # the input rows need no gradient, which torch's full backward hooks remark on
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            if self.privacy.grad_sample_mode == "ghost":
+                from opacus.utils.fast_gradient_clipping_utils import (
+                    DPTensorFastGradientClipping,
+                )
+
+                DPTensorFastGradientClipping(
+                    self.module, self.optimizer, per_example_loss, "mean"
+                ).backward()
+            else:
+                per_example_loss.mean().backward()
+
+    def history(self, steps: int) -> list[tuple[float, float, int]]:
+        return [(self.noise_multiplier, self.sample_rate, steps)]
+
+    def record(self, steps: int) -> dict[str, Any]:
+        """The manifest's `privacy` entry for a run that took `steps` noisy steps."""
+        return {
+            "mechanism": "dp-sgd",
+            "epsilon": epsilon_spent(self.history(steps), self.delta, self.privacy.accountant),
+            "target_epsilon": self.privacy.epsilon,
+            "delta": self.delta,
+            "accountant": self.privacy.accountant,
+            "noise_multiplier": self.noise_multiplier,
+            "sample_rate": self.sample_rate,
+            "steps": steps,
+            "max_grad_norm": self.privacy.max_grad_norm,
+            "grad_sample_mode": self.privacy.grad_sample_mode,
+            "n_train": self.n_train,
+            "covers": COVERS,
+        }
+
+    def close(self) -> None:
+        """Remove Opacus' hooks so the trained model runs as a plain module afterwards."""
+        self.module._close()
