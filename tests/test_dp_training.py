@@ -1,0 +1,137 @@
+"""DP-SGD training: the spent (ε, δ) is recorded and within the target, noise grows as ε shrinks,
+batch-coupled objectives are refused, and the codec reads no statistics from the data under DP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fds import FDS
+from fds.config import DPConfig
+from fds.errors import ConfigError
+from fds.training.dp import noise_multiplier_for
+
+from .conftest import FAST
+
+DP = {"epsilon": 2.0}
+
+
+def test_dp_training_on_images_records_spent_epsilon(digits, tmp_path):
+    model = FDS(**FAST, privacy=DP).fit(digits)
+    spent = model.privacy_
+    assert 0 < spent["epsilon"] <= DP["epsilon"] * 1.01
+    n_train = round(len(digits) * 0.9)
+    assert spent["delta"] == pytest.approx(1 / (10 * n_train))
+    assert spent["steps"] == len(model.history_) * (n_train // FAST["batch_size"])
+    assert spent["sample_rate"] == pytest.approx(FAST["batch_size"] / n_train)
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["privacy"]["epsilon"] == spent["epsilon"]
+    assert manifest["privacy"]["mechanism"] == "dp-sgd"
+    assert FDS.load(tmp_path / "m").privacy_["noise_multiplier"] == spent["noise_multiplier"]
+
+
+def test_ghost_and_hook_clipping_train_the_same_weights(digits):
+    ghost = FDS(**FAST, privacy=DP | {"grad_sample_mode": "ghost"}).fit(digits[:200])
+    hooks = FDS(**FAST, privacy=DP | {"grad_sample_mode": "hooks"}).fit(digits[:200])
+    np.testing.assert_allclose(
+        ghost.transform(digits[:20]), hooks.transform(digits[:20]), atol=1e-4
+    )
+
+
+def test_dp_changes_training_and_non_private_has_no_record(digits):
+    plain = FDS(**FAST).fit(digits[:200])
+    private = FDS(**FAST, privacy=DP).fit(digits[:200])
+    assert plain.privacy_ is None
+    assert not np.allclose(plain.transform(digits[:5]), private.transform(digits[:5]))
+
+
+def test_noise_multiplier_grows_as_epsilon_shrinks():
+    sigmas = [
+        noise_multiplier_for(DPConfig(epsilon=e), sample_rate=0.05, steps=200, delta=1e-5)
+        for e in (8.0, 4.0, 2.0, 1.0, 0.5)
+    ]
+    assert all(a < b for a, b in zip(sigmas, sigmas[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    ("params", "culprit"),
+    [
+        ({"preset": "beta_tcvae"}, "tc"),
+        ({"preset": "vae", "free_bits": 0.5}, "free_bits"),
+        ({"preset": "factor_vae"}, "factor"),
+        ({"independence": 1.0}, "independence"),
+    ],
+)
+def test_batch_coupled_objectives_are_refused(digits, params, culprit):
+    with pytest.raises(ConfigError, match=culprit):
+        FDS(**FAST | params, privacy=DP).fit(digits[:100])
+
+
+def test_vae_preset_drops_free_bits_under_dp(digits):
+    model = FDS(**FAST, preset="vae", privacy=DP).fit(digits[:100])
+    assert model.config_.free_bits == 0.0
+
+
+def test_delta_must_be_below_one_over_n(digits):
+    with pytest.raises(ConfigError, match="delta"):
+        FDS(**FAST, privacy={"epsilon": 1.0, "delta": 0.05}).fit(digits[:100])
+
+
+def test_codec_refuses_undeclared_columns_under_dp(census):
+    with pytest.raises(ConfigError, match="'age' needs declared bounds"):
+        FDS(**FAST, privacy=DP).fit(census)
+
+
+def test_codec_uses_declared_bounds_and_categories_only(census):
+    table = census[["age", "income", "sex", "married"]]
+    declared = {
+        "bounds": {"age": [18, 90], "income": [0, 200_000]},
+        "categories": {"sex": ["female", "male"], "married": [False, True]},
+    }
+    model = FDS(**FAST, privacy=DP, **declared).fit(table)
+    specs = {c.name: c for c in model.codec_.columns}
+    assert specs["age"].center == 54 and specs["age"].scale == 36  # from the bounds, not the data
+    assert specs["sex"].categories == ["female", "male"]
+    shifted = table.assign(age=table["age"] + 1000)  # out of bounds: clipped, not rescaled
+    assert model.codec_.encode(shifted)[:, 0].max() == pytest.approx(1.0)
+
+
+def test_quantile_transform_is_refused_under_dp(census):
+    with pytest.raises(ConfigError, match="quantile"):
+        FDS(**FAST, privacy=DP, continuous_transform="quantile", bounds={"age": [0, 99]}).fit(
+            census[["age"]]
+        )
+
+
+def test_privacy_config_round_trips_through_get_params_and_clone():
+    from sklearn.base import clone
+
+    model = FDS(privacy={"epsilon": 1.0, "delta": 1e-6})
+    assert clone(model).get_params()["privacy"] == {"epsilon": 1.0, "delta": 1e-6}
+    with pytest.raises(ConfigError, match="privacy"):
+        FDS(privacy={"epsilon": -1})._config()
+    with pytest.raises(ConfigError, match="privacy"):
+        FDS(privacy={"epsilon": 1, "epsilonn": 2})._config()
+
+
+def test_resumed_dp_run_keeps_its_accounting(digits, tmp_path):
+    """The accountant's history (noise, rate, steps) comes back from the checkpoint."""
+    (tmp_path / "a").mkdir()
+    full = FDS(**FAST, privacy=DP).fit(digits[:200], run_dir=tmp_path / "a")
+    again = FDS(**FAST, privacy=DP).fit(digits[:200], run_dir=tmp_path / "a", resume=True)
+    assert again.privacy_["steps"] == full.privacy_["steps"] > 0
+    assert again.privacy_["epsilon"] == full.privacy_["epsilon"]
+    np.testing.assert_array_equal(again.transform(digits[:5]), full.transform(digits[:5]))
+
+
+def test_dp_training_on_a_table_with_declared_schema(census):
+    table = census[["age", "sex"]]
+    model = FDS(
+        **FAST, privacy=DP, bounds={"age": [18, 90]}, categories={"sex": ["female", "male"]}
+    ).fit(table)
+    assert isinstance(model.sample(5), pd.DataFrame)
+    assert 0 < model.privacy_["epsilon"] <= 2.02
