@@ -3,6 +3,7 @@ before anything is written, exit codes and --json."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def test_composition_grows_with_each_entry(tmp_path):
     for _ in range(4):
         ledger.add("fp", "data", entry)
         totals.append(ledger.total_epsilon("fp"))
-    assert all(a < b for a, b in zip(totals, totals[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(totals))
     assert ledger.total_epsilon("other") == 0.0
     ledger.save()
     assert Ledger.load(tmp_path / "l.json").total_epsilon("fp") == totals[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -41,7 +42,7 @@ def test_sigma_scales_with_sensitivity_and_shrinks_with_epsilon():
         3 * analytic_gaussian_sigma(1.0, 1e-5, 1.0), rel=1e-8
     )
     sigmas = [analytic_gaussian_sigma(e, 1e-5, 1.0) for e in (0.5, 1, 2, 4, 8)]
-    assert all(a > b for a, b in zip(sigmas, sigmas[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(sigmas))
 
 
 def test_clipping_bounds_every_row_and_keeps_short_rows():
