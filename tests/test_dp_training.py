@@ -136,3 +136,13 @@ def test_dp_training_on_a_table_with_declared_schema(census):
     ).fit(table)
     assert isinstance(model.sample(5), pd.DataFrame)
     assert 0 < model.privacy_["epsilon"] <= 2.02
+
+
+def test_empty_poisson_batches_take_noise_only_steps(digits):
+    """With q = 1/36 most batches are empty; each still counts as a step of the accountant."""
+    model = FDS(
+        **FAST | {"batch_size": 1, "epochs": 1}, val_fraction=0.0, privacy={"epsilon": 4.0}
+    ).fit(digits[:36])
+    assert model.privacy_["steps"] == 36
+    assert np.isfinite(model.history_[-1]["train_loss"])
+    assert 0 < model.privacy_["epsilon"] <= 4.04

@@ -108,7 +108,9 @@ class Trainer:
             if loop["step"] >= self.total_steps:
                 break
             if self.dp is not None:
-                x = self.train.take(self.dp.batch_positions(cfg.seed, epoch, b))
+                positions = self.dp.batch_positions(cfg.seed, epoch, b)
+                # an empty Poisson batch is passed on as zero rows (a noise-only step, see _step)
+                x = self.train.take(positions) if len(positions) else self._empty_batch()
             else:
                 x = self.train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
             terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch)
@@ -134,7 +136,7 @@ class Trainer:
         if self.dp is not None and len(x) == 0:
             # An empty Poisson batch still takes a (noise-only) step, as the accounting assumes:
             # one zero row whose loss is weighted 0 contributes a zero gradient.
-            x, weight = torch.zeros_like(self.train.take(np.arange(1))), 0.0
+            x, weight = torch.zeros(1, *x.shape[1:]), 0.0
         terms = self.model.loss_terms(
             x, kl_scale=kl_scale, dataset_size=len(self.train), per_example=self.dp is not None
         )
@@ -210,6 +212,10 @@ class Trainer:
                 sums["val_elbo"] = sums.get("val_elbo", 0.0) + float(self.model.elbo(x).sum())
         self.model.train()
         return {k: v / len(rows) for k, v in sums.items()}
+
+    def _empty_batch(self) -> torch.Tensor:
+        """A batch of zero rows with the encoded width (read from one row, never trained on)."""
+        return self.train.take(np.arange(1))[:0]
 
     # ------------------------------------------------------------------ files
     def _path(self, name: str) -> Path:
