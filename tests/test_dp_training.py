@@ -146,3 +146,24 @@ def test_empty_poisson_batches_take_noise_only_steps(digits):
     assert model.privacy_["steps"] == 36
     assert np.isfinite(model.history_[-1]["train_loss"])
     assert 0 < model.privacy_["epsilon"] <= 4.04
+
+
+def test_prv_accountant_is_tighter_than_rdp(digits):
+    rdp = FDS(**FAST, privacy=DP).fit(digits[:200])
+    prv = FDS(**FAST, privacy=DP | {"accountant": "prv"}).fit(digits[:200])
+    assert prv.privacy_["accountant"] == "prv" and 0 < prv.privacy_["epsilon"] <= 2.02
+    assert prv.privacy_["noise_multiplier"] < rdp.privacy_["noise_multiplier"]
+
+
+def test_custom_batchnorm_becomes_groupnorm_and_loads_back(digits, tmp_path):
+    from torch import nn
+
+    def encoder() -> nn.Module:
+        return nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 6))
+
+    model = FDS(**FAST, encoder=encoder(), privacy=DP).fit(digits[:200])
+    layers = [type(m).__name__ for m in model.model_.encoder]
+    assert "GroupNorm" in layers and "BatchNorm1d" not in layers
+    model.save(tmp_path / "m")
+    loaded = FDS.load(tmp_path / "m", encoder=encoder())
+    np.testing.assert_array_equal(loaded.transform(digits[:5]), model.transform(digits[:5]))

@@ -131,3 +131,10 @@ def test_fingerprint_follows_content():
     a = np.arange(12.0).reshape(3, 4)
     assert data_fingerprint(a) == data_fingerprint(a.copy())
     assert data_fingerprint(a) != data_fingerprint(a + 1)
+
+
+def test_report_shows_the_privacy_section(run):
+    result = fds("report", run)
+    assert result.exit_code == 0, result.output
+    html = (run / "report.html").read_text()
+    assert 'id="privacy"' in html and "dp-sgd" in html and "noise_multiplier" in html
