@@ -35,12 +35,24 @@ def test_dp_training_on_images_records_spent_epsilon(digits, tmp_path):
     assert FDS.load(tmp_path / "m").privacy_["noise_multiplier"] == spent["noise_multiplier"]
 
 
-def test_ghost_and_hook_clipping_train_the_same_weights(digits):
-    ghost = FDS(**FAST, privacy=DP | {"grad_sample_mode": "ghost"}).fit(digits[:200])
-    hooks = FDS(**FAST, privacy=DP | {"grad_sample_mode": "hooks"}).fit(digits[:200])
+@pytest.mark.parametrize(
+    "arch", [{"architecture": "mlp"}, {"architecture": "conv", "conv_channels": [4, 8]}]
+)
+def test_ghost_and_hook_clipping_train_the_same_weights(digits, arch):
+    """Ghost clipping must clip every layer (Linear, Conv2d, ConvTranspose2d) exactly as the
+    per-example gradients do: the two modes reach the same weights."""
+    params = FAST | arch | {"epochs": 1}
+    ghost = FDS(**params, privacy=DP | {"grad_sample_mode": "ghost"}).fit(digits[:200])
+    hooks = FDS(**params, privacy=DP | {"grad_sample_mode": "hooks"}).fit(digits[:200])
     np.testing.assert_allclose(
         ghost.transform(digits[:20]), hooks.transform(digits[:20]), atol=1e-4
     )
+
+
+@pytest.mark.parametrize("preset", ["ae", "dae", "sparse_ae", "beta_vae"])
+def test_presets_with_per_example_losses_train_under_dp(digits, preset):
+    model = FDS(**FAST | {"epochs": 1}, preset=preset, privacy=DP).fit(digits[:100])
+    assert 0 < model.privacy_["epsilon"] <= 2.02
 
 
 def test_dp_changes_training_and_non_private_has_no_record(digits):
