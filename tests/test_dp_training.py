@@ -179,3 +179,23 @@ def test_custom_batchnorm_becomes_groupnorm_and_loads_back(digits, tmp_path):
     model.save(tmp_path / "m")
     loaded = FDS.load(tmp_path / "m", encoder=encoder())
     np.testing.assert_array_equal(loaded.transform(digits[:5]), model.transform(digits[:5]))
+
+
+def test_a_dp_trainer_refuses_a_second_fit(digits):
+    """Its noise was calibrated for one run's steps: a second run would spend ε unaccounted."""
+    from fds.config import make_config
+    from fds.data.image_codec import ImageCodec
+    from fds.data.stream import Rows
+    from fds.model import build_model
+    from fds.training.trainer import Trainer
+
+    config = make_config(latent_dim=2, hidden_dims=[8], epochs=1, privacy=DP).resolved()
+    codec = ImageCodec.fit(digits)
+    model = build_model(config, codec.blocks, codec.chw)
+    trainer = Trainer(
+        model, config, Rows(digits, np.arange(100), codec.encode), show_progress=False
+    )
+    trainer.fit()
+    assert trainer.privacy["steps"] > 0
+    with pytest.raises(ConfigError, match="already trained"):
+        trainer.fit()

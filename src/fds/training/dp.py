@@ -133,6 +133,7 @@ class DPSGD:
         else:
             self.module = opacus.GradSampleModule(model, loss_reduction="mean")
             optimizer_cls = opacus.optimizers.DPOptimizer
+        self.closed = False
         self.optimizer = optimizer_cls(
             optimizer,
             noise_multiplier=self.noise_multiplier,
@@ -184,4 +185,6 @@ class DPSGD:
 
     def close(self) -> None:
         """Remove Opacus' hooks so the trained model runs as a plain module afterwards."""
-        self.module._close()
+        if not self.closed:
+            self.module._close()
+            self.closed = True

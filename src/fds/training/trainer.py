@@ -21,7 +21,7 @@ import torch
 
 from fds.config import FDSConfig
 from fds.data.stream import Rows
-from fds.errors import TrainingDivergedError
+from fds.errors import ConfigError, TrainingDivergedError
 from fds.model import FactorizedAutoencoder
 from fds.objectives.kl import warmup_factor
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
@@ -80,6 +80,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ public
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        if self.dp is not None and self.dp.closed:
+            raise ConfigError(
+                "this DP Trainer has already trained: its noise was calibrated for one run's "
+                "planned steps; build a new Trainer (and account for both runs together)"
+            )
         loop = {"epoch": 0, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0, "sums": {}}
         if resume:
             loop = load_checkpoint(self._path(CHECKPOINT), self.model, self.optimizers)

@@ -90,8 +90,9 @@ def record_training(model: FDS, data: LoadedData, run_dir: Path) -> dict[str, An
     ledger = Ledger.load(ledger_path(run_dir))
     fingerprint = data_fingerprint(data.X)
     # a resumed run replaces its own entry: its record already counts every step it took
-    ledger.remove(fingerprint, kind="dp-sgd training", run=str(run_dir))
-    ledger.add(fingerprint, data.source, training_entry(model.privacy_) | {"run": str(run_dir)})
+    run = str(Path(run_dir).resolve())
+    ledger.remove(fingerprint, kind="dp-sgd training", run=run)
+    ledger.add(fingerprint, data.source, training_entry(model.privacy_) | {"run": run})
     ledger.save()
     return {"ledger": str(ledger.path), "ledger_total_epsilon": ledger.total_epsilon(fingerprint)}
 
