@@ -42,8 +42,9 @@ def test_ghost_and_hook_clipping_train_the_same_weights(digits, arch):
     """Ghost clipping must clip every layer (Linear, Conv2d, ConvTranspose2d) exactly as the
     per-example gradients do: the two modes reach the same weights."""
     params = FAST | arch | {"epochs": 1}
-    ghost = FDS(**params, privacy=DP | {"grad_sample_mode": "ghost"}).fit(digits[:200])
-    hooks = FDS(**params, privacy=DP | {"grad_sample_mode": "hooks"}).fit(digits[:200])
+    fixed = DP | {"noise_seed": 7}
+    ghost = FDS(**params, privacy=fixed | {"grad_sample_mode": "ghost"}).fit(digits[:200])
+    hooks = FDS(**params, privacy=fixed | {"grad_sample_mode": "hooks"}).fit(digits[:200])
     np.testing.assert_allclose(
         ghost.transform(digits[:20]), hooks.transform(digits[:20]), atol=1e-4
     )
@@ -199,3 +200,44 @@ def test_a_dp_trainer_refuses_a_second_fit(digits):
     assert trainer.privacy["steps"] > 0
     with pytest.raises(ConfigError, match="already trained"):
         trainer.fit()
+
+
+def test_noise_and_batches_are_secret_unless_a_noise_seed_is_given(digits, tmp_path):
+    """The config's seed is public (config.json): DP noise must not be predictable from it."""
+    first = FDS(**FAST, privacy=DP).fit(digits[:100])
+    second = FDS(**FAST, privacy=DP).fit(digits[:100])
+    assert not np.allclose(first.transform(digits[:5]), second.transform(digits[:5]))
+    fixed = [FDS(**FAST, privacy=DP | {"noise_seed": 3}).fit(digits[:100]) for _ in range(2)]
+    np.testing.assert_array_equal(fixed[0].transform(digits[:5]), fixed[1].transform(digits[:5]))
+    first.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["params"]["privacy"]["noise_seed"] is None
+
+
+def test_dp_run_interrupted_mid_epoch_resumes_bit_for_bit(digits, tmp_path, monkeypatch):
+    """Key, noise generator and loop position come back from the checkpoint: same weights, same ε."""
+    from fds.training.trainer import Trainer
+
+    params = FAST | {"epochs": 2, "batch_size": 32}
+    privacy = DP | {"noise_seed": 11}
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "cut").mkdir()
+    reference = FDS(**params, privacy=privacy).fit(digits[:200], run_dir=tmp_path / "ref")
+
+    original, calls = Trainer._step, {"n": 0}
+
+    def step_then_stop(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # mid second epoch (5 steps per epoch)
+            self._stop_requested = True
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_step", step_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        FDS(**params, privacy=privacy).fit(digits[:200], run_dir=tmp_path / "cut")
+    monkeypatch.setattr(Trainer, "_step", original)
+    resumed = FDS(**params, privacy=privacy | {"noise_seed": None})  # the key is in the checkpoint
+    resumed.fit(digits[:200], run_dir=tmp_path / "cut", resume=True)
+    assert resumed.privacy_["steps"] == reference.privacy_["steps"]
+    assert resumed.privacy_["epsilon"] == reference.privacy_["epsilon"]
+    np.testing.assert_array_equal(resumed.transform(digits[:9]), reference.transform(digits[:9]))

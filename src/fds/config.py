@@ -55,6 +55,8 @@ class DPConfig(BaseModel):
     numerically; prv (privacy random variables) is tighter but approximate.
     `grad_sample_mode` ghost computes per-example gradient norms without materialising them
     (Opacus' ghost clipping); hooks stores per-example gradients (works for any layer Opacus knows).
+    `noise_seed` None draws the noise and batch key from the OS; an int makes a DP run repeatable,
+    for tests only: whoever knows it can predict the noise, which voids the guarantee.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -64,6 +66,7 @@ class DPConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0)
     accountant: Literal["rdp", "prv"] = "rdp"
     grad_sample_mode: Literal["ghost", "hooks"] = "ghost"
+    noise_seed: int | None = None
 
 
 class FDSConfig(BaseModel):

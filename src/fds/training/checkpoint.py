@@ -39,6 +39,7 @@ def save_checkpoint(
     model: torch.nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
     loop_state: dict[str, Any],
+    generators: dict[str, torch.Generator] | None = None,
 ) -> None:
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     groups = {}
@@ -46,6 +47,8 @@ def save_checkpoint(
         flat, groups[name] = _flatten_optimizer(f"optim.{name}", opt.state_dict())
         tensors |= flat
     tensors["rng.torch"] = torch.get_rng_state()
+    for name, generator in (generators or {}).items():
+        tensors[f"rng.{name}"] = generator.get_state()
     meta = {"loop": json.dumps(loop_state), "param_groups": json.dumps(groups)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -54,9 +57,12 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer]
+    path: Path,
+    model: torch.nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    generators: dict[str, torch.Generator] | None = None,
 ) -> dict[str, Any]:
-    """Restore model, optimizers and RNG in place; return the loop state."""
+    """Restore model, optimizers, torch's RNG and `generators` in place; return the loop state."""
     if not path.is_file():
         raise ModelFormatError(f"no checkpoint to resume from: {path} does not exist")
     from safetensors import safe_open
@@ -69,4 +75,6 @@ def load_checkpoint(
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, groups[name]))
     torch.set_rng_state(tensors["rng.torch"])
+    for name, generator in (generators or {}).items():
+        generator.set_state(tensors[f"rng.{name}"])
     return json.loads(meta["loop"])

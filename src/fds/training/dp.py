@@ -8,13 +8,20 @@ Why not `PrivacyEngine.make_private_with_epsilon`: it needs a torch DataLoader, 
 from `Rows` (possibly memory-mapped, resumable from a checkpoint). The engine's three parts are
 used directly instead: `get_noise_multiplier` (the calibration make_private_with_epsilon calls, for
 the planned number of steps), the grad-sample module and the DP optimizer; sampling is Poisson with
-rate q = batch_size / n, seeded by (seed, epoch, batch) so a resumed run draws the same batches.
-The accountant's history is (noise multiplier, q, steps), all in the checkpoint's loop state, so a
-resumed DP run reports the same ε as an uninterrupted one.
+rate q = batch_size / n.
+
+Secret randomness: the analysis assumes the adversary can predict neither the noise nor which rows
+each batch holds (amplification by subsampling). Both therefore come from a secret key drawn from
+the OS (`secrets`), not from the config's `seed`, which is written to config.yaml and config.json;
+`privacy.noise_seed` fixes the key for tests and reproductions only. The key and the noise
+generator's state are kept in the run's checkpoint (keep RUN/checkpoints private), so `--resume`
+draws the same batches and noise as an uninterrupted run. The accountant's history is (noise
+multiplier, q, steps), so a resumed DP run reports the same ε as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import secrets
 import warnings
 from typing import Any
 
@@ -134,17 +141,31 @@ class DPSGD:
             self.module = opacus.GradSampleModule(model, loss_reduction="mean")
             optimizer_cls = opacus.optimizers.DPOptimizer
         self.closed = False
+        self.generator = torch.Generator()
+        self.restore({"key": privacy.noise_seed if privacy.noise_seed is not None else None})
         self.optimizer = optimizer_cls(
             optimizer,
             noise_multiplier=self.noise_multiplier,
             max_grad_norm=clip,
             expected_batch_size=batch_size,
             loss_reduction="mean",
+            generator=self.generator,
         )
 
-    def batch_positions(self, seed: int, epoch: int, batch: int) -> np.ndarray:
+    def state(self) -> dict[str, Any]:
+        """The secret key, for the checkpoint (the generator's state is saved as a tensor)."""
+        return {"key": self.key}
+
+    def restore(self, state: dict[str, Any], *, reseed: bool = True) -> None:
+        """Set the secret key (None: a fresh one from the OS) and reseed the noise from it; a
+        resumed run keeps the generator state its checkpoint restored (`reseed=False`)."""
+        self.key = state["key"] if state["key"] is not None else secrets.randbits(63)
+        if reseed:
+            self.generator.manual_seed(self.key)
+
+    def batch_positions(self, epoch: int, batch: int) -> np.ndarray:
         """Poisson sampling: every training row joins this step's batch with probability q."""
-        rng = np.random.default_rng((seed, epoch, batch, 0xD9))
+        rng = np.random.default_rng((self.key, epoch, batch))
         return np.flatnonzero(rng.random(self.n_train) < self.sample_rate)
 
     def backward(self, per_example_loss: torch.Tensor) -> None:

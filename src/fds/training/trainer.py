@@ -87,7 +87,11 @@ class Trainer:
             )
         loop = {"epoch": 0, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0, "sums": {}}
         if resume:
-            loop = load_checkpoint(self._path(CHECKPOINT), self.model, self.optimizers)
+            loop = load_checkpoint(
+                self._path(CHECKPOINT), self.model, self.optimizers, self._generators()
+            )
+            if self.dp is not None:
+                self.dp.restore(loop.pop("dp"), reseed=False)
             self.history = loop.pop("history")
             self._truncate_log(len(self.history))
         elif self.run_dir is not None:
@@ -113,7 +117,7 @@ class Trainer:
             if loop["step"] >= self.total_steps:
                 break
             if self.dp is not None:
-                positions = self.dp.batch_positions(cfg.seed, epoch, b)
+                positions = self.dp.batch_positions(epoch, b)
                 # an empty Poisson batch is passed on as zero rows (a noise-only step, see _step)
                 x = self.train.take(positions) if len(positions) else self._empty_batch()
             else:
@@ -229,12 +233,17 @@ class Trainer:
 
     def _checkpoint(self, loop: dict[str, Any]) -> None:
         if self.run_dir is not None:
+            extra = {"dp": self.dp.state()} if self.dp is not None else {}
             save_checkpoint(
                 self._path(CHECKPOINT),
                 self.model,
                 self.optimizers,
-                loop | {"history": self.history},
+                loop | {"history": self.history} | extra,
+                self._generators(),
             )
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {"dp_noise": self.dp.generator} if self.dp is not None else {}
 
     def _truncate_log(self, n_records: int) -> None:
         """Drop log lines written after the checkpoint (a kill between log and checkpoint)."""
