@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from fds import FDS
 from fds.config import DPConfig
@@ -241,3 +242,53 @@ def test_dp_run_interrupted_mid_epoch_resumes_bit_for_bit(digits, tmp_path, monk
     assert resumed.privacy_["steps"] == reference.privacy_["steps"]
     assert resumed.privacy_["epsilon"] == reference.privacy_["epsilon"]
     np.testing.assert_array_equal(resumed.transform(digits[:9]), reference.transform(digits[:9]))
+
+
+STATS = {
+    "bounds": {"age": [0, 120], "income": [0, 1e6]},
+    "categories": {"sex": ["female", "male"]},
+}
+
+
+def _census_table(census: pd.DataFrame) -> pd.DataFrame:
+    return census[["age", "income", "sex"]]
+
+
+def test_dp_codec_statistics_are_estimated_and_charged(census):
+    table = _census_table(census)
+    model = FDS(**FAST, privacy=DP | {"statistics_epsilon": 2.0}, **STATS).fit(table)
+    age = next(c for c in model.codec_.columns if c.name == "age")
+    # a DP estimate: near the data's mean and spread, unlike the bounds' midpoint (60) and half range
+    assert abs(age.center - table["age"].mean()) < 8 and abs(age.scale - table["age"].std()) < 8
+    record = model.privacy_["codec_statistics"]
+    assert record["epsilon"] == 2.0 and record["columns"] == ["age", "income"]
+    assert model.privacy_["total_epsilon"] > model.privacy_["epsilon"]
+
+
+def test_dp_quantile_transform_with_statistics_epsilon(census):
+    table = _census_table(census)
+    model = FDS(
+        **FAST,
+        privacy=DP | {"statistics_epsilon": 2.0},
+        continuous_transform="quantile",
+        **STATS,
+    ).fit(table)
+    income = next(c for c in model.codec_.columns if c.name == "income")
+    assert income.quantiles is not None and income.quantiles == sorted(income.quantiles)
+    assert income.quantiles[50] < 2 * table["income"].median() + 20_000
+
+
+def test_resume_reuses_the_dp_codec_instead_of_spending_again(census, tmp_path):
+    table = _census_table(census)
+    (tmp_path / "r").mkdir()
+    params = dict(FAST, privacy=DP | {"statistics_epsilon": 1.0}, **STATS)
+    first = FDS(**params).fit(table, run_dir=tmp_path / "r")
+    again = FDS(**params).fit(table, run_dir=tmp_path / "r", resume=True)
+    assert again.codec_.to_json() == first.codec_.to_json()
+    assert again.privacy_["codec_statistics"] == first.privacy_["codec_statistics"]
+
+
+def test_deterministic_codes_under_dp_sample_from_the_standard_normal(digits):
+    model = FDS(**FAST, preset="ae", privacy=DP).fit(digits[:100])
+    assert torch.equal(model.latent_loc_, torch.zeros(FAST["latent_dim"]))
+    assert torch.equal(model.latent_scale_tril_, torch.eye(FAST["latent_dim"]))

@@ -138,3 +138,23 @@ def test_report_shows_the_privacy_section(run):
     assert result.exit_code == 0, result.output
     html = (run / "report.html").read_text()
     assert 'id="privacy"' in html and "dp-sgd" in html and "noise_multiplier" in html
+
+
+def test_codec_statistics_are_a_ledger_entry(tmp_path):
+    from fds.data.builtin import make_census
+
+    make_census(n=300, seed=0)[["age", "sex"]].to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "c.yaml").write_text(
+        FAST_DP.replace("{epsilon: 2}", "{epsilon: 2, statistics_epsilon: 0.5}")
+        + "bounds: {age: [0, 120]}\ncategories: {sex: [female, male]}\n"
+    )
+    args = ["--data", tmp_path / "t.csv", "--config", tmp_path / "c.yaml", "--quiet", "--json"]
+    result = fds("train", *args, "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["privacy_total_epsilon"] > summary["privacy_epsilon"]
+    # the ledger composes at its δ (the smallest of its entries: the codec's 1/(10·all rows))
+    assert summary["ledger_total_epsilon"] >= summary["privacy_total_epsilon"]
+    shown = json.loads(fds("ledger", "show", tmp_path / "r", "--json").stdout)
+    kinds = [e["kind"] for e in shown["datasets"][0]["entries"]]
+    assert kinds == ["dp-sgd training", "codec statistics"]

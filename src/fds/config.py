@@ -57,6 +57,8 @@ class DPConfig(BaseModel):
     (Opacus' ghost clipping); hooks stores per-example gradients (works for any layer Opacus knows).
     `noise_seed` None draws the noise and batch key from the OS; an int makes a DP run repeatable,
     for tests only: whoever knows it can predict the noise, which voids the guarantee.
+    `statistics_epsilon`: ε spent (on top of `epsilon`) on DP histograms that give the columns with
+    declared bounds their mean and scale (or quantiles); None takes the bounds as they are.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +69,7 @@ class DPConfig(BaseModel):
     accountant: Literal["rdp", "prv"] = "rdp"
     grad_sample_mode: Literal["ghost", "hooks"] = "ghost"
     noise_seed: int | None = None
+    statistics_epsilon: float | None = Field(None, gt=0)
 
 
 class FDSConfig(BaseModel):

@@ -8,6 +8,9 @@ shared with the YAML `--config`), plus `encoder`/`decoder` for user-supplied net
 from __future__ import annotations
 
 import inspect
+import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +25,13 @@ from fds.config import FDSConfig, make_config, reject_unknown
 from fds.data.codec import Codec, codec_from_json, input_kind_of
 from fds.data.image_codec import ImageCodec
 from fds.data.stream import Rows, split_indices
-from fds.data.tabular import TabularCodec
+from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model, save_model
 from fds.model import FactorizedAutoencoder, build_model
 from fds.training.trainer import Trainer
 
+_DP_CODEC = "checkpoints/dp_codec.json"  # a DP run's noisy codec, reused by --resume
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
 
@@ -82,7 +86,7 @@ class FDS(TransformerMixin, BaseEstimator):
         """Fit the codec and train the model; `y` is ignored (unsupervised), as in scikit-learn."""
         config = self._config()
         X = _as_input(X)
-        codec, source, encode = _fit_codec(X, config)
+        codec, source, encode, statistics = _fit_codec(X, config, run_dir, resume)
         if len(source) < 2:
             raise DataError(f"need at least 2 samples to train, got n_samples = {len(source)}")
         torch.manual_seed(config.seed)
@@ -98,6 +102,8 @@ class FDS(TransformerMixin, BaseEstimator):
         )
         self.history_ = trainer.fit(resume=resume)
         self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training
+        if self.privacy_ is not None:
+            self.privacy_ = _with_statistics(self.privacy_, statistics)
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self._set_input_attributes(X)
         self._fit_code_distribution(Rows(source, train_idx, encode))
@@ -128,8 +134,11 @@ class FDS(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def _fit_code_distribution(self, rows: Rows) -> None:
-        """Deterministic codes have no prior: sample from a Gaussian fitted to the training codes."""
-        if self.model_.stochastic:
+        """Deterministic codes have no prior: sample from a Gaussian fitted to the training codes.
+
+        Under DP-SGD that fit would read the training data outside the accountant, so the
+        standard normal is used instead (sampling from a DP ae, dae or sparse_ae is rough)."""
+        if self.model_.stochastic or self.config_.privacy is not None:
             self.latent_loc_ = torch.zeros(self.config_.latent_dim)
             self.latent_scale_tril_ = torch.eye(self.config_.latent_dim)
             return
@@ -343,11 +352,21 @@ FDS.__init__.__signature__ = inspect.Signature(
 )
 
 
-def _fit_codec(X: Any, config: FDSConfig) -> tuple[Codec, np.ndarray, Any]:
-    """The fitted codec, the array batches are read from, and the per-batch encoder (images)."""
+def _fit_codec(
+    X: Any, config: FDSConfig, run_dir: str | Path | None, resume: bool
+) -> tuple[Codec, np.ndarray, Any, dict[str, Any] | None]:
+    """The fitted codec, the array batches are read from, the per-batch encoder (images), and the
+    DP record of the codec's statistics (None when none were computed with DP)."""
     if input_kind_of(X) == "images":
-        codec = ImageCodec.fit(X)
-        return codec, X, codec.encode
+        codec = ImageCodec.fit(X)  # shape and dtype only: no statistic of the pixels
+        return codec, X, codec.encode, None
+    saved = Path(run_dir) / _DP_CODEC if run_dir else None
+    if resume and saved is not None and saved.is_file():
+        # DP statistics are noisy: a resumed run must reuse them, not draw (and spend) again
+        state = json.loads(saved.read_text())
+        codec = codec_from_json(state["codec"])
+        return codec, codec.encode(X), None, state["statistics"]
+    noise, statistics = _statistics_noise(config, len(X))
     codec = TabularCodec.fit(
         X,
         kinds=config.columns,
@@ -356,8 +375,57 @@ def _fit_codec(X: Any, config: FDSConfig) -> tuple[Codec, np.ndarray, Any]:
         bounds=config.bounds,
         categories=config.categories,
         declared_only=config.privacy is not None,
+        histogram_noise=noise,
     )
-    return codec, codec.encode(X), None
+    if statistics is not None and saved is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        tmp = saved.with_name(saved.name + ".tmp")
+        tmp.write_text(json.dumps({"codec": codec.to_json(), "statistics": statistics}))
+        os.replace(tmp, saved)
+    return codec, codec.encode(X), None, statistics
+
+
+def _statistics_noise(
+    config: FDSConfig, n_rows: int
+) -> tuple[HistogramNoise | None, dict[str, Any] | None]:
+    """Noise for the DP histograms of the declared-bounds columns, and its record for the ledger.
+
+    One record adds 1 to one bin of each of the k histograms: L2 sensitivity √k (add/remove)."""
+    privacy = config.privacy
+    if privacy is None or privacy.statistics_epsilon is None or not config.bounds:
+        return None, None
+    from fds.privacy.release import analytic_gaussian_sigma
+    from fds.training.dp import default_delta
+
+    delta = privacy.delta if privacy.delta is not None else default_delta(n_rows)
+    sensitivity = math.sqrt(len(config.bounds))
+    sigma = analytic_gaussian_sigma(privacy.statistics_epsilon, delta, sensitivity)
+    record = {
+        "mechanism": "gaussian-histogram",
+        "epsilon": privacy.statistics_epsilon,
+        "delta": delta,
+        "noise_multiplier": sigma / sensitivity,
+        "sample_rate": 1.0,
+        "steps": 1,
+        "columns": sorted(config.bounds),
+        "covers": "the codec's means, scales and quantiles of the declared-bounds columns, with "
+        "respect to adding or removing one row (all rows, validation included)",
+    }
+    return HistogramNoise(sigma, np.random.default_rng(privacy.noise_seed)), record
+
+
+def _with_statistics(privacy: dict[str, Any], statistics: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest's record: DP-SGD, the codec's DP statistics, and their composition."""
+    if statistics is None:
+        return privacy | {"total_epsilon": privacy["epsilon"]}
+    from fds.training.dp import epsilon_spent
+
+    history = [
+        (privacy["noise_multiplier"], privacy["sample_rate"], privacy["steps"]),
+        (statistics["noise_multiplier"], 1.0, 1),
+    ]
+    total = epsilon_spent(history, privacy["delta"], "rdp")
+    return privacy | {"codec_statistics": statistics, "total_epsilon": total}
 
 
 def _check_custom_modules(model: FactorizedAutoencoder, n_in: int) -> None:

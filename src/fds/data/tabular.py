@@ -7,6 +7,9 @@ is stored as plain JSON so a saved model never needs pickle.
 Declared `bounds` ({column: [low, high]}) and `categories` ({column: [...]}) replace the statistics
 read from the data; with `declared_only` (DP training) nothing is read from the data's values:
 a column without a declaration is refused, so no mean, scale, quantile or category list leaks.
+Given `histogram_noise`, declared-bounds columns get their mean and scale (or quantiles) from a
+DP histogram instead: counts in equal bins between the bounds plus Gaussian noise, whose scale the
+caller calibrated (one record moves one count per column).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from fds.data.schema import KINDS, Kind, first_missing_row, infer_kind
 from fds.errors import ConfigError, DataError
 
 _N_QUANTILES = 1000
+_DP_BINS = 64  # histogram bins between declared bounds (DP statistics)
+_DP_QUANTILES = 101
 _POLICIES = ("error", "impute")
 _TRANSFORMS = ("standard", "quantile")
 _EPS = 1e-6
@@ -48,6 +53,14 @@ class ColumnSpec:
     @property
     def width(self) -> int:
         return len(self.categories) if self.kind == "categorical" else 1
+
+
+@dataclass
+class HistogramNoise:
+    """Gaussian noise (std per bin count) for DP histograms, and its secret generator."""
+
+    std: float
+    rng: np.random.Generator
 
 
 def _plain(value: Any) -> Any:
@@ -92,6 +105,7 @@ class TabularCodec:
         bounds: dict[str, Any] | None = None,
         categories: dict[str, list[Any]] | None = None,
         declared_only: bool = False,
+        histogram_noise: HistogramNoise | None = None,
     ) -> TabularCodec:
         """Infer (or take) each column's kind, apply the missing-value policy, fit transforms."""
         frame, from_array = _as_frame(data)
@@ -111,10 +125,10 @@ class TabularCodec:
                     f"unknown missing policy {policy!r}{where}; valid: {', '.join(_POLICIES)}"
                 )
         declared = {"bounds": bounds or {}, "categories": categories or {}}
-        if declared_only and transform == "quantile":
+        if declared_only and transform == "quantile" and histogram_noise is None:
             raise ConfigError(
                 "continuous_transform quantile needs the data's quantiles, which DP training does "
-                "not read; use continuous_transform: standard with declared bounds"
+                "not read; set privacy.statistics_epsilon (DP quantiles) or use standard"
             )
         for option, mapping in (
             ("columns", kinds or {}),
@@ -140,7 +154,9 @@ class TabularCodec:
                 )
             policy = policies.get(name, default_policy)
             if name in declared["bounds"] or name in declared["categories"] or declared_only:
-                spec = _declared_column(name, column, kind, policy, declared)
+                spec = _declared_column(
+                    name, column, kind, policy, declared, transform, histogram_noise
+                )
             else:
                 spec = _fit_column(name, column, kind, policy, transform)
             specs.append(spec)
@@ -251,7 +267,13 @@ def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
 
 
 def _declared_column(
-    name: str, column: pd.Series, kind: Kind, policy: str, declared: dict[str, dict[str, Any]]
+    name: str,
+    column: pd.Series,
+    kind: Kind,
+    policy: str,
+    declared: dict[str, dict[str, Any]],
+    transform: str = "standard",
+    noise: HistogramNoise | None = None,
 ) -> ColumnSpec:
     """A column spec built from declared bounds or categories only (no statistic of the data)."""
     spec = ColumnSpec(name=name, kind=kind, dtype=str(column.dtype), missing=policy)
@@ -267,6 +289,18 @@ def _declared_column(
         spec.bounds, spec.fill = [lo, hi], (lo + hi) / 2
         spec.center = float(mapped.mean())
         spec.scale = float(mapped[1] - mapped[0]) / 2
+        if noise is not None:
+            if not pd.api.types.is_numeric_dtype(column.dtype):
+                raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
+            values = np.clip(column.dropna().to_numpy(dtype=np.float64), lo, hi)
+            values = np.log1p(values) if kind == "count" else values
+            edges = np.linspace(mapped[0], mapped[1], _DP_BINS + 1)
+            counts = np.histogram(values, edges)[0] + noise.rng.normal(0, noise.std, _DP_BINS)
+            quantile = transform == "quantile" and kind == "continuous"
+            # counts below 2σ are mostly noise (post-processing: no extra privacy cost); kept,
+            # the clamped noise of empty bins would spread spurious mass over the whole range
+            counts[counts < 2 * noise.std] = 0.0
+            spec.center, spec.scale, spec.quantiles = _histogram_statistics(counts, edges, quantile)
         return spec
     if name not in declared["categories"]:
         raise ConfigError(
@@ -279,6 +313,23 @@ def _declared_column(
         raise ConfigError(f"column {name!r} is binary: declare exactly 2 categories")
     spec.categories, spec.fill = levels, levels[0]
     return spec
+
+
+def _histogram_statistics(
+    counts: np.ndarray, edges: np.ndarray, quantile: bool
+) -> tuple[float, float, list[float] | None]:
+    """Mean, standard deviation and (optionally) quantiles of a (noisy, non-negative) histogram."""
+    if counts.sum() <= 0:  # all noise: fall back to a uniform spread over the bounds
+        counts = np.ones_like(counts)
+    weights = counts / counts.sum()
+    mids = (edges[:-1] + edges[1:]) / 2
+    mean = float(weights @ mids)
+    std = float(np.sqrt(weights @ (mids - mean) ** 2)) or float(edges[-1] - edges[0]) / 2
+    quantiles = None
+    if quantile:
+        cdf = np.concatenate([[0.0], np.cumsum(weights)])
+        quantiles = np.interp(np.linspace(0, 1, _DP_QUANTILES), cdf, edges).tolist()
+    return mean, std, quantiles
 
 
 def _fit_column(

@@ -154,6 +154,12 @@ def training_entry(privacy: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "dp-sgd training"} | {k: privacy[k] for k in keys}
 
 
+def statistics_entry(statistics: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry for the codec's DP histograms (one Gaussian mechanism)."""
+    keys = ("epsilon", "delta", "noise_multiplier", "sample_rate", "steps")
+    return {"kind": "codec statistics"} | {k: statistics[k] for k in keys}
+
+
 def release_entry(metadata: dict[str, Any]) -> dict[str, Any]:
     """A ledger entry for one Gaussian release: noise multiplier σ/Δ, every row, one step."""
     keys = ("epsilon", "delta", "noise_multiplier", "clip", "noise_std")

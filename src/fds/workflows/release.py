@@ -23,6 +23,7 @@ from fds.privacy.ledger import (
     data_fingerprint,
     ledger_path,
     release_entry,
+    statistics_entry,
     training_entry,
 )
 from fds.privacy.release import release_latents, release_metadata
@@ -92,7 +93,11 @@ def record_training(model: FDS, data: LoadedData, run_dir: Path) -> dict[str, An
     # a resumed run replaces its own entry: its record already counts every step it took
     run = str(Path(run_dir).resolve())
     ledger.remove(fingerprint, kind="dp-sgd training", run=run)
+    ledger.remove(fingerprint, kind="codec statistics", run=run)
     ledger.add(fingerprint, data.source, training_entry(model.privacy_) | {"run": run})
+    if "codec_statistics" in model.privacy_:
+        entry = statistics_entry(model.privacy_["codec_statistics"]) | {"run": run}
+        ledger.add(fingerprint, data.source, entry)
     ledger.save()
     return {"ledger": str(ledger.path), "ledger_total_epsilon": ledger.total_epsilon(fingerprint)}
 

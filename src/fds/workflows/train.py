@@ -129,6 +129,7 @@ def _summarize(model: FDS, data: LoadedData, out: Path, seconds: float) -> dict[
     if model.privacy_ is not None:
         summary |= {
             "privacy_epsilon": model.privacy_["epsilon"],
+            "privacy_total_epsilon": model.privacy_["total_epsilon"],
             "privacy_delta": model.privacy_["delta"],
             "privacy_accountant": model.privacy_["accountant"],
         }
