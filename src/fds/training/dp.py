@@ -34,8 +34,8 @@ from fds.errors import ConfigError
 
 COVERS = (
     "the model weights, with respect to adding or removing one training record (record-level, "
-    "add/remove neighbours); not the validation rows, hyper-parameter choices, or the codec unless "
-    "its statistics were declared"
+    "add/remove neighbours); not the validation rows or hyper-parameter choices; the codec's "
+    "statistics are declared or DP (codec_statistics)"
 )
 
 
@@ -117,7 +117,6 @@ class DPSGD:
         self.privacy = privacy
         self.n_train = n_train
         self.sample_rate = batch_size / n_train
-        self.expected_batch = batch_size
         self.delta = privacy.delta if privacy.delta is not None else default_delta(n_train)
         if self.delta >= 1.0 / n_train:
             raise ConfigError(
@@ -142,7 +141,7 @@ class DPSGD:
             optimizer_cls = opacus.optimizers.DPOptimizer
         self.closed = False
         self.generator = torch.Generator()
-        self.restore({"key": privacy.noise_seed if privacy.noise_seed is not None else None})
+        self.restore({"key": privacy.noise_seed})
         self.optimizer = optimizer_cls(
             optimizer,
             noise_multiplier=self.noise_multiplier,
