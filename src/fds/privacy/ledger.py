@@ -24,7 +24,7 @@ import pandas as pd
 
 from fds.errors import ConfigError, ModelFormatError, PrivacyBudgetError
 from fds.io import resolve_model_dir
-from fds.training.dp import epsilon_spent
+from fds.privacy.accounting import epsilon_spent
 
 LEDGER_FILE = "privacy_ledger.json"
 ACCOUNTANT = "rdp"

@@ -31,6 +31,7 @@ from torch import nn
 
 from fds.config import DPConfig
 from fds.errors import ConfigError
+from fds.privacy.accounting import default_delta, epsilon_spent, opacus_module
 
 COVERS = (
     "the model weights, with respect to adding or removing one training record (record-level, "
@@ -39,27 +40,13 @@ COVERS = (
 )
 
 
-def _opacus() -> Any:
-    """Opacus imports lazily (it is slow to import and only DP runs need it)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import opacus
-
-        return opacus
-
-
-def default_delta(n_train: int) -> float:
-    """δ = 1/(10·n): well below 1/n, the level at which 'release one record at random' is DP."""
-    return 1.0 / (10 * n_train)
-
-
 def make_private_model(model: nn.Module) -> nn.Module:
     """Replace layers Opacus cannot clip per example (BatchNorm → GroupNorm) and validate the rest.
 
     Runs before the optimizer is built (it may swap modules) and again when a DP model is loaded,
     so the saved weights fit the same layers.
     """
-    validator = _opacus().validators.ModuleValidator
+    validator = opacus_module().validators.ModuleValidator
     errors = validator.validate(model, strict=False)
     if errors:
         model = validator.fix(model)
@@ -71,7 +58,7 @@ def make_private_model(model: nn.Module) -> nn.Module:
 
 def noise_multiplier_for(privacy: DPConfig, sample_rate: float, steps: int, delta: float) -> float:
     """σ/C for the planned steps, so the whole run spends at most `privacy.epsilon`."""
-    utils = _opacus().accountants.utils
+    utils = opacus_module().accountants.utils
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(
@@ -83,20 +70,6 @@ def noise_multiplier_for(privacy: DPConfig, sample_rate: float, steps: int, delt
                 accountant=privacy.accountant,
             )
         )
-
-
-def epsilon_spent(
-    history: list[tuple[float, float, int]], delta: float, accountant: str = "rdp"
-) -> float:
-    """ε at `delta` of a composition of (subsampled) Gaussian mechanisms (noise, rate, steps)."""
-    history = [h for h in history if h[2] > 0]
-    if not history:
-        return 0.0
-    acc = _opacus().accountants.create_accountant(accountant)
-    acc.history = [(float(s), float(q), int(t)) for s, q, t in history]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(acc.get_epsilon(delta=delta))
 
 
 class DPSGD:
@@ -126,7 +99,7 @@ class DPSGD:
         self.noise_multiplier = noise_multiplier_for(
             privacy, self.sample_rate, total_steps, self.delta
         )
-        opacus = _opacus()
+        opacus = opacus_module()
         clip = privacy.max_grad_norm
         if privacy.grad_sample_mode == "ghost":
             from opacus.grad_sample import GradSampleModuleFastGradientClipping
