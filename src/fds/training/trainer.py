@@ -23,6 +23,7 @@ from fds.config import FDSConfig
 from fds.data.stream import Rows
 from fds.errors import TrainingDivergedError
 from fds.model import FactorizedAutoencoder
+from fds.objectives.censor import ADVERSARY_LR_SCALE
 from fds.objectives.kl import warmup_factor
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.progress import TrainingProgress
@@ -57,6 +58,10 @@ class Trainer:
             self.optimizers["discriminator"] = torch.optim.Adam(
                 model.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.9)
             )
+        if model.alternating:
+            self.optimizers["adversary"] = torch.optim.Adam(
+                model.adversary.parameters(), lr=config.lr * ADVERSARY_LR_SCALE, betas=(0.5, 0.9)
+            )
         self.batch_size = min(config.batch_size, len(train))
         self.steps_per_epoch = len(train) // self.batch_size
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
@@ -90,8 +95,9 @@ class Trainer:
         for b in range(loop["batch"], self.steps_per_epoch):
             if loop["step"] >= self.total_steps:
                 break
-            x = self.train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
-            terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch)
+            positions = order[b * self.batch_size : (b + 1) * self.batch_size]
+            x, s = self.train.take(positions), self.train.attributes_at(positions)
+            terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch, s)
             for name, value in terms.items():
                 loop["sums"][name] = loop["sums"].get(name, 0.0) + value
             loop["batch"], loop["step"] = b + 1, loop["step"] + 1
@@ -103,14 +109,16 @@ class Trainer:
         progress.end_epoch(record)
         return self._early_stop(loop, record)
 
-    def _step(self, x: torch.Tensor, step: int, epoch_progress: float) -> dict[str, float]:
+    def _step(
+        self, x: torch.Tensor, step: int, epoch_progress: float, s: torch.Tensor | None = None
+    ) -> dict[str, float]:
         cfg = self.config
         lr = lr_at(step, self.total_steps, cfg.lr, cfg.lr_schedule)
-        for opt in self.optimizers.values():
+        for name, opt in self.optimizers.items():
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * (ADVERSARY_LR_SCALE if name == "adversary" else 1.0)
         kl_scale = warmup_factor(epoch_progress, cfg.kl_warmup_epochs)
-        terms = self.model.loss_terms(x, kl_scale=kl_scale, dataset_size=len(self.train))
+        terms = self.model.loss_terms(x, kl_scale=kl_scale, dataset_size=len(self.train), s=s)
         values = {name: float(t.detach()) for name, t in terms.items()}
         if not math.isfinite(values["loss"]):
             bad = next((n for n, v in values.items() if not math.isfinite(v)), "loss")
@@ -127,11 +135,11 @@ class Trainer:
         main.zero_grad(set_to_none=True)
         terms["loss"].backward()
         main.step()
-        if "discriminator" in terms:
-            disc = self.optimizers["discriminator"]
-            disc.zero_grad(set_to_none=True)
-            terms["discriminator"].backward()
-            disc.step()
+        for name, opt in self.optimizers.items():  # auxiliary nets with their own loss
+            if name != "model" and name in terms:
+                opt.zero_grad(set_to_none=True)
+                terms[name].backward()
+                opt.step()
         return values
 
     def _end_epoch(self, loop: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -170,8 +178,8 @@ class Trainer:
         sums: dict[str, float] = {}
         with torch.random.fork_rng():
             torch.manual_seed(self.config.seed)
-            for x in rows.batches(max(self.batch_size, 256)):
-                terms = self.model.loss_terms(x, dataset_size=len(self.train))
+            for x, s in rows.batches_with_attributes(max(self.batch_size, 256)):
+                terms = self.model.loss_terms(x, dataset_size=len(self.train), s=s)
                 sums["val_loss"] = sums.get("val_loss", 0.0) + float(terms["loss"]) * len(x)
                 sums["val_nll"] = sums.get("val_nll", 0.0) + float(terms["nll"]) * len(x)
                 sums["val_elbo"] = sums.get("val_elbo", 0.0) + float(self.model.elbo(x).sum())
