@@ -203,3 +203,31 @@ def test_cli_train_encode_decode_with_the_key(tmp_path) -> None:
         ],
     )
     assert wide.exit_code == 2 and "private_dim = 2" in wide.output
+
+
+def test_evaluate_and_report_show_the_leakage(tmp_path) -> None:
+    runner = CliRunner()
+    data = tmp_path / "t.csv"
+    _table(400).to_csv(data, index=False)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--preset", "fds", "--sensitive", "s"]
+    assert (
+        runner.invoke(
+            app, [*args, "--latent-dim", "4", "--epochs", "2", "-o", str(run), "-q"]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        app, ["evaluate", "-m", str(run), "--fast", "--utility-target", "x2", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    leakage = json.loads(result.stdout)["leakage"]
+    public = leakage["attributes"]["s"]["public"]
+    assert set(public["attackers"]) == {"logistic", "random_forest", "mlp"}
+    assert 0.4 < public["majority"] < 0.6
+    assert leakage["utility"]["target"] == "x2"
+    result = runner.invoke(app, ["report", "-m", str(run)])
+    assert result.exit_code == 0, result.output
+    html = (run / "report.html").read_text()
+    assert "The key: public vs private" in html and "best attacker" in html
+    assert "not encryption" in html

@@ -444,15 +444,27 @@ def evaluate(
         str | None,
         typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
     ] = None,
+    utility_target: Annotated[
+        str | None,
+        typer.Option(
+            "--utility-target",
+            help="With a private block: a column, `label` or `factor:NAME` the public block "
+            "should still predict (its probe accuracy is reported beside the leakage).",
+        ),
+    ] = None,
     seed: SampleSeedOpt = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a trained model on its held-out rows and write RUN/evaluation.json.
 
     Reconstruction, ELBO and IWAE, latent health, independence, sparsity, disentanglement (when
-    factors are known) and the quality of synthetic data. With --json the whole report is printed.
+    factors are known) and the quality of synthetic data; for a model with a private block, the
+    leakage of each sensitive attribute from the public and private blocks (best attacker vs the
+    majority baseline). With --json the whole report is printed.
 
     Example: `fds evaluate --model runs/quickstart --data shapes`
+
+    Example: `fds evaluate --model runs/key --utility-target high_income`
     """
     from fds.workflows.evaluate import evaluate_path, headline
 
@@ -466,6 +478,7 @@ def evaluate(
         fast=fast,
         seed=seed,
         target=target,
+        utility_target=utility_target,
     )
     if as_json:
         sys.stdout.write(json.dumps({"evaluation_json": str(path)} | report) + "\n")

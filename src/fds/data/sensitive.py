@@ -36,7 +36,8 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _is_categorical(column: pd.Series) -> bool:
+def is_categorical(column: pd.Series) -> bool:
+    """Class labels (text, booleans, or integers with few distinct values), not quantities."""
     if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
         return True
     values = column.dropna().to_numpy(dtype=np.float64)
@@ -51,7 +52,7 @@ def fit_sensitive(frame: pd.DataFrame) -> list[SensitiveColumn]:
         if column.isna().any():
             row = column.index[int(np.argmax(column.isna().to_numpy()))]
             raise DataError(f"sensitive attribute {name!r} is missing at row {_plain(row)!r}")
-        if _is_categorical(column):
+        if is_categorical(column):
             levels = sorted(column.unique().tolist(), key=lambda v: (str(type(v)), v))
             if len(levels) < 2:
                 raise DataError(f"sensitive attribute {name!r} has a single value: nothing to hide")

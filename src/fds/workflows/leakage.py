@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fds.data.files import LoadedData
+from fds.data.sensitive import is_categorical
 from fds.errors import DataError
 from fds.estimator import FDS
 from fds.privacy.leakage import attribute_leakage
@@ -69,7 +70,7 @@ def key_leakage(
             continue
         if column.kind == "continuous":
             notes.append(f"{column.name}: continuous, measured on its quartiles")
-            s = np.digitize(s, np.quantile(s, [0.25, 0.5, 0.75]))
+            s = _quartiles(s)
         attributes[column.name] = {
             block: attribute_leakage(codes[train], s[train], codes[test], s[test], seed=seed)
             for block, codes in (("public", public), ("private", private))
@@ -77,6 +78,9 @@ def key_leakage(
     utility = None
     if target is not None:
         y = np.asarray(_values(data, target))[rows]
+        if not is_categorical(pd.Series(y)):
+            notes.append(f"{target}: continuous, probed on its quartiles")
+            y = _quartiles(y)
         utility = {"target": target} | _probe_accuracy(public, y, train, test, seed)
     return {
         "attributes": attributes,
@@ -85,6 +89,12 @@ def key_leakage(
         "test_fraction": TEST_FRACTION,
         "notes": notes,
     }
+
+
+def _quartiles(values: np.ndarray) -> np.ndarray:
+    """Continuous values as 4 classes (attackers and probes here are classifiers)."""
+    values = values.astype(np.float64)
+    return np.digitize(values, np.quantile(values, [0.25, 0.5, 0.75]))
 
 
 def _values(data: LoadedData, name: str) -> np.ndarray:
