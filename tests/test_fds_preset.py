@@ -231,3 +231,25 @@ def test_evaluate_and_report_show_the_leakage(tmp_path) -> None:
     html = (run / "report.html").read_text()
     assert "The key: public vs private" in html and "best attacker" in html
     assert "not encryption" in html
+
+
+def test_resume_restores_the_adversary_and_matches_an_uninterrupted_run(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from fds.workflows.train import train_run
+
+    data = tmp_path / "t.csv"
+    _table(300).to_csv(data, index=False)
+    params = {"data": str(data), "preset": "fds", "sensitive": ["s"], "latent_dim": 4} | {
+        k: v for k, v in SMALL.items() if k != "verbose"
+    }
+    train_run(params | {"epochs": 2}, tmp_path / "full", verbose=False)
+    train_run(params | {"epochs": 1}, tmp_path / "part", verbose=False)
+    config = tmp_path / "part" / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 1", "epochs: 2"))
+    train_run({}, tmp_path / "part", resume=True, verbose=False)
+    full = load_file(str(tmp_path / "full" / "model" / "weights.safetensors"))
+    part = load_file(str(tmp_path / "part" / "model" / "weights.safetensors"))
+    assert any(k.startswith("adversary.") for k in full)
+    for key, tensor in full.items():
+        assert (part[key] == tensor).all(), key
