@@ -124,9 +124,17 @@ def sensitive_frame(
 def _values_frame(values: Any, names: tuple[str, ...]) -> pd.DataFrame:
     if isinstance(values, pd.DataFrame):
         frame = values.reset_index(drop=True)
-        if names and len(names) == frame.shape[1] and list(map(str, frame.columns)) != list(names):
-            frame = frame.set_axis(list(names), axis=1)
-        return frame
+        frame.columns = [str(c) for c in frame.columns]
+        if not names or list(frame.columns) == list(names):
+            return frame
+        if all(name in frame.columns for name in names):
+            return frame[list(names)]
+        if len(names) == frame.shape[1]:  # positional: the names label the given columns
+            return frame.set_axis(list(names), axis=1)
+        raise DataError(
+            f"sensitive names {', '.join(names)} are not columns of the sensitive values "
+            f"({', '.join(frame.columns)})"
+        )
     if isinstance(values, pd.Series):
         values = values.to_numpy()
     array = np.asarray(values)

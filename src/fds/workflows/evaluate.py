@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -461,7 +462,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     elif syn.get("kind") == "images":
         for key in ("precision", "recall", "density", "coverage", "classifier_accuracy"):
             rows[f"sample_{key}" if key != "classifier_accuracy" else key] = syn.get(key)
-    for name, blocks in ((report.get("leakage") or {}).get("attributes") or {}).items():
+    for attribute, blocks in ((report.get("leakage") or {}).get("attributes") or {}).items():
+        name = re.sub(r"\W+", "_", attribute)  # factor:shape → factor_shape
         rows[f"leakage_{name}_public_best"] = blocks["public"]["best_accuracy"]
         rows[f"leakage_{name}_majority"] = blocks["public"]["majority"]
         rows[f"leakage_{name}_private_best"] = blocks["private"]["best_accuracy"]
