@@ -253,3 +253,35 @@ def test_resume_restores_the_adversary_and_matches_an_uninterrupted_run(tmp_path
     assert any(k.startswith("adversary.") for k in full)
     for key, tensor in full.items():
         assert (part[key] == tensor).all(), key
+
+
+@pytest.mark.parametrize("adversary", ["gradient_reversal", "alternating"])
+def test_privacy_terms_are_per_example_for_dp(adversary: str, table: pd.DataFrame) -> None:
+    """The private-head and adversary terms have a per-example form (what DP-SGD clips); the
+    between-block independence couples the batch and is refused there."""
+    import torch
+
+    params = {"sensitive": ("s",), "latent_dim": 4, "epochs": 1, "adversary": adversary}
+    model = FDS(preset="fds", independence=0.0, free_bits=0.0, **params, **SMALL).fit(table)
+    net = model.model_.train()
+    x = torch.from_numpy(model.codec_.encode(table.iloc[:16]))
+    s = torch.from_numpy((table["s"].iloc[:16] == "yes").to_numpy(np.float32)[:, None])
+    terms = net.loss_terms(x, dataset_size=len(table), per_example=True, s=s)
+    encoder_side = "adversary" if adversary == "gradient_reversal" else "censor"
+    for name in ("private", encoder_side, "loss"):
+        assert terms[name].shape == (16,), name
+    if adversary == "alternating":
+        assert terms["adversary"].shape == ()  # the adversary's own loss, outside `loss`
+    coupled = FDS(preset="fds", **params, **SMALL).fit(table).model_
+    with pytest.raises(ConfigError, match="couples the examples"):
+        coupled.loss_terms(x, dataset_size=len(table), per_example=True, s=s)
+
+
+def test_gradient_reversal_encoder_gets_the_opposite_gradient() -> None:
+    import torch
+
+    from fds.objectives.censor import reverse_gradient
+
+    z = torch.ones(3, requires_grad=True)
+    (reverse_gradient(z, 2.0) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert torch.equal(z.grad, torch.tensor([-2.0, -4.0, -6.0]))
