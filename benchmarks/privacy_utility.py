@@ -23,11 +23,13 @@ with extra FDS parameters (e.g. the DP settings) and add rows.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py \\
         [--datasets census,shapes] [--epochs 30] [--n-train 10000] [--n-test 3000] [--seed 0]
+        [--fds-params '{"private_dim": 1}']
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -199,7 +201,11 @@ def main() -> None:
     )
     parser.add_argument("--census-target", default="education")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fds-params", default="{}", help="extra FDS parameters of the fds model, as JSON"
+    )
     args = parser.parse_args()
+    fds_extra = json.loads(args.fds_params)
     torch.manual_seed(args.seed)
     results: list[dict[str, Any]] = []
     verdicts: dict[str, Any] = {}
@@ -210,7 +216,7 @@ def main() -> None:
             else shapes(args.n_train, args.n_test, args.seed)
         )
         kw = {"epochs": args.epochs, "seed": args.seed, "n_attack": args.n_attack}
-        vae, fds = run_row(data, "vae", {}, **kw), run_row(data, "fds", {}, **kw)
+        vae, fds = run_row(data, "vae", {}, **kw), run_row(data, "fds", fds_extra, **kw)
         results += [vae, fds]
         verdicts[name] = goals(vae, fds)
     headers = ["data", "preset", "block", "sens. best", "majority", "target probe", "private"]
