@@ -292,3 +292,16 @@ def test_deterministic_codes_under_dp_sample_from_the_standard_normal(digits):
     model = FDS(**FAST, preset="ae", privacy=DP).fit(digits[:100])
     assert torch.equal(model.latent_loc_, torch.zeros(FAST["latent_dim"]))
     assert torch.equal(model.latent_scale_tril_, torch.eye(FAST["latent_dim"]))
+
+
+@pytest.mark.parametrize("adversary", ["alternating", "gradient_reversal"])
+def test_the_key_under_dp_trains_its_adversary_inside_dp_sgd(digits, adversary):
+    """An alternating adversary has its own optimizer: it would see the data without noise."""
+    labels = np.arange(len(digits)) % 2
+    params = {"preset": "fds", "latent_dim": 4, "independence": 0.0, "adversary": adversary}
+    model = FDS(**(FAST | params), privacy=DP)
+    if adversary == "alternating":
+        with pytest.raises(ConfigError, match="gradient_reversal"):
+            model.fit(digits, sensitive=labels)
+    else:
+        assert model.fit(digits, sensitive=labels).privacy_["epsilon"] <= DP["epsilon"] + 1e-6

@@ -129,7 +129,8 @@ def train(
         Path | None, typer.Option("--config", "-c", help="YAML with FDS parameters (and data:).")
     ] = None,
     preset: Annotated[
-        str | None, typer.Option(help="ae, dae, sparse_ae, vae, beta_vae, beta_tcvae, factor_vae.")
+        str | None,
+        typer.Option(help="ae, dae, sparse_ae, vae, beta_vae, beta_tcvae, factor_vae, fds."),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training rows.")] = None,
     latent_dim: Annotated[
@@ -141,6 +142,17 @@ def train(
     data_root: Annotated[
         str | None,
         typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sensitive",
+            help="Sensitive attribute held by the private block: a column, `label` or "
+            "`factor:NAME` (repeat for several).",
+        ),
+    ] = None,
+    private_dim: Annotated[
+        int | None, typer.Option("--private-dim", help="Size of the private latent block.")
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create.")
@@ -161,6 +173,8 @@ def train(
     `fds train --data table.csv --config fds.yaml --out runs/mine`
 
     `fds train --resume runs/mine`   (after a crash or Ctrl-C: continues bit for bit)
+
+    `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
     """
     target = out or run
     if target is None:
@@ -173,6 +187,8 @@ def train(
         "epochs": epochs,
         "latent_dim": latent_dim,
         "seed": seed,
+        "sensitive": tuple(sensitive) if sensitive else None,
+        "private_dim": private_dim,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
@@ -189,7 +205,8 @@ def quickstart(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train a β-TCVAE on the built-in `shapes` sprites, evaluate it and write its report.
+    """Train the `fds` preset on the built-in `shapes` sprites (shape = the sensitive factor, held
+    by the private block), evaluate it (with the leakage of each block) and write its report.
 
     Writes a complete run directory (model, metrics, PNGs, evaluation.json, report.html) and prints
     the report's path. Replaces an earlier quickstart run in the same directory.
@@ -200,7 +217,7 @@ def quickstart(
     if (out / "config.yaml").is_file() and not as_json:
         err_console.print(f"replacing the earlier run in {out}")
     summary = run_quickstart(out, epochs=epochs, verbose=not quiet)
-    _emit(summary, as_json, "FDS quickstart: β-TCVAE on shapes")
+    _emit(summary, as_json, "FDS quickstart: the key (fds preset) on shapes")
 
 
 @app.command()
@@ -212,15 +229,23 @@ def encode(
     sample: Annotated[
         bool, typer.Option("--sample", help="Draw z ~ q(z|x) instead of the posterior mean.")
     ] = False,
+    part: Annotated[
+        str,
+        typer.Option(
+            "--part", help="all, or with a private block: public (shareable) or private (the key)."
+        ),
+    ] = "all",
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Encode data into latent factors.
 
     Example: `fds encode --model runs/census --data census.csv --out latents.parquet`
+
+    Example: `fds encode --model runs/key --data census --part public --out public.npy`
     """
     fitted = FDS.load(model)
-    codes = fitted.transform(read_data(data).X, sample=sample)
+    codes = fitted.transform(read_data(data).X, sample=sample, part=part)
     write_output(codes, out, overwrite=overwrite)
     _emit({"out": str(out), "rows": len(codes), "latent_dim": codes.shape[1]}, as_json, "encoded")
 
@@ -235,15 +260,26 @@ def decode(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output: .csv/.parquet (tables) or .npy.")
     ],
+    private: Annotated[
+        str | None,
+        typer.Option(
+            "--private",
+            help="Private blocks to decode public latents with: a latents FILE (one row, or one "
+            "per row) or `prior` (the prior mean: sensitive attributes hidden).",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Decode latent factors back into rows or images (the decoder mean).
 
     Example: `fds decode --model runs/census --latents latents.parquet --out rebuilt.csv`
+
+    Example: `fds decode --model runs/key --latents public.npy --private prior --out hidden.csv`
     """
     fitted = FDS.load(model)
-    decoded = fitted.inverse_transform(read_latents(latents))
+    key = private if private in (None, "prior") else read_latents(private)
+    decoded = fitted.inverse_transform(read_latents(latents), private=key)
     write_output(decoded, out, overwrite=overwrite)
     _emit({"out": str(out), "rows": len(decoded)}, as_json, "decoded")
 
@@ -408,15 +444,27 @@ def evaluate(
         str | None,
         typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
     ] = None,
+    utility_target: Annotated[
+        str | None,
+        typer.Option(
+            "--utility-target",
+            help="With a private block: a column, `label` or `factor:NAME` the public block "
+            "should still predict (its probe accuracy is reported beside the leakage).",
+        ),
+    ] = None,
     seed: SampleSeedOpt = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a trained model on its held-out rows and write RUN/evaluation.json.
 
     Reconstruction, ELBO and IWAE, latent health, independence, sparsity, disentanglement (when
-    factors are known) and the quality of synthetic data. With --json the whole report is printed.
+    factors are known) and the quality of synthetic data; for a model with a private block, the
+    leakage of each sensitive attribute from the public and private blocks (best attacker vs the
+    majority baseline). With --json the whole report is printed.
 
     Example: `fds evaluate --model runs/quickstart --data shapes`
+
+    Example: `fds evaluate --model runs/key --utility-target high_income`
     """
     from fds.workflows.evaluate import evaluate_path, headline
 
@@ -430,6 +478,7 @@ def evaluate(
         fast=fast,
         seed=seed,
         target=target,
+        utility_target=utility_target,
     )
     if as_json:
         sys.stdout.write(json.dumps({"evaluation_json": str(path)} | report) + "\n")

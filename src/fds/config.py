@@ -32,6 +32,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "beta_tcvae": {"posterior": "gaussian", "kl": 1.0, "tc": 5.0},
     # FactorVAE (Kim & Mnih 2018): TC estimated by a discriminator, γ = 10.
     "factor_vae": {"posterior": "gaussian", "kl": 1.0, "factor": 10.0},
+    # The key: a VAE whose last `private_dim` latents carry the sensitive attributes (supervised
+    # head) while an adversary keeps them out of the public block (β = censor) and the two blocks
+    # are pushed apart (α = independence, between the blocks).
+    "fds": {
+        "posterior": "gaussian",
+        "kl": 1.0,
+        "free_bits": 0.5,
+        "private_dim": 2,
+        "censor": 5.0,
+        "independence": 1.0,
+    },
 }
 
 # The fields a preset may set; None in the user's config means "take the preset's value".
@@ -44,6 +55,9 @@ PRESET_FIELDS = (
     "sparsity_l1",
     "corruption",
     "corruption_level",
+    "private_dim",
+    "censor",
+    "independence",
 )
 
 
@@ -98,10 +112,18 @@ class FDSConfig(BaseModel):
     sparsity_l1: float | None = Field(None, ge=0)
     sparsity_kl: float = Field(0.0, ge=0)
     sparsity_target: float = Field(0.05, gt=0, lt=1)
-    independence: float = Field(0.0, ge=0)
+    # α: in a split latent (private_dim > 0) the penalty is between the public and private blocks
+    independence: float | None = Field(None, ge=0)
     independence_kind: Literal["hsic", "decorrelation"] = "hsic"
     corruption: Corruption | None = None
     corruption_level: float | None = Field(None, ge=0)
+    # the key: the last `private_dim` latents are the private block, trained to carry `sensitive`
+    private_dim: int | None = Field(None, ge=0)
+    sensitive: tuple[str, ...] = ()
+    censor: float | None = Field(None, ge=0)  # β: weight of the privacy term
+    # alternating: the adversary has its own optimizer and the encoder pulls its predictions to the
+    # base rates; gradient_reversal: one optimizer, the encoder maximises the adversary's loss
+    adversary: Literal["gradient_reversal", "alternating"] = "alternating"
     # training
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = Field(1e-3, gt=0)
@@ -126,6 +148,11 @@ class FDSConfig(BaseModel):
     def _known_preset(self) -> FDSConfig:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}{_suggest(self.preset, PRESETS)}")
+        if self.private_dim and self.private_dim >= self.latent_dim:
+            raise ValueError(
+                f"private_dim={self.private_dim} must be smaller than latent_dim={self.latent_dim} "
+                "(the public block needs at least one dimension)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -139,6 +166,7 @@ class FDSConfig(BaseModel):
         """Fill every preset-controlled field left as None with the preset's value."""
         defaults = {"posterior": "gaussian", "kl": 0.0, "tc": 0.0, "factor": 0.0}
         defaults |= {"sparsity_l1": 0.0, "corruption_level": 0.0, "free_bits": 0.0}
+        defaults |= {"private_dim": 0, "censor": 0.0, "independence": 0.0}
         values = self.model_dump()
         if values["privacy"] is not None and values["free_bits"] is None:
             # Free bits clamp a batch-mean KL, so they have no per-example form: a preset's free
@@ -147,7 +175,17 @@ class FDSConfig(BaseModel):
         for name in PRESET_FIELDS:
             if values[name] is None:
                 values[name] = PRESETS[self.preset].get(name, defaults.get(name))
+        if values["private_dim"] >= values["latent_dim"]:
+            raise ConfigError(
+                f"private_dim={values['private_dim']} (preset {self.preset}) must be smaller than "
+                f"latent_dim={values['latent_dim']}; raise latent_dim or set private_dim"
+            )
         return FDSConfig(**values)
+
+    @property
+    def public_dim(self) -> int:
+        """Width of the public block (all of the latent when there is no private block)."""
+        return self.latent_dim - (self.private_dim or 0)
 
 
 def _suggest(word: str, options: Any) -> str:

@@ -24,16 +24,26 @@ from torch import nn
 from fds.config import FDSConfig, make_config, reject_unknown
 from fds.data.codec import Codec, codec_from_json, input_kind_of
 from fds.data.image_codec import ImageCodec
+from fds.data.sensitive import (
+    SensitiveColumn,
+    encode_sensitive,
+    fit_sensitive,
+    sensitive_frame,
+    sensitive_from_json,
+    sensitive_to_json,
+)
 from fds.data.stream import Rows, split_indices
 from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model, save_model
 from fds.model import FactorizedAutoencoder, build_model
+from fds.objectives.censor import AttributeSpec
 from fds.training.trainer import Trainer
 
 _DP_CODEC = "checkpoints/dp_codec.json"  # a DP run's noisy codec, reused by --resume
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
+PARTS = ("all", "public", "private")
 
 
 def _as_input(X: Any) -> pd.DataFrame | np.ndarray:
@@ -81,11 +91,23 @@ class FDS(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(
-        self, X: Any, y: Any = None, *, run_dir: str | Path | None = None, resume: bool = False
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        sensitive: Any = None,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
     ) -> FDS:
-        """Fit the codec and train the model; `y` is ignored (unsupervised), as in scikit-learn."""
+        """Fit the codec and train the model; `y` is ignored (unsupervised), as in scikit-learn.
+
+        `sensitive`: the values of the sensitive attributes (array, Series or DataFrame, one row
+        per sample) for a model with a private block, when they are not columns of the table
+        (image labels or factors). Table columns named in the `sensitive` parameter are read
+        from `X` itself."""
         config = self._config()
         X = _as_input(X)
+        config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
         codec, source, encode, statistics = _fit_codec(X, config, run_dir, resume)
         if len(source) < 2:
             raise DataError(f"need at least 2 samples to train, got n_samples = {len(source)}")
@@ -95,8 +117,8 @@ class FDS(TransformerMixin, BaseEstimator):
         trainer = Trainer(
             model,
             config,
-            Rows(source, train_idx, encode),
-            Rows(source, val_idx, encode) if len(val_idx) else None,
+            Rows(source, train_idx, encode, attributes),
+            Rows(source, val_idx, encode, attributes) if len(val_idx) else None,
             run_dir=Path(run_dir) if run_dir else None,
             show_progress=bool(self.verbose),
         )
@@ -115,7 +137,8 @@ class FDS(TransformerMixin, BaseEstimator):
 
     def _build(self, config: FDSConfig, codec: Codec) -> FactorizedAutoencoder:
         chw = codec.chw if isinstance(codec, ImageCodec) else None
-        model = build_model(config, codec.blocks, chw, self.encoder, self.decoder)
+        specs = [AttributeSpec(c.name, c.kind, len(c.classes)) for c in self.sensitive_]
+        model = build_model(config, codec.blocks, chw, self.encoder, self.decoder, specs)
         if self.encoder is not None or self.decoder is not None:
             _check_custom_modules(model, codec.n_encoded)
         if config.privacy is not None:
@@ -164,32 +187,78 @@ class FDS(TransformerMixin, BaseEstimator):
         return Rows(encoded, np.arange(len(encoded)))
 
     @torch.no_grad()
-    def transform(self, X: Any, sample: bool = False) -> np.ndarray:
-        """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`."""
+    def transform(self, X: Any, sample: bool = False, part: str = "all") -> np.ndarray:
+        """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`.
+
+        `part`: "all", or for a model with a private block "public" (the first
+        latent_dim − private_dim columns, trained to carry none of the sensitive attributes)
+        or "private" (the last private_dim columns: the key)."""
+        if part not in PARTS:
+            raise DataError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
         with torch.random.fork_rng():
             torch.manual_seed(self.config_.seed if hasattr(self, "config_") else 0)
             codes = [
                 self.model_.encode(x, sample=sample).z for x in self._rows(X).batches(_EVAL_BATCH)
             ]
-        return torch.cat(codes).numpy()
+        z = torch.cat(codes).numpy()
+        if part == "all":
+            return z
+        if not self.model_.private_dim:
+            raise DataError(f"part={part!r} needs a model with a private block (private_dim > 0)")
+        public_dim = self.model_.public_dim
+        return z[:, :public_dim] if part == "public" else z[:, public_dim:]
 
     @torch.no_grad()
-    def inverse_transform(self, Z: Any) -> Any:
-        """Decoder mean for latent codes, in the type and columns of the training input."""
-        z = self._latents(Z)
+    def inverse_transform(self, Z: Any, private: Any = None) -> Any:
+        """Decoder mean for latent codes, in the type and columns of the training input.
+
+        For a model with a private block, `Z` may hold only the public block; `private` then
+        supplies the private block: "prior" (the prior mean, which hides the sensitive
+        attributes; the default for public-only `Z`), one block broadcast to every row, or one
+        block per row (e.g. taken from other records, which swaps the attributes). Given with
+        a full-width `Z`, `private` replaces its private block."""
+        z = self._latents(Z, allow_public=True)
+        if private is not None or z.shape[1] != self.config_.latent_dim:
+            z = torch.cat([z[:, : self.model_.public_dim], self._private_block(private, len(z))], 1)
         return self.codec_.decode(self._decode_mean(z))
+
+    def _private_block(self, private: Any, n: int) -> torch.Tensor:
+        """The private block to decode with: the prior mean, or the given block(s)."""
+        width = self.model_.private_dim
+        if not width:
+            raise DataError("private= needs a model with a private block (private_dim > 0)")
+        if private is None or (isinstance(private, str) and private == "prior"):
+            return self.latent_loc_[self.model_.public_dim :].expand(n, width)
+        if isinstance(private, str):
+            raise DataError(
+                f"private must be 'prior' or an array of private blocks, got {private!r}"
+            )
+        block = np.array(private, dtype=np.float32)
+        if block.ndim == 1:
+            block = block[None, :]
+        if block.ndim != 2 or block.shape[1] != width or len(block) not in (1, n):
+            raise DataError(
+                f"private blocks must have shape ({n}, {width}) or ({width},) (private_dim = "
+                f"{width}), got {np.shape(private)}"
+            )
+        if not np.isfinite(block).all():
+            raise DataError("private blocks hold NaN or inf")
+        return torch.from_numpy(block).expand(n, width)
 
     def _decode_mean(self, z: torch.Tensor) -> np.ndarray:
         parts = [self.model_.likelihood.mean(self.model_.decode(c)) for c in z.split(_EVAL_BATCH)]
         return torch.cat(parts).numpy()
 
-    def _latents(self, Z: Any) -> torch.Tensor:
+    def _latents(self, Z: Any, allow_public: bool = False) -> torch.Tensor:
         check_is_fitted(self, "model_")
         Z = np.array(Z, dtype=np.float32)  # a copy: latents may come from a read-only memmap
-        if Z.ndim != 2 or Z.shape[1] != self.config_.latent_dim:
-            raise DataError(
-                f"expected latents of shape (N, {self.config_.latent_dim}), got {Z.shape}"
-            )
+        widths = [self.config_.latent_dim]
+        if allow_public and self.model_.private_dim:
+            widths.append(self.model_.public_dim)
+        if Z.ndim != 2 or Z.shape[1] not in widths:
+            expected = " or ".join(f"(N, {w})" for w in widths)
+            public = " (all latents or the public block)" if len(widths) > 1 else ""
+            raise DataError(f"expected latents of shape {expected}{public}, got {Z.shape}")
         if not np.isfinite(Z).all():
             raise DataError("latents hold NaN or inf")
         return torch.from_numpy(Z)
@@ -293,6 +362,7 @@ class FDS(TransformerMixin, BaseEstimator):
                 "n_features_in": self.n_features_in_,
                 "feature_names_in": list(getattr(self, "feature_names_in_", [])) or None,
                 "epochs_trained": len(self.history_),
+                "sensitive": sensitive_to_json(self.sensitive_),
             },
         }
         return save_model(
@@ -316,6 +386,7 @@ class FDS(TransformerMixin, BaseEstimator):
         except ConfigError as exc:
             raise ModelFormatError(f"config.json: {exc}") from None
         model.codec_ = codec_from_json(codec_state)
+        model.sensitive_ = sensitive_from_json(config["fitted"].get("sensitive") or [])
         model.model_ = model._build(model.config_, model.codec_).eval()
         model.latent_loc_ = tensors.pop("fitted.latent_loc")
         model.latent_scale_tril_ = tensors.pop("fitted.latent_scale_tril")
@@ -426,6 +497,30 @@ def _with_statistics(privacy: dict[str, Any], statistics: dict[str, Any] | None)
     ]
     total = epsilon_spent(history, privacy["delta"], "rdp")
     return privacy | {"codec_statistics": statistics, "total_epsilon": total}
+
+
+def _fit_sensitive(
+    X: Any, config: FDSConfig, values: Any
+) -> tuple[FDSConfig, list[SensitiveColumn], np.ndarray | None]:
+    """(config with the sensitive names, their encoders, the encoded values aligned with X's
+    rows); nothing when the model has no private block. Missing pieces fail before training."""
+    names, split = tuple(config.sensitive), bool(config.private_dim)
+    if not split:
+        if names or values is not None:
+            raise ConfigError(
+                "sensitive attributes need a private block to carry them: set private_dim "
+                "(or preset='fds')"
+            )
+        return config, [], None
+    if not names and values is None:
+        raise ConfigError(
+            f"preset {config.preset!r} with private_dim={config.private_dim} needs sensitive "
+            "attributes: set sensitive=('column',) for a table, or pass "
+            "fit(X, sensitive=values) (CLI: --sensitive COLUMN|label|factor:NAME)"
+        )
+    frame, names = sensitive_frame(X, names, values)
+    columns = fit_sensitive(frame)
+    return config.model_copy(update={"sensitive": names}), columns, encode_sensitive(columns, frame)
 
 
 def _check_custom_modules(model: FactorizedAutoencoder, n_in: int) -> None:

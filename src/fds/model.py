@@ -1,6 +1,7 @@
 """FactorizedAutoencoder: encoder → posterior → latent → decoder → likelihood, and its objective.
 
     L = NLL(x | z) + kl·KL(q(z|x) ‖ p(z)) + tc·TC + factor·TC_disc + sparsity + independence·HSIC
+        + censor·(private head NLL + adversary term)      (split latent: see fds.objectives.censor)
 
 Each term is optional and weighted (see `fds.config.PRESETS` for the classic combinations). The
 loss is computed here, from pure functions in `fds.objectives`, so the trainer stays generic.
@@ -19,7 +20,8 @@ from fds.nn.corruption import corrupt
 from fds.nn.likelihoods import Likelihood, build_likelihood
 from fds.nn.mlp import mlp
 from fds.nn.posteriors import PosteriorSample, make_posterior
-from fds.objectives import factor_disc, hsic, kl, sparsity, tc
+from fds.objectives import censor, factor_disc, hsic, kl, sparsity, tc
+from fds.objectives.censor import AttributeHeads, AttributeSpec
 
 
 class FactorizedAutoencoder(nn.Module):
@@ -32,6 +34,7 @@ class FactorizedAutoencoder(nn.Module):
         decoder: nn.Module,
         likelihood: Likelihood,
         config: FDSConfig,
+        attributes: list[AttributeSpec] | None = None,
     ) -> None:
         super().__init__()
         self.encoder, self.posterior, self.decoder, self.likelihood = (
@@ -43,6 +46,18 @@ class FactorizedAutoencoder(nn.Module):
         self.config = config
         self.latent_dim = config.latent_dim
         self.discriminator = factor_disc.Discriminator(config.latent_dim) if config.factor else None
+        self.private_dim = config.private_dim or 0
+        self.public_dim = config.latent_dim - self.private_dim
+        self.attributes = list(attributes or [])
+        self.private_head = self.adversary = None
+        if self.private_dim:
+            if not self.attributes:
+                raise ConfigError(
+                    "a private block (private_dim > 0) needs sensitive attributes to carry: set "
+                    "sensitive (table columns) or pass sensitive= values to fit"
+                )
+            self.private_head = AttributeHeads(self.private_dim, self.attributes)
+            self.adversary = AttributeHeads(self.public_dim, self.attributes)
 
     @property
     def stochastic(self) -> bool:
@@ -56,9 +71,21 @@ class FactorizedAutoencoder(nn.Module):
         return self.decoder(z)
 
     def autoencoder_parameters(self) -> list[nn.Parameter]:
-        """Everything the main optimizer updates (the FactorVAE discriminator has its own)."""
+        """Everything the main optimizer updates (the FactorVAE discriminator, and the adversary
+        in `alternating` mode, have their own)."""
         skip = {id(p) for p in self.discriminator.parameters()} if self.discriminator else set()
+        if self.alternating:
+            skip |= {id(p) for p in self.adversary.parameters()}
         return [p for p in self.parameters() if id(p) not in skip]
+
+    @property
+    def alternating(self) -> bool:
+        """True when the public-block adversary is trained by its own optimizer."""
+        return self.adversary is not None and self.config.adversary == "alternating"
+
+    def split(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(public block, private block): the private block is the last `private_dim` latents."""
+        return z[:, : self.public_dim], z[:, self.public_dim :]
 
     def elbo(self, x: torch.Tensor, sample: bool = True) -> torch.Tensor:
         """Per-example evidence lower bound in nats (for deterministic codes: log p(x|z))."""
@@ -75,6 +102,7 @@ class FactorizedAutoencoder(nn.Module):
         kl_scale: float = 1.0,
         dataset_size: int,
         per_example: bool = False,
+        s: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Weighted loss terms; `loss` is their sum, which training minimises.
 
@@ -83,6 +111,11 @@ class FactorizedAutoencoder(nn.Module):
         discriminator, the KL-to-target sparsity) have no per-example form and are refused then.
         The denoising input is corrupted here and the clean `x` is the target. The FactorVAE
         discriminator's own loss is returned as `discriminator` (it is not part of `loss`).
+
+        With a private block, `s` holds the sensitive attributes of the batch ([batch, n_attr],
+        class indices or standardized values) and adds the per-example privacy terms `private`
+        and `adversary` (gradient reversal) or `censor` (alternating, whose adversary's own loss
+        is returned as `adversary`, outside `loss`); without `s` they are left out.
         """
         cfg = self.config
         if per_example:
@@ -94,13 +127,33 @@ class FactorizedAutoencoder(nn.Module):
             terms["kl"] = cfg.kl * kl_scale * kl.free_bits_kl(kl_dims, cfg.free_bits)
         if cfg.sparsity_l1:
             terms["sparsity_l1"] = cfg.sparsity_l1 * sparsity.l1(post.z)
+        adversary_loss = None
+        if self.private_head is not None and s is not None and cfg.censor:
+            adversary_loss = self._privacy_terms(post, s, terms)
         if not per_example:
             terms = {name: value.mean() for name, value in terms.items()}
             terms |= self._batch_terms(post, dataset_size)
         terms["loss"] = torch.stack(list(terms.values())).sum(0)
         if self.discriminator is not None:
             terms["discriminator"] = factor_disc.discriminator_loss(self.discriminator, post.z)
+        if adversary_loss is not None:
+            terms["adversary"] = adversary_loss
         return terms
+
+    def _privacy_terms(
+        self, post: PosteriorSample, s: torch.Tensor, terms: dict[str, torch.Tensor]
+    ) -> torch.Tensor | None:
+        """Add the per-example privacy terms to `terms`; return the alternating adversary's own
+        loss (or None). The adversary reads the public posterior mean: what `transform` shares."""
+        beta, specs = self.config.censor, self.attributes
+        public, private = self.split(post.mean)
+        terms["private"] = beta * censor.attribute_nll(self.private_head(private), s, specs)
+        if not self.alternating:
+            reversed_public = censor.reverse_gradient(public, beta)
+            terms["adversary"] = censor.attribute_nll(self.adversary(reversed_public), s, specs)
+            return None
+        terms["censor"] = beta * censor.confusion_loss(self.adversary(public), s, specs)
+        return censor.attribute_nll(self.adversary(public.detach()), s, specs).mean()
 
     def _batch_terms(self, post: PosteriorSample, dataset_size: int) -> dict[str, torch.Tensor]:
         """The terms defined on a whole batch of codes (scalars)."""
@@ -116,7 +169,13 @@ class FactorizedAutoencoder(nn.Module):
             terms["sparsity_kl"] = cfg.sparsity_kl * sparsity.kl_to_target(
                 post.z, cfg.sparsity_target
             )
-        if cfg.independence:
+        if cfg.independence and self.private_dim:
+            public, private = self.split(post.mean)  # what transform releases
+            between = (
+                censor.block_hsic if cfg.independence_kind == "hsic" else censor.cross_covariance
+            )
+            terms["independence"] = cfg.independence * between(public, private)
+        elif cfg.independence:
             penalty = hsic.hsic if cfg.independence_kind == "hsic" else hsic.decorrelation
             terms["independence"] = cfg.independence * penalty(post.z)
         return terms
@@ -144,6 +203,7 @@ def build_model(
     image_chw: tuple[int, int, int] | None,
     encoder: nn.Module | None = None,
     decoder: nn.Module | None = None,
+    attributes: list[AttributeSpec] | None = None,
 ) -> FactorizedAutoencoder:
     """Assemble a model for data laid out as `blocks` (images also give their (C,H,W))."""
     real = config.likelihood
@@ -177,4 +237,4 @@ def build_model(
             decoder = mlp(
                 config.latent_dim, tuple(reversed(config.hidden_dims)), likelihood.n_params
             )
-    return FactorizedAutoencoder(encoder, posterior, decoder, likelihood, config)
+    return FactorizedAutoencoder(encoder, posterior, decoder, likelihood, config, attributes)

@@ -10,15 +10,20 @@ import torch
 
 
 class Rows:
-    """A subset (`index`) of `source`'s rows, encoded batch by batch with `encode`."""
+    """A subset (`index`) of `source`'s rows, encoded batch by batch with `encode`.
+
+    `attributes` (optional, one row per row of `source`) are the sensitive attributes a model
+    with a private block is trained on; they are batched alongside the rows."""
 
     def __init__(
         self,
         source: np.ndarray,
         index: np.ndarray,
         encode: Callable[[np.ndarray], np.ndarray] | None = None,
+        attributes: np.ndarray | None = None,
     ) -> None:
         self.source, self.index, self.encode = source, np.asarray(index, dtype=np.int64), encode
+        self.attributes = attributes
 
     def __len__(self) -> int:
         return len(self.index)
@@ -30,6 +35,23 @@ class Rows:
         if self.encode is not None:
             batch = self.encode(batch)
         return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def attributes_at(self, positions: np.ndarray) -> torch.Tensor | None:
+        """The sensitive attributes of the rows `take(positions)` returns, in the same order."""
+        if self.attributes is None:
+            return None
+        rows = np.sort(self.index[positions])
+        return torch.from_numpy(np.ascontiguousarray(self.attributes[rows], dtype=np.float32))
+
+    def batches_with_attributes(
+        self, batch_size: int
+    ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """All rows in order with their attributes (None without attributes), in batches."""
+        spans = [
+            np.arange(start, min(start + batch_size, len(self)))
+            for start in range(0, len(self), batch_size)
+        ]
+        return [(self.take(p), self.attributes_at(p)) for p in spans]
 
     def batches(self, batch_size: int) -> list[torch.Tensor]:
         """All rows in order, in batches (for evaluation)."""

@@ -150,6 +150,20 @@ def reconstruction_grid_png(
     return figure_to_png(_reconstruction_figure(originals, reconstructions, title))
 
 
+def labelled_rows_png(rows: Sequence[np.ndarray], labels: Sequence[str], title: str = "") -> bytes:
+    """Image rows stacked top to bottom (the same samples in every row), each row labelled: e.g.
+    originals, keyed and public-only reconstructions, as PNG bytes."""
+    n = len(rows[0])
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.9, len(rows) * 1.05 + 0.3), squeeze=False)
+    for r, (images, label) in enumerate(zip(rows, labels, strict=True)):
+        for i in range(n):
+            _show(axes[r, i], images[i])
+        axes[r, 0].set_title(label, fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title)
+    return figure_to_png(fig)
+
+
 def latent_traversal_png(
     images: np.ndarray, values: Sequence[float], row_labels: Sequence[str] | None = None
 ) -> bytes:

@@ -87,6 +87,12 @@ class DPSGD:
     ) -> None:
         if getattr(model, "discriminator", None) is not None:
             raise ConfigError("factor couples the examples of a batch; set factor=0 for DP-SGD")
+        if getattr(model, "alternating", False):
+            # its own optimizer would fit the private attributes without clipping or noise
+            raise ConfigError(
+                "adversary='alternating' trains the adversary outside DP-SGD; "
+                "use adversary='gradient_reversal' with privacy"
+            )
         self.privacy = privacy
         self.n_train = n_train
         self.sample_rate = batch_size / n_train

@@ -23,6 +23,7 @@ from fds.config import FDSConfig
 from fds.data.stream import Rows
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.model import FactorizedAutoencoder
+from fds.objectives.censor import ADVERSARY_LR_SCALE
 from fds.objectives.kl import warmup_factor
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
@@ -57,6 +58,10 @@ class Trainer:
         if model.discriminator is not None:
             self.optimizers["discriminator"] = torch.optim.Adam(
                 model.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.9)
+            )
+        if model.alternating:
+            self.optimizers["adversary"] = torch.optim.Adam(
+                model.adversary.parameters(), lr=config.lr * ADVERSARY_LR_SCALE, betas=(0.5, 0.9)
             )
         self.batch_size = min(config.batch_size, len(train))
         self.steps_per_epoch = len(train) // self.batch_size
@@ -118,11 +123,12 @@ class Trainer:
                 break
             if self.dp is not None:
                 positions = self.dp.batch_positions(epoch, b)
-                # an empty Poisson batch is passed on as zero rows (a noise-only step, see _step)
-                x = self.train.take(positions) if len(positions) else self._empty_batch()
             else:
-                x = self.train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
-            terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch)
+                positions = order[b * self.batch_size : (b + 1) * self.batch_size]
+            # an empty Poisson batch is passed on as zero rows (a noise-only step, see _step)
+            x = self.train.take(positions) if len(positions) else self._empty_batch()
+            s = self.train.attributes_at(positions)
+            terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch, s)
             for name, value in terms.items():
                 loop["sums"][name] = loop["sums"].get(name, 0.0) + value
             loop["batch"], loop["step"] = b + 1, loop["step"] + 1
@@ -134,20 +140,27 @@ class Trainer:
         progress.end_epoch(record)
         return self._early_stop(loop, record)
 
-    def _step(self, x: torch.Tensor, step: int, epoch_progress: float) -> dict[str, float]:
+    def _step(
+        self, x: torch.Tensor, step: int, epoch_progress: float, s: torch.Tensor | None = None
+    ) -> dict[str, float]:
         cfg = self.config
         lr = lr_at(step, self.total_steps, cfg.lr, cfg.lr_schedule)
-        for opt in self.optimizers.values():
+        for name, opt in self.optimizers.items():
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * (ADVERSARY_LR_SCALE if name == "adversary" else 1.0)
         kl_scale = warmup_factor(epoch_progress, cfg.kl_warmup_epochs)
         weight = 1.0
         if self.dp is not None and len(x) == 0:
             # An empty Poisson batch still takes a (noise-only) step, as the accounting assumes:
             # one zero row whose loss is weighted 0 contributes a zero gradient.
             x, weight = torch.zeros(1, *x.shape[1:]), 0.0
+            s = None if s is None else torch.zeros(1, *s.shape[1:], dtype=s.dtype)
         terms = self.model.loss_terms(
-            x, kl_scale=kl_scale, dataset_size=len(self.train), per_example=self.dp is not None
+            x,
+            kl_scale=kl_scale,
+            dataset_size=len(self.train),
+            per_example=self.dp is not None,
+            s=s,
         )
         if self.dp is not None:
             per_example_loss = terms["loss"] * weight
@@ -171,11 +184,11 @@ class Trainer:
         else:
             terms["loss"].backward()
         main.step()
-        if "discriminator" in terms:
-            disc = self.optimizers["discriminator"]
-            disc.zero_grad(set_to_none=True)
-            terms["discriminator"].backward()
-            disc.step()
+        for name, opt in self.optimizers.items():  # auxiliary nets with their own loss
+            if name != "model" and name in terms:
+                opt.zero_grad(set_to_none=True)
+                terms[name].backward()
+                opt.step()
         return values
 
     def _end_epoch(self, loop: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -214,8 +227,8 @@ class Trainer:
         sums: dict[str, float] = {}
         with torch.random.fork_rng():
             torch.manual_seed(self.config.seed)
-            for x in rows.batches(max(self.batch_size, 256)):
-                terms = self.model.loss_terms(x, dataset_size=len(self.train))
+            for x, s in rows.batches_with_attributes(max(self.batch_size, 256)):
+                terms = self.model.loss_terms(x, dataset_size=len(self.train), s=s)
                 sums["val_loss"] = sums.get("val_loss", 0.0) + float(terms["loss"]) * len(x)
                 sums["val_nll"] = sums.get("val_nll", 0.0) + float(terms["nll"]) * len(x)
                 sums["val_elbo"] = sums.get("val_elbo", 0.0) + float(self.model.elbo(x).sum())

@@ -15,6 +15,9 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
     sparsity         near_zero_fraction, near_zero_fraction_per_dim, hoyer, threshold, relative
     disentanglement  mig, dci_disentanglement, dci_completeness, dci_informativeness, sap,
                      factor_vae_score, factor_vae_active_dims, n_rows, factors
+    leakage          (models with a private block) attributes.{name}.{public, private}.{attackers,
+                     majority, best_attacker, best_accuracy, advantage, …}, utility, n_rows; null
+                     otherwise (see fds.workflows.leakage)
     synthetic        kind ("table" | "images"); tables: quality.{quality_score, column_shapes,
                      column_pair_trends, column_shape_scores}, tstr.{…} | null;
                      images: precision, recall, density, coverage, classifier_accuracy, …
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +58,7 @@ from fds.evaluation.metrics import (
 )
 from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
+from fds.workflows.leakage import key_leakage
 
 __all__ = ["EVALUATION_FILE", "evaluate_path", "evaluate_run", "headline"]
 
@@ -66,6 +71,7 @@ GROUPS = (
     "sparsity",
     "disentanglement",
     "synthetic",
+    "leakage",
 )
 _BATCH = 512
 # Row budgets (default, fast): held-out rows scored, rows for the disentanglement metrics
@@ -89,6 +95,7 @@ def evaluate_run(
     seed: int = 0,
     target: str | None = None,
     factors: pd.DataFrame | None = None,
+    utility_target: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a fitted `model` on `data` (the data it was trained on) and return the report.
 
@@ -97,6 +104,8 @@ def evaluate_run(
     `factors` (one integer column per ground-truth factor, a row per sample) overrides
     `data.factors`. `fast` scores at most 500 held-out rows with k ≤ 10 importance samples and
     smaller sample budgets. With `out`, the report is also written to out/evaluation.json.
+    For a model with a private block, `leakage` measures its sensitive attributes on each block,
+    and the public block's accuracy on `utility_target` (a column, `label` or `factor:NAME`).
     """
     started = time.perf_counter()
     X = data.X
@@ -173,6 +182,11 @@ def evaluate_run(
             model, data, train_idx, held, target, budget, seed, rng, notes
         )
     seconds["synthetic"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    report["leakage"] = key_leakage(model, data, target=utility_target, seed=seed)
+    if report["leakage"] is not None:
+        seconds["leakage"] = time.perf_counter() - tick
 
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
@@ -370,6 +384,7 @@ def evaluate_path(
     fast: bool = False,
     seed: int = 0,
     target: str | None = None,
+    utility_target: str | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Load a run (or model directory), read its data and write RUN/evaluation.json.
 
@@ -400,6 +415,7 @@ def evaluate_path(
         seed=seed,
         target=target,
         factors=factors,
+        utility_target=utility_target,
     )
     return report, run_dir / EVALUATION_FILE
 
@@ -446,5 +462,10 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     elif syn.get("kind") == "images":
         for key in ("precision", "recall", "density", "coverage", "classifier_accuracy"):
             rows[f"sample_{key}" if key != "classifier_accuracy" else key] = syn.get(key)
+    for attribute, blocks in ((report.get("leakage") or {}).get("attributes") or {}).items():
+        name = re.sub(r"\W+", "_", attribute)  # factor:shape → factor_shape
+        rows[f"leakage_{name}_public_best"] = blocks["public"]["best_accuracy"]
+        rows[f"leakage_{name}_majority"] = blocks["public"]["majority"]
+        rows[f"leakage_{name}_private_best"] = blocks["private"]["best_accuracy"]
     rows["seconds"] = (report.get("seconds") or {}).get("total")
     return rows

@@ -129,16 +129,25 @@ def _target_values(model: FDS, data: LoadedData, target: str) -> tuple[Any, Any,
         if _model_column(model, target):
             return X, X[target].to_numpy(), True
         return X.drop(columns=[target]), X[target].to_numpy(), False
-    if target == "label" and data.labels is not None:
-        return X, np.asarray(data.labels), False
-    if target.startswith("factor:") and data.factors is not None:
-        name = target.removeprefix("factor:")
-        if name in data.factors.columns:
-            return X, data.factors[name].to_numpy(), False
+    return X, resolve_values(data, target), False
+
+
+def resolve_values(data: LoadedData, name: str, what: str = "probe target") -> np.ndarray:
+    """Values of `name` for every sample: a table column, `label` (the data set's labels) or
+    `factor:NAME` (a ground-truth factor); an unknown name fails naming the valid ones."""
+    X = data.X
+    if isinstance(X, pd.DataFrame) and name in X.columns:
+        return X[name].to_numpy()
+    if name == "label" and data.labels is not None:
+        return np.asarray(data.labels)
+    if name.startswith("factor:") and data.factors is not None:
+        factor = name.removeprefix("factor:")
+        if factor in data.factors.columns:
+            return data.factors[factor].to_numpy()
     options = _options(data)
-    close = difflib.get_close_matches(target, options, n=1)
+    close = difflib.get_close_matches(name, options, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    raise DataError(f"unknown probe target {target!r}; {hint}choose from {', '.join(options)}")
+    raise DataError(f"unknown {what} {name!r}; {hint}choose from {', '.join(options)}")
 
 
 def _options(data: LoadedData) -> list[str]:

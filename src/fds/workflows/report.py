@@ -34,6 +34,7 @@ from fds.report.html import (
     probe_tables,
     render_report,
 )
+from fds.workflows.report_key import key_section
 
 REPORT = "report.html"
 MAX_ROWS = 2000  # rows encoded for the latent maps and the MI heatmap (t-SNE's budget)
@@ -85,6 +86,7 @@ def write_report(
     sections = [
         _training_section(records),
         _reconstruction_section(model, X_view, rows.held_out),
+        key_section(model, X_view, evaluation),
         _samples_section(model, X_view, seed),
         _traversal_section(model),
         _latent_map_section(codes, colour, colour_name, seed),

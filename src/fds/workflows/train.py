@@ -23,13 +23,16 @@ from fds.data.stream import split_indices
 from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
 from fds.report.plots import column_comparison, image_grid, reconstruction_grid
+from fds.workflows.leakage import sensitive_values
 
 RUN_KEYS = ("data", "data_root")
 
-# The quickstart: β-TCVAE on the built-in sprites, sized to finish in about a minute on 2 cores.
+# The quickstart: the `fds` preset on the built-in sprites with the sprite's shape as the sensitive
+# factor (held by the private block, the key), sized to finish in about a minute on 2 cores.
 QUICKSTART: dict[str, Any] = {
     "data": "shapes",
-    "preset": "beta_tcvae",
+    "preset": "fds",
+    "sensitive": ["factor:shape"],
     "latent_dim": 10,
     "hidden_dims": [512, 256],
     "epochs": 15,
@@ -65,6 +68,7 @@ def train_run(
         raise DataError("no data given: pass --data PATH|BUILTIN or set data: in the config")
     config = make_config(**model_params).resolved()  # bad options fail before any file is touched
     data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
+    sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
     if not resume:
         _claim_run_dir(out, overwrite)
         resolved = config.model_dump(mode="json") | data_args
@@ -72,7 +76,7 @@ def train_run(
     started = time.perf_counter()
     model = FDS(**model_params, verbose=verbose)
     try:
-        model.fit(data.X, run_dir=out, resume=resume)
+        model.fit(data.X, run_dir=out, resume=resume, sensitive=sensitive)
     except (DataError, ConfigError):
         if not resume:  # rejected before training started: leave no half-made run behind
             shutil.rmtree(out, ignore_errors=True)

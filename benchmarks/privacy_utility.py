@@ -1,0 +1,262 @@
+"""Privacy-utility of the key (issue 6): does the `fds` preset's public block hide the sensitive
+attribute while staying as useful as a plain `vae`, and does its private block hold it?
+
+For each data set, a plain `vae` and the `fds` preset are trained with the same latent_dim,
+network and epochs on the training split; attackers (logistic regression, random forest, MLP:
+`fds.privacy.leakage.attribute_leakage`) are fitted on the latents of up to `--n-attack`
+training rows and scored on the held-out test split.
+
+- census: sensitive `sex`; target `education` (generated from age and group, not from sex;
+  `--census-target high_income` for the registry's target, which sex influences through
+  occupation, hours and income).
+- shapes: sensitive factor `shape`; target the x position in 4 buckets (x // 4).
+
+Goals (PASS/FAIL per data set):
+  hidden   public block's best-attacker accuracy ≤ majority baseline + 2 points
+  utility  best probe accuracy on the target from the public block ≥ the same probe on the vae's
+           latents − 3 points
+  key      private block's best-attacker accuracy on the sensitive attribute ≥ 95 % of the same
+           attackers' accuracy on the raw features (the model's input)
+
+`run_row(data, preset, extra)` trains one model and returns one row, so a DP ε loop can call it
+with extra FDS parameters (e.g. the DP settings) and add rows.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py \\
+        [--datasets census,shapes] [--epochs 30] [--n-train 10000] [--n-test 3000] [--seed 0]
+        [--fds-params '{"private_dim": 1}']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from _common import emit_json, environment, print_table
+
+from fds import FDS
+from fds.data.builtin import load_builtin
+from fds.privacy.leakage import attribute_leakage
+
+LATENT_DIM = 10
+HIDDEN = {"census": [256, 256], "shapes": [512, 256]}
+GOAL_HIDDEN = 0.02  # public best accuracy ≤ majority + 2 points
+GOAL_UTILITY = 0.03  # public target probe ≥ vae probe − 3 points
+GOAL_KEY = 0.95  # private accuracy ≥ 95 % of raw-feature accuracy
+
+
+@dataclass
+class Split:
+    """One data set's train/test rows, the sensitive attribute, the target, and how to fit."""
+
+    name: str
+    X_train: Any
+    X_test: Any
+    s_train: np.ndarray
+    s_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    fit_params: dict[str, Any]  # FDS params the fds preset needs (sensitive=…)
+    fit_values: Any  # fit(…, sensitive=values) (images) or None (table column)
+    target: str
+
+
+def census(n_train: int, n_test: int, seed: int, target: str) -> Split:
+    train = load_builtin("census", n=n_train, seed=seed).X
+    test = load_builtin("census", n=n_test, seed=seed, split="test").X
+    return Split(
+        "census",
+        train,
+        test,
+        train["sex"].to_numpy(),
+        test["sex"].to_numpy(),
+        train[target].to_numpy(),
+        test[target].to_numpy(),
+        {"sensitive": ("sex",)},
+        None,
+        target,
+    )
+
+
+def shapes(n_train: int, n_test: int, seed: int) -> Split:
+    train = load_builtin("shapes", n=n_train, seed=seed)
+    test = load_builtin("shapes", n=n_test, seed=seed, split="test")
+    return Split(
+        "shapes",
+        train.X,
+        test.X,
+        train.factors["shape"].to_numpy(),
+        test.factors["shape"].to_numpy(),
+        train.factors["x"].to_numpy() // 4,
+        test.factors["x"].to_numpy() // 4,
+        {"sensitive": ("factor:shape",)},
+        train.factors[["shape"]].set_axis(["factor:shape"], axis=1),
+        "x // 4",
+    )
+
+
+def _attack(
+    z_train: np.ndarray, v_train: np.ndarray, z_test: np.ndarray, v_test: np.ndarray, seed: int
+) -> dict[str, Any]:
+    return attribute_leakage(z_train, v_train, z_test, v_test, seed=seed)
+
+
+def run_row(
+    data: Split, preset: str, extra: dict[str, Any], *, epochs: int, seed: int, n_attack: int
+) -> dict[str, Any]:
+    """Train one model and measure it: one row of the table (extra = more FDS parameters)."""
+    params = {
+        "preset": preset,
+        "latent_dim": LATENT_DIM,
+        "hidden_dims": HIDDEN[data.name],
+        "epochs": epochs,
+        "seed": seed,
+        "verbose": False,
+    } | extra
+    fit_kw: dict[str, Any] = {}
+    if preset == "fds":
+        params |= data.fit_params
+        if data.fit_values is not None:
+            fit_kw["sensitive"] = data.fit_values
+    started = time.perf_counter()
+    model = FDS(**params).fit(data.X_train, **fit_kw)
+    seconds = time.perf_counter() - started
+    rows = np.arange(min(n_attack, len(data.s_train)))
+    X_attack = (
+        data.X_train.iloc[rows] if isinstance(data.X_train, pd.DataFrame) else data.X_train[rows]
+    )
+    split = bool(model.model_.private_dim)
+    public = "public" if split else "all"
+    z_tr, z_te = model.transform(X_attack, part=public), model.transform(data.X_test, part=public)
+    hidden = _attack(z_tr, data.s_train[rows], z_te, data.s_test, seed)
+    utility = _attack(z_tr, data.y_train[rows], z_te, data.y_test, seed)
+    row = {
+        "data": data.name,
+        "preset": preset,
+        "extra": {k: v for k, v in extra.items()},
+        "block": public,
+        "sensitive_best": hidden["best_accuracy"],
+        "sensitive_attacker": hidden["best_attacker"],
+        "sensitive_majority": hidden["majority"],
+        "sensitive_advantage": hidden["advantage"],
+        "target": data.target,
+        "target_probe": utility["best_accuracy"],
+        "target_majority": utility["majority"],
+        "private_best": None,
+        "train_seconds": round(seconds, 1),
+    }
+    if split:
+        p_tr = model.transform(X_attack, part="private")
+        p_te = model.transform(data.X_test, part="private")
+        row["private_best"] = _attack(p_tr, data.s_train[rows], p_te, data.s_test, seed)[
+            "best_accuracy"
+        ]
+    row["raw_sensitive_best"] = _raw_accuracy(model, data, X_attack, rows, seed)
+    return row
+
+
+def _raw_accuracy(model: FDS, data: Split, X_attack: Any, rows: np.ndarray, seed: int) -> float:
+    """The attackers on the model's input features (standardized/one-hot columns, or pixels)."""
+    if isinstance(data.X_train, pd.DataFrame):
+        r_tr, r_te = model.codec_.encode(X_attack), model.codec_.encode(data.X_test)
+    else:
+        r_tr = np.asarray(X_attack, dtype=np.float32).reshape(len(rows), -1) / 255.0
+        r_te = np.asarray(data.X_test, dtype=np.float32).reshape(len(data.X_test), -1) / 255.0
+    return _attack(r_tr, data.s_train[rows], r_te, data.s_test, seed)["best_accuracy"]
+
+
+def goals(vae: dict[str, Any], fds: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """PASS/FAIL of the three goals for one data set."""
+    hidden_gap = fds["sensitive_best"] - fds["sensitive_majority"]
+    utility_gap = vae["target_probe"] - fds["target_probe"]
+    key_ratio = fds["private_best"] / fds["raw_sensitive_best"]
+    return {
+        "hidden": {
+            "value": hidden_gap,
+            "goal": f"≤ {GOAL_HIDDEN}",
+            "pass": hidden_gap <= GOAL_HIDDEN,
+        },
+        "utility": {
+            "value": utility_gap,
+            "goal": f"≤ {GOAL_UTILITY}",
+            "pass": utility_gap <= GOAL_UTILITY,
+        },
+        "key": {"value": key_ratio, "goal": f"≥ {GOAL_KEY}", "pass": key_ratio >= GOAL_KEY},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="census,shapes")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--n-train", type=int, default=10000)
+    parser.add_argument("--n-test", type=int, default=3000)
+    parser.add_argument(
+        "--n-attack", type=int, default=5000, help="training rows the attackers see"
+    )
+    parser.add_argument("--census-target", default="education")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fds-params", default="{}", help="extra FDS parameters of the fds model, as JSON"
+    )
+    args = parser.parse_args()
+    fds_extra = json.loads(args.fds_params)
+    torch.manual_seed(args.seed)
+    results: list[dict[str, Any]] = []
+    verdicts: dict[str, Any] = {}
+    for name in args.datasets.split(","):
+        data = (
+            census(args.n_train, args.n_test, args.seed, args.census_target)
+            if name == "census"
+            else shapes(args.n_train, args.n_test, args.seed)
+        )
+        kw = {"epochs": args.epochs, "seed": args.seed, "n_attack": args.n_attack}
+        vae, fds = run_row(data, "vae", {}, **kw), run_row(data, "fds", fds_extra, **kw)
+        results += [vae, fds]
+        verdicts[name] = goals(vae, fds)
+    headers = ["data", "preset", "block", "sens. best", "majority", "target probe", "private"]
+    headers += ["raw sens.", "train s"]
+    print_table(
+        headers,
+        [
+            [
+                r["data"],
+                r["preset"],
+                r["block"],
+                r["sensitive_best"],
+                r["sensitive_majority"],
+                r["target_probe"],
+                float("nan") if r["private_best"] is None else r["private_best"],
+                r["raw_sensitive_best"],
+                r["train_seconds"],
+            ]
+            for r in results
+        ],
+    )
+    print()
+    print_table(
+        ["data", "goal", "value", "target", "result"],
+        [
+            [name, goal, v["value"], v["goal"], "PASS" if v["pass"] else "FAIL"]
+            for name, checks in verdicts.items()
+            for goal, v in checks.items()
+        ],
+    )
+    emit_json(
+        {
+            "benchmark": "privacy_utility",
+            "args": vars(args),
+            "rows": results,
+            "goals": verdicts,
+            "environment": environment(),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
