@@ -184,6 +184,14 @@ def test_attack_writes_and_merges_attacks_json(run: Path) -> None:
     assert summary.exit_code == 0 and "owner" in summary.stdout
 
 
+def test_report_shows_the_attacks_beside_their_baselines(run: Path) -> None:
+    assert fds("attack", run, "-k", "membership", "--json").exit_code == 0
+    result = fds("report", run, "--json")
+    assert result.exit_code == 0, result.output
+    html = (run / "report.html").read_text()
+    assert "Privacy attacks" in html and "membership loss: AUC" in html and "(chance 0.5)" in html
+
+
 def test_attack_bad_input_exits_2(run: Path, tmp_path: Path) -> None:
     _one_line_error(fds("attack", run, "--kind", "telepathy"), "telepathy", "membership")
     _one_line_error(fds("attack", tmp_path / "missing"), "missing")

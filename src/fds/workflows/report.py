@@ -29,6 +29,7 @@ from fds.report import plots
 from fds.report.html import (
     Figure,
     Section,
+    Table,
     format_value,
     json_node,
     probe_tables,
@@ -77,6 +78,7 @@ def write_report(
     records = _read_metrics(run_dir)
     evaluation = _read_json(run_dir / "evaluation.json")
     probes = _read_json(run_dir / "probes.json")
+    attacks = _read_json(run_dir / "attacks.json")
 
     rows = _choose_rows(model, data, own_data, seed, max_rows)
     X_view = _take(data.X, rows.view)
@@ -91,6 +93,7 @@ def write_report(
         _mi_section(data, rows.sample, codes),
         _probe_section(probes),
         _evaluation_section(evaluation, run_dir),
+        _attacks_section(attacks),
     ]
     headline, summary = _summary(model, data, records, X_view, rows, config)
     html = render_report(
@@ -391,6 +394,25 @@ def _evaluation_section(evaluation: Any, run_dir: Path) -> Section:
         return section
     section.intro = "Every figure in evaluation.json (written by `fds evaluate`)."
     section.data = json_node(evaluation, base=run_dir)
+    return section
+
+
+def _attacks_section(attacks: Any) -> Section:
+    """Privacy attacks from attacks.json (`fds attack`), each figure beside its baseline."""
+    from fds.workflows.attack import headline as attack_headline
+
+    section = Section("attacks", "Privacy attacks")
+    if not isinstance(attacks, dict) or not attacks:
+        return section
+    section.intro = (
+        "Attacks by `fds attack` (attacks.json): membership inference on training vs held-out "
+        "rows, distance to closest record and DOMIAS on the model's samples, and model inversion "
+        "from released latents. Each figure is shown beside what an attacker gets by chance."
+    )
+    rows = [[name, value] for name, value in attack_headline(attacks).items()]
+    if rows:
+        section.tables = [Table([[("attack", 1, 1), ("result (baseline)", 1, 1)]], rows)]
+    section.data = json_node(attacks)
     return section
 
 
