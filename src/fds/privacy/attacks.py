@@ -14,7 +14,7 @@ images are handled alike); thin functions take a fitted `FDS`:
     to its nearest sample (their median heuristic).
 - synthetic data: `distance_to_closest_record` (DCR: share of synthetic rows closer to the training
   rows than to as many held-out rows; 0.5 is ideal) and `domias` (van Breugel et al. 2023: density
-  ratio p_synthetic(x)/p_reference(x) by Gaussian KDE in a PCA space fitted on the reference data).
+  ratio p_synthetic(x)/p_reference(x) by Gaussian KDE in a whitened PCA space of the reference data).
 - `model_inversion`: an attacker with auxiliary records and their released latents fits its own
   decoder and reconstructs the target records from their latents; compare with the owner's error.
 """
@@ -29,7 +29,7 @@ from scipy import stats
 from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.neighbors import NearestNeighbors
+from sklearn.neighbors import KernelDensity, NearestNeighbors
 from sklearn.neural_network import MLPRegressor
 
 from fds.errors import DataError
@@ -250,8 +250,8 @@ def domias(
     n_components: int = 5,
 ) -> dict[str, Any]:
     """DOMIAS membership attack on synthetic data: score = log p_synthetic(x) − log p_reference(x),
-    both Gaussian KDEs (Scott's bandwidth) in a PCA space of at most `n_components` dimensions
-    fitted on `reference` (held-out rows the attacker has, disjoint from the candidates). A
+    both Gaussian KDEs (Scott's bandwidth) in a whitened PCA space of at most `n_components`
+    dimensions fitted on `reference` (held-out rows the attacker has, disjoint from the candidates). A
     generator that overfits puts extra density on its training rows, which the ratio exposes."""
     S = _as_matrix(synthetic, "synthetic")
     R = _as_matrix(reference, "reference")
@@ -263,13 +263,15 @@ def domias(
         raise DataError(
             f"DOMIAS needs at least 3 reference and synthetic rows, got {len(R)}, {len(S)}"
         )
-    pca = PCA(n_components=k, random_state=0).fit(R)
-    kde_syn = stats.gaussian_kde(pca.transform(S).T)
-    kde_ref = stats.gaussian_kde(pca.transform(R).T)
+    pca = PCA(n_components=k, whiten=True, random_state=0).fit(R)
+    # Isotropic kernels in the reference's whitened PCA space, Scott's bandwidth: unlike a
+    # full-covariance KDE this works when the samples are degenerate (a collapsed generator).
+    kde_syn = KernelDensity(bandwidth="scott").fit(pca.transform(S))
+    kde_ref = KernelDensity(bandwidth="scott").fit(pca.transform(R))
 
     def ratio(X: np.ndarray) -> np.ndarray:
-        P = pca.transform(X).T
-        return kde_syn.logpdf(P) - kde_ref.logpdf(P)
+        P = pca.transform(X)
+        return kde_syn.score_samples(P) - kde_ref.score_samples(P)
 
     return roc_metrics(ratio(M), ratio(N)) | {
         "n_components": k,
