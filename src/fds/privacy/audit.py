@@ -121,6 +121,10 @@ def audit_dp_training(
     (higher = more likely trained on; e.g. `FDS.score_samples` or minus a loss). The guess counts
     default to k₊ = k₋ = m/10: they must be fixed before seeing the scores, since choosing them
     afterwards would turn the test into many tests.
+
+    For FDS's own DP training: ``train_fn = lambda rows: FDS(..., val_fraction=0).fit(rows)
+    .score_samples`` (with a validation split some included canaries are never trained on: the
+    bound stays valid but gets weaker).
     """
     n = len(canaries)
     if n < 2:
