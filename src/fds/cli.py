@@ -909,6 +909,88 @@ def ledger_set_budget_command(
     )
 
 
+# --------------------------------------------------------------------------- privacy attacks
+
+
+@app.command()
+@_handle_errors
+def attack(
+    run: RunArg = None,
+    model: RunModelOpt = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="The training data (path or built-in); default: the run's config."
+        ),
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="membership, synthetic, inversion or attribute; repeat for several (default: "
+            "all; attribute only when there are sensitive attributes).",
+            show_default=False,
+        ),
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sensitive",
+            help="Attribute to infer from the shared latents: COLUMN, label or factor:NAME "
+            "(default: the model's own sensitive attributes); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    n_rows: Annotated[
+        int, typer.Option("--n-rows", help="At most this many member and non-member candidates.")
+    ] = 1000,
+    noise: Annotated[
+        float,
+        typer.Option("--noise", help="Std of Gaussian noise on the latents the inverter sees."),
+    ] = 0.0,
+    data_root: Annotated[
+        str | None,
+        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
+    ] = None,
+    seed: SampleSeedOpt = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Attack a trained run and merge the results into RUN/attacks.json.
+
+    **membership**: who was in the training set? loss (ELBO) threshold, reconstruction distance and
+    Monte Carlo attacks (Hilprecht et al. 2019) on training rows vs held-out rows: AUC, TPR at 1% FPR.
+    **synthetic**: distance to closest record and DOMIAS on the model's samples.
+    **inversion**: an attacker with held-out rows and their latents trains its own decoder; its
+    error on training rows is printed beside the owner's.
+    **attribute**: logistic regression, random forest and an MLP fitted on held-out rows' shared
+    latents (the public block of an `fds` model) predict a sensitive attribute of the training rows;
+    the best accuracy is printed beside the majority baseline.
+
+    Example: `fds attack runs/census --kind membership --kind inversion`,
+    `fds attack runs/census --kind attribute --sensitive sex`
+    """
+    from fds.workflows.attack import attack_path, headline
+
+    target_run = _run_of(model, run)
+    results, path = attack_path(
+        target_run,
+        data,
+        tuple(kind) if kind else None,
+        data_root=data_root,
+        n_rows=n_rows,
+        noise_std=noise,
+        seed=seed,
+        sensitive=tuple(sensitive or ()),
+        show_progress=not as_json,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps({"attacks_json": str(path)} | results) + "\n")
+        return
+    _emit(headline(results), False, "FDS privacy attacks")
+    out_console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     app()
 

@@ -70,7 +70,7 @@ def key_leakage(
             continue
         if column.kind == "continuous":
             notes.append(f"{column.name}: continuous, measured on its quartiles")
-            s = _quartiles(s)
+            s = quartiles(s)
         attributes[column.name] = {
             block: attribute_leakage(codes[train], s[train], codes[test], s[test], seed=seed)
             for block, codes in (("public", public), ("private", private))
@@ -80,7 +80,7 @@ def key_leakage(
         y = np.asarray(_values(data, target))[rows]
         if not is_categorical(pd.Series(y)):
             notes.append(f"{target}: continuous, probed on its quartiles")
-            y = _quartiles(y)
+            y = quartiles(y)
         utility = {"target": target} | _probe_accuracy(public, y, train, test, seed)
     return {
         "attributes": attributes,
@@ -91,7 +91,7 @@ def key_leakage(
     }
 
 
-def _quartiles(values: np.ndarray) -> np.ndarray:
+def quartiles(values: np.ndarray) -> np.ndarray:
     """Continuous values as 4 classes (attackers and probes here are classifiers)."""
     values = values.astype(np.float64)
     return np.digitize(values, np.quantile(values, [0.25, 0.5, 0.75]))

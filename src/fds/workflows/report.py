@@ -29,6 +29,7 @@ from fds.report import plots
 from fds.report.html import (
     Figure,
     Section,
+    Table,
     format_value,
     json_node,
     probe_tables,
@@ -78,6 +79,7 @@ def write_report(
     records = _read_metrics(run_dir)
     evaluation = _read_json(run_dir / "evaluation.json")
     probes = _read_json(run_dir / "probes.json")
+    attacks = _read_json(run_dir / "attacks.json")
 
     rows = _choose_rows(model, data, own_data, seed, max_rows)
     X_view = _take(data.X, rows.view)
@@ -94,6 +96,7 @@ def write_report(
         _probe_section(probes),
         _evaluation_section(evaluation, run_dir),
         _privacy_section(model.privacy_, _read_json(run_dir / "privacy_ledger.json")),
+        _attacks_section(attacks),
     ]
     headline, summary = _summary(model, data, records, X_view, rows, config)
     html = render_report(
@@ -409,6 +412,25 @@ def _privacy_section(privacy: Any, ledger: Any) -> Section:
         else "This model was trained without DP-SGD: its weights carry no DP guarantee."
     )
     section.data = json_node({"training": privacy, "ledger": ledger})
+    return section
+
+
+def _attacks_section(attacks: Any) -> Section:
+    """Privacy attacks from attacks.json (`fds attack`), each figure beside its baseline."""
+    from fds.workflows.attack import headline as attack_headline
+
+    section = Section("attacks", "Privacy attacks")
+    if not isinstance(attacks, dict) or not attacks:
+        return section
+    section.intro = (
+        "Attacks by `fds attack` (attacks.json): membership inference on training vs held-out "
+        "rows, distance to closest record and DOMIAS on the model's samples, and model inversion "
+        "from released latents. Each figure is shown beside what an attacker gets by chance."
+    )
+    rows = [[name, value] for name, value in attack_headline(attacks).items()]
+    if rows:
+        section.tables = [Table([[("attack", 1, 1), ("result (baseline)", 1, 1)]], rows)]
+    section.data = json_node(attacks)
     return section
 
 

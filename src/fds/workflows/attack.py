@@ -1,0 +1,282 @@
+"""`fds attack`: privacy attacks on a trained run, written to RUN/attacks.json.
+
+The run's own train/validation split (`split_indices` with the training seed, as `FDS.fit` drew it)
+says who is a member. The held-out rows are halved at random: one half are the non-member
+candidates, the other the attacker's auxiliary/reference data; as many training rows are drawn as
+member candidates. attacks.json holds one key per kind (``membership``, ``synthetic``,
+``inversion``, ``attribute``); running one kind keeps the others' results.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+from rich.progress import Progress
+from threadpoolctl import threadpool_limits
+
+from fds.data.files import LoadedData, read_data
+from fds.data.sensitive import is_categorical
+from fds.data.stream import split_indices
+from fds.errors import ConfigError, DataError
+from fds.estimator import FDS
+from fds.io import resolve_model_dir
+from fds.privacy.leakage import attribute_leakage
+from fds.privacy.attacks import (
+    distance_to_closest_record,
+    domias,
+    encode_rows,
+    membership_inference,
+    model_inversion,
+)
+from fds.workflows.evaluate import _run_data, _strict, _take, write_json
+from fds.workflows.leakage import quartiles
+from fds.workflows.probe import resolve_values
+
+__all__ = ["ATTACKS_FILE", "KINDS", "attack_path", "attack_run", "headline"]
+
+ATTACKS_FILE = "attacks.json"
+KINDS = ("membership", "synthetic", "inversion", "attribute")
+_MIN_HELD_OUT = 20
+
+
+def attack_run(
+    model: FDS,
+    data: LoadedData,
+    kinds: tuple[str, ...] | list[str] | None = None,
+    *,
+    n_rows: int = 1000,
+    noise_std: float = 0.0,
+    seed: int = 0,
+    sensitive: tuple[str, ...] | list[str] = (),
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Run the attacks named in `kinds` on a fitted `model` and the `data` it was trained on.
+
+    At most `n_rows` member and as many non-member candidates; `noise_std` is the standard deviation
+    of Gaussian noise added to the latents released to the inversion and attribute attackers (0:
+    `fds encode`'s posterior means as they are). `sensitive` names the attributes the attribute
+    attacker predicts (default: the model's own sensitive attributes). Default `kinds`: all of
+    them, attribute inference only when there are sensitive attributes to attack."""
+    if kinds is None:
+        kinds = [k for k in KINDS if k != "attribute" or sensitive or model.sensitive_]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ConfigError(f"unknown attack kind {unknown or kinds}: choose from {', '.join(KINDS)}")
+    if n_rows < _MIN_HELD_OUT // 2:
+        raise DataError(f"--n-rows must be at least {_MIN_HELD_OUT // 2}, got {n_rows}")
+    if noise_std < 0:
+        raise DataError(f"--noise must be non-negative, got {noise_std}")
+    X, config = data.X, model.config_
+    train_idx, val_idx = split_indices(len(X), config.val_fraction, config.seed)
+    if len(val_idx) < _MIN_HELD_OUT:
+        raise DataError(
+            f"the run held out {len(val_idx)} rows (val_fraction {config.val_fraction}): attacks "
+            f"need at least {_MIN_HELD_OUT} held-out non-members; train with a validation split"
+        )
+    rng = np.random.default_rng(seed)
+    held = rng.permutation(val_idx)
+    n = min(n_rows, len(held) // 2)
+    non_members, reference = np.sort(held[:n]), np.sort(held[n:][: max(n, n_rows)])
+    members = np.sort(rng.choice(train_idx, min(n, len(train_idx)), replace=False))
+    if len(members) < n:
+        non_members = non_members[: len(members)]
+    results: dict[str, Any] = {}
+    steps = {
+        "membership": _membership,
+        "synthetic": _synthetic,
+        "inversion": _inversion,
+        "attribute": _attribute,
+    }
+    split = {"members": members, "non_members": non_members, "reference": reference}
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        Progress(console=Console(stderr=True), transient=True, disable=not show_progress) as bar,
+    ):
+        task = bar.add_task("attacks", total=len(kinds))
+        for kind in dict.fromkeys(kinds):
+            bar.update(task, description=f"attack: {kind}")
+            started = time.perf_counter()
+            result = steps[kind](
+                model, X, split, seed=seed, noise_std=noise_std, data=data, sensitive=sensitive
+            )
+            result["run"] = {
+                "data": data.source,
+                "preset": config.preset,
+                "seed": seed,
+                "n_members": len(split["members"]),
+                "n_non_members": len(split["non_members"]),
+                "n_reference": len(split["reference"]),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            results[kind] = _strict(result)
+            bar.advance(task)
+    return results
+
+
+def _membership(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
+    return membership_inference(
+        model, _take(X, split["members"]), _take(X, split["non_members"]), seed=kw["seed"]
+    )
+
+
+def _synthetic(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
+    """DCR and DOMIAS on as many of the model's samples as there are reference rows (×2)."""
+    members = encode_rows(model, _take(X, split["members"]))
+    non_members = encode_rows(model, _take(X, split["non_members"]))
+    reference = encode_rows(model, _take(X, split["reference"]))
+    synthetic = encode_rows(model, model.sample(2 * len(reference), seed=kw["seed"]))
+    holdout = np.concatenate([non_members, reference])
+    return {
+        "dcr": distance_to_closest_record(synthetic, members, holdout, seed=kw["seed"]),
+        "domias": domias(synthetic, reference, members, non_members),
+        "space": "the codec's encoded space (standardized columns, one-hot categories, pixels)",
+    }
+
+
+def _released(
+    model: FDS, X: Any, noise_std: float, rng: np.random.Generator, part: str = "all"
+) -> np.ndarray:
+    Z = model.transform(X, part=part)
+    return Z + noise_std * rng.standard_normal(Z.shape).astype(Z.dtype) if noise_std else Z
+
+
+@torch.no_grad()
+def _inversion(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
+    """The attacker holds the reference rows and their released latents; the targets are members."""
+    rng = np.random.default_rng(kw["seed"])
+    aux, target = _take(X, split["reference"]), _take(X, split["members"])
+    z_aux, z_target = (
+        _released(model, aux, kw["noise_std"], rng),
+        _released(model, target, kw["noise_std"], rng),
+    )
+    x_target = encode_rows(model, target)
+    owner = model._decode_mean(torch.from_numpy(z_target)).reshape(len(z_target), -1)
+    result = model_inversion(
+        z_aux,
+        encode_rows(model, aux),
+        z_target,
+        x_target,
+        float(np.mean((owner - x_target) ** 2)),
+        seed=kw["seed"],
+    )
+    return result | {"noise_std": kw["noise_std"], "latents": "posterior means (fds encode)"}
+
+
+def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
+    """Attribute inference on what is shared: the public block of a split model, else all latents.
+
+    The attacker fits on the reference rows' released latents and attributes, and predicts the
+    members' attributes from theirs."""
+    names = list(kw["sensitive"]) or [column.name for column in model.sensitive_]
+    if not names:
+        raise ConfigError(
+            "attribute inference needs the attribute to predict: pass --sensitive "
+            "COLUMN|label|factor:NAME (this model has no sensitive attributes of its own)"
+        )
+    part = "public" if model.model_.private_dim else "all"
+    rng = np.random.default_rng(kw["seed"])
+    z_ref = _released(model, _take(X, split["reference"]), kw["noise_std"], rng, part)
+    z_members = _released(model, _take(X, split["members"]), kw["noise_std"], rng, part)
+    result: dict[str, Any] = {"latents": part, "noise_std": kw["noise_std"], "attributes": {}}
+    for name in names:
+        values = np.asarray(resolve_values(kw["data"], name, "sensitive attribute"))
+        if not is_categorical(pd.Series(values)):
+            values = quartiles(values)
+            result.setdefault("notes", []).append(f"{name}: continuous, attacked on its quartiles")
+        result["attributes"][name] = attribute_leakage(
+            z_ref, values[split["reference"]], z_members, values[split["members"]], seed=kw["seed"]
+        )
+    return result
+
+
+def attack_path(
+    model_path: str | Path,
+    data: str | None = None,
+    kinds: tuple[str, ...] | list[str] | None = None,
+    *,
+    data_root: str | None = None,
+    n_rows: int = 1000,
+    noise_std: float = 0.0,
+    seed: int = 0,
+    sensitive: tuple[str, ...] | list[str] = (),
+    show_progress: bool = False,
+) -> tuple[dict[str, Any], Path]:
+    """Load a run, run the attacks, and merge their results into RUN/attacks.json (atomically)."""
+    model_dir = resolve_model_dir(model_path)
+    run_dir = model_dir.parent
+    model = FDS.load(model_dir)
+    if data is None:
+        saved = _run_data(run_dir)
+        data, data_root = saved.get("data"), data_root or saved.get("data_root")
+    if data is None:
+        raise DataError(f"no data given and {run_dir / 'config.yaml'} names none: pass --data")
+    loaded = read_data(data, seed=model.config_.seed, root=data_root)
+    results = attack_run(
+        model,
+        loaded,
+        kinds,
+        n_rows=n_rows,
+        noise_std=noise_std,
+        seed=seed,
+        sensitive=sensitive,
+        show_progress=show_progress,
+    )
+    path = run_dir / ATTACKS_FILE
+    merged = _read_existing(path) | results
+    write_json(path, merged)
+    return results, path
+
+
+def _read_existing(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        existing = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"{path}: not readable JSON ({exc}); move it away to start afresh"
+        ) from None
+    if not isinstance(existing, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return existing
+
+
+def headline(results: dict[str, Any]) -> dict[str, str]:
+    """Each attack's figure beside its baseline, for the CLI summary and the report."""
+    rows: dict[str, str] = {}
+    member = results.get("membership")
+    if member:
+        for attack in ("loss", "reconstruction", "monte_carlo"):
+            r = member[attack]
+            rows[f"membership {attack}: AUC"] = f"{r['auc']:.3f} (chance 0.5)"
+            rows[f"membership {attack}: TPR at 1% FPR"] = (
+                f"{r['tpr_at_1pct_fpr']:.3f} (chance 0.01)"
+            )
+    synthetic = results.get("synthetic")
+    if synthetic:
+        dcr = synthetic["dcr"]
+        rows["synthetic DCR: share closer to train"] = (
+            f"{dcr['share_closer_to_train']:.3f} (ideal 0.5; p = {dcr['p_value']:.3g}"
+            f"{', FLAGGED' if dcr['flagged'] else ''})"
+        )
+        rows["synthetic DCR: exact copies"] = f"{dcr['exact_copy_fraction']:.3f} (ideal 0)"
+        rows["synthetic DOMIAS: AUC"] = f"{synthetic['domias']['auc']:.3f} (chance 0.5)"
+    inversion = results.get("inversion")
+    if inversion:
+        rows["inversion: attacker MSE"] = (
+            f"{inversion['attacker_mse']:.4g} (owner {inversion['owner_mse']:.4g}, "
+            f"mean predictor {inversion['baseline_mse']:.4g})"
+        )
+    for name, leak in (results.get("attribute") or {}).get("attributes", {}).items():
+        rows[f"attribute {name}: best attacker accuracy"] = (
+            f"{leak['best_accuracy']:.3f} (majority {leak['majority']:.3f}, "
+            f"{leak['best_attacker']})"
+        )
+    return rows
