@@ -11,7 +11,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,11 @@ class Trainer:
         val: Rows | None = None,
         run_dir: Path | None = None,
         show_progress: bool = True,
+        extra_loss: Callable[[FactorizedAutoencoder], torch.Tensor] | None = None,
     ) -> None:
+        """`extra_loss(model)` is added to every step's loss (e.g. FedProx's proximal term)."""
         self.model, self.config, self.train, self.val = model, config, train, val
+        self.extra_loss = extra_loss
         self.run_dir = Path(run_dir) if run_dir else None
         self.show_progress = show_progress
         opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
@@ -111,6 +114,9 @@ class Trainer:
                 group["lr"] = lr
         kl_scale = warmup_factor(epoch_progress, cfg.kl_warmup_epochs)
         terms = self.model.loss_terms(x, kl_scale=kl_scale, dataset_size=len(self.train))
+        if self.extra_loss is not None:
+            terms["extra"] = self.extra_loss(self.model)
+            terms["loss"] = terms["loss"] + terms["extra"]
         values = {name: float(t.detach()) for name, t in terms.items()}
         if not math.isfinite(values["loss"]):
             bad = next((n for n, v in values.items() if not math.isfinite(v)), "loss")
