@@ -94,7 +94,9 @@ def _by_column(n_rows: int, sites: int | None, column: Any) -> list[np.ndarray]:
     if len(values) != n_rows:
         raise DataError(f"the site column has {len(values)} values for {n_rows} rows")
     if values.isna().any():
-        raise DataError(f"the site column is missing at row {int(values.isna().to_numpy().argmax())}")
+        raise DataError(
+            f"the site column is missing at row {int(values.isna().to_numpy().argmax())}"
+        )
     groups = sorted(values.unique().tolist(), key=str)
     if sites is not None and sites != len(groups):
         raise ConfigError(

@@ -7,10 +7,13 @@ takes Flower mods (e.g. for fault-injection tests or Flower's DP clipping mods).
 
 from __future__ import annotations
 
+import json
+
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
+from fds.config import make_config
 from fds.data.codec import codec_from_json
 from fds.federated.messages import (
     ARRAYS,
@@ -25,9 +28,6 @@ from fds.federated.messages import (
 from fds.federated.schema import site_codec_state
 from fds.federated.site import evaluate_locally, fit_local_codec, site_data, train_locally
 from fds.federated.strategies import NUM_EXAMPLES, UNIT_WEIGHT
-from fds.config import make_config
-
-import json
 
 
 def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
@@ -59,7 +59,9 @@ def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
             mu=float(config.get("proximal-mu", 0.0)),
         )
         record = MetricRecord(metrics | {NUM_EXAMPLES: n, UNIT_WEIGHT: 1})
-        content = RecordDict({ARRAYS: to_arrays(state), METRICS: record, SITE: site_record(site.name)})
+        content = RecordDict(
+            {ARRAYS: to_arrays(state), METRICS: record, SITE: site_record(site.name)}
+        )
         return Message(content, reply_to=msg)
 
     @app.evaluate()

@@ -92,7 +92,9 @@ class RejectMalformed(Strategy):
             reason = check_update(reply, self.expected)
             if reason is not None:
                 self.rejected.append({"site": site, "reason": reason})
-                log.warning("round %d: rejected update from site %s: %s", server_round, site, reason)
+                log.warning(
+                    "round %d: rejected update from site %s: %s", server_round, site, reason
+                )
                 continue
             good.append(reply)
             self.accepted.append(site)

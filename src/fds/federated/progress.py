@@ -42,7 +42,9 @@ class RoundProgress:
         figures += f" sites={record['sites_aggregated']}/{record['sites_asked']}"
         if record["rejected"] or record["failed"]:
             figures += f" rejected={len(record['rejected'])} failed={len(record['failed'])}"
-        self._progress.console.print(f"round {record['round']}/{self.rounds}: {figures}", highlight=False)
+        self._progress.console.print(
+            f"round {record['round']}/{self.rounds}: {figures}", highlight=False
+        )
         self._progress.update(self._task, advance=1, figures=figures)
 
 

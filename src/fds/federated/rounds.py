@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.app import Message, RecordDict
 from flwr.serverapp import Grid
 
 from fds.config import make_config
@@ -94,15 +94,21 @@ def _wait_for_sites(grid: Grid, settings: FederatedSettings) -> list[int]:
         time.sleep(_POLL_SECONDS)
     if settings.sites is not None:  # give the remaining sites a moment to register
         wait_all = time.monotonic() + min(settings.timeout, 30.0)
-        while len(nodes := list(grid.get_node_ids())) < settings.sites and time.monotonic() < wait_all:
+        while (
+            len(nodes := list(grid.get_node_ids())) < settings.sites and time.monotonic() < wait_all
+        ):
             time.sleep(_POLL_SECONDS)
     return nodes
 
 
-def _shared_codec(grid: Grid, nodes: list[int], plan: dict[str, Any], settings: FederatedSettings) -> Codec:
+def _shared_codec(
+    grid: Grid, nodes: list[int], plan: dict[str, Any], settings: FederatedSettings
+) -> Codec:
     """Ask every site for its schema statistics and merge them (see fds.federated.schema)."""
     messages = [
-        Message(RecordDict({CONFIG: plan_record(plan)}), dst_node_id=node, message_type="query.schema")
+        Message(
+            RecordDict({CONFIG: plan_record(plan)}), dst_node_id=node, message_type="query.schema"
+        )
         for node in nodes
     ]
     states = []
@@ -136,7 +142,9 @@ def _round_record(
         "train_loss": _weighted(accepted, "train_loss"),
         "bytes_down_per_site": payload_bytes(messages[0].content) if messages else 0,
         "bytes_up_per_site": (
-            round(sum(payload_bytes(r.content) for r in accepted) / len(accepted)) if accepted else 0
+            round(sum(payload_bytes(r.content) for r in accepted) / len(accepted))
+            if accepted
+            else 0
         ),
     }
     evaluated = [r for r in eval_replies if not r.has_error()]

@@ -80,8 +80,10 @@ def _merge_column(name: str, parts: list[tuple[str, int, dict[str, Any]]]) -> di
     kinds = {c["kind"] for _, _, c in parts}
     if len(kinds) > 1:
         detail = ", ".join(f"{s}: {c['kind']}" for s, _, c in parts)
-        raise DataError(f"column {name!r} is inferred differently at the sites ({detail}); "
-                        "declare it under `columns:`")
+        raise DataError(
+            f"column {name!r} is inferred differently at the sites ({detail}); "
+            "declare it under `columns:`"
+        )
     column = dict(parts[0][2])
     n = np.array([p[1] for p in parts], dtype=np.float64)
     if column["kind"] in ("continuous", "count"):
@@ -99,12 +101,16 @@ def _merge_column(name: str, parts: list[tuple[str, int, dict[str, Any]]]) -> di
         levels += [v for v in c["categories"] if v not in levels]
     levels.sort(key=lambda v: (str(type(v)), v))
     if column["kind"] == "binary" and len(levels) > 2:
-        raise DataError(f"column {name!r} is binary at each site but has {len(levels)} values overall")
+        raise DataError(
+            f"column {name!r} is binary at each site but has {len(levels)} values overall"
+        )
     column["categories"] = levels
     counts = {}
     for site_n, (_, _, c) in zip(n, parts, strict=True):
         counts[_key(c["fill"])] = counts.get(_key(c["fill"]), 0.0) + site_n
-    column["fill"] = next(c["fill"] for _, _, c in parts if _key(c["fill"]) == max(counts, key=counts.get))
+    column["fill"] = next(
+        c["fill"] for _, _, c in parts if _key(c["fill"]) == max(counts, key=counts.get)
+    )
     return column
 
 

@@ -39,8 +39,9 @@ def site_data(node_config: dict[str, Any], plan: dict[str, Any]) -> SiteData:
     """Deployment: node_config `data-path` (and optional `site-name`). Simulation: Flower's
     `partition-id` picks this site's rows of the one data set named in the plan."""
     if "data-path" in node_config:
-        return _file_site(str(node_config["data-path"]), str(node_config.get("site-name", "")),
-                          plan.get("column"))
+        return _file_site(
+            str(node_config["data-path"]), str(node_config.get("site-name", "")), plan.get("column")
+        )
     if "partition-id" not in node_config:
         raise DataError("this SuperNode has no data: start it with --node-config \"data-path='…'\"")
     return _partition_site(int(node_config["partition-id"]), json.dumps(plan, sort_keys=True))
@@ -75,7 +76,9 @@ def split_sites(plan: dict[str, Any]) -> tuple[list[np.ndarray], list[str], Any]
     if isinstance(X, pd.DataFrame):
         for name in (column, label_column):
             if name and name not in X.columns:
-                raise DataError(f"the data has no column {name!r}; columns: {', '.join(map(str, X.columns))}")
+                raise DataError(
+                    f"the data has no column {name!r}; columns: {', '.join(map(str, X.columns))}"
+                )
         if label_column:
             labels = X[label_column].to_numpy()
         if column:
@@ -118,16 +121,16 @@ def site_rows(X: Any, codec: Codec, config: FDSConfig) -> tuple[Rows, Rows | Non
     return Rows(source, train_idx, encode), val
 
 
-def build_site_model(config: FDSConfig, codec: Codec, state: dict[str, torch.Tensor]) -> FactorizedAutoencoder:
+def build_site_model(
+    config: FDSConfig, codec: Codec, state: dict[str, torch.Tensor]
+) -> FactorizedAutoencoder:
     chw = codec.chw if isinstance(codec, ImageCodec) else None
     model = build_model(config, codec.blocks, chw)
     model.load_state_dict(state)
     return model
 
 
-def proximal_term(
-    global_state: dict[str, torch.Tensor], mu: float
-) -> Any:
+def proximal_term(global_state: dict[str, torch.Tensor], mu: float) -> Any:
     """FedProx (Li et al. 2020): μ/2·‖w − w_global‖² over the trained weights."""
     anchors = {k: v.detach().clone() for k, v in global_state.items()}
 
@@ -153,7 +156,9 @@ def train_locally(
 ) -> tuple[dict[str, torch.Tensor], dict[str, float], int]:
     """`epochs` of the ordinary Trainer from the global weights; (weights, metrics, n_train)."""
     train, _ = site_rows(site.X, codec, make_config(**params))
-    config = make_config(**(params | {"epochs": epochs, "seed": seed, "max_steps": None})).resolved()
+    config = make_config(
+        **(params | {"epochs": epochs, "seed": seed, "max_steps": None})
+    ).resolved()
     torch.manual_seed(seed)
     model = build_site_model(config, codec, state)
     extra = proximal_term(state, mu) if mu > 0 else None

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 STRATEGIES: dict[str, tuple[str, dict[str, type]]] = {
     "fedavg": ("FedAvg", {}),
     "fedprox": ("FedProx", {"proximal_mu": float}),
-    "fedadam": ("FedAdam", {"eta": float, "eta_l": float, "beta_1": float, "beta_2": float, "tau": float}),
+    "fedadam": (
+        "FedAdam",
+        {"eta": float, "eta_l": float, "beta_1": float, "beta_2": float, "tau": float},
+    ),
     "fedavgm": ("FedAvgM", {"server_learning_rate": float, "server_momentum": float}),
     "fedmedian": ("FedMedian", {}),
     "fedtrimmedavg": ("FedTrimmedAvg", {"beta": float}),

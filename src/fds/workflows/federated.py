@@ -32,7 +32,7 @@ METRICS = "metrics.jsonl"
 # ----------------------------------------------------------------------------- plan
 def make_plan(params: dict[str, Any], settings: FederatedSettings) -> dict[str, Any]:
     """What every site is told: model options, data plan (simulation), local epochs, seed."""
-    model_params, data_args = split_run_params(params)
+    _, data_args = split_run_params(params)
     config = model_config(params)
     seed = config.seed if settings.seed is None else settings.seed
     return {
@@ -53,8 +53,13 @@ def make_plan(params: dict[str, Any], settings: FederatedSettings) -> dict[str, 
 class RunWriter:
     """config.yaml at the start, one metrics line per round, the model directory at the end."""
 
-    def __init__(self, out: Path, params: dict[str, Any], settings: FederatedSettings,
-                 overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        out: Path,
+        params: dict[str, Any],
+        settings: FederatedSettings,
+        overwrite: bool = False,
+    ) -> None:
         self.out = Path(out)
         _claim_run_dir(self.out, overwrite)
         resolved = model_config(params).model_dump(mode="json") | split_run_params(params)[1]
@@ -111,8 +116,15 @@ def simulate(
 ) -> dict[str, Any]:
     """`fds federated simulate`: N simulated sites on Flower's simulation engine (Ray)."""
     params, settings = load_federated_yaml(config_path)
-    return simulate_params(params, settings, out, overwrite=overwrite, verbose=verbose,
-                           client_mods=client_mods, on_round=on_round)
+    return simulate_params(
+        params,
+        settings,
+        out,
+        overwrite=overwrite,
+        verbose=verbose,
+        client_mods=client_mods,
+        on_round=on_round,
+    )
 
 
 def simulate_params(
@@ -130,7 +142,9 @@ def simulate_params(
     plan = make_plan(params, settings)
     parts, names, _ = split_sites(plan)  # every site non-empty, before Ray starts
     if settings.min_sites > len(parts):
-        raise ConfigError(f"federated.min_sites = {settings.min_sites} but there are {len(parts)} sites")
+        raise ConfigError(
+            f"federated.min_sites = {settings.min_sites} but there are {len(parts)} sites"
+        )
     writer = RunWriter(Path(out), params, settings, overwrite)
     started = time.perf_counter()
     outcome = _simulate(plan, settings, len(parts), writer, verbose, client_mods, on_round)
@@ -155,6 +169,7 @@ def _simulate(plan, settings, n_sites, writer, verbose, client_mods, on_round) -
     def main(grid: Any, context: Any) -> None:
         try:
             with RoundProgress(verbose, settings.rounds) as progress:
+
                 def record(round_record: dict[str, Any]) -> None:
                     writer.log_round(round_record)
                     progress.update(round_record)
@@ -167,11 +182,15 @@ def _simulate(plan, settings, n_sites, writer, verbose, client_mods, on_round) -
 
     backend = {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-        "init_args": {"num_cpus": max(1, min(n_sites, os.cpu_count() or 1)), "include_dashboard": False},
+        "init_args": {
+            "num_cpus": max(1, min(n_sites, os.cpu_count() or 1)),
+            "include_dashboard": False,
+        },
     }
     with _quiet_flower(verbose):
-        run_simulation(server_app, make_client_app(client_mods), num_supernodes=n_sites,
-                       backend_config=backend)
+        run_simulation(
+            server_app, make_client_app(client_mods), num_supernodes=n_sites, backend_config=backend
+        )
     if "error" in result:
         if isinstance(result["error"], FDSError):
             raise result["error"]
@@ -197,7 +216,9 @@ class _quiet_flower:
         self.logger.setLevel(self.level)
 
 
-def summarize(outcome: Outcome, out: Path, names: list[str], sizes: list[int], seconds: float) -> dict[str, Any]:
+def summarize(
+    outcome: Outcome, out: Path, names: list[str], sizes: list[int], seconds: float
+) -> dict[str, Any]:
     last = outcome.history[-1] if outcome.history else {}
     rounds = outcome.history
     return {
@@ -220,7 +241,9 @@ def summarize(outcome: Outcome, out: Path, names: list[str], sizes: list[int], s
 
 
 # ----------------------------------------------------------------------------- deployment
-def write_partitions(config_path: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
+def write_partitions(
+    config_path: str | Path, out: str | Path, overwrite: bool = False
+) -> dict[str, Any]:
     """Per-site files (site-NAME.npy for images, .parquet for tables) for a real deployment."""
     params, settings = load_federated_yaml(config_path)
     if "data" not in params:
@@ -238,5 +261,9 @@ def write_partitions(config_path: str | Path, out: str | Path, overwrite: bool =
             path = out / f"{name}.npy"
             write_output(np.asarray(X[rows]), path, overwrite=overwrite)
         files[name] = str(path)
-    return {"out": str(out), "sites": len(files), "files": files,
-            "rows": dict(zip(names, map(len, parts), strict=True))}
+    return {
+        "out": str(out),
+        "sites": len(files),
+        "files": files,
+        "rows": dict(zip(names, map(len, parts), strict=True)),
+    }
