@@ -5,6 +5,7 @@ own session (process group) and is stopped, with bounded waits, when the block e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -142,10 +143,8 @@ def stop(processes: list[subprocess.Popen]) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + _STOP_SECONDS
     for proc in processes:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
     for proc in processes:
         if group_alive(proc.pid):
             _signal_group(proc.pid, signal.SIGKILL)
@@ -154,10 +153,8 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def group_alive(pgid: int) -> bool:
