@@ -5,6 +5,7 @@ is a normal one that `fds evaluate` and `fds sample` accept."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -59,3 +60,35 @@ def test_simulation_survives_a_crash_and_a_nan_site(tmp_path) -> None:
     model = FDS.load(tmp_path / "run")
     assert model.sample(4).shape == (4, 8, 8)
     assert np.isfinite(model.score(np.zeros((2, 8, 8), dtype=np.uint8)))
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_secure_aggregation_runs_secaggplus_every_round(tmp_path) -> None:
+    params = {
+        "data": "digits",
+        "preset": "vae",
+        "latent_dim": 3,
+        "hidden_dims": [16],
+        "batch_size": 64,
+        "seed": 0,
+    }
+    settings = make_settings(sites=3, rounds=2, min_sites=3, secagg=True, timeout=120)
+    handler = _Lines()
+    flwr_log = logging.getLogger("flwr")
+    flwr_log.addHandler(handler)
+    try:
+        summary = simulate_params(params, settings, tmp_path / "run", verbose=True)
+    finally:
+        flwr_log.removeHandler(handler)
+    assert handler.lines.count("Secure aggregation completed.") == 2
+    assert summary["rounds"] == 2 and np.isfinite(summary["val_elbo"])
+    assert set(summary["val_elbo_per_site"]) == {"site-0", "site-1", "site-2"}
+    assert FDS.load(tmp_path / "run").sample(2).shape == (2, 8, 8)

@@ -124,7 +124,7 @@ def test_fewer_well_formed_sites_than_min_sites_keeps_the_model() -> None:
             {"strategy": "fedmedian", "dp": {"noise_multiplier": 1.0, "clipping_norm": 1.0}},
             "mean aggregation",
         ),
-        ({"secagg": True}, "LegacyContext"),
+        ({"secagg": True, "strategy": "krum"}, "only in the legacy workflow with FedAvg"),
         ({"roundz": 3}, "did you mean 'rounds'"),
         ({"sites": 2, "min_sites": 3}, "exceeds sites"),
     ],

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from flwr.app import Message, RecordDict
+from flwr.app import Context, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fds.config import make_config
@@ -48,8 +48,10 @@ def run_rounds(
     plan: dict[str, Any],
     settings: FederatedSettings,
     on_round: Callable[[dict[str, Any]], None] = lambda record: None,
+    context: Context | None = None,
 ) -> Outcome:
-    """Run `settings.rounds` rounds; `plan` holds `params` (model options), the data plan, seed."""
+    """Run `settings.rounds` rounds; `plan` holds `params` (model options), the data plan, seed.
+    With `settings.secagg` the rounds run under SecAgg+ (legacy workflow, needs `context`)."""
     nodes = _wait_for_sites(grid, settings)
     codec = _shared_codec(grid, nodes, plan, settings)
     config = make_config(**plan["params"]).resolved()
@@ -57,6 +59,14 @@ def run_rounds(
     chw = getattr(codec, "chw", None) if codec.input_kind == "images" else None
     model = build_model(config, codec.blocks, chw)
     plan = plan | {"codec": codec.to_json()}
+    if settings.secagg is not None:
+        from fds.federated.secagg import secagg_rounds
+
+        if context is None:
+            raise ValueError("secure aggregation needs the ServerApp's context")
+        state, history = secagg_rounds(grid, context, plan, model.state_dict(), settings, on_round)
+        model.load_state_dict(state)
+        return Outcome(codec, model.eval(), history, None)
     arrays = to_arrays(model.state_dict())
     strategy = make_strategy(settings, len(nodes))
     assert isinstance(strategy, RejectMalformed)

@@ -39,5 +39,5 @@ def main(grid: Grid, context: Context) -> None:
             round_record["sites_asked"],
         )
 
-    outcome = run_rounds(grid, make_plan(params, settings), settings, record)
+    outcome = run_rounds(grid, make_plan(params, settings), settings, record, context)
     writer.save(outcome, params)

@@ -29,6 +29,17 @@ class ServerDP(BaseModel):
     delta: float = Field(1e-5, gt=0, lt=1)
 
 
+class SecAgg(BaseModel):
+    """Flower's SecAggPlusWorkflow options (floats: shares of the sampled sites / of the shares)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_shares: int | float = Field(1.0, gt=0)
+    reconstruction_threshold: int | float = Field(0.67, gt=0)
+    clipping_range: float = Field(8.0, gt=0)
+    quantization_range: int = Field(4194304, gt=0)
+
+
 class FederatedSettings(BaseModel):
     """How the sites are formed and how the rounds run."""
 
@@ -46,7 +57,7 @@ class FederatedSettings(BaseModel):
     min_sites: int = Field(2, ge=1)
     fraction: float = Field(1.0, gt=0, le=1)
     dp: ServerDP | None = None
-    secagg: bool = False
+    secagg: SecAgg | None = None
     seed: int | None = None
     timeout: float = Field(600.0, gt=0)
 
@@ -56,17 +67,24 @@ def make_settings(**params: Any) -> FederatedSettings:
     reject_unknown(params, FederatedSettings.model_fields)
     if isinstance(params.get("dp"), dict):
         reject_unknown(params["dp"], ServerDP.model_fields)
+    secagg = params.get("secagg")
+    if secagg is True:
+        params = params | {"secagg": {}}
+    elif secagg is False:
+        params = params | {"secagg": None}
+    elif isinstance(secagg, dict):
+        reject_unknown(secagg, SecAgg.model_fields)
     try:
         settings = FederatedSettings(**params)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "federated"
         raise ConfigError(f"invalid option federated.{where}: {err['msg']}") from None
-    if settings.secagg:
+    if settings.secagg is not None and (settings.strategy.lower() != "fedavg" or settings.dp):
         raise ConfigError(
-            "federated.secagg: Flower 1.42's SecAgg+ (SecAggPlusWorkflow + secaggplus_mod) only "
-            "runs inside the legacy DefaultWorkflow/LegacyContext with flwr.server.strategy "
-            "strategies, not with the Message-API strategies FDS uses; see docs/federated.md"
+            "federated.secagg: Flower 1.42's SecAgg+ runs only in the legacy workflow with FedAvg "
+            "(a sum cannot feed a median, Krum or DP clipping of single updates): use strategy "
+            "fedavg without dp; see docs/federated.md"
         )
     if settings.partition == "column" and not settings.column:
         raise ConfigError("federated.partition is column but federated.column is not set")

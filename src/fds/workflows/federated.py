@@ -176,7 +176,7 @@ def _simulate(plan, settings, n_sites, writer, verbose, client_mods, on_round) -
                     if on_round is not None:
                         on_round(round_record)
 
-                result["outcome"] = run_rounds(grid, plan, settings, record)
+                result["outcome"] = run_rounds(grid, plan, settings, record, context)
         except BaseException as exc:  # re-raised in the caller's thread below
             result["error"] = exc
 
