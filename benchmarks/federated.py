@@ -88,6 +88,7 @@ def _deployment(params: dict[str, Any], federated: dict[str, Any], workdir: Path
     from fds.workflows.federated import write_partitions
     from fds.workflows.federated_app import write_app
 
+    workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "fed.yaml"
     config.write_text(yaml.safe_dump(params | {"federated": federated}))
     sites = write_partitions(config, workdir / "sites")["files"]

@@ -11,9 +11,11 @@ import os
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Message
 
+from fds.data.stream import split_indices
 from fds.estimator import FDS
 from fds.federated.settings import make_settings
-from fds.workflows.federated import simulate_params
+from fds.federated.site import split_sites
+from fds.workflows.federated import make_plan, simulate_params
 
 os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
 
@@ -72,9 +74,10 @@ class _Lines(logging.Handler):
 
 
 def test_secure_aggregation_runs_secaggplus_every_round(tmp_path) -> None:
+    """Also a deterministic model: its sampling Gaussian is pooled from the sites' code moments."""
     params = {
         "data": "digits",
-        "preset": "vae",
+        "preset": "ae",
         "latent_dim": 3,
         "hidden_dims": [16],
         "batch_size": 64,
@@ -91,4 +94,12 @@ def test_secure_aggregation_runs_secaggplus_every_round(tmp_path) -> None:
     assert handler.lines.count("Secure aggregation completed.") == 2
     assert summary["rounds"] == 2 and np.isfinite(summary["val_elbo"])
     assert set(summary["val_elbo_per_site"]) == {"site-0", "site-1", "site-2"}
-    assert FDS.load(tmp_path / "run").sample(2).shape == (2, 8, 8)
+    model = FDS.load(tmp_path / "run")
+    assert model.sample(2).shape == (2, 8, 8)
+    parts, _, X = split_sites(make_plan(params, settings))
+    codes = np.concatenate(
+        [model.transform(X[part][split_indices(len(part), 0.1, 0)[0]]) for part in parts]
+    )
+    assert np.allclose(model.latent_loc_.numpy(), codes.mean(0), atol=1e-4)
+    cov = model.latent_scale_tril_ @ model.latent_scale_tril_.T
+    assert np.allclose(cov.numpy(), np.cov(codes.T), atol=1e-3)

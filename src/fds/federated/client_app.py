@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import torch
-from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
@@ -30,7 +30,13 @@ from fds.federated.messages import (
 )
 from fds.federated.schema import site_codec_state
 from fds.federated.secagg import is_legacy, legacy_evaluate, legacy_train, secagg_mod
-from fds.federated.site import evaluate_locally, fit_local_codec, site_data, train_locally
+from fds.federated.site import (
+    code_moments,
+    evaluate_locally,
+    fit_local_codec,
+    site_data,
+    train_locally,
+)
 from fds.federated.strategies import NUM_EXAMPLES, UNIT_WEIGHT
 
 
@@ -73,6 +79,16 @@ def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
         codec = fit_local_codec(site.X, make_config(**plan["params"]))
         state = json.dumps(site_codec_state(codec, len(site.X)))
         content = RecordDict({CONFIG: ConfigRecord({SITE: site.name, "schema": state})})
+        return Message(content, reply_to=msg)
+
+    @app.query("moments")
+    def moments(msg: Message, context: Context) -> Message:
+        plan = read_plan(msg.content[CONFIG])
+        site = site_data(dict(context.node_config), plan)
+        state = from_arrays(msg.content[ARRAYS])
+        n, total, outer = code_moments(site, plan["params"], codec_from_json(plan["codec"]), state)
+        arrays = ArrayRecord({"sum": Array(total), "outer": Array(outer)})
+        content = RecordDict({ARRAYS: arrays, METRICS: MetricRecord({NUM_EXAMPLES: n})})
         return Message(content, reply_to=msg)
 
     @app.train()

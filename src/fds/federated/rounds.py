@@ -23,7 +23,14 @@ from fds.data.codec import Codec
 from fds.errors import DataError
 from fds.federated.accounting import server_dp_spent
 from fds.federated.guard import RejectMalformed, site_of
-from fds.federated.messages import CONFIG, from_arrays, payload_bytes, plan_record, to_arrays
+from fds.federated.messages import (
+    ARRAYS,
+    CONFIG,
+    from_arrays,
+    payload_bytes,
+    plan_record,
+    to_arrays,
+)
 from fds.federated.schema import merge_codecs
 from fds.federated.settings import FederatedSettings
 from fds.federated.strategies import NUM_EXAMPLES, make_strategy
@@ -41,6 +48,8 @@ class Outcome:
     model: FactorizedAutoencoder
     history: list[dict[str, Any]] = field(default_factory=list)
     privacy: dict[str, Any] | None = None
+    # Gaussian fitted to the codes (deterministic posteriors); None → the prior N(0, I)
+    latent: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def run_rounds(
@@ -66,7 +75,9 @@ def run_rounds(
             raise ValueError("secure aggregation needs the ServerApp's context")
         state, history = secagg_rounds(grid, context, plan, model.state_dict(), settings, on_round)
         model.load_state_dict(state)
-        return Outcome(codec, model.eval(), history, None)
+        return Outcome(
+            codec, model.eval(), history, None, _code_gaussian(grid, model, plan, settings)
+        )
     arrays = to_arrays(model.state_dict())
     strategy = make_strategy(settings, len(nodes))
     assert isinstance(strategy, RejectMalformed)
@@ -90,7 +101,42 @@ def run_rounds(
     privacy = None
     if settings.dp is not None:
         privacy = server_dp_spent(settings.dp.noise_multiplier, noisy_rounds, settings.dp.delta)
-    return Outcome(codec, model.eval(), history, privacy)
+    return Outcome(
+        codec, model.eval(), history, privacy, _code_gaussian(grid, model, plan, settings)
+    )
+
+
+def _code_gaussian(
+    grid: Grid, model: FactorizedAutoencoder, plan: dict[str, Any], settings: FederatedSettings
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """For deterministic codes: pooled mean and Cholesky factor of the covariance from each site's
+    (n, Σz, Σzzᵀ) — the same Gaussian `FDS.fit` fits to the training codes."""
+    if model.stochastic:
+        return None
+    arrays = to_arrays(model.state_dict())
+    messages = [
+        Message(
+            RecordDict({ARRAYS: arrays, CONFIG: plan_record(plan)}),
+            dst_node_id=node,
+            message_type="query.moments",
+        )
+        for node in grid.get_node_ids()
+    ]
+    n, total, outer = 0, 0.0, 0.0
+    for reply in grid.send_and_receive(messages, timeout=settings.timeout):
+        if reply.has_error():
+            log.warning("site %s sent no code moments: %s", site_of(reply), reply.error.reason)
+            continue
+        n += int(next(iter(reply.content.metric_records.values()))[NUM_EXAMPLES])
+        total = total + reply.content[ARRAYS]["sum"].numpy()
+        outer = outer + reply.content[ARRAYS]["outer"].numpy()
+    if n < 2:
+        log.warning("fewer than 2 code vectors reported; sampling uses N(0, I)")
+        return None
+    mean = torch.as_tensor(total / n)
+    cov = (torch.as_tensor(outer) - n * torch.outer(mean, mean)) / (n - 1)
+    cov += 1e-6 * torch.eye(len(cov), dtype=cov.dtype)
+    return mean.float(), torch.linalg.cholesky(cov).float()
 
 
 def _wait_for_sites(grid: Grid, settings: FederatedSettings) -> list[int]:

@@ -180,3 +180,16 @@ def evaluate_locally(
     trainer = Trainer(model, config, train, None, show_progress=False)
     metrics = trainer.validate(rows)
     return {k: float(v) for k, v in metrics.items()}, len(rows)
+
+
+@torch.no_grad()
+def code_moments(
+    site: SiteData, params: dict[str, Any], codec: Codec, state: dict[str, torch.Tensor]
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """(n, Σz, Σzzᵀ) of the codes of this site's training rows: what a deterministic model needs
+    to sample (a Gaussian fitted to the codes) without the codes leaving the site."""
+    config = make_config(**params).resolved()
+    train, _ = site_rows(site.X, codec, config)
+    model = build_site_model(config, codec, state).eval()
+    codes = torch.cat([model.encode(x).mean for x in train.batches(1024)]).double()
+    return len(codes), codes.sum(0).numpy(), (codes.T @ codes).numpy()

@@ -91,10 +91,13 @@ def save_federated_model(outcome: Outcome, params: dict[str, Any], path: Path) -
         estimator.n_features_in_ = len(names)
         if not outcome.codec.from_array:
             estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    # Stochastic posteriors sample from their prior N(0, I); deterministic codes would need the
-    # sites' code moments, which this version does not collect (documented in docs/federated.md).
-    estimator.latent_loc_ = torch.zeros(config.latent_dim)
-    estimator.latent_scale_tril_ = torch.eye(config.latent_dim)
+    # Stochastic posteriors sample from their prior N(0, I); deterministic codes from the Gaussian
+    # pooled from the sites' code moments.
+    if outcome.latent is not None:
+        estimator.latent_loc_, estimator.latent_scale_tril_ = outcome.latent
+    else:
+        estimator.latent_loc_ = torch.zeros(config.latent_dim)
+        estimator.latent_scale_tril_ = torch.eye(config.latent_dim)
     estimator.save(path)
     if outcome.privacy is not None:  # re-save with the privacy field set in the manifest
         from fds.io import load_model
