@@ -93,3 +93,25 @@ def test_cli_rejects_an_unknown_federated_key_with_one_line(tmp_path) -> None:
     assert not (tmp_path / "run").exists()
     help_text = runner.invoke(app, ["federated", "simulate", "--help"]).output
     assert "Example" in help_text
+
+
+def test_server_dp_epsilon_grows_with_rounds_and_shrinks_with_noise() -> None:
+    from fds.federated.accounting import server_dp_spent
+
+    base = server_dp_spent(1.0, 10, 1e-5)
+    assert base["unit"] == "site" and base["delta"] == 1e-5
+    assert server_dp_spent(1.0, 20, 1e-5)["epsilon"] > base["epsilon"] > 0
+    assert server_dp_spent(4.0, 10, 1e-5)["epsilon"] < base["epsilon"]
+
+
+def test_client_dp_composes_each_sites_rounds() -> None:
+    from fds.federated.accounting import client_dp_spent
+
+    history = [
+        {"dp_epsilon_per_site": {"a": 1.0, "b": 0.5}, "dp_delta_per_site": {"a": 1e-6, "b": 1e-6}},
+        {"dp_epsilon_per_site": {"a": 1.5}, "dp_delta_per_site": {"a": 1e-6}},
+    ]
+    spent = client_dp_spent(history)
+    assert spent["per_site"]["a"] == {"epsilon": 2.5, "delta": 2e-6}
+    assert spent["per_site"]["b"]["epsilon"] == 0.5
+    assert spent["epsilon"] == 2.5 and spent["unit"] == "record"

@@ -132,3 +132,18 @@ def test_fewer_well_formed_sites_than_min_sites_keeps_the_model() -> None:
 def test_bad_federated_options_fail_with_one_line(options: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         make_settings(**options)
+
+
+def test_server_side_dp_clips_each_update_and_adds_calibrated_noise() -> None:
+    big = [{"w": np.full((3, 2), 50.0, np.float32), "b": np.full(2, 50.0, np.float32)}] * 4
+    dp = {"noise_multiplier": 0.0001, "clipping_norm": 1.0}
+    _, agg = _aggregate("fedavg", big, dp=dp)
+    norm = float(np.sqrt(sum((v**2).sum() for v in agg.values())))
+    assert norm == pytest.approx(1.0, abs=0.01)  # the update was clipped to norm C (noise tiny)
+    dp = {"noise_multiplier": 2.0, "clipping_norm": 1.0}
+    small = [{"w": np.full((3, 2), 1e-3, np.float32), "b": np.full(2, 1e-3, np.float32)}] * 4
+    spreads = [
+        np.std(np.concatenate([v.ravel() for v in _aggregate("fedavg", small, dp=dp)[1].values()]))
+        for _ in range(20)
+    ]
+    assert np.mean(spreads) == pytest.approx(2.0 * 1.0 / 4, rel=0.3)  # std z·C/m

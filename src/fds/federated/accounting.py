@@ -33,3 +33,22 @@ def server_dp_spent(noise_multiplier: float, rounds: int, delta: float) -> dict[
         "rounds": rounds,
         "accountant": "opacus RDP, no sampling amplification",
     }
+
+
+def client_dp_spent(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """DP-SGD at the sites (record-level): every round is a fresh DP-SGD run on the same rows, so
+    a site's rounds compose; by basic composition its total is (Σε, Σδ) over the rounds it trained
+    in (valid for any mechanisms, loose compared with RDP composition of the same steps)."""
+    totals: dict[str, list[float]] = {}
+    for record in history:
+        for site, epsilon in record.get("dp_epsilon_per_site", {}).items():
+            eps, delta = totals.setdefault(site, [0.0, 0.0])
+            totals[site] = [eps + epsilon, delta + record["dp_delta_per_site"][site]]
+    return {
+        "mechanism": "dp-sgd at each site, composed over rounds",
+        "unit": "record",
+        "composition": "basic (sum of per-round epsilon and delta)",
+        "epsilon": max(e for e, _ in totals.values()),
+        "delta": max(d for _, d in totals.values()),
+        "per_site": {s: {"epsilon": e, "delta": d} for s, (e, d) in totals.items()},
+    }

@@ -21,7 +21,7 @@ from flwr.serverapp import Grid
 from fds.config import make_config
 from fds.data.codec import Codec
 from fds.errors import DataError
-from fds.federated.accounting import server_dp_spent
+from fds.federated.accounting import client_dp_spent, server_dp_spent
 from fds.federated.guard import RejectMalformed, site_of
 from fds.federated.messages import (
     ARRAYS,
@@ -101,6 +101,12 @@ def run_rounds(
     privacy = None
     if settings.dp is not None:
         privacy = server_dp_spent(settings.dp.noise_multiplier, noisy_rounds, settings.dp.delta)
+    if any(r.get("dp_epsilon_per_site") for r in history):
+        privacy = (
+            {"server": privacy, "sites": client_dp_spent(history)}
+            if privacy
+            else client_dp_spent(history)
+        )
     return Outcome(
         codec, model.eval(), history, privacy, _code_gaussian(grid, model, plan, settings)
     )
@@ -203,6 +209,10 @@ def _round_record(
             else 0
         ),
     }
+    spent = {site_of(r): _metrics(r) for r in accepted if "dp_epsilon" in _metrics(r)}
+    if spent:
+        record["dp_epsilon_per_site"] = {s: m["dp_epsilon"] for s, m in spent.items()}
+        record["dp_delta_per_site"] = {s: m["dp_delta"] for s, m in spent.items()}
     evaluated = [r for r in eval_replies if not r.has_error()]
     record["val_elbo"] = _weighted(evaluated, "val_elbo")
     record["val_loss"] = _weighted(evaluated, "val_loss")

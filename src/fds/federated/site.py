@@ -166,6 +166,9 @@ def train_locally(
     history = trainer.fit()
     last = history[-1]
     metrics = {"train_loss": float(last["train_loss"])}
+    spent = getattr(trainer, "privacy", None)  # DP-SGD at the site (config.privacy), if enabled
+    if spent:
+        metrics |= {"dp_epsilon": float(spent["epsilon"]), "dp_delta": float(spent["delta"])}
     return {k: v.detach() for k, v in model.state_dict().items()}, metrics, len(train)
 
 
