@@ -9,9 +9,10 @@ Scenarios: iid/FedAvg, dirichlet α=0.5/FedAvg, dirichlet α=0.1 with FedAvg and
 Per scenario: held-out ELBO of the final global model on the test split (nats per image, higher is
 better) and its gap to centralized, in % of |centralized ELBO| (goal: within 3% for iid and
 α=0.5); payload bytes sent per round per site (down = global weights, up = the site's update);
-seconds per round in simulation (Ray, 1 CPU per site). With `--deployment`, the iid run is repeated
-on a loopback Deployment Engine (SuperLink + one SuperNode per site on 127.0.0.1) for its seconds
-per round.
+seconds per round in simulation (Ray, 1 CPU per site). With `--deployment`, an iid FedAvg run of
+`--deployment-rounds` rounds (default 2) on a loopback Deployment Engine (SuperLink + one SuperNode
+per site on 127.0.0.1) gives the deployment's seconds per round; every message there starts a
+fresh ClientApp process (torch import), so it is far slower than simulation on one machine.
 
     OMP_NUM_THREADS=1 FLWR_TELEMETRY_ENABLED=0 .venv/bin/python benchmarks/federated.py \
         [--sites 10] [--rounds 10] [--data auto|digits|fashion-mnist] [--deployment]
@@ -112,6 +113,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--data", default="auto", choices=("auto", "digits", "fashion-mnist"))
     parser.add_argument("--deployment", action="store_true")
+    parser.add_argument(
+        "--deployment-rounds", type=int, default=2, help="rounds of the loopback deployment run"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     data = _data_name(args.data)
@@ -151,7 +155,7 @@ def main() -> None:
         if args.deployment:
             federated = {
                 "sites": args.sites,
-                "rounds": args.rounds,
+                "rounds": args.deployment_rounds,
                 "min_sites": args.sites,
                 "seed": args.seed,
                 "timeout": 3600,
