@@ -739,7 +739,8 @@ def infer_remote_command(
 
 # --------------------------------------------------------------------------- federated (issue 4)
 federated_app = typer.Typer(
-    help="Federated training on Flower: sites train one FDS without pooling their data.",
+    help="Federated training on Flower: sites train one FDS without pooling their data.\n\n"
+    "Example: `FLWR_TELEMETRY_ENABLED=0 fds federated simulate --config fed.yaml --out runs/fed`",
     no_args_is_help=True,
 )
 app.add_typer(federated_app, name="federated")
