@@ -56,6 +56,7 @@ def test_simulation_survives_a_crash_and_a_nan_site(tmp_path) -> None:
     assert [r["rejected"][0]["site"] for r in lines] == ["site-2", "site-2"]
     assert "NaN" in lines[0]["rejected"][0]["reason"]
     assert lines[0]["sites_aggregated"] == 2 and lines[1]["sites_aggregated"] == 1
+    assert lines[0]["failed"] == [] and len(lines[1]["failed"]) == 1
     assert "lost power" in lines[1]["failed"][0]["reason"]
     assert set(lines[1]["val_elbo_per_site"]) == {"site-0", "site-1", "site-2"}
     assert np.isfinite(summary["val_elbo"]) and summary["bytes_up_per_site_per_round"] > 0

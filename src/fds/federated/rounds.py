@@ -195,11 +195,19 @@ def _round_record(
     eval_replies: list[Message],
 ) -> dict[str, Any]:
     accepted = [r for r in replies if not r.has_error() and site_of(r) in guard.accepted]
+    answered = {r.metadata.src_node_id for r in replies}
+    silent = [
+        {"site": f"node {m.metadata.dst_node_id}", "reason": "no reply within the timeout"}
+        for m in messages
+        if m.metadata.dst_node_id not in answered
+    ]
+    for gone in silent:
+        log.warning("round %d: site %s sent no reply", server_round, gone["site"])
     record: dict[str, Any] = {
         "round": server_round,
         "sites_asked": len(messages),
         "sites_aggregated": len(accepted),
-        "failed": guard.failed,
+        "failed": guard.failed + silent,
         "rejected": guard.rejected,
         "train_loss": _weighted(accepted, "train_loss"),
         "bytes_down_per_site": payload_bytes(messages[0].content) if messages else 0,
