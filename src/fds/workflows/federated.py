@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -150,7 +151,12 @@ def simulate_params(
         )
     writer = RunWriter(Path(out), params, settings, overwrite)
     started = time.perf_counter()
-    outcome = _simulate(plan, settings, len(parts), writer, verbose, client_mods, on_round)
+    try:
+        outcome = _simulate(plan, settings, len(parts), writer, verbose, client_mods, on_round)
+    except FDSError:
+        if not (writer.out / METRICS).read_text():  # refused before any round: leave nothing
+            shutil.rmtree(writer.out, ignore_errors=True)
+        raise
     seconds = time.perf_counter() - started
     writer.save(outcome, params)
     return summarize(outcome, writer.out, names, [len(p) for p in parts], seconds)
