@@ -162,7 +162,17 @@ def simulate_params(
     return summarize(outcome, writer.out, names, [len(p) for p in parts], seconds)
 
 
-def _simulate(plan, settings, n_sites, writer, verbose, client_mods, on_round) -> Outcome:
+def _simulate(
+    plan: dict[str, Any],
+    settings: FederatedSettings,
+    n_sites: int,
+    writer: RunWriter,
+    verbose: bool,
+    client_mods: list[Any] | None,
+    on_round: Callable[[dict[str, Any]], None] | None,
+) -> Outcome:
+    """Flower's simulation engine runs the ServerApp in this process (errors are re-raised here)
+    and one Ray actor per CPU for the sites' ClientApps."""
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation
 
