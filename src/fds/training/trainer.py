@@ -11,7 +11,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,11 @@ class Trainer:
         val: Rows | None = None,
         run_dir: Path | None = None,
         show_progress: bool = True,
+        extra_loss: Callable[[FactorizedAutoencoder], torch.Tensor] | None = None,
     ) -> None:
+        """`extra_loss(model)` is added to every step's loss (e.g. FedProx's proximal term)."""
         self.model, self.config, self.train, self.val = model, config, train, val
+        self.extra_loss = extra_loss
         self.run_dir = Path(run_dir) if run_dir else None
         self.show_progress = show_progress
         opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
@@ -162,6 +165,9 @@ class Trainer:
             per_example=self.dp is not None,
             s=s,
         )
+        if self.extra_loss is not None:
+            terms["extra"] = self.extra_loss(self.model)
+            terms["loss"] = terms["loss"] + terms["extra"]
         if self.dp is not None:
             per_example_loss = terms["loss"] * weight
             terms = {name: value.mean() for name, value in terms.items()}

@@ -27,7 +27,6 @@ from fds.data.stream import split_indices
 from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
 from fds.io import resolve_model_dir
-from fds.privacy.leakage import attribute_leakage
 from fds.privacy.attacks import (
     distance_to_closest_record,
     domias,
@@ -35,6 +34,7 @@ from fds.privacy.attacks import (
     membership_inference,
     model_inversion,
 )
+from fds.privacy.leakage import attribute_leakage
 from fds.workflows.evaluate import _run_data, _strict, _take, write_json
 from fds.workflows.leakage import quartiles
 from fds.workflows.probe import resolve_values

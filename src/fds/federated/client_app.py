@@ -1,0 +1,128 @@
+"""The ClientApp a site runs: `query.schema` (its column statistics), `train` (local epochs from the
+global weights, FedProx's term when the server sends `proximal-mu`) and `evaluate` (held-out ELBO).
+Under SecAgg+ the same training answers the legacy records (see fds.federated.secagg).
+
+`app` is what `flwr run` / a SuperNode loads (`fds.federated.client_app:app`); `make_client_app`
+takes extra Flower mods (e.g. fault injection in tests, or Flower's client-side clipping mods).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import torch
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
+
+from fds.config import make_config
+from fds.data.codec import codec_from_json
+from fds.federated.messages import (
+    ARRAYS,
+    CONFIG,
+    METRICS,
+    SITE,
+    from_arrays,
+    read_plan,
+    site_record,
+    to_arrays,
+)
+from fds.federated.schema import site_codec_state
+from fds.federated.secagg import is_legacy, legacy_evaluate, legacy_train, secagg_mod
+from fds.federated.site import (
+    code_moments,
+    evaluate_locally,
+    fit_local_codec,
+    site_data,
+    train_locally,
+)
+from fds.federated.strategies import NUM_EXAMPLES, UNIT_WEIGHT
+
+
+def _train(
+    plan: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    node_config: dict[str, Any],
+    server_round: int,
+    mu: float,
+) -> tuple[dict[str, torch.Tensor], dict[str, float], int, str]:
+    site = site_data(node_config, plan)
+    seed = plan["seed"] + 1000 * server_round + int(node_config.get("partition-id", 0))
+    new_state, metrics, n = train_locally(
+        site,
+        plan["params"],
+        codec_from_json(plan["codec"]),
+        state,
+        epochs=plan["local_epochs"],
+        seed=seed,
+        mu=mu,
+    )
+    return new_state, metrics, n, site.name
+
+
+def _evaluate(
+    plan: dict[str, Any], state: dict[str, torch.Tensor], node_config: dict[str, Any]
+) -> tuple[dict[str, float], int, str]:
+    site = site_data(node_config, plan)
+    metrics, n = evaluate_locally(site, plan["params"], codec_from_json(plan["codec"]), state)
+    return metrics, n, site.name
+
+
+def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
+    app = ClientApp(mods=[secagg_mod, *(mods or [])])
+
+    @app.query("schema")
+    def schema(msg: Message, context: Context) -> Message:
+        plan = read_plan(msg.content[CONFIG])
+        site = site_data(dict(context.node_config), plan)
+        codec = fit_local_codec(site.X, make_config(**plan["params"]))
+        state = json.dumps(site_codec_state(codec, len(site.X)))
+        content = RecordDict({CONFIG: ConfigRecord({SITE: site.name, "schema": state})})
+        return Message(content, reply_to=msg)
+
+    @app.query("moments")
+    def moments(msg: Message, context: Context) -> Message:
+        plan = read_plan(msg.content[CONFIG])
+        site = site_data(dict(context.node_config), plan)
+        state = from_arrays(msg.content[ARRAYS])
+        n, total, outer = code_moments(site, plan["params"], codec_from_json(plan["codec"]), state)
+        arrays = ArrayRecord({"sum": Array(total), "outer": Array(outer)})
+        content = RecordDict({ARRAYS: arrays, METRICS: MetricRecord({NUM_EXAMPLES: n})})
+        return Message(content, reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        node_config = dict(context.node_config)
+        if is_legacy(msg.content):  # a SecAgg+ round
+            return legacy_train(
+                msg,
+                lambda plan, state: _train(plan, state, node_config, plan["server-round"], 0.0)[:3],
+            )
+        config = msg.content[CONFIG]
+        state, metrics, n, name = _train(
+            read_plan(config),
+            from_arrays(msg.content[ARRAYS]),
+            node_config,
+            int(config["server-round"]),
+            float(config.get("proximal-mu", 0.0)),
+        )
+        record = MetricRecord(metrics | {NUM_EXAMPLES: n, UNIT_WEIGHT: 1})
+        content = RecordDict({ARRAYS: to_arrays(state), METRICS: record, SITE: site_record(name)})
+        return Message(content, reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        node_config = dict(context.node_config)
+        if is_legacy(msg.content):
+            return legacy_evaluate(msg, lambda plan, state: _evaluate(plan, state, node_config))
+        metrics, n, name = _evaluate(
+            read_plan(msg.content[CONFIG]), from_arrays(msg.content[ARRAYS]), node_config
+        )
+        record = MetricRecord(metrics | {NUM_EXAMPLES: n, UNIT_WEIGHT: 1})
+        return Message(RecordDict({METRICS: record, SITE: site_record(name)}), reply_to=msg)
+
+    return app
+
+
+app = make_client_app()

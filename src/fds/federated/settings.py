@@ -1,0 +1,130 @@
+"""The `federated:` section of fed.yaml, validated once, beside the usual FDS model options.
+
+fed.yaml = the keys of `fds train --config` (model and training options, `data`, `data_root`)
+plus `federated:`; unknown keys anywhere fail with one line naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fds.config import FDSConfig, make_config, reject_unknown
+from fds.errors import ConfigError
+
+RUN_KEYS = ("data", "data_root")
+
+
+class ServerDP(BaseModel):
+    """Flower's server-side fixed clipping: each site's update clipped to `clipping_norm` (L2 over
+    all weights), Gaussian noise of std noise_multiplier·clipping_norm/sampled_sites on the mean."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    noise_multiplier: float = Field(gt=0)
+    clipping_norm: float = Field(gt=0)
+    delta: float = Field(1e-5, gt=0, lt=1)
+
+
+class SecAgg(BaseModel):
+    """Flower's SecAggPlusWorkflow options (floats: shares of the sampled sites / of the shares)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_shares: int | float = Field(1.0, gt=0)
+    reconstruction_threshold: int | float = Field(0.67, gt=0)
+    clipping_range: float = Field(8.0, gt=0)
+    quantization_range: int = Field(4194304, gt=0)
+
+
+class FederatedSettings(BaseModel):
+    """How the sites are formed and how the rounds run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sites: int | None = Field(10, ge=1)
+    partition: Literal["iid", "dirichlet", "column"] = "iid"
+    alpha: float = Field(0.5, gt=0)
+    column: str | None = None
+    label_column: str | None = None
+    rounds: int = Field(5, ge=1)
+    local_epochs: int = Field(1, ge=1)
+    strategy: str = "fedavg"
+    strategy_params: dict[str, Any] = Field(default_factory=dict)
+    min_sites: int = Field(2, ge=1)
+    fraction: float = Field(1.0, gt=0, le=1)
+    dp: ServerDP | None = None
+    secagg: SecAgg | None = None
+    seed: int | None = None
+    timeout: float = Field(600.0, gt=0)
+
+
+def make_settings(**params: Any) -> FederatedSettings:
+    """Validate the `federated:` mapping, with pydantic's report turned into one clear line."""
+    reject_unknown(params, FederatedSettings.model_fields)
+    if isinstance(params.get("dp"), dict):
+        reject_unknown(params["dp"], ServerDP.model_fields)
+    secagg = params.get("secagg")
+    if secagg is True:
+        params = params | {"secagg": {}}
+    elif secagg is False:
+        params = params | {"secagg": None}
+    elif isinstance(secagg, dict):
+        reject_unknown(secagg, SecAgg.model_fields)
+    try:
+        settings = FederatedSettings(**params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "federated"
+        raise ConfigError(f"invalid option federated.{where}: {err['msg']}") from None
+    if settings.secagg is not None and (settings.strategy.lower() != "fedavg" or settings.dp):
+        raise ConfigError(
+            "federated.secagg: Flower 1.42's SecAgg+ runs only in the legacy workflow with FedAvg "
+            "(a sum cannot feed a median, Krum or DP clipping of single updates): use strategy "
+            "fedavg without dp; see docs/federated.md"
+        )
+    if settings.partition == "column" and not settings.column:
+        raise ConfigError("federated.partition is column but federated.column is not set")
+    from fds.federated.strategies import check_strategy  # validates name + params early
+
+    check_strategy(settings)
+    return settings
+
+
+def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSettings]:
+    """(model parameters incl. `data`/`data_root`, federated settings) from fed.yaml."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise ConfigError(f"{path} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of option: value")
+    federated = raw.pop("federated", None) or {}
+    if not isinstance(federated, dict):
+        raise ConfigError(f"{path}: `federated:` must be a mapping of option: value")
+    config = model_config(raw)  # a bad model key is reported before any work starts
+    settings = make_settings(**federated)
+    if config.privacy is not None and settings.strategy.lower() == "fedprox":
+        # the proximal term reads the weights, not the examples: DP-SGD's per-example clipping
+        # has no place for it
+        raise ConfigError(
+            "federated.strategy fedprox cannot be combined with client-side DP-SGD (privacy): "
+            "use fedavg"
+        )
+    if config.private_dim:
+        raise ConfigError(
+            f"preset {config.preset!r} has a private block (private_dim={config.private_dim}), "
+            "which federated runs do not train yet: use another preset or private_dim: 0"
+        )
+    return raw, settings
+
+
+def model_config(params: dict[str, Any]) -> FDSConfig:
+    """The resolved FDSConfig of the model part of fed.yaml (`data`/`data_root` set aside)."""
+    return make_config(**{k: v for k, v in params.items() if k not in RUN_KEYS}).resolved()

@@ -1,0 +1,198 @@
+"""One site: its rows (a partition in simulation, its own file in deployment) and what it does
+with them — fit its local schema, train the received model for a few epochs with the ordinary
+`Trainer`, and validate the global model on its held-out rows.
+
+Rows never leave this module's process; only weights, counts and metrics are returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fds.config import FDSConfig, make_config
+from fds.data.codec import Codec, input_kind_of
+from fds.data.files import read_data
+from fds.data.image_codec import ImageCodec
+from fds.data.partition import partition, site_names
+from fds.data.stream import Rows, split_indices
+from fds.data.tabular import TabularCodec
+from fds.errors import DataError
+from fds.model import FactorizedAutoencoder, build_model
+from fds.training.trainer import Trainer
+
+
+@dataclass(frozen=True, eq=False)
+class SiteData:
+    name: str
+    X: np.ndarray | pd.DataFrame
+
+
+# ----------------------------------------------------------------------------- rows of a site
+def site_data(node_config: dict[str, Any], plan: dict[str, Any]) -> SiteData:
+    """Deployment: node_config `data-path` (and optional `site-name`). Simulation: Flower's
+    `partition-id` picks this site's rows of the one data set named in the plan."""
+    if "data-path" in node_config:
+        return _file_site(
+            str(node_config["data-path"]), str(node_config.get("site-name", "")), plan.get("column")
+        )
+    if "partition-id" not in node_config:
+        raise DataError("this SuperNode has no data: start it with --node-config \"data-path='…'\"")
+    return _partition_site(int(node_config["partition-id"]), json.dumps(plan, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _file_site(path: str, name: str, column: str | None) -> SiteData:
+    data = read_data(path)
+    X = data.X
+    if column and isinstance(X, pd.DataFrame) and column in X.columns:
+        X = X.drop(columns=[column])
+    return SiteData(name or path, X)
+
+
+@functools.lru_cache(maxsize=4)
+def _partition_site(index: int, plan_json: str) -> SiteData:
+    """Cached per process: Ray keeps one actor per CPU and calls it for many rounds."""
+    plan = json.loads(plan_json)
+    parts, names, X = split_sites(plan)
+    if index >= len(parts):
+        raise DataError(f"partition-id {index} but the plan has {len(parts)} sites")
+    rows = parts[index]
+    X_site = X.iloc[rows].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[rows]
+    return SiteData(names[index], X_site)
+
+
+def split_sites(plan: dict[str, Any]) -> tuple[list[np.ndarray], list[str], Any]:
+    """(row indices per site, site names, features) of the data set the plan names."""
+    data = read_data(plan["data"], seed=plan["seed"], root=plan.get("data_root"))
+    X, column_values, labels = data.X, None, data.labels
+    column, label_column = plan.get("column"), plan.get("label_column")
+    if isinstance(X, pd.DataFrame):
+        for name in (column, label_column):
+            if name and name not in X.columns:
+                raise DataError(
+                    f"the data has no column {name!r}; columns: {', '.join(map(str, X.columns))}"
+                )
+        if label_column:
+            labels = X[label_column].to_numpy()
+        if column:
+            column_values = X[column].to_numpy()
+            X = X.drop(columns=[column])
+    elif plan["partition"] == "column":
+        raise DataError("partition column needs a table (images have no columns)")
+    parts = partition(
+        len(X),
+        plan.get("sites"),
+        plan["partition"],
+        labels=labels,
+        column=column_values,
+        alpha=plan["alpha"],
+        seed=plan["seed"],
+    )
+    return parts, site_names(plan["partition"], len(parts), column_values), X
+
+
+# ----------------------------------------------------------------------------- local work
+def fit_local_codec(X: Any, config: FDSConfig) -> Codec:
+    if input_kind_of(X) == "images":
+        return ImageCodec.fit(X)
+    return TabularCodec.fit(
+        X, kinds=config.columns, missing=config.missing, transform=config.continuous_transform
+    )
+
+
+def site_rows(X: Any, codec: Codec, config: FDSConfig) -> tuple[Rows, Rows | None]:
+    """This site's train and validation rows, encoded with the shared codec; the split depends
+    on the model's seed only, so a site validates on the same rows every round."""
+    if isinstance(codec, ImageCodec):
+        source, encode = X, codec.encode
+    else:
+        source, encode = codec.encode(X), None
+    train_idx, val_idx = split_indices(len(source), config.val_fraction, config.seed)
+    if len(train_idx) < 1:
+        raise DataError("this site has no training rows")
+    val = Rows(source, val_idx, encode) if len(val_idx) else None
+    return Rows(source, train_idx, encode), val
+
+
+def build_site_model(
+    config: FDSConfig, codec: Codec, state: dict[str, torch.Tensor]
+) -> FactorizedAutoencoder:
+    chw = codec.chw if isinstance(codec, ImageCodec) else None
+    model = build_model(config, codec.blocks, chw)
+    model.load_state_dict(state)
+    return model
+
+
+def proximal_term(global_state: dict[str, torch.Tensor], mu: float) -> Any:
+    """FedProx (Li et al. 2020): μ/2·‖w − w_global‖² over the trained weights."""
+    anchors = {k: v.detach().clone() for k, v in global_state.items()}
+
+    def term(model: FactorizedAutoencoder) -> torch.Tensor:
+        total = torch.zeros(())
+        for name, weight in model.named_parameters():
+            if name in anchors:
+                total = total + (weight - anchors[name]).pow(2).sum()
+        return 0.5 * mu * total
+
+    return term
+
+
+def train_locally(
+    site: SiteData,
+    params: dict[str, Any],
+    codec: Codec,
+    state: dict[str, torch.Tensor],
+    *,
+    epochs: int,
+    seed: int,
+    mu: float = 0.0,
+) -> tuple[dict[str, torch.Tensor], dict[str, float], int]:
+    """`epochs` of the ordinary Trainer from the global weights; (weights, metrics, n_train)."""
+    train, _ = site_rows(site.X, codec, make_config(**params))
+    config = make_config(
+        **(params | {"epochs": epochs, "seed": seed, "max_steps": None})
+    ).resolved()
+    torch.manual_seed(seed)
+    model = build_site_model(config, codec, state)
+    extra = proximal_term(state, mu) if mu > 0 else None
+    trainer = Trainer(model, config, train, None, show_progress=False, extra_loss=extra)
+    history = trainer.fit()
+    last = history[-1]
+    metrics = {"train_loss": float(last["train_loss"])}
+    spent = getattr(trainer, "privacy", None)  # DP-SGD at the site (config.privacy), if enabled
+    if spent:
+        metrics |= {"dp_epsilon": float(spent["epsilon"]), "dp_delta": float(spent["delta"])}
+    return {k: v.detach() for k, v in model.state_dict().items()}, metrics, len(train)
+
+
+def evaluate_locally(
+    site: SiteData, params: dict[str, Any], codec: Codec, state: dict[str, torch.Tensor]
+) -> tuple[dict[str, float], int]:
+    """Validation loss and ELBO of the global weights on this site's held-out rows."""
+    config = make_config(**params).resolved()
+    train, val = site_rows(site.X, codec, config)
+    rows = val if val is not None else train
+    model = build_site_model(config, codec, state)
+    trainer = Trainer(model, config, train, None, show_progress=False)
+    metrics = trainer.validate(rows)
+    return {k: float(v) for k, v in metrics.items()}, len(rows)
+
+
+@torch.no_grad()
+def code_moments(
+    site: SiteData, params: dict[str, Any], codec: Codec, state: dict[str, torch.Tensor]
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """(n, Σz, Σzzᵀ) of the codes of this site's training rows: what a deterministic model needs
+    to sample (a Gaussian fitted to the codes) without the codes leaving the site."""
+    config = make_config(**params).resolved()
+    train, _ = site_rows(site.X, codec, config)
+    model = build_site_model(config, codec, state).eval()
+    codes = torch.cat([model.encode(x).mean for x in train.batches(1024)]).double()
+    return len(codes), codes.sum(0).numpy(), (codes.T @ codes).numpy()

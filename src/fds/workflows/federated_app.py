@@ -1,0 +1,63 @@
+"""`fds federated app`: the Flower app directory `flwr run` needs for a real deployment.
+
+The app holds no code of its own: its components point at `fds.federated.server_app:app` and
+`fds.federated.client_app:app` (FDS is installed at the SuperLink and at every site, so the
+SuperNodes run with `--disable-runtime-dependency-installation`); its run config names fed.yaml
+and the run directory the ServerApp writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fds.errors import DataError
+from fds.federated.settings import load_federated_yaml
+
+PYPROJECT = """[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "fds-federated"
+version = "1.0.0"
+description = "FDS trained across sites with Flower"
+license = "Apache-2.0"
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "fds"
+
+[tool.flwr.app.components]
+serverapp = "fds.federated.server_app:app"
+clientapp = "fds.federated.client_app:app"
+
+[tool.flwr.app.config]
+fds-config = {config}
+out = {run}
+"""
+
+
+def write_app(
+    config: str | Path, out: str | Path, run: str | Path, overwrite: bool = False
+) -> dict[str, Any]:
+    """Write APP/pyproject.toml (after checking fed.yaml) and return what to run next."""
+    config, out, run = Path(config).resolve(), Path(out), Path(run).resolve()
+    load_federated_yaml(config)  # a bad fed.yaml fails here, not at the SuperLink
+    target = out / "pyproject.toml"
+    if target.exists() and not overwrite:
+        raise DataError(f"{target} exists; pass --overwrite to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(".pyproject.toml.tmp")
+    tmp.write_text(PYPROJECT.format(config=json.dumps(str(config)), run=json.dumps(str(run))))
+    tmp.replace(target)
+    return {
+        "app_dir": str(out),
+        "pyproject": str(target),
+        "run_dir": str(run),
+        "next": f"flwr run {out} <superlink-connection> --stream",
+    }

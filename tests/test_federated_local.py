@@ -1,0 +1,132 @@
+"""The pieces a site and the server run without Flower: the shared codec pooled from per-site
+statistics, FedProx's proximal term in the ordinary Trainer, and the CLI's config errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from fds.cli import app
+from fds.config import make_config
+from fds.data.builtin import make_census
+from fds.data.image_codec import ImageCodec
+from fds.data.tabular import TabularCodec
+from fds.errors import ConfigError, DataError
+from fds.federated.schema import merge_codecs, site_codec_state
+from fds.federated.site import SiteData, train_locally
+from fds.model import build_model
+
+runner = CliRunner()
+
+
+def _state(frame) -> dict:
+    return site_codec_state(TabularCodec.fit(frame), len(frame))
+
+
+def test_pooled_codec_equals_the_codec_of_the_pooled_rows() -> None:
+    table = make_census(n=300, seed=1)
+    a, b = table.iloc[:100], table.iloc[100:]
+    merged = merge_codecs([("a", _state(a)), ("b", _state(b))])
+    pooled = TabularCodec.fit(table)
+    for got, want in zip(merged.columns, pooled.columns, strict=True):
+        assert got.name == want.name and got.kind == want.kind
+        assert got.center == pytest.approx(want.center, rel=1e-9, abs=1e-9)
+        assert got.scale == pytest.approx(want.scale, rel=1e-9)
+        assert got.categories == want.categories
+    assert merged.n_encoded == pooled.n_encoded
+    assert np.allclose(merged.encode(table), pooled.encode(table), atol=1e-5)
+
+
+def test_categories_seen_at_one_site_only_are_kept() -> None:
+    table = make_census(n=400, seed=2)
+    rare = table["occupation"].value_counts().index[-1]
+    a, b = table[table["occupation"] != rare], table[table["occupation"] == rare]
+    merged = merge_codecs([("a", _state(a)), ("b", _state(b))])
+    column = next(c for c in merged.columns if c.name == "occupation")
+    assert rare in column.categories and len(column.categories) == table["occupation"].nunique()
+
+
+def test_sites_that_disagree_are_refused() -> None:
+    table = make_census(n=200, seed=3)
+    with pytest.raises(DataError, match="columns"):
+        merge_codecs([("a", _state(table)), ("b", _state(table.drop(columns=["age"])))])
+    images = ImageCodec.fit(np.zeros((2, 8, 8), np.uint8))
+    other = ImageCodec.fit(np.zeros((2, 9, 9), np.uint8))
+    with pytest.raises(DataError, match="site b holds images of another shape"):
+        merge_codecs([("a", site_codec_state(images, 2)), ("b", site_codec_state(other, 2))])
+    quantile = TabularCodec.fit(table, transform="quantile")
+    with pytest.raises(ConfigError, match="continuous_transform: standard"):
+        site_codec_state(quantile, len(table))
+
+
+def test_proximal_term_keeps_local_weights_near_the_global_ones(digits) -> None:
+    params = make_config(latent_dim=3, hidden_dims=(16,), batch_size=32, lr=1e-2).model_dump()
+    codec = ImageCodec.fit(digits)
+    config = make_config(**params).resolved()
+    torch.manual_seed(0)
+    start = {
+        k: v.clone() for k, v in build_model(config, codec.blocks, codec.chw).state_dict().items()
+    }
+    site = SiteData("s", digits)
+
+    def moved(mu: float) -> float:
+        state, metrics, n = train_locally(site, params, codec, start, epochs=2, seed=1, mu=mu)
+        assert n > 0 and np.isfinite(metrics["train_loss"])
+        return sum(float((state[k] - start[k]).pow(2).sum()) for k in start) ** 0.5
+
+    assert moved(1000.0) < 0.5 * moved(0.0)
+
+
+def test_cli_rejects_an_unknown_federated_key_with_one_line(tmp_path) -> None:
+    config = tmp_path / "fed.yaml"
+    config.write_text(
+        yaml.safe_dump({"data": "digits", "federated": {"strategy": "fedavg", "round": 2}})
+    )
+    result = runner.invoke(
+        app, ["federated", "simulate", "--config", str(config), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 2
+    assert "unknown option 'round' (did you mean 'rounds'?)" in result.output
+    assert not (tmp_path / "run").exists()
+    help_text = runner.invoke(app, ["federated", "simulate", "--help"]).output
+    assert "Example" in help_text
+
+
+def test_fedprox_with_client_dp_sgd_is_refused(tmp_path) -> None:
+    """The proximal term has no per-example form, so DP-SGD could not clip it."""
+    config = tmp_path / "fed.yaml"
+    fed = {"strategy": "fedprox", "strategy_params": {"proximal_mu": 0.01}}
+    config.write_text(
+        yaml.safe_dump({"data": "digits", "privacy": {"epsilon": 1.0}, "federated": fed})
+    )
+    result = runner.invoke(
+        app, ["federated", "simulate", "--config", str(config), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 2
+    assert "fedprox cannot be combined with client-side DP-SGD" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_server_dp_epsilon_grows_with_rounds_and_shrinks_with_noise() -> None:
+    from fds.federated.accounting import server_dp_spent
+
+    base = server_dp_spent(1.0, 10, 1e-5)
+    assert base["unit"] == "site" and base["delta"] == 1e-5
+    assert server_dp_spent(1.0, 20, 1e-5)["epsilon"] > base["epsilon"] > 0
+    assert server_dp_spent(4.0, 10, 1e-5)["epsilon"] < base["epsilon"]
+
+
+def test_client_dp_composes_each_sites_rounds() -> None:
+    from fds.federated.accounting import client_dp_spent
+
+    history = [
+        {"dp_epsilon_per_site": {"a": 1.0, "b": 0.5}, "dp_delta_per_site": {"a": 1e-6, "b": 1e-6}},
+        {"dp_epsilon_per_site": {"a": 1.5}, "dp_delta_per_site": {"a": 1e-6}},
+    ]
+    spent = client_dp_spent(history)
+    assert spent["per_site"]["a"] == {"epsilon": 2.5, "delta": 2e-6}
+    assert spent["per_site"]["b"]["epsilon"] == 0.5
+    assert spent["epsilon"] == 2.5 and spent["unit"] == "record"
