@@ -231,3 +231,24 @@ def test_attribute_inference_on_shared_latents_beats_the_majority(run):
 
 def test_attribute_inference_needs_an_attribute(run):
     _one_line_error(fds("attack", run, "-k", "attribute"), "--sensitive")
+
+
+def test_audit_of_a_dp_run_stays_under_the_accountants_epsilon(tmp_path):
+    """The one-run audit re-trains the DP configuration; on a correct DP-SGD its bound is below ε."""
+    out = tmp_path / "dp"
+    (tmp_path / "dp.yaml").write_text(
+        "latent_dim: 3\nhidden_dims: [16]\nepochs: 2\nbatch_size: 64\nval_fraction: 0.3\n"
+        "privacy: {epsilon: 1.0}\n"
+    )
+    trained = fds("train", "--data", "digits", "--config", tmp_path / "dp.yaml", "--out", out,
+                  "--quiet", "--json")  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    result = fds("attack", out, "-k", "audit", "--json")
+    assert result.exit_code == 0, result.output
+    audit = json.loads(result.stdout)["audit"]
+    assert audit["n_guesses"] > 0
+    assert 0 <= audit["epsilon_lower_bound"] <= audit["accountant_epsilon"] <= 1.0 + 1e-6
+
+
+def test_audit_needs_a_dp_run(run):
+    _one_line_error(fds("attack", run, "-k", "audit"), "without privacy")

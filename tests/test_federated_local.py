@@ -130,3 +130,16 @@ def test_client_dp_composes_each_sites_rounds() -> None:
     assert spent["per_site"]["a"] == {"epsilon": 2.5, "delta": 2e-6}
     assert spent["per_site"]["b"]["epsilon"] == 0.5
     assert spent["epsilon"] == 2.5 and spent["unit"] == "record"
+
+
+def test_a_private_block_is_refused_in_federated_runs(tmp_path) -> None:
+    config = tmp_path / "fed.yaml"
+    config.write_text(
+        yaml.safe_dump({"data": "digits", "preset": "fds", "federated": {"strategy": "fedavg"}})
+    )
+    result = runner.invoke(
+        app, ["federated", "simulate", "--config", str(config), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 2
+    assert "private block" in result.output
+    assert not (tmp_path / "run").exists()

@@ -928,8 +928,8 @@ def attack(
         typer.Option(
             "--kind",
             "-k",
-            help="membership, synthetic, inversion or attribute; repeat for several (default: "
-            "all; attribute only when there are sensitive attributes).",
+            help="membership, synthetic, inversion, attribute or audit; repeat for several "
+            "(default: all but audit; attribute only when there are sensitive attributes).",
             show_default=False,
         ),
     ] = None,
@@ -966,9 +966,12 @@ def attack(
     **attribute**: logistic regression, random forest and an MLP fitted on held-out rows' shared
     latents (the public block of an `fds` model) predict a sensitive attribute of the training rows;
     the best accuracy is printed beside the majority baseline.
+    **audit** (DP runs only): the run's DP training is repeated once with held-out rows as canaries,
+    each included with probability ½ (Steinke, Nasr & Jagielski 2023); the lower bound on ε it proves
+    is printed beside the accountant's ε.
 
     Example: `fds attack runs/census --kind membership --kind inversion`,
-    `fds attack runs/census --kind attribute --sensitive sex`
+    `fds attack runs/census --kind attribute --sensitive sex`, `fds attack runs/dp --kind audit`
     """
     from fds.workflows.attack import attack_path, headline
 

@@ -4,7 +4,8 @@ The run's own train/validation split (`split_indices` with the training seed, as
 says who is a member. The held-out rows are halved at random: one half are the non-member
 candidates, the other the attacker's auxiliary/reference data; as many training rows are drawn as
 member candidates. attacks.json holds one key per kind (``membership``, ``synthetic``,
-``inversion``, ``attribute``); running one kind keeps the others' results.
+``inversion``, ``attribute``, ``audit``); running one kind keeps the others' results. The audit
+re-trains the run's DP configuration once, so it runs only when asked for.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fds.privacy.attacks import (
     membership_inference,
     model_inversion,
 )
+from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import attribute_leakage
 from fds.workflows.evaluate import _run_data, _strict, _take, write_json
 from fds.workflows.leakage import quartiles
@@ -42,7 +44,7 @@ from fds.workflows.probe import resolve_values
 __all__ = ["ATTACKS_FILE", "KINDS", "attack_path", "attack_run", "headline"]
 
 ATTACKS_FILE = "attacks.json"
-KINDS = ("membership", "synthetic", "inversion", "attribute")
+KINDS = ("membership", "synthetic", "inversion", "attribute", "audit")
 _MIN_HELD_OUT = 20
 
 
@@ -63,9 +65,10 @@ def attack_run(
     of Gaussian noise added to the latents released to the inversion and attribute attackers (0:
     `fds encode`'s posterior means as they are). `sensitive` names the attributes the attribute
     attacker predicts (default: the model's own sensitive attributes). Default `kinds`: all of
-    them, attribute inference only when there are sensitive attributes to attack."""
+    them but the audit, attribute inference only when there are sensitive attributes to attack."""
     if kinds is None:
-        kinds = [k for k in KINDS if k != "attribute" or sensitive or model.sensitive_]
+        kinds = [k for k in KINDS if k != "audit"]
+        kinds = [k for k in kinds if k != "attribute" or sensitive or model.sensitive_]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ConfigError(f"unknown attack kind {unknown or kinds}: choose from {', '.join(KINDS)}")
@@ -93,6 +96,7 @@ def attack_run(
         "synthetic": _synthetic,
         "inversion": _inversion,
         "attribute": _attribute,
+        "audit": _audit,
     }
     split = {"members": members, "non_members": non_members, "reference": reference}
     with (
@@ -196,6 +200,31 @@ def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> d
     return result
 
 
+def _audit(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
+    """Steinke et al.'s one-run audit of the run's DP training: its configuration is trained again
+    on the training rows plus held-out canaries, each included with probability ½, and the ELBO
+    guesses which were in. The lower bound on ε is reported beside the accountant's ε."""
+    if model.privacy_ is None:
+        raise ConfigError(
+            "the audit checks DP training: this run was trained without privacy (DP-SGD)"
+        )
+    train_rows = np.setdiff1d(
+        np.arange(len(X)), np.concatenate([split["non_members"], split["reference"]])
+    )
+    canaries = _take(X, np.concatenate([split["non_members"], split["reference"]]))
+    params = model.get_params() | {"val_fraction": 0.0, "verbose": False}
+
+    def train(rows: Any) -> Any:
+        return FDS(**params).fit(rows).score_samples
+
+    delta = float(model.privacy_["delta"])
+    result = audit_dp_training(train, _take(X, train_rows), canaries, delta=delta, seed=kw["seed"])
+    return result | {
+        "accountant_epsilon": float(model.privacy_["epsilon"]),
+        "score": "per-example ELBO (black-box: held-out rows of the data as canaries)",
+    }
+
+
 def attack_path(
     model_path: str | Path,
     data: str | None = None,
@@ -278,5 +307,11 @@ def headline(results: dict[str, Any]) -> dict[str, str]:
         rows[f"attribute {name}: best attacker accuracy"] = (
             f"{leak['best_accuracy']:.3f} (majority {leak['majority']:.3f}, "
             f"{leak['best_attacker']})"
+        )
+    audit = results.get("audit")
+    if audit:
+        rows["audit: ε lower bound (95%)"] = (
+            f"{audit['epsilon_lower_bound']:.3f} (accountant ε {audit['accountant_epsilon']:.3f}; "
+            f"{audit['n_correct']}/{audit['n_guesses']} guesses right)"
         )
     return rows
