@@ -22,12 +22,11 @@ from rich.console import Console
 from rich.progress import Progress
 from threadpoolctl import threadpool_limits
 
-from fds.data.files import LoadedData, read_data
+from fds.data.files import LoadedData
 from fds.data.sensitive import is_categorical
 from fds.data.stream import split_indices
 from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
-from fds.io import resolve_model_dir
 from fds.privacy.attacks import (
     distance_to_closest_record,
     domias,
@@ -37,7 +36,7 @@ from fds.privacy.attacks import (
 )
 from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import attribute_leakage
-from fds.workflows.evaluate import _run_data, _strict, _take, write_json
+from fds.workflows.evaluate import _strict, _take, load_run, write_json
 from fds.workflows.leakage import quartiles
 from fds.workflows.probe import resolve_values
 
@@ -238,15 +237,7 @@ def attack_path(
     show_progress: bool = False,
 ) -> tuple[dict[str, Any], Path]:
     """Load a run, run the attacks, and merge their results into RUN/attacks.json (atomically)."""
-    model_dir = resolve_model_dir(model_path)
-    run_dir = model_dir.parent
-    model = FDS.load(model_dir)
-    if data is None:
-        saved = _run_data(run_dir)
-        data, data_root = saved.get("data"), data_root or saved.get("data_root")
-    if data is None:
-        raise DataError(f"no data given and {run_dir / 'config.yaml'} names none: pass --data")
-    loaded = read_data(data, seed=model.config_.seed, root=data_root)
+    model, run_dir, loaded = load_run(model_path, data, data_root)
     results = attack_run(
         model,
         loaded,

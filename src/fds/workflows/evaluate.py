@@ -391,15 +391,7 @@ def evaluate_path(
     The run directory is the parent of `model/`. Without `data`, the run's config.yaml names it.
     Built-in data sets are generated with the training seed, so the held-out rows are the same.
     """
-    model_dir = resolve_model_dir(model_path)
-    run_dir = model_dir.parent
-    model = FDS.load(model_dir)
-    if data is None:
-        saved = _run_data(run_dir)
-        data, data_root = saved.get("data"), data_root or saved.get("data_root")
-    if data is None:
-        raise DataError(f"no data given and {run_dir / 'config.yaml'} names none: pass --data")
-    loaded = read_data(data, seed=model.config_.seed, root=data_root)
+    model, run_dir, loaded = load_run(model_path, data, data_root)
     factors = None
     if factors_path is not None:
         table = read_data(factors_path).X
@@ -418,6 +410,22 @@ def evaluate_path(
         utility_target=utility_target,
     )
     return report, run_dir / EVALUATION_FILE
+
+
+def load_run(
+    model_path: str | Path, data: str | None, data_root: str | None
+) -> tuple[FDS, Path, LoadedData]:
+    """(model, run directory, data) of a run; without `data`, the run's config.yaml names it.
+    Built-in data sets are generated with the training seed, so the held-out rows are the same."""
+    model_dir = resolve_model_dir(model_path)
+    run_dir = model_dir.parent
+    model = FDS.load(model_dir)
+    if data is None:
+        saved = _run_data(run_dir)
+        data, data_root = saved.get("data"), data_root or saved.get("data_root")
+    if data is None:
+        raise DataError(f"no data given and {run_dir / 'config.yaml'} names none: pass --data")
+    return model, run_dir, read_data(data, seed=model.config_.seed, root=data_root)
 
 
 def _run_data(run_dir: Path) -> dict[str, Any]:
