@@ -103,19 +103,28 @@ def _release_point(
     if not math.isinf(eps):
         Z_fit, _ = release_latents(Z_fit, eps, delta, clip, seed=seed)
         Z_test, _ = release_latents(Z_test, eps, delta, clip, seed=seed + 1)
-    point = {"mechanism": "release", "epsilon": eps, "spent_epsilon": eps, "delta": delta}
+    point = {"mechanism": "release", "epsilon": eps, "spent_epsilon": eps}
+    point["delta"] = None if math.isinf(eps) else delta
     point |= {"clip": clip, "latents": part}
     return point | _measure(Z_fit, Z_test, labels, rows, seed)
 
 
 def _dp_params(model: FDS, eps: float, epochs: int | None) -> tuple[dict[str, Any], list[str]]:
-    """The run's configuration with DP-SGD at ε (none at ∞); batch-coupled free bits dropped."""
+    """The run's configuration with DP-SGD at ε (none at ∞), adapted to what DP-SGD can train:
+    batch-coupled free bits and block independence dropped, an alternating adversary (its own optimizer, outside DP-SGD)
+    replaced by gradient reversal; anything else DP refuses is refused with the point's ε."""
     params = model.config_.model_dump()
     notes = []
     params["privacy"] = None if math.isinf(eps) else {"epsilon": eps}
     if params["privacy"] and params.get("free_bits"):
         notes.append(f"free_bits {params['free_bits']} dropped under DP (batch-coupled)")
         params["free_bits"] = 0.0
+    if params["privacy"] and params.get("independence"):
+        notes.append(f"independence {params['independence']} dropped under DP (batch-coupled)")
+        params["independence"] = 0.0
+    if params["privacy"] and params.get("censor") and params.get("adversary") == "alternating":
+        notes.append("adversary alternating → gradient_reversal under DP (one DP-SGD optimizer)")
+        params["adversary"] = "gradient_reversal"
     if epochs is not None:
         params["epochs"] = epochs
     return params, notes
