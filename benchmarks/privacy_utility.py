@@ -30,10 +30,10 @@ with extra FDS parameters (e.g. the DP settings) and add rows.
 public block; utility = best attacker-classifier accuracy on the target, attacker = the same on
 the sensitive attribute, membership AUC (ELBO attack) for DP training. Census declares bounds and
 categories (CENSUS_DECLARED, from make_census's generative ranges) so DP needs no data statistics.
-Writes benchmarks/results/privacy_curve.png.
+Writes benchmarks/results/privacy_curve_{census,shapes}.png.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py --curve \\
-        [--curve-epochs 3] [--n-train 3000] [--n-test 1000] [--n-attack 1000]
+        [--epochs 10] [--curve-epochs 3] [--n-train 3000] [--n-test 1000] [--n-attack 1000]
 """
 
 from __future__ import annotations
@@ -301,11 +301,14 @@ def main_curve(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="census,shapes")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--n-train", type=int, default=10000)
-    parser.add_argument("--n-test", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=None, help="30 (--curve: 10)")
+    parser.add_argument("--n-train", type=int, default=None, help="10000 (--curve: 3000)")
+    parser.add_argument("--n-test", type=int, default=None, help="3000 (--curve: 1000)")
     parser.add_argument(
-        "--n-attack", type=int, default=5000, help="training rows the attackers see"
+        "--n-attack",
+        type=int,
+        default=None,
+        help="training rows the attackers see: 5000 (--curve: 1000)",
     )
     parser.add_argument("--census-target", default="education")
     parser.add_argument("--seed", type=int, default=0)
@@ -316,6 +319,11 @@ def main() -> None:
     parser.add_argument("--curve-epochs", type=int, default=3)
     parser.add_argument("--epsilons", default="0.5,1,2,4,8,inf")
     args = parser.parse_args()
+    # --curve trains 1 + 2·len(ε) models: smaller defaults keep it within ~10 min on 2 cores
+    defaults = (10, 3000, 1000, 1000) if args.curve else (30, 10000, 3000, 5000)
+    for name, value in zip(("epochs", "n_train", "n_test", "n_attack"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.curve:
         main_curve(args)
         return
