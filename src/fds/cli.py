@@ -1067,6 +1067,95 @@ def federated_app_command(
     _emit(write_app(config, out, run, overwrite=overwrite), as_json, "Flower app")
 
 
+# --------------------------------------------------------------------------- privacy curve (issue 6)
+@app.command("privacy-curve")
+@_handle_errors
+def privacy_curve_command(
+    run: RunArg = None,
+    model: RunModelOpt = None,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="What utility predicts: COLUMN, label or factor:NAME.",
+            show_default=False,
+        ),
+    ] = ...,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="The training data; default: the run's config."),
+    ] = None,
+    sensitive: Annotated[
+        str | None,
+        typer.Option(
+            "--sensitive",
+            help="Attribute the attacker infers (default: the model's own sensitive attribute).",
+            show_default=False,
+        ),
+    ] = None,
+    epsilons: Annotated[
+        str, typer.Option("--epsilons", help="Comma-separated ε values; inf = no DP.")
+    ] = "0.5,1,2,4,8,inf",
+    mode: Annotated[
+        str, typer.Option("--mode", help="training (DP-SGD), release (DP latents) or both.")
+    ] = "both",
+    n_rows: Annotated[
+        int, typer.Option("--n-rows", help="At most this many fit and held-out rows.")
+    ] = 1000,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs",
+            help="Epochs of each DP re-training (default: the run's).",
+            show_default=False,
+        ),
+    ] = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
+    ] = None,
+    seed: SampleSeedOpt = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Utility and attacker success over ε, for DP training and DP release; writes
+    RUN/privacy_curve.json (shown by `fds report`).
+
+    An experiment to choose ε: it reads the data, so its outputs are not DP and nothing is charged
+    to the run's privacy ledger (prefer public or synthetic look-alike data).
+
+    Example: `fds privacy-curve runs/census --target education --sensitive sex --epsilons 1,8,inf`
+    """
+    from fds.workflows.privacy_curve import HEADERS, NOTE, curve_path, parse_epsilons, summary_rows
+
+    values = parse_epsilons(epsilons)
+    target_run = _run_of(model, run)
+    result, path = curve_path(
+        target_run,
+        data,
+        target,
+        data_root=data_root,
+        sensitive=sensitive,
+        epsilons=values,
+        mode=mode,
+        n_rows=n_rows,
+        epochs=epochs,
+        seed=seed,
+        show_progress=not as_json,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps({"privacy_curve_json": str(path)} | result) + "\n")
+        return
+    table = Table(title=f"FDS privacy-utility curve: {result['target']} / {result['sensitive']}")
+    for header in HEADERS:
+        table.add_column(header)
+    for row in summary_rows(result):
+        table.add_row(*row)
+    out_console.print(table)
+    err_console.print(f"note: {NOTE}", highlight=False, soft_wrap=True)
+    out_console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     app()
 

@@ -483,3 +483,57 @@ def mi_heatmap_png(
     fig.colorbar(image, ax=ax, label=label, fraction=0.04)
     ax.set_xlabel("latent dimension", fontsize=8)
     return figure_to_png(fig)
+
+
+# --------------------------------------------------------------------------- privacy curve
+
+
+def _epsilon_axis(points: Sequence[Mapping[str, Any]]) -> tuple[list[float], float]:
+    """x positions on a log axis; ∞ ("inf") sits at the right edge, 4× past the largest finite ε."""
+    finite = [float(p["epsilon"]) for p in points if p["epsilon"] != "inf"]
+    right = 4 * max(finite) if finite else 1.0
+    return [right if p["epsilon"] == "inf" else float(p["epsilon"]) for p in points], right
+
+
+def privacy_curve_png(points: Sequence[Mapping[str, Any]]) -> bytes:
+    """Utility and attacker success vs ε (log x), one panel per mechanism, with the majority
+    baselines and the non-private (ε = ∞) utility as reference lines."""
+    mechanisms = list(dict.fromkeys(p["mechanism"] for p in points))
+    if not mechanisms:
+        raise DataError("the privacy curve holds no points")
+    fig, axes = plt.subplots(
+        1, len(mechanisms), figsize=(4.6 * len(mechanisms), 3.3), squeeze=False
+    )
+    for ax, mechanism in zip(axes.flat, mechanisms, strict=True):
+        rows = sorted(
+            (p for p in points if p["mechanism"] == mechanism),
+            key=lambda p: math.inf if p["epsilon"] == "inf" else float(p["epsilon"]),
+        )
+        x, right = _epsilon_axis(rows)
+        series = [("utility", "tab:blue", "utility (target)"), ("attacker", "tab:red", "attacker")]
+        series.append(("membership_auc", "tab:purple", "membership AUC"))
+        for key, colour, label in series:
+            if all(isinstance(r.get(key), int | float) for r in rows):
+                ax.plot(x, [r[key] for r in rows], "o-", ms=4, lw=1.4, color=colour, label=label)
+        for key, colour in (("utility", "tab:blue"), ("attacker", "tab:red")):
+            if isinstance(rows[0].get(f"{key}_majority"), int | float):
+                ax.axhline(rows[0][f"{key}_majority"], color=colour, ls=":", lw=1, alpha=0.8)
+        if rows[-1]["epsilon"] == "inf" and isinstance(rows[-1].get("utility"), int | float):
+            ax.axhline(rows[-1]["utility"], color="tab:blue", ls="--", lw=0.8, alpha=0.5)
+        ax.set_xscale("log")
+        ticks = sorted(set(x))
+        ax.set_xticks(
+            ticks, ["∞" if t == right and rows[-1]["epsilon"] == "inf" else f"{t:g}" for t in ticks]
+        )
+        ax.minorticks_off()
+        ax.set_title(
+            f"DP {'training (DP-SGD)' if mechanism == 'dp-sgd' else 'release of latents'}",
+            fontsize=10,
+        )
+        ax.set_xlabel("ε (dotted: majority baselines; dashed: non-private utility)", fontsize=7)
+        ax.set_ylabel("accuracy / AUC", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return figure_to_png(fig)

@@ -35,6 +35,7 @@ from fds.report.html import (
     probe_tables,
     render_report,
 )
+from fds.workflows.report_curve import curve_section
 from fds.workflows.report_key import key_section
 
 REPORT = "report.html"
@@ -97,6 +98,7 @@ def write_report(
         _evaluation_section(evaluation, run_dir),
         _privacy_section(model.privacy_, _read_json(run_dir / "privacy_ledger.json")),
         _attacks_section(attacks),
+        curve_section(_read_json(run_dir / "privacy_curve.json")),
     ]
     headline, summary = _summary(model, data, records, X_view, rows, config)
     html = render_report(
