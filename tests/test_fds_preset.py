@@ -47,7 +47,7 @@ def test_preset_resolves_to_a_split_latent() -> None:
     config = make_config(preset="fds", sensitive=("s",), latent_dim=6).resolved()
     assert config.private_dim == 2 and config.public_dim == 4
     assert config.censor > 0 and config.independence > 0 and config.posterior == "gaussian"
-    assert config.mmd > 0 and config.adversary == "none"
+    assert config.mmd > 0 and config.adversary == "none" and config.private_only
     # under DP-SGD the batch-coupled MMD gives way to the adversary DP-SGD can train
     dp = make_config(preset="fds", sensitive=("s",), privacy={"epsilon": 1}).resolved()
     assert dp.mmd == 0 and dp.adversary == "gradient_reversal"
@@ -294,7 +294,7 @@ def test_group_mmd_sees_a_shifted_group_and_not_a_shuffled_one() -> None:
     """The MMD penalty is what pushes the public block to look the same for every group."""
     import torch
 
-    from fds.objectives.censor import AttributeSpec, group_mmd
+    from fds.objectives.censor import AttributeSpec, group_mmd, within_group_spread
 
     torch.manual_seed(0)
     s = torch.randint(0, 2, (256, 1)).float()
@@ -304,6 +304,9 @@ def test_group_mmd_sees_a_shifted_group_and_not_a_shuffled_one() -> None:
     c = torch.randn(256, 1)  # a continuous attribute is compared across batch quartiles
     cont = [AttributeSpec("c", "continuous")]
     assert group_mmd(z + c, c, cont) > 5 * group_mmd(z, c, cont)
+    # the private block's spread within groups: 0 when it is a function of s, ~1 when unrelated
+    assert within_group_spread(torch.cat([s, -s], 1), s, cat) < 1e-6
+    assert within_group_spread(z, s, cat) > 0.9
     collapsed = torch.zeros(8, 2, requires_grad=True)  # identical codes: finite gradient
     group_mmd(collapsed, s[:8], cat).backward()
     assert torch.isfinite(collapsed.grad).all()

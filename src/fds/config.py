@@ -35,7 +35,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The key: a VAE whose last `private_dim` latents carry the sensitive attributes (supervised
     # head, β = censor) while an MMD between the public codes of each sensitive group and the rest
     # keeps them out of the public block (variational fair autoencoder, Louizos et al. 2016) and
-    # the two blocks are pushed apart (α = independence, between the blocks). The MMD measured
+    # the two blocks are pushed apart (α = independence, between the blocks); private_only pulls
+    # the private block to its group means, so the other factors stay public. The MMD measured
     # better than an adversary on both census and shapes (docs/privacy-key.md); under DP-SGD the
     # preset falls back to a gradient-reversal adversary (see FDSConfig.resolved).
     "fds": {
@@ -47,6 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "independence": 1.0,
         "mmd": 30.0,
         "adversary": "none",
+        "private_only": True,
     },
 }
 
@@ -65,6 +67,7 @@ PRESET_FIELDS = (
     "independence",
     "mmd",
     "adversary",
+    "private_only",
 )
 
 
@@ -136,8 +139,8 @@ class FDSConfig(BaseModel):
     # under DP-SGD): pushes the public block's distribution to be the same for every group
     mmd: float | None = Field(None, ge=0)
     # with mmd: the private block is also pulled to its group means (weight mmd), so it carries
-    # the sensitive attributes only and every other factor stays in the public block
-    private_only: bool = False
+    # the sensitive attributes only and every other factor stays in the public block (utility)
+    private_only: bool | None = None
     # training
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = Field(1e-3, gt=0)
@@ -181,7 +184,7 @@ class FDSConfig(BaseModel):
         defaults = {"posterior": "gaussian", "kl": 0.0, "tc": 0.0, "factor": 0.0}
         defaults |= {"sparsity_l1": 0.0, "corruption_level": 0.0, "free_bits": 0.0}
         defaults |= {"private_dim": 0, "censor": 0.0, "independence": 0.0, "mmd": 0.0}
-        defaults |= {"adversary": "alternating"}
+        defaults |= {"adversary": "alternating", "private_only": False}
         values = self.model_dump()
         if values["privacy"] is not None:
             # Free bits clamp a batch-mean KL and the MMD compares groups of a batch, so neither has
