@@ -47,6 +47,10 @@ def test_preset_resolves_to_a_split_latent() -> None:
     config = make_config(preset="fds", sensitive=("s",), latent_dim=6).resolved()
     assert config.private_dim == 2 and config.public_dim == 4
     assert config.censor > 0 and config.independence > 0 and config.posterior == "gaussian"
+    assert config.mmd > 0 and config.adversary == "none" and config.private_only
+    # under DP-SGD the batch-coupled MMD gives way to the adversary DP-SGD can train
+    dp = make_config(preset="fds", sensitive=("s",), privacy={"epsilon": 1}).resolved()
+    assert dp.mmd == 0 and dp.adversary == "gradient_reversal"
     assert make_config(preset="fds", private_dim=3, latent_dim=6).resolved().private_dim == 3
     plain = make_config(preset="vae").resolved()
     assert plain.private_dim == 0 and plain.censor == 0 and plain.independence == 0
@@ -107,7 +111,6 @@ def test_save_load_keeps_heads_and_split(keyed: FDS, table: pd.DataFrame, tmp_pa
     before = keyed.model_.state_dict()
     after = loaded.model_.state_dict()
     assert any(k.startswith("private_head.") for k in after)
-    assert any(k.startswith("adversary.") for k in after)
     for name, tensor in before.items():
         assert (after[name] == tensor).all(), name
     np.testing.assert_allclose(
@@ -240,9 +243,8 @@ def test_resume_restores_the_adversary_and_matches_an_uninterrupted_run(tmp_path
 
     data = tmp_path / "t.csv"
     _table(300).to_csv(data, index=False)
-    params = {"data": str(data), "preset": "fds", "sensitive": ["s"], "latent_dim": 4} | {
-        k: v for k, v in SMALL.items() if k != "verbose"
-    }
+    params = {"data": str(data), "preset": "fds", "sensitive": ["s"], "latent_dim": 4}
+    params |= {"adversary": "alternating"} | {k: v for k, v in SMALL.items() if k != "verbose"}
     train_run(params | {"epochs": 2}, tmp_path / "full", verbose=False)
     train_run(params | {"epochs": 1}, tmp_path / "part", verbose=False)
     config = tmp_path / "part" / "config.yaml"
@@ -262,7 +264,8 @@ def test_privacy_terms_are_per_example_for_dp(adversary: str, table: pd.DataFram
     import torch
 
     params = {"sensitive": ("s",), "latent_dim": 4, "epochs": 1, "adversary": adversary}
-    model = FDS(preset="fds", independence=0.0, free_bits=0.0, **params, **SMALL).fit(table)
+    model = FDS(preset="fds", independence=0.0, free_bits=0.0, mmd=0.0, **params, **SMALL)
+    model = model.fit(table)
     net = model.model_.train()
     x = torch.from_numpy(model.codec_.encode(table.iloc[:16]))
     s = torch.from_numpy((table["s"].iloc[:16] == "yes").to_numpy(np.float32)[:, None])
@@ -285,3 +288,45 @@ def test_gradient_reversal_encoder_gets_the_opposite_gradient() -> None:
     z = torch.ones(3, requires_grad=True)
     (reverse_gradient(z, 2.0) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
     assert torch.equal(z.grad, torch.tensor([-2.0, -4.0, -6.0]))
+
+
+def test_group_mmd_sees_a_shifted_group_and_not_a_shuffled_one() -> None:
+    """The MMD penalty is what pushes the public block to look the same for every group."""
+    import torch
+
+    from fds.objectives.censor import AttributeSpec, group_mmd, within_group_spread
+
+    torch.manual_seed(0)
+    s = torch.randint(0, 2, (256, 1)).float()
+    z = torch.randn(256, 3)
+    cat = [AttributeSpec("s", "categorical", 2)]
+    assert group_mmd(z + s, s, cat) > 5 * group_mmd(z, s, cat)
+    c = torch.randn(256, 1)  # a continuous attribute is compared across batch quartiles
+    cont = [AttributeSpec("c", "continuous")]
+    assert group_mmd(z + c, c, cont) > 5 * group_mmd(z, c, cont)
+    # the private block's spread within groups: 0 when it is a function of s, ~1 when unrelated
+    assert within_group_spread(torch.cat([s, -s], 1), s, cat) < 1e-6
+    assert within_group_spread(z, s, cat) > 0.9
+    collapsed = torch.zeros(8, 2, requires_grad=True)  # identical codes: finite gradient
+    group_mmd(collapsed, s[:8], cat).backward()
+    assert torch.isfinite(collapsed.grad).all()
+
+
+def test_mmd_hides_the_attribute_from_the_public_block(table: pd.DataFrame) -> None:
+    """With the MMD term the public block's best attacker is near the base rate; the adversary
+    alone (the previous default) left x1's information about s in it."""
+    test = _table(n=600, seed=1)
+    s_train, s_test = table["s"].to_numpy(), test["s"].to_numpy()
+
+    def public_leakage(**params: object) -> dict:
+        model = FDS(preset="fds", sensitive=("s",), latent_dim=4, epochs=25, **params, **SMALL)
+        model.fit(table)
+        z_train, z_test = (
+            model.transform(table, part="public"),
+            model.transform(test, part="public"),
+        )
+        return attribute_leakage(z_train, s_train, z_test, s_test)
+
+    hidden = public_leakage()
+    assert hidden["best_accuracy"] <= hidden["majority"] + 0.05
+    assert public_leakage(mmd=0.0, adversary="alternating")["advantage"] > hidden["advantage"]

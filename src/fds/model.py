@@ -57,7 +57,8 @@ class FactorizedAutoencoder(nn.Module):
                     "sensitive (table columns) or pass sensitive= values to fit"
                 )
             self.private_head = AttributeHeads(self.private_dim, self.attributes)
-            self.adversary = AttributeHeads(self.public_dim, self.attributes)
+            if config.adversary != "none":
+                self.adversary = AttributeHeads(self.public_dim, self.attributes)
 
     @property
     def stochastic(self) -> bool:
@@ -132,7 +133,7 @@ class FactorizedAutoencoder(nn.Module):
             adversary_loss = self._privacy_terms(post, s, terms)
         if not per_example:
             terms = {name: value.mean() for name, value in terms.items()}
-            terms |= self._batch_terms(post, dataset_size)
+            terms |= self._batch_terms(post, dataset_size, s)
         terms["loss"] = torch.stack(list(terms.values())).sum(0)
         if self.discriminator is not None:
             terms["discriminator"] = factor_disc.discriminator_loss(self.discriminator, post.z)
@@ -148,6 +149,8 @@ class FactorizedAutoencoder(nn.Module):
         beta, specs = self.config.censor, self.attributes
         public, private = self.split(post.mean)
         terms["private"] = beta * censor.attribute_nll(self.private_head(private), s, specs)
+        if self.adversary is None:
+            return None
         if not self.alternating:
             reversed_public = censor.reverse_gradient(public, beta)
             terms["adversary"] = censor.attribute_nll(self.adversary(reversed_public), s, specs)
@@ -155,9 +158,17 @@ class FactorizedAutoencoder(nn.Module):
         terms["censor"] = beta * censor.confusion_loss(self.adversary(public), s, specs)
         return censor.attribute_nll(self.adversary(public.detach()), s, specs).mean()
 
-    def _batch_terms(self, post: PosteriorSample, dataset_size: int) -> dict[str, torch.Tensor]:
+    def _batch_terms(
+        self, post: PosteriorSample, dataset_size: int, s: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
         """The terms defined on a whole batch of codes (scalars)."""
         cfg, terms = self.config, {}
+        if cfg.mmd and self.private_dim and s is not None:
+            public, private = self.split(post.mean)  # what transform releases
+            terms["mmd"] = cfg.mmd * censor.group_mmd(public, s, self.attributes)
+            if cfg.private_only:
+                spread = censor.within_group_spread(private, s, self.attributes)
+                terms["private_spread"] = cfg.mmd * spread
         if post.logvar is not None and cfg.tc:
             tc_value = tc.total_correlation(
                 post.z, post.mean, post.logvar, dataset_size, cfg.tc_estimator
@@ -188,6 +199,7 @@ class FactorizedAutoencoder(nn.Module):
             "sparsity_kl": cfg.sparsity_kl,
             "independence": cfg.independence,
             "free_bits": cfg.free_bits,
+            "mmd": cfg.mmd,
         }
         used = [name for name, weight in coupled.items() if weight]
         if used:
