@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from fds.cli import app
 from fds.data.builtin import load_builtin, make_census
 from fds.errors import DataError
 from fds.estimator import FDS
@@ -22,8 +20,7 @@ from fds.privacy.attacks import (
     roc_metrics,
 )
 
-runner = CliRunner()
-
+from .cli_helpers import fds, one_line_error
 
 # --------------------------------------------------------------------------- metrics
 
@@ -142,10 +139,6 @@ def test_overfit_model_is_caught_by_membership_attacks() -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def fds(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("attack")
@@ -158,14 +151,6 @@ def run(tmp_path_factory) -> Path:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
-
-
-def _one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_attack_writes_and_merges_attacks_json(run: Path) -> None:
@@ -195,9 +180,9 @@ def test_report_shows_the_attacks_beside_their_baselines(run: Path) -> None:
 
 
 def test_attack_bad_input_exits_2(run: Path, tmp_path: Path) -> None:
-    _one_line_error(fds("attack", run, "--kind", "telepathy"), "telepathy", "membership")
-    _one_line_error(fds("attack", tmp_path / "missing"), "missing")
-    _one_line_error(fds("attack", run, "--noise", "-1"), "noise")
+    one_line_error(fds("attack", run, "--kind", "telepathy"), "telepathy", "membership")
+    one_line_error(fds("attack", tmp_path / "missing"), "missing")
+    one_line_error(fds("attack", run, "--noise", "-1"), "noise")
 
 
 def test_attack_needs_held_out_rows(tmp_path: Path) -> None:
@@ -211,7 +196,7 @@ def test_attack_needs_held_out_rows(tmp_path: Path) -> None:
         "--out", tmp_path / "r", "--quiet", "--json",
     )  # fmt: skip
     assert trained.exit_code == 0, trained.output
-    _one_line_error(fds("attack", tmp_path / "r"), "held out 0 rows")
+    one_line_error(fds("attack", tmp_path / "r"), "held out 0 rows")
     assert not (tmp_path / "r" / "attacks.json").exists()
 
 
@@ -230,7 +215,7 @@ def test_attribute_inference_on_shared_latents_beats_the_majority(run):
 
 
 def test_attribute_inference_needs_an_attribute(run):
-    _one_line_error(fds("attack", run, "-k", "attribute"), "--sensitive")
+    one_line_error(fds("attack", run, "-k", "attribute"), "--sensitive")
 
 
 def test_audit_of_a_dp_run_stays_under_the_accountants_epsilon(tmp_path):
@@ -251,4 +236,4 @@ def test_audit_of_a_dp_run_stays_under_the_accountants_epsilon(tmp_path):
 
 
 def test_audit_needs_a_dp_run(run):
-    _one_line_error(fds("attack", run, "-k", "audit"), "without privacy")
+    one_line_error(fds("attack", run, "-k", "audit"), "without privacy")

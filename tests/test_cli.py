@@ -9,17 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from fds.cli import app
 from fds.data.builtin import make_census
 
-runner = CliRunner()
+from .cli_helpers import fds, one_line_error
+
 FAST_YAML = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\n"
-
-
-def fds(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -111,19 +106,11 @@ def test_help_shows_an_example(command: str) -> None:
     assert result.exit_code == 0 and "fds " in result.stdout and "Example" in result.stdout
 
 
-def _one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_bad_yaml_key_suggests_the_closest(workspace: Path) -> None:
     bad = workspace / "bad.yaml"
     bad.write_text("latent_dims: 3\n")
     result = fds("train", "--data", "census", "--config", bad, "--out", workspace / "never")
-    _one_line_error(result, "latent_dims", "latent_dim")
+    one_line_error(result, "latent_dims", "latent_dim")
     assert not (workspace / "never").exists()
 
 
@@ -199,7 +186,7 @@ def test_bad_inputs_exit_2_and_write_nothing(workspace: Path, trained: Path) -> 
         (["sample", "--model", trained, "-n", 5, "--out", workspace / "o9.txt"], [".txt"]),
     ]
     for args, needles in cases:
-        _one_line_error(fds(*args), *needles)
+        one_line_error(fds(*args), *needles)
     leftovers = [p.name for p in workspace.iterdir() if p.name.startswith(("o", "."))]
     assert leftovers == []
 
@@ -207,11 +194,11 @@ def test_bad_inputs_exit_2_and_write_nothing(workspace: Path, trained: Path) -> 
 def test_existing_outputs_are_not_overwritten_silently(workspace: Path, trained: Path) -> None:
     target = workspace / "keep.csv"
     target.write_text("user data\n")
-    _one_line_error(fds("sample", "--model", trained, "-n", 5, "--out", target), "--overwrite")
+    one_line_error(fds("sample", "--model", trained, "-n", 5, "--out", target), "--overwrite")
     assert target.read_text() == "user data\n"
     assert fds("sample", "--model", trained, "-n", 5, "--out", target, "--overwrite").exit_code == 0
     result = fds("train", "--data", workspace / "census.csv", "--out", trained)
-    _one_line_error(result, "--resume", "--overwrite")
+    one_line_error(result, "--resume", "--overwrite")
 
 
 def test_tampered_model_is_refused(workspace: Path, trained: Path) -> None:
@@ -223,4 +210,4 @@ def test_tampered_model_is_refused(workspace: Path, trained: Path) -> None:
         (copy / "config.json").read_text().replace('"latent_dim": 3', '"latent_dim": 4')
     )
     result = fds("sample", "--model", copy, "-n", 3, "--out", workspace / "t.csv")
-    _one_line_error(result, "sha256")
+    one_line_error(result, "sha256")

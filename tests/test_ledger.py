@@ -9,17 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from fds.cli import app
 from fds.privacy.ledger import Ledger, data_fingerprint
 
-runner = CliRunner()
+from .cli_helpers import fds
+
 FAST_DP = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\nprivacy: {epsilon: 2}\n"
-
-
-def fds(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

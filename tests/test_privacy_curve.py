@@ -8,16 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from fds.cli import app
 from fds.data.builtin import make_census
 
-runner = CliRunner()
-
-
-def fds(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
+from .cli_helpers import fds
 
 
 @pytest.fixture(scope="module")

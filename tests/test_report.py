@@ -12,16 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from fds.cli import app
 from fds.data.builtin import load_builtin, make_census
 from fds.data.files import LoadedData
 from fds.report.html import json_node, probe_tables
 from fds.report.plots import factor_latent_mi, training_curves_png
 from fds.workflows.report import write_report
 
-runner = CliRunner()
+from .cli_helpers import fds
+
 FAST_YAML = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\n"
 PNG = "data:image/png;base64,"
 IMAGE_SECTIONS = (
@@ -59,10 +58,6 @@ PROBES = {
         }
     ]
 }
-
-
-def fds(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def _train(data: Path, out: Path, config: Path) -> Path:

@@ -1,0 +1,26 @@
+"""Running the `fds` CLI in-process, and the error contract every command shares."""
+
+from __future__ import annotations
+
+from click.testing import Result
+from typer.testing import CliRunner
+
+from fds.cli import app
+
+runner = CliRunner()
+
+
+def fds(*args: object) -> Result:
+    """`fds ARGS…` in-process; paths and numbers may be passed as they are."""
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result: Result, *needles: str) -> str:
+    """Bad input: exit code 2 and exactly one line on stderr, naming each of `needles`."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
