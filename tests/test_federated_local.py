@@ -143,3 +143,21 @@ def test_a_private_block_is_refused_in_federated_runs(tmp_path) -> None:
     assert result.exit_code == 2
     assert "private block" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_partition_and_app_refuse_bad_input_and_never_overwrite(tmp_path) -> None:
+    config = tmp_path / "fed.yaml"
+    config.write_text(yaml.safe_dump({"data": "digits", "federated": {"sites": 2}}))
+    sites, app_dir = tmp_path / "sites", tmp_path / "app"
+    missing = runner.invoke(
+        app, ["federated", "partition", "--config", str(tmp_path / "no.yaml"), "--out", str(sites)]
+    )
+    assert missing.exit_code == 2 and "config file not found" in missing.output
+    assert not sites.exists()
+    for command in (
+        ["federated", "partition", "--config", str(config), "--out", str(sites)],
+        ["federated", "app", "--config", str(config), "--out", str(app_dir), "--run", "r"],
+    ):
+        assert runner.invoke(app, command).exit_code == 0
+        again = runner.invoke(app, command)
+        assert again.exit_code == 2 and "pass --overwrite" in again.output
