@@ -24,3 +24,10 @@ def one_line_error(result: Result, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
+
+
+def train_run(data: object, config: object, out: object) -> object:
+    """`fds train --data DATA --config CONFIG --out OUT`, which must succeed; returns OUT."""
+    result = fds("train", "--data", data, "--config", config, "--out", out, "--quiet", "--json")
+    assert result.exit_code == 0, result.output
+    return out

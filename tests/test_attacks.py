@@ -20,7 +20,7 @@ from fds.privacy.attacks import (
     roc_metrics,
 )
 
-from .cli_helpers import fds, one_line_error
+from .cli_helpers import fds, one_line_error, train_run
 
 # --------------------------------------------------------------------------- metrics
 
@@ -144,13 +144,7 @@ def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("attack")
     make_census(n=600, seed=0).to_csv(root / "census.csv", index=False)
     (root / "fast.yaml").write_text("latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\n")
-    out = root / "run"
-    result = fds(
-        "train", "--data", root / "census.csv", "--config", root / "fast.yaml",
-        "--out", out, "--quiet", "--json",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return train_run(root / "census.csv", root / "fast.yaml", root / "run")
 
 
 def test_attack_writes_and_merges_attacks_json(run: Path) -> None:
@@ -191,11 +185,7 @@ def test_attack_needs_held_out_rows(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(
         "latent_dim: 2\nhidden_dims: [16]\nepochs: 1\nval_fraction: 0\n"
     )
-    trained = fds(
-        "train", "--data", tmp_path / "t.csv", "--config", tmp_path / "c.yaml",
-        "--out", tmp_path / "r", "--quiet", "--json",
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.output
+    train_run(tmp_path / "t.csv", tmp_path / "c.yaml", tmp_path / "r")
     one_line_error(fds("attack", tmp_path / "r"), "held out 0 rows")
     assert not (tmp_path / "r" / "attacks.json").exists()
 
@@ -225,9 +215,7 @@ def test_audit_of_a_dp_run_stays_under_the_accountants_epsilon(tmp_path):
         "latent_dim: 3\nhidden_dims: [16]\nepochs: 2\nbatch_size: 64\nval_fraction: 0.3\n"
         "privacy: {epsilon: 1.0}\n"
     )
-    trained = fds("train", "--data", "digits", "--config", tmp_path / "dp.yaml", "--out", out,
-                  "--quiet", "--json")  # fmt: skip
-    assert trained.exit_code == 0, trained.output
+    train_run("digits", tmp_path / "dp.yaml", out)
     result = fds("attack", out, "-k", "audit", "--json")
     assert result.exit_code == 0, result.output
     audit = json.loads(result.stdout)["audit"]

@@ -11,7 +11,7 @@ import pytest
 
 from fds.data.builtin import make_census
 
-from .cli_helpers import fds
+from .cli_helpers import fds, train_run
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,7 @@ def run(tmp_path_factory) -> Path:
     (root / "fast.yaml").write_text(
         "latent_dim: 3\nhidden_dims: [32]\nepochs: 3\nbatch_size: 64\nval_fraction: 0.3\n"
     )
-    out = root / "run"
-    result = fds(
-        "train", "--data", root / "census.csv", "--config", root / "fast.yaml",
-        "--out", out, "--quiet", "--json",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return train_run(root / "census.csv", root / "fast.yaml", root / "run")
 
 
 def test_release_curve_json_and_utility_falls_with_epsilon(run: Path) -> None:
@@ -88,9 +82,7 @@ def test_dp_training_points_carry_spent_epsilon_and_membership_auc(tmp_path: Pat
         "bounds: {a: [-2, 3], b: [-4, 4]}\ncategories: {y: [0, 1]}\n"
     )
     out = tmp_path / "run"
-    trained = fds("train", "--data", tmp_path / "t.csv", "--config", tmp_path / "c.yaml",
-                  "--out", out, "--quiet", "--json")  # fmt: skip
-    assert trained.exit_code == 0, trained.output
+    train_run(tmp_path / "t.csv", tmp_path / "c.yaml", out)
     result = fds("privacy-curve", out, "--target", "y", "--mode", "training",
                  "--epsilons", "2,inf", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output

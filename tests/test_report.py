@@ -19,7 +19,7 @@ from fds.report.html import json_node, probe_tables
 from fds.report.plots import factor_latent_mi, training_curves_png
 from fds.workflows.report import write_report
 
-from .cli_helpers import fds
+from .cli_helpers import fds, train_run
 
 FAST_YAML = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\n"
 PNG = "data:image/png;base64,"
@@ -60,12 +60,6 @@ PROBES = {
 }
 
 
-def _train(data: Path, out: Path, config: Path) -> Path:
-    result = fds("train", "--data", data, "--config", config, "--out", out, "--quiet", "--json")
-    assert result.exit_code == 0, result.output
-    return out
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("report")
@@ -77,12 +71,12 @@ def workspace(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def shapes_run(workspace: Path) -> Path:
-    return _train(workspace / "shapes.npy", workspace / "shapes_run", workspace / "fast.yaml")
+    return train_run(workspace / "shapes.npy", workspace / "fast.yaml", workspace / "shapes_run")
 
 
 @pytest.fixture(scope="module")
 def census_run(workspace: Path) -> Path:
-    return _train(workspace / "census.csv", workspace / "census_run", workspace / "fast.yaml")
+    return train_run(workspace / "census.csv", workspace / "fast.yaml", workspace / "census_run")
 
 
 def _self_contained(html: str) -> None:
