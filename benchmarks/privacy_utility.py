@@ -18,12 +18,17 @@ Goals (PASS/FAIL per data set):
   key      private block's best-attacker accuracy on the sensitive attribute ≥ 95 % of the same
            attackers' accuracy on the raw features (the model's input)
 
+Diagnostics beside the goals: "seen" is the share of test rows whose exact input is among the
+attacker's rows, "best unseen" the best attacker's accuracy on the other test rows (against their
+own majority); `--release sample` shows attackers and probes one posterior draw per row instead
+of the means.
+
 `run_row(data, preset, extra)` trains one model and returns one row, so a DP ε loop can call it
 with extra FDS parameters (e.g. the DP settings) and add rows.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py \\
         [--datasets census,shapes] [--epochs 30] [--n-train 10000] [--n-test 3000] [--seed 0]
-        [--fds-params '{"private_dim": 1}']
+        [--fds-params '{"private_dim": 1}'] [--release mean|sample]
 
 `--curve` instead runs `fds.workflows.privacy_curve.run_curve` on an `fds` model per data set: for
 ε ∈ `--epsilons`, DP training (DP-SGD re-trainings, `--curve-epochs` epochs) and DP release of the
@@ -118,9 +123,19 @@ def _attack(
 
 
 def run_row(
-    data: Split, preset: str, extra: dict[str, Any], *, epochs: int, seed: int, n_attack: int
+    data: Split,
+    preset: str,
+    extra: dict[str, Any],
+    *,
+    epochs: int,
+    seed: int,
+    n_attack: int,
+    release: str = "mean",
 ) -> dict[str, Any]:
-    """Train one model and measure it: one row of the table (extra = more FDS parameters)."""
+    """Train one model and measure it: one row of the table (extra = more FDS parameters).
+
+    `release`: what the attackers and the probe see, the posterior means (what `transform`
+    shares by default) or one posterior draw per row."""
     params = {
         "preset": preset,
         "latent_dim": LATENT_DIM,
@@ -143,8 +158,12 @@ def run_row(
     )
     split = bool(model.model_.private_dim)
     public = "public" if split else "all"
-    z_tr, z_te = model.transform(X_attack, part=public), model.transform(data.X_test, part=public)
+    draw = release == "sample"
+    z_tr = model.transform(X_attack, part=public, sample=draw)
+    z_te = model.transform(data.X_test, part=public, sample=draw)
     hidden = _attack(z_tr, data.s_train[rows], z_te, data.s_test, seed)
+    unseen = ~_seen_by_attacker(X_attack, data.X_test)
+    hidden_unseen = _attack(z_tr, data.s_train[rows], z_te[unseen], data.s_test[unseen], seed)
     utility = _attack(z_tr, data.y_train[rows], z_te, data.y_test, seed)
     row = {
         "data": data.name,
@@ -155,6 +174,9 @@ def run_row(
         "sensitive_attacker": hidden["best_attacker"],
         "sensitive_majority": hidden["majority"],
         "sensitive_advantage": hidden["advantage"],
+        "test_share_seen": round(1 - float(unseen.mean()), 4),
+        "sensitive_best_unseen": hidden_unseen["best_accuracy"],
+        "sensitive_majority_unseen": hidden_unseen["majority"],
         "target": data.target,
         "target_probe": utility["best_accuracy"],
         "target_majority": utility["majority"],
@@ -169,6 +191,21 @@ def run_row(
         ]
     row["raw_sensitive_best"] = _raw_accuracy(model, data, X_attack, rows, seed)
     return row
+
+
+def _seen_by_attacker(X_attack: Any, X_test: Any) -> np.ndarray:
+    """Test rows whose exact input (image or table row) is among the attacker's rows: for those,
+    any encoder that maps equal inputs to equal codes lets a lookup attacker read the attribute
+    off its own rows, however well the groups' distributions match (shapes' factor grid repeats
+    images; real tables rarely repeat rows)."""
+
+    def keys(X: Any) -> list[Any]:
+        if isinstance(X, pd.DataFrame):
+            return list(pd.util.hash_pandas_object(X, index=False))
+        return [row.tobytes() for row in np.ascontiguousarray(X)]
+
+    known = set(keys(X_attack))
+    return np.array([key in known for key in keys(X_test)], dtype=bool)
 
 
 def _raw_accuracy(model: FDS, data: Split, X_attack: Any, rows: np.ndarray, seed: int) -> float:
@@ -315,6 +352,12 @@ def main() -> None:
     parser.add_argument(
         "--fds-params", default="{}", help="extra FDS parameters of the fds model, as JSON"
     )
+    parser.add_argument(
+        "--release",
+        choices=("mean", "sample"),
+        default="mean",
+        help="what attackers and probes see: posterior means (default) or one posterior draw",
+    )
     parser.add_argument("--curve", action="store_true", help="the privacy-utility curve over ε")
     parser.add_argument("--curve-epochs", type=int, default=3)
     parser.add_argument("--epsilons", default="0.5,1,2,4,8,inf")
@@ -337,12 +380,17 @@ def main() -> None:
             if name == "census"
             else shapes(args.n_train, args.n_test, args.seed)
         )
-        kw = {"epochs": args.epochs, "seed": args.seed, "n_attack": args.n_attack}
+        kw = {
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "n_attack": args.n_attack,
+            "release": args.release,
+        }
         vae, fds = run_row(data, "vae", {}, **kw), run_row(data, "fds", fds_extra, **kw)
         results += [vae, fds]
         verdicts[name] = goals(vae, fds)
     headers = ["data", "preset", "block", "sens. best", "majority", "target probe", "private"]
-    headers += ["raw sens.", "train s"]
+    headers += ["raw sens.", "seen", "best unseen", "maj. unseen", "train s"]
     print_table(
         headers,
         [
@@ -355,6 +403,9 @@ def main() -> None:
                 r["target_probe"],
                 float("nan") if r["private_best"] is None else r["private_best"],
                 r["raw_sensitive_best"],
+                r["test_share_seen"],
+                r["sensitive_best_unseen"],
+                r["sensitive_majority_unseen"],
                 r["train_seconds"],
             ]
             for r in results
