@@ -330,3 +330,31 @@ def test_mmd_hides_the_attribute_from_the_public_block(table: pd.DataFrame) -> N
     hidden = public_leakage()
     assert hidden["best_accuracy"] <= hidden["majority"] + 0.05
     assert public_leakage(mmd=0.0, adversary="alternating")["advantage"] > hidden["advantage"]
+
+
+def test_censor_warmup_ramps_the_censoring_terms_but_not_the_private_head(
+    table: pd.DataFrame,
+) -> None:
+    """Early in a censor warm-up the codes train nearly uncensored (DANN's ramp), while the
+    private head learns the attribute from the first step."""
+    import torch
+
+    params = {"sensitive": ("s",), "latent_dim": 4, "adversary": "alternating", **SMALL}
+    model = FDS(preset="fds", epochs=1, **params).fit(table)
+    net = model.model_.train()
+    x = torch.from_numpy(model.codec_.encode(table.iloc[:64]))
+    s = torch.from_numpy((table["s"].iloc[:64] == "yes").to_numpy(np.float32)[:, None])
+
+    def terms(scale: float) -> dict:
+        torch.manual_seed(0)
+        return net.loss_terms(x, dataset_size=len(table), s=s, censor_scale=scale)
+
+    full, off = terms(1.0), terms(0.0)
+    for name in ("mmd", "private_spread", "independence", "censor"):
+        assert full[name] > 0, name
+        assert off[name] == 0, name
+    assert float(off["private"]) == pytest.approx(float(full["private"]))
+
+    ramped = FDS(preset="fds", epochs=1, censor_warmup_epochs=1000, **params).fit(table)
+    unramped = FDS(preset="fds", epochs=1, **params).fit(table)
+    assert ramped.history_[0]["train_mmd"] < 0.01 * unramped.history_[0]["train_mmd"]

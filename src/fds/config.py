@@ -138,6 +138,10 @@ class FDSConfig(BaseModel):
     # MMD between the public codes of each sensitive group and the rest (batch-coupled, so not
     # under DP-SGD): pushes the public block's distribution to be the same for every group
     mmd: float | None = Field(None, ge=0)
+    # Ramp the censoring terms (mmd, the private block's spread, the between-block independence,
+    # the adversary's pull on the encoder) from 0 to full over these epochs, as DANN ramps its
+    # reversal weight: the autoencoder learns the data before the censor reshapes the codes.
+    censor_warmup_epochs: float = Field(0.0, ge=0)
     # with mmd: the private block is also pulled to its group means (weight mmd), so it carries
     # the sensitive attributes only and every other factor stays in the public block (utility)
     private_only: bool | None = None

@@ -101,6 +101,7 @@ class FactorizedAutoencoder(nn.Module):
         x: torch.Tensor,
         *,
         kl_scale: float = 1.0,
+        censor_scale: float = 1.0,
         dataset_size: int,
         per_example: bool = False,
         s: torch.Tensor | None = None,
@@ -117,6 +118,8 @@ class FactorizedAutoencoder(nn.Module):
         class indices or standardized values) and adds the per-example privacy terms `private`
         and `adversary` (gradient reversal) or `censor` (alternating, whose adversary's own loss
         is returned as `adversary`, outside `loss`); without `s` they are left out.
+        `censor_scale` (the warm-up factor of `censor_warmup_epochs`) scales every term that
+        censors the public block or shapes the private one, but not the private head.
         """
         cfg = self.config
         if per_example:
@@ -130,10 +133,10 @@ class FactorizedAutoencoder(nn.Module):
             terms["sparsity_l1"] = cfg.sparsity_l1 * sparsity.l1(post.z)
         adversary_loss = None
         if self.private_head is not None and s is not None and cfg.censor:
-            adversary_loss = self._privacy_terms(post, s, terms)
+            adversary_loss = self._privacy_terms(post, s, terms, censor_scale)
         if not per_example:
             terms = {name: value.mean() for name, value in terms.items()}
-            terms |= self._batch_terms(post, dataset_size, s)
+            terms |= self._batch_terms(post, dataset_size, s, censor_scale)
         terms["loss"] = torch.stack(list(terms.values())).sum(0)
         if self.discriminator is not None:
             terms["discriminator"] = factor_disc.discriminator_loss(self.discriminator, post.z)
@@ -142,7 +145,11 @@ class FactorizedAutoencoder(nn.Module):
         return terms
 
     def _privacy_terms(
-        self, post: PosteriorSample, s: torch.Tensor, terms: dict[str, torch.Tensor]
+        self,
+        post: PosteriorSample,
+        s: torch.Tensor,
+        terms: dict[str, torch.Tensor],
+        censor_scale: float,
     ) -> torch.Tensor | None:
         """Add the per-example privacy terms to `terms`; return the alternating adversary's own
         loss (or None). The adversary reads the public posterior mean: what `transform` shares."""
@@ -152,23 +159,29 @@ class FactorizedAutoencoder(nn.Module):
         if self.adversary is None:
             return None
         if not self.alternating:
-            reversed_public = censor.reverse_gradient(public, beta)
+            reversed_public = censor.reverse_gradient(public, beta * censor_scale)
             terms["adversary"] = censor.attribute_nll(self.adversary(reversed_public), s, specs)
             return None
-        terms["censor"] = beta * censor.confusion_loss(self.adversary(public), s, specs)
+        confusion = censor.confusion_loss(self.adversary(public), s, specs)
+        terms["censor"] = beta * censor_scale * confusion
         return censor.attribute_nll(self.adversary(public.detach()), s, specs).mean()
 
     def _batch_terms(
-        self, post: PosteriorSample, dataset_size: int, s: torch.Tensor | None
+        self,
+        post: PosteriorSample,
+        dataset_size: int,
+        s: torch.Tensor | None,
+        censor_scale: float,
     ) -> dict[str, torch.Tensor]:
         """The terms defined on a whole batch of codes (scalars)."""
         cfg, terms = self.config, {}
         if cfg.mmd and self.private_dim and s is not None:
             public, private = self.split(post.mean)  # what transform releases
-            terms["mmd"] = cfg.mmd * censor.group_mmd(public, s, self.attributes)
+            weight = cfg.mmd * censor_scale
+            terms["mmd"] = weight * censor.group_mmd(public, s, self.attributes)
             if cfg.private_only:
                 spread = censor.within_group_spread(private, s, self.attributes)
-                terms["private_spread"] = cfg.mmd * spread
+                terms["private_spread"] = weight * spread
         if post.logvar is not None and cfg.tc:
             tc_value = tc.total_correlation(
                 post.z, post.mean, post.logvar, dataset_size, cfg.tc_estimator
@@ -185,7 +198,7 @@ class FactorizedAutoencoder(nn.Module):
             between = (
                 censor.block_hsic if cfg.independence_kind == "hsic" else censor.cross_covariance
             )
-            terms["independence"] = cfg.independence * between(public, private)
+            terms["independence"] = cfg.independence * censor_scale * between(public, private)
         elif cfg.independence:
             penalty = hsic.hsic if cfg.independence_kind == "hsic" else hsic.decorrelation
             terms["independence"] = cfg.independence * penalty(post.z)

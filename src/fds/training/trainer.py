@@ -152,6 +152,7 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr * (ADVERSARY_LR_SCALE if name == "adversary" else 1.0)
         kl_scale = warmup_factor(epoch_progress, cfg.kl_warmup_epochs)
+        censor_scale = warmup_factor(epoch_progress, cfg.censor_warmup_epochs)
         weight = 1.0
         if self.dp is not None and len(x) == 0:
             # An empty Poisson batch still takes a (noise-only) step, as the accounting assumes:
@@ -161,6 +162,7 @@ class Trainer:
         terms = self.model.loss_terms(
             x,
             kl_scale=kl_scale,
+            censor_scale=censor_scale,
             dataset_size=len(self.train),
             per_example=self.dp is not None,
             s=s,
