@@ -356,5 +356,4 @@ def test_censor_warmup_ramps_the_censoring_terms_but_not_the_private_head(
     assert float(off["private"]) == pytest.approx(float(full["private"]))
 
     ramped = FDS(preset="fds", epochs=1, censor_warmup_epochs=1000, **params).fit(table)
-    unramped = FDS(preset="fds", epochs=1, **params).fit(table)
-    assert ramped.history_[0]["train_mmd"] < 0.01 * unramped.history_[0]["train_mmd"]
+    assert ramped.history_[0]["train_mmd"] < 0.01 * model.history_[0]["train_mmd"]
