@@ -48,6 +48,10 @@ RunModelOpt = Annotated[
     typer.Option("--model", "-m", help="Run directory or its model/ folder.", show_default=False),
 ]
 SampleSeedOpt = Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")]
+DataRootOpt = Annotated[
+    str | None,
+    typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
+]
 
 
 def _run_of(model: Path | None, run: Path | None) -> Path:
@@ -139,10 +143,7 @@ def train(
     seed: Annotated[
         int | None, typer.Option(help="Seed for splits, initialisation and noise.")
     ] = None,
-    data_root: Annotated[
-        str | None,
-        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
-    ] = None,
+    data_root: DataRootOpt = None,
     sensitive: Annotated[
         list[str] | None,
         typer.Option(
@@ -440,10 +441,7 @@ def evaluate(
         Path | None,
         typer.Option("--factors", help="CSV/Parquet of ground-truth factors, one row per sample."),
     ] = None,
-    data_root: Annotated[
-        str | None,
-        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
-    ] = None,
+    data_root: DataRootOpt = None,
     utility_target: Annotated[
         str | None,
         typer.Option(
@@ -949,10 +947,7 @@ def attack(
         float,
         typer.Option("--noise", help="Std of Gaussian noise on the latents the inverter sees."),
     ] = 0.0,
-    data_root: Annotated[
-        str | None,
-        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
-    ] = None,
+    data_root: DataRootOpt = None,
     seed: SampleSeedOpt = 0,
     as_json: JsonFlag = False,
 ) -> None:
@@ -1111,10 +1106,7 @@ def privacy_curve_command(
             show_default=False,
         ),
     ] = None,
-    data_root: Annotated[
-        str | None,
-        typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),
-    ] = None,
+    data_root: DataRootOpt = None,
     seed: SampleSeedOpt = 0,
     as_json: JsonFlag = False,
 ) -> None:
