@@ -40,7 +40,7 @@ MODEL_SPEC: dict[str, Any] = {
 # --------------------------------------------------------------------------- data
 def load_fashion(split: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Fashion-MNIST `split` as float32 images (N,28,28) in [0,1] and labels, or None when absent."""
-    from fds.data.builtin import load_builtin
+    from fds.data.datasets import load_builtin
     from fds.errors import DataError
 
     try:

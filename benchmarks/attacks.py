@@ -1,7 +1,7 @@
 """Privacy attacks on a well-trained and an overfit VAE (issue 6): does the attack suite see the
 difference?
 
-Two FDS `vae` models on the census-like table (`fds.data.builtin.make_census`, mixed columns):
+Two FDS `vae` models on the census-like table (`fds.data.datasets.make_census`, mixed columns):
 
 - ``vae``: --n-large rows (default 5 000), --epochs epochs (default 10), hidden 128-128, 10% held
   out (the preset's defaults otherwise). Little chance to memorise: attacks should sit near chance.
@@ -25,7 +25,7 @@ from typing import Any
 from _common import emit_json, environment, print_table
 
 from fds import FDS
-from fds.data.builtin import make_census
+from fds.data.datasets import make_census
 from fds.data.files import LoadedData
 from fds.workflows.attack import attack_run
 

@@ -31,7 +31,7 @@ import torch
 from _common import CpuPressure, emit_json, environment, median, print_table, wait_for_idle
 
 from fds import FDS
-from fds.data.builtin import load_builtin
+from fds.data.datasets import load_builtin
 from fds.evaluation.disentanglement import evaluate_disentanglement, mig
 
 MODELS = ("beta_tcvae", "ae", "vae", "beta_vae", "factor_vae")

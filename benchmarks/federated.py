@@ -45,14 +45,14 @@ SCENARIOS = (
 def _data_name(choice: str) -> str:
     if choice != "auto":
         return choice
-    from fds.data.builtin import available_datasets
+    from fds.data.datasets import available_datasets
 
     ok = {d["name"]: d.get("available", True) for d in available_datasets()}
     return "fashion-mnist" if ok.get("fashion-mnist") else "digits"
 
 
 def _test_split(name: str) -> Any:
-    from fds.data.builtin import load_builtin
+    from fds.data.datasets import load_builtin
 
     return load_builtin(name, split="test").X
 

@@ -56,7 +56,8 @@ import torch
 from _common import emit_json, environment, print_table
 
 from fds import FDS
-from fds.data.builtin import EDUCATION_LEVELS, OCCUPATIONS, load_builtin
+from fds.data.datasets import load_builtin
+from fds.data.datasets.census import EDUCATION_LEVELS, OCCUPATIONS
 from fds.privacy.leakage import attribute_leakage
 
 LATENT_DIM = 10
@@ -238,7 +239,7 @@ def goals(vae: dict[str, Any], fds: dict[str, Any]) -> dict[str, dict[str, Any]]
     }
 
 
-# make_census's generative ranges (src/fds/data/builtin.py): declared, not read from the data.
+# make_census's generative ranges (src/fds/data/datasets/census.py): declared, not read from the data.
 CENSUS_DECLARED: dict[str, Any] = {
     "bounds": {
         "age": [18, 90],

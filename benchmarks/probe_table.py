@@ -27,7 +27,7 @@ import torch
 from _common import BATCH, HIDDEN, LATENT_DIM, LR, emit_json, environment, print_table
 
 from fds import FDS
-from fds.data.builtin import load_builtin
+from fds.data.datasets import load_builtin
 from fds.errors import DataError
 from fds.evaluation.probes import run_probe
 

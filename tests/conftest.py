@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fds.data.builtin import load_builtin, make_census
+from fds.data.datasets import load_builtin, make_census
 
 # The tests' tensors are tiny: one thread avoids OpenMP hand-offs that cost more than the maths
 # (and stall badly when the other core is busy). Subprocess tests run with torch's default.

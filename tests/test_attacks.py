@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fds.data.builtin import load_builtin, make_census
+from fds.data.datasets import load_builtin, make_census
 from fds.errors import DataError
 from fds.estimator import FDS
 from fds.privacy.attacks import (

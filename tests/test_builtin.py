@@ -12,15 +12,15 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from fds.data.builtin import (
-    FASHION_MNIST_DEFAULT_ROOT,
-    SHAPES_FACTORS,
+from fds.data.datasets import (
     available_datasets,
     is_builtin,
     load_builtin,
     make_census,
     render_shapes,
 )
+from fds.data.datasets.fashion_mnist import FASHION_MNIST_DEFAULT_ROOT
+from fds.data.datasets.shapes import SHAPES_FACTORS
 from fds.errors import DataError
 
 # ------------------------------------------------------------------ registry

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fds.data.builtin import make_census
+from fds.data.datasets import make_census
 
 from .cli_helpers import fds, one_line_error
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fds.cli import app
-from fds.data.builtin import make_census
+from fds.data.datasets import make_census
 from fds.data.files import LoadedData, read_data
 from fds.errors import DataError
 from fds.estimator import FDS

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fds.cli import app
 from fds.config import make_config
-from fds.data.builtin import load_builtin
+from fds.data.datasets import load_builtin
 from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
 from fds.privacy.leakage import attribute_leakage

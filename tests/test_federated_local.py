@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fds.cli import app
 from fds.config import make_config
-from fds.data.builtin import make_census
+from fds.data.datasets import make_census
 from fds.data.image_codec import ImageCodec
 from fds.data.tabular import TabularCodec
 from fds.errors import ConfigError, DataError

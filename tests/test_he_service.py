@@ -191,7 +191,7 @@ def test_fds_serve_runs_a_saved_probe_end_to_end(tmp_path: Path, keys: Path) -> 
     import subprocess
     import sys
 
-    from fds.data.builtin import make_census
+    from fds.data.datasets import make_census
 
     runner = CliRunner()
     make_census(n=300, seed=0).to_csv(tmp_path / "census.csv", index=False)

@@ -136,7 +136,7 @@ def test_report_shows_the_privacy_section(run):
 
 
 def test_codec_statistics_are_a_ledger_entry(tmp_path):
-    from fds.data.builtin import make_census
+    from fds.data.datasets import make_census
 
     make_census(n=300, seed=0)[["age", "sex"]].to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "c.yaml").write_text(

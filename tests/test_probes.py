@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from fds import FDS
 from fds.cli import app
-from fds.data.builtin import load_builtin, make_census
+from fds.data.datasets import load_builtin, make_census
 from fds.data.files import LoadedData
 from fds.errors import ConfigError, DataError, ModelFormatError
 from fds.evaluation.probes import FittedProbe, infer_task, run_probe, split_for_probe

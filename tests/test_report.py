@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fds.data.builtin import load_builtin, make_census
+from fds.data.datasets import load_builtin, make_census
 from fds.data.files import LoadedData
 from fds.report.html import json_node, probe_tables
 from fds.report.plots import factor_latent_mi, training_curves_png

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fds.data.builtin import make_census, make_shapes
+from fds.data.datasets import make_census, make_shapes
 from fds.errors import DataError
 from fds.evaluation.synthetic import image_sample_quality, prdc, table_quality, tstr
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fds.data.builtin import make_census
+from fds.data.datasets import make_census
 from fds.data.schema import infer_kind
 from fds.data.tabular import TabularCodec
 from fds.errors import DataError

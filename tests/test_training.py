@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from fds import FDS, TrainingDivergedError
-from fds.data.builtin import make_census
+from fds.data.datasets import make_census
 from tests.conftest import FAST
 
 FDS_CLI = [sys.executable, "-m", "fds.cli"]

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fds.config import load_yaml
-from fds.data.builtin import available_datasets
+from fds.data.datasets import available_datasets
 from fds.data.files import read_data, read_latents, write_output
 from fds.errors import DataError, FDSError
 from fds.estimator import FDS

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fds.data.builtin import available_datasets, is_builtin, load_builtin
+from fds.data.datasets import available_datasets, is_builtin, load_builtin
 from fds.data.images import read_idx, read_png_folder
 from fds.errors import DataError
 
