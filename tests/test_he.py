@@ -39,6 +39,7 @@ from fds.privacy.he import (
     public_context_bytes,
     save_keys,
 )
+from fds.probefiles import read_probe, write_probe
 
 N_RECORDS, DIM, N_CLASSES = 400, 16, 10
 
@@ -133,8 +134,8 @@ def test_linear_head_from_a_saved_probe(tmp_path: Path, latents, ctx, public) ->
     Z, y = latents
     labels = np.array([f"class-{v}" for v in y])
     probe = FittedProbe.fit(Z, labels, head="logistic", task="classification")
-    probe.save(tmp_path, "risk")
-    loaded = FittedProbe.load(tmp_path, "risk")
+    write_probe(probe, tmp_path, "risk")
+    loaded = FittedProbe.from_saved(read_probe(tmp_path, "risk"))
     linear = LinearHead.from_probe(loaded)
     assert np.array_equal(linear.predict(Z), loaded.predict(Z))
     scores = _server_scores(ctx, public, linear, Z)
@@ -358,8 +359,8 @@ def test_poly_mlp_head_runs_encrypted(deep_ctx, mlp_setup, latents) -> None:
 def test_poly_mlp_head_from_a_saved_probe(tmp_path: Path, latents) -> None:
     Z, y = latents
     labels = np.array([f"class-{v}" for v in y])
-    FittedProbe.fit(Z, labels, head="mlp", task="classification").save(tmp_path, "deep")
-    probe = FittedProbe.load(tmp_path, "deep")
+    write_probe(FittedProbe.fit(Z, labels, head="mlp", task="classification"), tmp_path, "deep")
+    probe = FittedProbe.from_saved(read_probe(tmp_path, "deep"))
     head = head_from_probe(probe)
     assert isinstance(head, PolyMLPHead)
     assert set(head.classes) == set(labels)

@@ -17,6 +17,7 @@ from fds.data.datasets import load_builtin, make_census
 from fds.data.files import LoadedData
 from fds.errors import ConfigError, DataError, ModelFormatError
 from fds.evaluation.probes import FittedProbe, infer_task, run_probe, split_for_probe
+from fds.probefiles import read_probe, write_probe
 from fds.workflows.probe import apply_probe, probe_run
 
 TINY = {"latent_dim": 3, "hidden_dims": [32], "epochs": 2, "verbose": False}
@@ -129,26 +130,41 @@ def test_save_load_predict_round_trip_and_tampering(tmp_path: Path) -> None:
     Z, y, _ = _classes()
     for head in ("logistic", "knn", "mlp"):
         probe = FittedProbe.fit(Z, y, head=head, target="animal", seed=3)
-        path = probe.save(tmp_path, head)
-        loaded = FittedProbe.load(tmp_path, head)
+        path = write_probe(probe, tmp_path, head)
+        loaded = FittedProbe.from_saved(read_probe(tmp_path, head))
         assert np.array_equal(loaded.predict(Z), probe.predict(Z))
         assert loaded.predict(Z[:2]).dtype.kind == "U"  # strings stay strings
         spec = json.loads(path.read_text())["spec"]
         assert spec["classes"] == ["cat", "dog", "eel"] and spec["target"] == "animal"
     regression = FittedProbe.fit(Z, Z[:, 0] * 2, head="ridge")
-    regression.save(tmp_path, "reg")
-    assert np.allclose(FittedProbe.load(tmp_path, "reg").predict(Z), regression.predict(Z))
+    write_probe(regression, tmp_path, "reg")
+    reloaded = FittedProbe.from_saved(read_probe(tmp_path, "reg"))
+    assert np.allclose(reloaded.predict(Z), regression.predict(Z))
 
     data = tmp_path / "knn.safetensors"
     blob = bytearray(data.read_bytes())
     blob[-1] ^= 1
     data.write_bytes(bytes(blob))
     with pytest.raises(ModelFormatError, match="sha256"):
-        FittedProbe.load(tmp_path, "knn")
+        read_probe(tmp_path, "knn")
     with pytest.raises(ModelFormatError, match=r"saved probes: .*logistic"):
-        FittedProbe.load(tmp_path, "missing")
+        read_probe(tmp_path, "missing")
     with pytest.raises(ConfigError, match="bad probe name"):
-        probe.save(tmp_path, "../escape")
+        write_probe(probe, tmp_path, "../escape")
+
+
+def test_a_saved_spec_naming_no_registered_head_is_refused(tmp_path: Path) -> None:
+    Z, y, _ = _classes()
+    path = write_probe(FittedProbe.fit(Z, y, head="knn"), tmp_path, "knn")
+    document = json.loads(path.read_text())
+    for field, value, error in (
+        ("head", "svm", "unknown probe head 'svm'"),
+        ("params", {"n_neighbors": 0}, "bad params"),
+    ):
+        path.write_text(json.dumps({**document, "spec": {**document["spec"], field: value}}))
+        saved = read_probe(tmp_path, "knn")  # the files themselves are intact
+        with pytest.raises(ModelFormatError, match=error):
+            FittedProbe.from_saved(saved)
 
 
 # --------------------------------------------------------------------------- estimator

@@ -1,7 +1,7 @@
 """Inference on latents: probe heads fitted on one split and scored on another, each beside the same
 head fitted on the raw features, so a user sees what a decomposition kept or lost.
 
-Pure: arrays in, plain dicts out (scikit-learn, numpy, safetensors; nothing of the estimator).
+Pure: arrays in, plain dicts out (scikit-learn and numpy; no files, nothing of the estimator).
 
 - Heads are chosen by name from a string registry per task (`HEADS`):
   classification `logistic` (StandardScaler + LogisticRegression(max_iter=1000)), `knn` (k = 5),
@@ -13,29 +13,22 @@ Pure: arrays in, plain dicts out (scikit-learn, numpy, safetensors; nothing of t
 - `run_probe` scores on the test split: classification accuracy / balanced_accuracy / macro_f1;
   regression r2 / mae; clustering ari / nmi (against the labels, when given) / silhouette (of the
   predicted clusters, on the head's standardized input; None when undefined).
-- `FittedProbe` saves a head without pickle: a JSON spec (head, task, params, seed, classes,
-  target) plus the training arrays in safetensors, with the file's sha256 in the JSON. Loading
-  verifies the hash and *refits the head from the stored spec and data* — deterministic, and no
-  code from the file is ever executed.
+- `FittedProbe` is a head that can be saved without pickle: a spec (head, task, params, seed,
+  classes, target) plus its training arrays. `fds.probefiles` writes and verifies the files;
+  `FittedProbe.from_saved` *refits the head from the stored spec and data* — deterministic, and
+  no code from the file is ever executed.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import os
-import re
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
 from sklearn.cluster import KMeans
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -58,7 +51,9 @@ from sklearn.preprocessing import StandardScaler
 
 from fds.data.validation import as_matrix
 from fds.errors import ConfigError, DataError, ModelFormatError
-from fds.io import sha256_file
+
+if TYPE_CHECKING:
+    from fds.probefiles import SavedProbe
 
 __all__ = [
     "DEFAULT_HEADS",
@@ -71,9 +66,7 @@ __all__ = [
     "main_metric",
     "missing_mask",
     "run_probe",
-    "sha256_file",
     "split_for_probe",
-    "validate_probe_name",
 ]
 
 TASKS = ("classification", "regression", "clustering")
@@ -88,10 +81,6 @@ MAX_CLASSES = 20  # integer targets with at most this many distinct values are c
 DEFAULT_CLUSTERS = 8  # clustering with no labels and no n_clusters: scikit-learn's KMeans default
 GMM_FULL_COVARIANCE_MAX_DIM = 64  # above this, a diagonal covariance (raw pixels, wide tables)
 SILHOUETTE_SAMPLE = 5000
-
-PROBE_FORMAT = "fds-probe"
-PROBE_FORMAT_VERSION = 1
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 # --------------------------------------------------------------------------- heads
@@ -438,28 +427,19 @@ def _encode_targets(
     return None, None, int(n_clusters)
 
 
-# --------------------------------------------------------------------------- saving
-def validate_probe_name(name: str) -> str:
-    """A probe name is a file stem: letters, digits, `_`, `.`, `-`, at most 64 characters."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".json"):
-        raise ConfigError(
-            f"bad probe name {name!r}: use letters, digits, '_', '.', '-' (≤ 64, no leading dot)"
-        )
-    return name
-
-
+# --------------------------------------------------------------------------- fitted probes
 def _plain_list(values: np.ndarray) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]
 
 
 @dataclass
 class FittedProbe:
-    """A fitted probe head that saves without pickle.
+    """A fitted probe head that saves without pickle (`fds.probefiles.write_probe`).
 
     `spec` holds the head name, task, params, seed, class labels (JSON list, original label space),
     target name, feature count and, optionally, the sha256 of the model weights it belongs to.
-    `Z_train`/`y_train` are the training arrays (labels encoded as class indices). `load` refits
-    the head from the stored spec and data: deterministic, and loading runs no code from the file.
+    `Z_train`/`y_train` are the training arrays (labels encoded as class indices). `from_saved`
+    refits the head from a saved spec and data: deterministic, and runs no code from the file.
     """
 
     spec: dict[str, Any]
@@ -510,93 +490,17 @@ class FittedProbe:
             return np.asarray(self.spec["classes"])[pred]
         return np.asarray(pred)
 
-    def save(self, directory: str | Path, name: str) -> Path:
-        """Write `name.json` (spec + sha256 of the data file) and `name.safetensors` atomically."""
-        validate_probe_name(name)
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {"Z_train": np.ascontiguousarray(self.Z_train, dtype=np.float64)}
-        if self.y_train is not None:
-            tensors["y_train"] = np.ascontiguousarray(self.y_train)
-        data_tmp = _temp_path(directory, f"{name}.safetensors")
-        json_tmp = _temp_path(directory, f"{name}.json")
-        try:
-            save_file(tensors, str(data_tmp))
-            document = {
-                "format": PROBE_FORMAT,
-                "format_version": PROBE_FORMAT_VERSION,
-                "spec": self.spec,
-                "data_file": f"{name}.safetensors",
-                "data_sha256": sha256_file(data_tmp),
-                "refit": "the head is refitted from this spec and the data file when loaded",
-            }
-            json_tmp.write_text(json.dumps(document, indent=2))
-            os.replace(data_tmp, directory / f"{name}.safetensors")
-            os.replace(json_tmp, directory / f"{name}.json")
-        finally:
-            for tmp in (data_tmp, json_tmp):
-                tmp.unlink(missing_ok=True)
-        return directory / f"{name}.json"
-
     @classmethod
-    def load(cls, directory: str | Path, name: str) -> FittedProbe:
-        """Verify `name.json` / `name.safetensors` in `directory` and refit the head."""
-        validate_probe_name(name)
-        directory = Path(directory)
-        path = directory / f"{name}.json"
-        if not path.is_file():
-            saved = sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
-            listed = f"saved probes: {', '.join(saved)}" if saved else "no probes are saved there"
-            raise ModelFormatError(f"probe {name!r} not found in {directory} ({listed})")
-        document = _read_json(path)
-        version = document.get("format_version")
-        if document.get("format") != PROBE_FORMAT or not isinstance(version, int):
-            raise ModelFormatError(f"{path} is not an FDS probe file")
-        if version > PROBE_FORMAT_VERSION:
-            raise ModelFormatError(
-                f"{path} uses probe format {version}, newer than this FDS reads "
-                f"({PROBE_FORMAT_VERSION}); upgrade fds"
-            )
-        data_path = directory / f"{name}.safetensors"
-        if not data_path.is_file():
-            raise ModelFormatError(f"{data_path} is missing")
-        if sha256_file(data_path) != document.get("data_sha256"):
-            raise ModelFormatError(
-                f"{data_path} does not match its sha256 in {path.name} (tampered or corrupt)"
-            )
-        try:
-            tensors = load_file(str(data_path))
-        except SafetensorError as exc:
-            raise ModelFormatError(f"{data_path} is unreadable: {exc}") from None
-        spec = _check_spec(document.get("spec"), path)
-        Z, y = tensors.get("Z_train"), tensors.get("y_train")
-        if Z is None or Z.ndim != 2 or Z.shape[1] != spec["n_features"]:
-            raise ModelFormatError(f"{data_path} does not hold the training latents its spec says")
-        if (y is None) != (spec["task"] == "clustering") or (y is not None and len(y) != len(Z)):
-            raise ModelFormatError(f"{data_path}: training targets do not match the spec")
-        if spec["task"] == "classification" and (
-            not isinstance(spec["classes"], list) or y.min() < 0 or y.max() >= len(spec["classes"])
-        ):
-            raise ModelFormatError(f"{path}: class indices and class list disagree")
-        probe = cls(spec, Z, y)
-        probe.estimator = _fit(spec["task"], spec["head"], spec["params"], spec["seed"], Z, y)
+    def from_saved(cls, saved: SavedProbe) -> FittedProbe:
+        """Refit the head of a probe read by `fds.probefiles.read_probe`, once its spec is checked
+        to name a registered head with valid parameters."""
+        _check_registered(saved)
+        spec = saved.spec
+        probe = cls(spec, saved.Z_train, saved.y_train)
+        probe.estimator = _fit(
+            spec["task"], spec["head"], spec["params"], spec["seed"], saved.Z_train, saved.y_train
+        )
         return probe
-
-
-def _temp_path(directory: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-    os.close(fd)
-    return Path(tmp)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ModelFormatError(f"{path} is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise ModelFormatError(f"{path} is not an FDS probe file")
-    return document
 
 
 _PARAM_CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -606,18 +510,11 @@ _PARAM_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _check_spec(spec: Any, path: Path) -> dict[str, Any]:
-    """The spec only selects a registry head and plain parameters: check each one."""
-    if not isinstance(spec, dict):
-        raise ModelFormatError(f"{path} has no probe spec")
-    task, head, params = spec.get("task"), spec.get("head"), spec.get("params")
+def _check_registered(saved: SavedProbe) -> None:
+    """A saved spec only selects a registry head and plain parameters: check each one."""
+    task, head, params = saved.spec["task"], saved.spec["head"], saved.spec["params"]
     if task not in HEADS or head not in HEADS[task]:
-        raise ModelFormatError(f"{path}: unknown probe head {head!r} for task {task!r}")
-    if not isinstance(params, dict) or not isinstance(spec.get("seed"), int):
-        raise ModelFormatError(f"{path}: params and seed must be a mapping and an integer")
+        raise ModelFormatError(f"{saved.source}: unknown probe head {head!r} for task {task!r}")
     expected = set(_head_params(task, head, 5, 1, 2))
     if set(params) != expected or not all(_PARAM_CHECKS[k](v) for k, v in params.items()):
-        raise ModelFormatError(f"{path}: bad params {params} for the {head} {task} head")
-    if not isinstance(spec.get("n_features"), int) or spec["n_features"] < 1:
-        raise ModelFormatError(f"{path}: n_features must be a positive integer")
-    return spec
+        raise ModelFormatError(f"{saved.source}: bad params {params} for the {head} {task} head")

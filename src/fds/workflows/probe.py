@@ -22,14 +22,9 @@ import pandas as pd
 from fds.data.files import LoadedData
 from fds.errors import ConfigError, DataError, ModelFormatError
 from fds.estimator import FDS
-from fds.evaluation.probes import (
-    FittedProbe,
-    main_metric,
-    missing_mask,
-    sha256_file,
-    validate_probe_name,
-)
-from fds.io import resolve_model_dir
+from fds.evaluation.probes import FittedProbe, main_metric, missing_mask
+from fds.io import resolve_model_dir, sha256_file
+from fds.probefiles import read_probe, validate_probe_name, write_probe
 
 PROBES_FILE = "probes.json"
 PROBES_DIR = "probes"
@@ -104,7 +99,7 @@ def load_model_probe(model_dir: str | Path, name: str) -> FittedProbe:
     """Saved probe `name` of a model (run directory or model/ folder), refused when it was fitted
     on another model's weights."""
     model_dir = resolve_model_dir(model_dir)
-    probe = FittedProbe.load(model_dir / PROBES_DIR, name)
+    probe = FittedProbe.from_saved(read_probe(model_dir / PROBES_DIR, name))
     expected, actual = (
         probe.spec.get("model_sha256"),
         sha256_file(model_dir / "weights.safetensors"),
@@ -176,7 +171,7 @@ def _save_best(
         target=entry["target"],
         model_sha256=sha256_file(model_dir / "weights.safetensors"),
     )
-    path = probe.save(model_dir / PROBES_DIR, name)
+    path = write_probe(probe, model_dir / PROBES_DIR, name)
     return {"name": name, "head": best["head"], metric: best.get(metric), "path": str(path)}
 
 
