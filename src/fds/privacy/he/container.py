@@ -17,8 +17,8 @@ from typing import Any
 
 import tenseal as ts
 
-from fds.errors import DataError, KeyMismatchError
-from fds.privacy.he.keys import key_id, read_bytes
+from fds.errors import DataError
+from fds.privacy.he.keys import check_key, key_id, read_bytes
 from fds.privacy.he.wire import BATCH_KINDS, MAX_HEADER_BYTES, EncryptedBatch
 
 __all__ = ["FILE_FORMAT_VERSION", "read_encrypted", "read_encrypted_header", "write_encrypted"]
@@ -108,11 +108,7 @@ def read_encrypted(
     header, offset = read_encrypted_header(data, str(path))
     if kind is not None and header["kind"] != kind:
         raise DataError(f"{path} holds encrypted {header['kind']}, expected {kind}")
-    if header["key_id"] != key_id(context):
-        raise KeyMismatchError(
-            f"{path} was encrypted under key {header['key_id']}, these keys are "
-            f"{key_id(context)}: use the keys the data were encrypted with"
-        )
+    check_key(header["key_id"], key_id(context), str(path))
     batches = []
     for _ in range(header["n_batches"]):
         if len(data) < offset + 8:

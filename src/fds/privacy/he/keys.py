@@ -23,7 +23,7 @@ from typing import Any
 
 import tenseal as ts
 
-from fds.errors import ConfigError, DataError, ModelFormatError
+from fds.errors import ConfigError, DataError, KeyMismatchError, ModelFormatError
 
 __all__ = [
     "DEFAULT_POLY_MODULUS",
@@ -34,6 +34,7 @@ __all__ = [
     "SECRET_FILE",
     "HEParams",
     "available_depth",
+    "check_key",
     "context_params",
     "create_context",
     "key_id",
@@ -157,6 +158,16 @@ def key_id(ctx: ts.Context) -> str:
         save_public_key=True, save_secret_key=False, save_galois_keys=False, save_relin_keys=False
     )
     return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def check_key(found: str, expected: str, what: str) -> None:
+    """Refuse ciphertexts made under key id `found` where key `expected` is in use: CKKS itself
+    would decrypt them to silent garbage."""
+    if found != expected:
+        raise KeyMismatchError(
+            f"{what} was encrypted under key {found}, these keys are {expected}: "
+            "use the keys the data were encrypted with"
+        )
 
 
 def public_context_bytes(ctx: ts.Context, *, relin_keys: bool = False) -> bytes:

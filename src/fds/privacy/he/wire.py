@@ -20,8 +20,8 @@ import numpy as np
 import tenseal as ts
 
 from fds.data.validation import as_matrix
-from fds.errors import DataError, KeyMismatchError
-from fds.privacy.he.keys import key_id
+from fds.errors import DataError
+from fds.privacy.he.keys import check_key, key_id
 
 __all__ = [
     "BATCH_KINDS",
@@ -78,11 +78,7 @@ class EncryptedBatch:
         header = parse_batch_header(data)
         if kind is not None and header["kind"] != kind:
             raise DataError(f"expected an encrypted batch of {kind}, got {header['kind']}")
-        if header["key_id"] != key_id(ctx):
-            raise KeyMismatchError(
-                f"the batch was encrypted under key {header['key_id']}, this context is key "
-                f"{key_id(ctx)}: use the keys the data were encrypted with"
-            )
+        check_key(header["key_id"], key_id(ctx), "the batch")
         offset = len(_MAGIC) + 4 + header["_header_len"]
         vectors = []
         for length in header["lengths"]:
@@ -163,11 +159,7 @@ def decrypt_batches(
     kid = key_id(ctx)
     parts = []
     for batch in batches:
-        if batch.key_id != kid:
-            raise KeyMismatchError(
-                f"{batch.kind} were encrypted under key {batch.key_id}, the secret context is "
-                f"key {kid}: use the keys the data were encrypted with"
-            )
+        check_key(batch.key_id, kid, f"a batch of {batch.kind}")
         key = ctx.secret_key()
         cols = [np.asarray(v.decrypt(key), dtype=np.float64) for v in batch.vectors]
         parts.append(np.stack(cols, axis=1)[: batch.n_records])
