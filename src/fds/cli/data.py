@@ -15,7 +15,6 @@ from fds.cli.common import (
     OverwriteOpt,
     emit,
     err_console,
-    handle_errors,
     new_typer,
     out_console,
     print_json,
@@ -27,7 +26,6 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 
 
 @app.command()
-@handle_errors
 def datasets(as_json: JsonFlag = False) -> None:
     """List the built-in data sets.
 
@@ -51,7 +49,6 @@ def datasets(as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-@handle_errors
 def train(
     run: Annotated[
         Path | None, typer.Argument(help="Run directory (same as --out).", show_default=False)
@@ -126,12 +123,16 @@ def train(
         "private_dim": private_dim,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
-    summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
+    try:
+        summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            "a checkpoint was saved; continue with `fds train --resume RUN`"
+        ) from None
     emit(summary, as_json, "FDS training run")
 
 
 @app.command()
-@handle_errors
 def quickstart(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")] = Path(
         "runs/quickstart"
@@ -159,7 +160,6 @@ def quickstart(
 
 
 @app.command()
-@handle_errors
 def encode(
     model: ModelOpt,
     data: Annotated[str, typer.Option("--data", "-d", help="Rows or images to encode.")],
@@ -192,7 +192,6 @@ def encode(
 
 
 @app.command()
-@handle_errors
 def decode(
     model: ModelOpt,
     latents: Annotated[
@@ -229,7 +228,6 @@ def decode(
 
 
 @app.command()
-@handle_errors
 def sample(
     model: ModelOpt,
     n: Annotated[int, typer.Option("-n", "--n", help="How many rows or images.")],

@@ -15,7 +15,7 @@ from fds.cli.common import (
     SampleSeedOpt,
     emit,
     err_console,
-    handle_errors,
+    labelled,
     new_typer,
     out_console,
     print_json,
@@ -26,7 +26,6 @@ app = new_typer()
 
 
 @app.command()
-@handle_errors
 def evaluate(
     run: RunArg = None,
     model: RunModelOpt = None,
@@ -91,13 +90,12 @@ def evaluate(
         print_json({"evaluation_json": str(path)} | report)
         return
     for warning in (report.get("latent_health") or {}).get("warnings", []):
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        err_console.print(labelled("warning:", "yellow", warning), highlight=False)
     emit(headline(report), False, "FDS evaluation")
     out_console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
-@handle_errors
 def report(
     run: RunArg = None,
     model: RunModelOpt = None,

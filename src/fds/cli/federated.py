@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fds.cli.common import JsonFlag, OverwriteOpt, emit, handle_errors, new_typer
+from fds.cli.common import JsonFlag, OverwriteOpt, emit, new_typer
 
 app = new_typer(
     help="Federated training on Flower: sites train one FDS without pooling their data.\n\n"
@@ -19,7 +19,6 @@ FedConfigOpt = Annotated[
 
 
 @app.command("simulate")
-@handle_errors
 def federated_simulate_command(
     config: FedConfigOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
@@ -41,7 +40,6 @@ def federated_simulate_command(
 
 
 @app.command("partition")
-@handle_errors
 def federated_partition_command(
     config: FedConfigOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for one file per site.")],
@@ -62,7 +60,6 @@ def federated_partition_command(
 
 
 @app.command("app")
-@handle_errors
 def federated_app_command(
     config: FedConfigOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Flower app directory to create.")],

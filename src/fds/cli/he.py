@@ -15,7 +15,6 @@ from fds.cli.common import (
     RunModelOpt,
     emit,
     err_console,
-    handle_errors,
     new_typer,
 )
 from fds.errors import DataError
@@ -28,7 +27,6 @@ keys_app = new_typer(
 
 
 @keys_app.command("new")
-@handle_errors
 def keys_new_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the key files.")],
     poly_modulus: Annotated[
@@ -85,7 +83,6 @@ def keys_new_command(
 
 
 @app.command()
-@handle_errors
 def encrypt(
     keys: Annotated[
         Path, typer.Option("--keys", "-k", help="Directory written by `fds keys new`.")
@@ -127,7 +124,6 @@ def encrypt(
 
 
 @app.command()
-@handle_errors
 def decrypt(
     keys: Annotated[
         Path, typer.Option("--keys", "-k", help="Directory written by `fds keys new`.")
@@ -176,7 +172,6 @@ def decrypt(
 
 
 @app.command()
-@handle_errors
 def serve(
     model: ModelOpt,
     probe: Annotated[
@@ -222,7 +217,6 @@ def serve(
 
 
 @app.command("infer-remote")
-@handle_errors
 def infer_remote_command(
     url: Annotated[str, typer.Option("--url", help="The `fds serve` address.")],
     keys: Annotated[

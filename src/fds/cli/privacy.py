@@ -17,7 +17,6 @@ from fds.cli.common import (
     SampleSeedOpt,
     emit,
     err_console,
-    handle_errors,
     new_typer,
     out_console,
     print_json,
@@ -28,7 +27,6 @@ app = new_typer()
 
 
 @app.command()
-@handle_errors
 def release(
     run: RunArg = None,
     model: RunModelOpt = None,
@@ -76,7 +74,6 @@ ledger_app = new_typer(
 
 
 @ledger_app.command("show")
-@handle_errors
 def ledger_show_command(
     run: RunArg = None, model: RunModelOpt = None, as_json: JsonFlag = False
 ) -> None:
@@ -117,7 +114,6 @@ def ledger_show_command(
 
 
 @ledger_app.command("set-budget")
-@handle_errors
 def ledger_set_budget_command(
     run: RunArg = None,
     model: RunModelOpt = None,
@@ -146,7 +142,6 @@ def ledger_set_budget_command(
 
 
 @app.command()
-@handle_errors
 def attack(
     run: RunArg = None,
     model: RunModelOpt = None,
@@ -225,7 +220,6 @@ def attack(
 
 
 @app.command("privacy-curve")
-@handle_errors
 def privacy_curve_command(
     run: RunArg = None,
     model: RunModelOpt = None,

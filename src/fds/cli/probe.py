@@ -13,7 +13,6 @@ from fds.cli.common import (
     ModelOpt,
     OverwriteOpt,
     emit,
-    handle_errors,
     new_typer,
     out_console,
     print_json,
@@ -26,7 +25,6 @@ app = new_typer(
 
 
 @app.command("run")
-@handle_errors
 def probe_run_command(
     model: ModelOpt,
     data: Annotated[
@@ -105,7 +103,6 @@ def _shown(value: Any) -> str:
 
 
 @app.command("apply")
-@handle_errors
 def probe_apply_command(
     model: ModelOpt,
     probe: Annotated[str, typer.Option("--probe", "-p", help="Name given to `--save`.")],
