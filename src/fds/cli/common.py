@@ -49,6 +49,12 @@ RunModelOpt = Annotated[
     Path | None,
     typer.Option("--model", "-m", help="Run directory or its model/ folder.", show_default=False),
 ]
+RunDataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data", "-d", help="The training data (path or built-in); default: the run's config."
+    ),
+]
 SampleSeedOpt = Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")]
 DataRootOpt = Annotated[
     str | None,

@@ -11,6 +11,7 @@ from fds.cli.common import (
     DataRootOpt,
     JsonFlag,
     RunArg,
+    RunDataOpt,
     RunModelOpt,
     SampleSeedOpt,
     emit,
@@ -29,12 +30,7 @@ app = new_typer()
 def evaluate(
     run: RunArg = None,
     model: RunModelOpt = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data", "-d", help="The training data (path or built-in); default: the run's config."
-        ),
-    ] = None,
+    data: RunDataOpt = None,
     iwae_k: Annotated[
         int, typer.Option("--iwae-k", help="Importance samples for the IWAE bound.")
     ] = 100,

@@ -13,6 +13,7 @@ from fds.cli.common import (
     JsonFlag,
     OverwriteOpt,
     RunArg,
+    RunDataOpt,
     RunModelOpt,
     SampleSeedOpt,
     emit,
@@ -145,12 +146,7 @@ def ledger_set_budget_command(
 def attack(
     run: RunArg = None,
     model: RunModelOpt = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data", "-d", help="The training data (path or built-in); default: the run's config."
-        ),
-    ] = None,
+    data: RunDataOpt = None,
     kind: Annotated[
         list[str] | None,
         typer.Option(
