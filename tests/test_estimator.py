@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -14,7 +15,6 @@ from torch import nn
 
 from fds import FDS, ConfigError, DataError
 from fds.config import PRESETS
-from fds.errors import NotFittedError
 from tests.conftest import FAST
 
 

@@ -1,8 +1,10 @@
-"""Typed exceptions: the CLI turns every `FDSError` into one line on stderr and exit code 2."""
+"""Typed exceptions: the CLI turns every `FDSError` into one line on stderr and exit code 2.
+
+No imports beyond the standard library: the CLI imports this module before it knows which
+command runs, and `fds --help` must stay fast.
+"""
 
 from __future__ import annotations
-
-from sklearn.exceptions import NotFittedError
 
 __all__ = [
     "ConfigError",
@@ -11,7 +13,6 @@ __all__ = [
     "FDSError",
     "KeyMismatchError",
     "ModelFormatError",
-    "NotFittedError",
     "PrivacyBudgetError",
     "TrainingDivergedError",
 ]
