@@ -1,5 +1,6 @@
 """Loss terms in `fds.objectives`: values against closed forms / torch.distributions, gradients
-where a term promises to stop or keep them, and independence penalties on known (in)dependence."""
+where a term promises to stop or keep them, independence penalties on known (in)dependence, and
+the config fields they read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from fds.config import PRESET_FIELDS, PRESETS, make_config
 from fds.objectives import factor_disc, hsic, kl, sparsity, tc
 
 
@@ -235,3 +237,13 @@ def test_hsic_is_differentiable_and_degenerate_inputs_are_zero() -> None:
     assert torch.isfinite(z.grad).all() and (z.grad != 0).any()
     assert hsic.hsic(torch.randn(3, 2)).item() == 0.0  # too few rows for an estimate
     assert hsic.hsic(torch.randn(10, 1)).item() == 0.0  # one dimension: no pair
+
+
+# ---------------------------------------------------------------------------------- config
+def test_presets_set_only_fields_a_preset_may_set() -> None:
+    """A preset value for any other field would be silently ignored by `resolved()`."""
+    for preset, values in PRESETS.items():
+        assert set(values) <= set(PRESET_FIELDS), preset
+    assert "sparsity_kl" in PRESET_FIELDS  # it was left out, so no preset could set it
+    assert make_config(preset="vae").resolved().sparsity_kl == 0.0  # None until resolved
+    assert make_config(preset="vae", sparsity_kl=0.2).resolved().sparsity_kl == 0.2
