@@ -36,7 +36,7 @@ from fds.data.stream import Rows, split_indices
 from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model, save_model
-from fds.model import FactorizedAutoencoder, build_model
+from fds.models import FactorizedAutoencoder, build_model
 from fds.objectives.censor import AttributeSpec
 from fds.training.trainer import Trainer
 
