@@ -283,7 +283,7 @@ def test_privacy_terms_are_per_example_for_dp(adversary: str, table: pd.DataFram
 def test_gradient_reversal_encoder_gets_the_opposite_gradient() -> None:
     import torch
 
-    from fds.objectives.censor import reverse_gradient
+    from fds.objectives.gradient_reversal import reverse_gradient
 
     z = torch.ones(3, requires_grad=True)
     (reverse_gradient(z, 2.0) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
@@ -294,7 +294,9 @@ def test_group_mmd_sees_a_shifted_group_and_not_a_shuffled_one() -> None:
     """The MMD penalty is what pushes the public block to look the same for every group."""
     import torch
 
-    from fds.objectives.censor import AttributeSpec, group_mmd, within_group_spread
+    from fds.objectives.attributes import AttributeSpec
+    from fds.objectives.mmd import group_mmd
+    from fds.objectives.private_spread import within_group_spread
 
     torch.manual_seed(0)
     s = torch.randint(0, 2, (256, 1)).float()

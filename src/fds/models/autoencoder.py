@@ -1,7 +1,7 @@
 """FactorizedAutoencoder: encoder → posterior → latent → decoder → likelihood, and its objective.
 
     L = NLL(x | z) + kl·KL(q(z|x) ‖ p(z)) + tc·TC + factor·TC_disc + sparsity + independence·HSIC
-        + censor·(private head NLL + adversary term)      (split latent: see fds.objectives.censor)
+        + censor·(private head NLL + adversary term) + mmd·(group MMD + private spread)
 
 Each term is optional and weighted (see `fds.config.PRESETS` for the classic combinations). The
 loss is computed here, from pure functions in `fds.objectives`, so the trainer stays generic.
@@ -17,8 +17,13 @@ from fds.errors import ConfigError
 from fds.nn.corruption import corrupt
 from fds.nn.likelihoods import Likelihood
 from fds.nn.posteriors import PosteriorSample
-from fds.objectives import censor, factor_disc, hsic, kl, sparsity, tc
-from fds.objectives.censor import AttributeHeads, AttributeSpec
+from fds.objectives import AttributeSpec, factor_disc, hsic, kl, sparsity, tc
+from fds.objectives.alternating_censor import confusion_loss
+from fds.objectives.block_independence import block_hsic, cross_covariance
+from fds.objectives.gradient_reversal import reverse_gradient
+from fds.objectives.heads import AttributeHeads, attribute_nll
+from fds.objectives.mmd import group_mmd
+from fds.objectives.private_spread import within_group_spread
 
 
 class FactorizedAutoencoder(nn.Module):
@@ -152,16 +157,16 @@ class FactorizedAutoencoder(nn.Module):
         loss (or None). The adversary reads the public posterior mean: what `transform` shares."""
         beta, specs = self.config.censor, self.attributes
         public, private = self.split(post.mean)
-        terms["private"] = beta * censor.attribute_nll(self.private_head(private), s, specs)
+        terms["private"] = beta * attribute_nll(self.private_head(private), s, specs)
         if self.adversary is None:
             return None
         if not self.alternating:
-            reversed_public = censor.reverse_gradient(public, beta * censor_scale)
-            terms["adversary"] = censor.attribute_nll(self.adversary(reversed_public), s, specs)
+            reversed_public = reverse_gradient(public, beta * censor_scale)
+            terms["adversary"] = attribute_nll(self.adversary(reversed_public), s, specs)
             return None
-        confusion = censor.confusion_loss(self.adversary(public), s, specs)
+        confusion = confusion_loss(self.adversary(public), s, specs)
         terms["censor"] = beta * censor_scale * confusion
-        return censor.attribute_nll(self.adversary(public.detach()), s, specs).mean()
+        return attribute_nll(self.adversary(public.detach()), s, specs).mean()
 
     def _batch_terms(
         self,
@@ -175,9 +180,9 @@ class FactorizedAutoencoder(nn.Module):
         if cfg.mmd and self.private_dim and s is not None:
             public, private = self.split(post.mean)  # what transform releases
             weight = cfg.mmd * censor_scale
-            terms["mmd"] = weight * censor.group_mmd(public, s, self.attributes)
+            terms["mmd"] = weight * group_mmd(public, s, self.attributes)
             if cfg.private_only:
-                spread = censor.within_group_spread(private, s, self.attributes)
+                spread = within_group_spread(private, s, self.attributes)
                 terms["private_spread"] = weight * spread
         if post.logvar is not None and cfg.tc:
             tc_value = tc.total_correlation(
@@ -192,9 +197,7 @@ class FactorizedAutoencoder(nn.Module):
             )
         if cfg.independence and self.private_dim:
             public, private = self.split(post.mean)  # what transform releases
-            between = (
-                censor.block_hsic if cfg.independence_kind == "hsic" else censor.cross_covariance
-            )
+            between = block_hsic if cfg.independence_kind == "hsic" else cross_covariance
             terms["independence"] = cfg.independence * censor_scale * between(public, private)
         elif cfg.independence:
             penalty = hsic.hsic if cfg.independence_kind == "hsic" else hsic.decorrelation

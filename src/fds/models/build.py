@@ -14,7 +14,7 @@ from fds.nn.conv import ConvDecoder, ConvEncoder
 from fds.nn.likelihoods import build_likelihood
 from fds.nn.mlp import mlp
 from fds.nn.posteriors import make_posterior
-from fds.objectives.censor import AttributeSpec
+from fds.objectives import AttributeSpec
 
 
 def build_model(

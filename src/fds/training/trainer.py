@@ -23,7 +23,7 @@ from fds.config import FDSConfig
 from fds.data.stream import Rows
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.models import FactorizedAutoencoder
-from fds.objectives.censor import ADVERSARY_LR_SCALE
+from fds.objectives.alternating_censor import ADVERSARY_LR_SCALE
 from fds.objectives.kl import warmup_factor
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
