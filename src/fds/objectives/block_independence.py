@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from fds.objectives.base import LossTerm, TermInputs
+
 
 def cross_covariance(public: torch.Tensor, private: torch.Tensor) -> torch.Tensor:
     """Squared Frobenius norm of the correlation matrix between the two blocks (scalar, couples
@@ -34,3 +36,20 @@ def block_hsic(public: torch.Tensor, private: torch.Tensor) -> torch.Tensor:
 
     k, m = centred_gram(public), centred_gram(private)
     return (k * m).sum() / ((k * k).sum() * (m * m).sum()).sqrt().clamp_min(1e-12)
+
+
+def _independence(inputs: TermInputs, weight: float) -> torch.Tensor:
+    public, private = inputs.blocks()  # what transform releases
+    between = block_hsic if inputs.config.independence_kind == "hsic" else cross_covariance
+    return weight * between(public, private)
+
+
+TERM = LossTerm(
+    name="independence",
+    weight="independence",
+    value=_independence,
+    reads=("independence_kind",),
+    needs=frozenset({"private_block"}),
+    per_example=False,
+    warmup="censor_warmup_epochs",
+)

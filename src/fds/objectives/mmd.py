@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from fds.objectives.attributes import AttributeSpec, attribute_groups
+from fds.objectives.base import LossTerm, TermInputs
 
 # Bandwidths of the MMD kernel, as multiples of the batch's median squared distance: a mixture of
 # widths sees differences at several scales (Louizos et al. 2016 use several fixed widths; relative
@@ -42,3 +43,18 @@ def group_mmd(
     if not penalties:
         return public.new_zeros(())
     return torch.stack(penalties).mean()
+
+
+def _mmd(inputs: TermInputs, weight: float) -> torch.Tensor:
+    public, _ = inputs.blocks()  # what transform shares
+    return weight * group_mmd(public, inputs.s, inputs.attributes)
+
+
+TERM = LossTerm(
+    name="mmd",
+    weight="mmd",
+    value=_mmd,
+    needs=frozenset({"private_block", "labels"}),
+    per_example=False,
+    warmup="censor_warmup_epochs",
+)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import torch
 
 from fds.objectives.attributes import AttributeSpec, attribute_groups
+from fds.objectives.base import LossTerm, TermInputs
 
 
 def within_group_spread(
@@ -28,3 +29,20 @@ def within_group_spread(
     within = (private - means[key]).pow(2).sum()
     total = (private - private.mean(0)).pow(2).sum().clamp_min(1e-8)
     return within / total
+
+
+def _spread(inputs: TermInputs, weight: float) -> torch.Tensor:
+    _, private = inputs.blocks()
+    return weight * within_group_spread(private, inputs.s, inputs.attributes)
+
+
+TERM = LossTerm(
+    name="private_spread",
+    weight="mmd",
+    value=_spread,
+    reads=("private_only",),
+    needs=frozenset({"private_block", "labels"}),
+    when=lambda config: bool(config.private_only),
+    per_example=False,
+    warmup="censor_warmup_epochs",
+)
