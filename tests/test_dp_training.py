@@ -188,7 +188,7 @@ def test_a_dp_trainer_refuses_a_second_fit(digits):
     from fds.config import make_config
     from fds.data.image_codec import ImageCodec
     from fds.data.stream import Rows
-    from fds.model import build_model
+    from fds.models import build_model
     from fds.training.trainer import Trainer
 
     config = make_config(latent_dim=2, hidden_dims=[8], epochs=1, privacy=DP).resolved()

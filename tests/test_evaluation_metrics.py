@@ -23,7 +23,7 @@ from fds.evaluation.metrics import (
     reconstruction_errors,
     sparsity,
 )
-from fds.model import build_model
+from fds.models import build_model
 
 
 def _model(preset: str, latent_dim: int = 2, width: int = 6, seed: int = 0):

@@ -17,7 +17,7 @@ from fds.data.tabular import TabularCodec
 from fds.errors import ConfigError, DataError
 from fds.federated.schema import merge_codecs, site_codec_state
 from fds.federated.site import SiteData, train_locally
-from fds.model import build_model
+from fds.models import build_model
 
 runner = CliRunner()
 

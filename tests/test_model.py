@@ -6,7 +6,7 @@ import torch
 from fds.config import make_config
 from fds.data.codec import Block
 from fds.errors import ConfigError
-from fds.model import build_model
+from fds.models import build_model
 
 
 def test_per_example_loss_matches_the_batch_mean():

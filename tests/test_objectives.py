@@ -1,5 +1,6 @@
 """Loss terms in `fds.objectives`: values against closed forms / torch.distributions, gradients
-where a term promises to stop or keep them, and independence penalties on known (in)dependence."""
+where a term promises to stop or keep them, independence penalties on known (in)dependence, and
+the registry: a term is one module plus one line, and the model, Trainer and DP-SGD follow it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from fds.objectives import factor_disc, hsic, kl, sparsity, tc
+from fds.config import PRESET_FIELDS, PRESETS, FDSConfig, make_config
+from fds.errors import ConfigError
+from fds.objectives import (
+    TERMS,
+    LossTerm,
+    Network,
+    OptimizerGroup,
+    TermInputs,
+    applying_terms,
+    check_trainable_under_dp,
+    factor_disc,
+    hsic,
+    kl,
+    sparsity,
+    tc,
+    warmup_factor,
+)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -63,12 +80,12 @@ def test_free_bits_zero_is_the_plain_sum_with_full_gradient() -> None:
 
 
 def test_warmup_factor_ramps_linearly_then_stays_at_one() -> None:
-    assert kl.warmup_factor(0.0, 4) == 0.0
-    assert kl.warmup_factor(1.0, 4) == pytest.approx(0.25)
-    assert kl.warmup_factor(2.0, 4) == pytest.approx(0.5)
-    assert kl.warmup_factor(4.0, 4) == 1.0
-    assert kl.warmup_factor(10.0, 4) == 1.0
-    assert kl.warmup_factor(0.0, 0) == 1.0  # no warm-up: full weight from the start
+    assert warmup_factor(0.0, 4) == 0.0
+    assert warmup_factor(1.0, 4) == pytest.approx(0.25)
+    assert warmup_factor(2.0, 4) == pytest.approx(0.5)
+    assert warmup_factor(4.0, 4) == 1.0
+    assert warmup_factor(10.0, 4) == 1.0
+    assert warmup_factor(0.0, 0) == 1.0  # no warm-up: full weight from the start
 
 
 # ------------------------------------------------------------------------------------ TC (β-TCVAE)
@@ -235,3 +252,115 @@ def test_hsic_is_differentiable_and_degenerate_inputs_are_zero() -> None:
     assert torch.isfinite(z.grad).all() and (z.grad != 0).any()
     assert hsic.hsic(torch.randn(3, 2)).item() == 0.0  # too few rows for an estimate
     assert hsic.hsic(torch.randn(10, 1)).item() == 0.0  # one dimension: no pair
+
+
+# ---------------------------------------------------------------------------------- registry
+def _configs() -> list:
+    """Every preset, with the key's three adversary modes and the independence term on."""
+    configs = []
+    for preset in PRESETS:
+        for adversary in ("none", "gradient_reversal", "alternating"):
+            params = {"preset": preset, "adversary": adversary, "independence": 1.0}
+            configs.append(make_config(**params).resolved())
+    return configs
+
+
+def test_presets_set_only_fields_a_preset_may_set() -> None:
+    """A preset value for any other field would be silently ignored by `resolved()`."""
+    for preset, values in PRESETS.items():
+        assert set(values) <= set(PRESET_FIELDS), preset
+    assert "sparsity_kl" in PRESET_FIELDS  # it was left out, so no preset could set it
+    assert make_config(preset="vae").resolved().sparsity_kl == 0.0  # None until resolved
+    assert make_config(preset="vae", sparsity_kl=0.2).resolved().sparsity_kl == 0.2
+
+
+def test_every_term_reads_fields_of_the_config() -> None:
+    fields = set(FDSConfig.model_fields)
+    for term in TERMS:
+        assert term.weight in PRESET_FIELDS, term.name  # None in a config = the preset's value
+        optional = (term.couples_when, term.warmup)
+        assert set(term.reads) | {f for f in optional if f} <= fields, term.name
+
+
+def test_terms_and_optimizer_groups_that_apply_together_have_distinct_names() -> None:
+    for config in _configs():
+        terms = applying_terms(config)
+        names = [term.name for term in terms]
+        assert len(names) == len(set(names)), names
+        groups = [term.optimizer.name for term in terms if term.optimizer]
+        assert "model" not in groups and len(groups) == len(set(groups)), groups
+
+
+def test_dp_refuses_batch_coupled_terms_and_own_optimizers_naming_the_setting() -> None:
+    refused = {
+        "tc": {"preset": "beta_tcvae"},
+        "free_bits": {"preset": "vae"},
+        "sparsity_kl": {"preset": "ae", "sparsity_kl": 0.1},
+        "mmd": {"preset": "fds", "free_bits": 0.0},
+        "gradient_reversal": {  # the alternating adversary has its own optimizer
+            "preset": "fds",
+            "privacy": {"epsilon": 1},
+            "independence": 0.0,
+            "adversary": "alternating",
+        },
+    }
+    for culprit, params in refused.items():
+        with pytest.raises(ConfigError, match=culprit):
+            check_trainable_under_dp(make_config(**params).resolved())
+    # free bits only couple the batch through the KL they clamp
+    check_trainable_under_dp(make_config(preset="ae", free_bits=0.5).resolved())
+    check_trainable_under_dp(
+        make_config(preset="fds", privacy={"epsilon": 1}, independence=0.0).resolved()
+    )
+
+
+def _critic_loss(inputs: TermInputs) -> torch.Tensor:
+    return inputs.networks["critic"](inputs.post.z.detach()).pow(2).mean()
+
+
+# A term brought by one definition: its own network, trained by its own optimizer.
+CRITIC = LossTerm(
+    name="critic_score",
+    weight="sparsity_l1",
+    value=lambda inputs, weight: weight * inputs.networks["critic"](inputs.post.z)[:, 0],
+    network=Network("critic", lambda config, attributes: torch.nn.Linear(config.latent_dim, 1)),
+    optimizer=OptimizerGroup(
+        "critic", loss=_critic_loss, dp_refusal="the critic trains outside DP-SGD", lr_scale=2.0
+    ),
+)
+
+
+def test_a_registered_term_is_summed_trained_and_checked_without_other_changes(
+    monkeypatch,
+) -> None:
+    import numpy as np
+
+    from fds.data.codec import Block
+    from fds.data.stream import Rows
+    from fds.models import build_model
+    from fds.objectives import registry
+    from fds.training.trainer import Trainer
+
+    monkeypatch.setattr(registry, "TERMS", (*registry.TERMS, CRITIC))
+    params = {"preset": "ae", "sparsity_l1": 0.1, "latent_dim": 3, "hidden_dims": (16,)}
+    config = make_config(**params, epochs=2, batch_size=16).resolved()
+    torch.manual_seed(0)
+    net = build_model(config, [Block("real", 0, 5, "x")], None)
+    assert set(net.state_dict()) >= {"critic.weight", "critic.bias"}  # saved with the model
+    before = net.critic.weight.detach().clone()
+    rows = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    trainer = Trainer(net, config, Rows(rows, np.arange(64)), show_progress=False)
+    assert trainer.optimizers["critic"].param_groups[0]["lr"] == 2 * config.lr
+    critic = {id(p) for p in net.critic.parameters()}
+    assert not critic & {
+        id(p) for group in trainer.optimizers["model"].param_groups for p in group["params"]
+    }
+
+    last = trainer.fit()[-1]
+    assert "train_critic_score" in last and "train_critic" in last  # its term and its own loss
+    assert not torch.equal(net.critic.weight, before)  # moved by its own optimizer only
+    terms = net.loss_terms(torch.from_numpy(rows[:8]), dataset_size=64)
+    summed = terms["nll"] + terms["sparsity_l1"] + terms["critic_score"]
+    assert torch.allclose(terms["loss"], summed)
+    with pytest.raises(ConfigError, match="the critic trains outside DP-SGD"):
+        check_trainable_under_dp(config)

@@ -7,8 +7,9 @@ the CLI and the API without translating it. Unknown keys fail with the closest v
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,6 +19,19 @@ from fds.errors import ConfigError
 Posterior = Literal["deterministic", "gaussian", "noisy"]
 Likelihood = Literal["auto", "bernoulli", "gaussian", "gaussian_learned", "mixture"]
 Corruption = Literal["gaussian", "masking", "salt_pepper"]
+Adversary = Literal["gradient_reversal", "alternating", "none"]
+
+
+@dataclass(frozen=True)
+class PresetDefault:
+    """Marks a field a preset may set: None in the user's config means "the preset's value", and
+    `value` is what the field resolves to when the preset does not set it either."""
+
+    value: Any
+
+
+# A loss weight (or another non-negative amount) a preset may set; 0 (off) unless it does.
+PresetAmount = Annotated[float | None, Field(ge=0), PresetDefault(0.0)]
 
 # Loss weights and encoder kinds of the classic models; explicit parameters override them.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -51,24 +65,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "private_only": True,
     },
 }
-
-# The fields a preset may set; None in the user's config means "take the preset's value".
-PRESET_FIELDS = (
-    "posterior",
-    "kl",
-    "free_bits",
-    "tc",
-    "factor",
-    "sparsity_l1",
-    "corruption",
-    "corruption_level",
-    "private_dim",
-    "censor",
-    "independence",
-    "mmd",
-    "adversary",
-    "private_only",
-)
 
 
 class DPConfig(BaseModel):
@@ -107,44 +103,44 @@ class FDSConfig(BaseModel):
     architecture: Literal["auto", "mlp", "conv"] = "auto"
     hidden_dims: tuple[int, ...] = (256, 256)
     conv_channels: tuple[int, ...] = (32, 32, 64, 64)
-    posterior: Posterior | None = None
+    posterior: Annotated[Posterior | None, PresetDefault("gaussian")] = None
     noise_std: float = Field(0.1, ge=0)
     likelihood: Likelihood = "auto"
     likelihood_scale: float = Field(1.0, gt=0)
     mixture_components: int = Field(5, ge=2)
-    # loss terms (None = the preset's value, 0 = off)
-    kl: float | None = Field(None, ge=0)
-    free_bits: float | None = Field(None, ge=0)
+    # loss terms, read by the terms registered in fds.objectives (None = the preset's value)
+    kl: PresetAmount = None
+    free_bits: PresetAmount = None
     kl_warmup_epochs: float = Field(0.0, ge=0)
-    tc: float | None = Field(None, ge=0)
+    tc: PresetAmount = None
     tc_estimator: Literal["mss", "mws"] = "mss"
-    factor: float | None = Field(None, ge=0)
-    sparsity_l1: float | None = Field(None, ge=0)
-    sparsity_kl: float = Field(0.0, ge=0)
+    factor: PresetAmount = None
+    sparsity_l1: PresetAmount = None
+    sparsity_kl: PresetAmount = None
     sparsity_target: float = Field(0.05, gt=0, lt=1)
     # α: in a split latent (private_dim > 0) the penalty is between the public and private blocks
-    independence: float | None = Field(None, ge=0)
+    independence: PresetAmount = None
     independence_kind: Literal["hsic", "decorrelation"] = "hsic"
-    corruption: Corruption | None = None
-    corruption_level: float | None = Field(None, ge=0)
+    corruption: Annotated[Corruption | None, PresetDefault(None)] = None
+    corruption_level: PresetAmount = None
     # the key: the last `private_dim` latents are the private block, trained to carry `sensitive`
-    private_dim: int | None = Field(None, ge=0)
+    private_dim: Annotated[int | None, Field(ge=0), PresetDefault(0)] = None
     sensitive: tuple[str, ...] = ()
-    censor: float | None = Field(None, ge=0)  # β: weight of the privacy term
+    censor: PresetAmount = None  # β: weight of the privacy term
     # alternating: the adversary has its own optimizer and the encoder pulls its predictions to the
     # base rates; gradient_reversal: one optimizer, the encoder maximises the adversary's loss;
     # none: no adversary head (the mmd term alone censors the public block)
-    adversary: Literal["gradient_reversal", "alternating", "none"] | None = None
+    adversary: Annotated[Adversary | None, PresetDefault("alternating")] = None
     # MMD between the public codes of each sensitive group and the rest (batch-coupled, so not
     # under DP-SGD): pushes the public block's distribution to be the same for every group
-    mmd: float | None = Field(None, ge=0)
+    mmd: PresetAmount = None
     # Ramp the censoring terms (mmd, the private block's spread, the between-block independence,
     # the adversary's pull on the encoder) from 0 to full over these epochs, as DANN ramps its
     # reversal weight: the autoencoder learns the data before the censor reshapes the codes.
     censor_warmup_epochs: float = Field(0.0, ge=0)
     # with mmd: the private block is also pulled to its group means (weight mmd), so it carries
     # the sensitive attributes only and every other factor stays in the public block (utility)
-    private_only: bool | None = None
+    private_only: Annotated[bool | None, PresetDefault(False)] = None
     # training
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = Field(1e-3, gt=0)
@@ -185,10 +181,6 @@ class FDSConfig(BaseModel):
 
     def resolved(self) -> FDSConfig:
         """Fill every preset-controlled field left as None with the preset's value."""
-        defaults = {"posterior": "gaussian", "kl": 0.0, "tc": 0.0, "factor": 0.0}
-        defaults |= {"sparsity_l1": 0.0, "corruption_level": 0.0, "free_bits": 0.0}
-        defaults |= {"private_dim": 0, "censor": 0.0, "independence": 0.0, "mmd": 0.0}
-        defaults |= {"adversary": "alternating", "private_only": False}
         values = self.model_dump()
         if values["privacy"] is not None:
             # Free bits clamp a batch-mean KL and the MMD compares groups of a batch, so neither has
@@ -202,9 +194,9 @@ class FDSConfig(BaseModel):
             ):
                 if values[name] is None:
                     values[name] = dp_value
-        for name in PRESET_FIELDS:
+        for name, default in PRESET_FIELDS.items():
             if values[name] is None:
-                values[name] = PRESETS[self.preset].get(name, defaults.get(name))
+                values[name] = PRESETS[self.preset].get(name, default)
         if values["private_dim"] >= values["latent_dim"]:
             raise ConfigError(
                 f"private_dim={values['private_dim']} (preset {self.preset}) must be smaller than "
@@ -216,6 +208,16 @@ class FDSConfig(BaseModel):
     def public_dim(self) -> int:
         """Width of the public block (all of the latent when there is no private block)."""
         return self.latent_dim - (self.private_dim or 0)
+
+
+# The fields a preset may set, each with its value when neither the user nor the preset sets it:
+# read from their PresetDefault marks, so a new field is one declaration above.
+PRESET_FIELDS: dict[str, Any] = {
+    name: mark.value
+    for name, field in FDSConfig.model_fields.items()
+    for mark in field.metadata
+    if isinstance(mark, PresetDefault)
+}
 
 
 def _suggest(word: str, options: Any) -> str:

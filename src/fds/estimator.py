@@ -36,8 +36,8 @@ from fds.data.stream import Rows, split_indices
 from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model, save_model
-from fds.model import FactorizedAutoencoder, build_model
-from fds.objectives.censor import AttributeSpec
+from fds.models import FactorizedAutoencoder, build_model
+from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
 
 _DP_CODEC = "checkpoints/dp_codec.json"  # a DP run's noisy codec, reused by --resume

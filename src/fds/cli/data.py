@@ -31,7 +31,7 @@ def datasets(as_json: JsonFlag = False) -> None:
 
     Example: `fds datasets --json`
     """
-    from fds.data.builtin import available_datasets
+    from fds.data.datasets import available_datasets
 
     items = available_datasets()
     if as_json:

@@ -25,7 +25,7 @@ from fds.data.image_codec import ImageCodec
 from fds.data.tabular import TabularCodec
 from fds.errors import DataError
 from fds.evaluation.disentanglement import discretize
-from fds.model import FactorizedAutoencoder
+from fds.models import FactorizedAutoencoder
 from fds.objectives.tc import total_correlation
 
 __all__ = [

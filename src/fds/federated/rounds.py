@@ -34,7 +34,7 @@ from fds.federated.messages import (
 from fds.federated.schema import merge_codecs
 from fds.federated.settings import FederatedSettings
 from fds.federated.strategies import NUM_EXAMPLES, make_strategy
-from fds.model import FactorizedAutoencoder, build_model
+from fds.models import FactorizedAutoencoder, build_model
 
 log = logging.getLogger("fds.federated")
 _POLL_SECONDS = 0.2

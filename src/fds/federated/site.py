@@ -24,7 +24,7 @@ from fds.data.partition import partition, site_names
 from fds.data.stream import Rows, split_indices
 from fds.data.tabular import TabularCodec
 from fds.errors import DataError
-from fds.model import FactorizedAutoencoder, build_model
+from fds.models import FactorizedAutoencoder, build_model
 from fds.training.trainer import Trainer
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fds.nn.mlp import mlp
+from fds.objectives.base import LossTerm, Network, OptimizerGroup, TermInputs
 
 
 def permute_dims(z: torch.Tensor) -> torch.Tensor:
@@ -40,3 +41,32 @@ def discriminator_loss(discriminator: Discriminator, z: torch.Tensor) -> torch.T
     real, fake = discriminator(z), discriminator(permute_dims(z))
     zeros = torch.zeros(len(z), dtype=torch.long, device=z.device)
     return 0.5 * (F.cross_entropy(real, zeros) + F.cross_entropy(fake, zeros + 1))
+
+
+DISCRIMINATOR = Network(
+    "discriminator", lambda config, attributes: Discriminator(config.latent_dim)
+)
+
+
+def _factor_tc(inputs: TermInputs, weight: float) -> torch.Tensor:
+    return weight * tc_estimate(inputs.networks[DISCRIMINATOR.name], inputs.post.z)
+
+
+def _discriminator_loss(inputs: TermInputs) -> torch.Tensor:
+    return discriminator_loss(inputs.networks[DISCRIMINATOR.name], inputs.post.z)
+
+
+TERM = LossTerm(
+    name="factor_tc",
+    weight="factor",
+    value=_factor_tc,
+    when=lambda config: bool(config.factor),  # no discriminator without the term
+    per_example=False,
+    network=DISCRIMINATOR,
+    optimizer=OptimizerGroup(
+        "discriminator",
+        loss=_discriminator_loss,
+        dp_refusal="factor trains its discriminator outside DP-SGD; set factor=0 for DP-SGD",
+        betas=(0.5, 0.9),
+    ),
+)

@@ -1,8 +1,11 @@
-"""Independence penalties for deterministic codes, where no posterior density exists to compute TC."""
+"""Independence between the coordinates of the whole code (α = `independence` without a private
+block): also for deterministic codes, where no posterior density exists to compute TC."""
 
 from __future__ import annotations
 
 import torch
+
+from fds.objectives.base import LossTerm, TermInputs
 
 
 def decorrelation(z: torch.Tensor) -> torch.Tensor:
@@ -32,3 +35,18 @@ def hsic(z: torch.Tensor) -> torch.Tensor:
     flat = grams.flatten(1)
     pair = flat @ flat.T / (n - 1) ** 2  # trace(K_i H K_j H) for centred K
     return (pair.sum() - pair.diagonal().sum()) / 2
+
+
+def _independence(inputs: TermInputs, weight: float) -> torch.Tensor:
+    penalty = hsic if inputs.config.independence_kind == "hsic" else decorrelation
+    return weight * penalty(inputs.post.z)
+
+
+TERM = LossTerm(
+    name="independence",
+    weight="independence",
+    value=_independence,
+    reads=("independence_kind",),
+    when=lambda config: not config.private_dim,  # with one, see block_independence
+    per_example=False,
+)

@@ -1,8 +1,10 @@
-"""KL(q(z|x) ‖ N(0, I)) for diagonal Gaussians, with free bits and warm-up."""
+"""KL(q(z|x) ‖ N(0, I)) for diagonal Gaussians, with free bits; its warm-up is `kl_warmup_epochs`."""
 
 from __future__ import annotations
 
 import torch
+
+from fds.objectives.base import LossTerm, TermInputs
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -21,8 +23,17 @@ def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
     return clamp.sum(-1)
 
 
-def warmup_factor(epoch_progress: float, warmup_epochs: float) -> float:
-    """Linear KL annealing from 0 to 1 over the first `warmup_epochs` epochs (Bowman et al. 2016)."""
-    if warmup_epochs <= 0:
-        return 1.0
-    return min(1.0, epoch_progress / warmup_epochs)
+def _kl(inputs: TermInputs, weight: float) -> torch.Tensor:
+    post = inputs.post
+    return weight * free_bits_kl(gaussian_kl(post.mean, post.logvar), inputs.config.free_bits)
+
+
+TERM = LossTerm(
+    name="kl",
+    weight="kl",
+    value=_kl,
+    reads=("free_bits",),
+    needs=frozenset({"gaussian"}),
+    couples_when="free_bits",  # the floor is on each dimension's batch-mean KL
+    warmup="kl_warmup_epochs",
+)

@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from fds.objectives.base import LossTerm, TermInputs
+
 
 def _log_density_gaussian(
     z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
@@ -53,3 +55,21 @@ def total_correlation(
         log_qz = torch.logsumexp(log_q_pairs.sum(2), dim=1) - norm
         log_prod_qzi = (torch.logsumexp(log_q_pairs, dim=1) - norm).sum(1)
     return (log_qz - log_prod_qzi).mean()
+
+
+def _tc(inputs: TermInputs, weight: float) -> torch.Tensor:
+    post, config = inputs.post, inputs.config
+    value = total_correlation(
+        post.z, post.mean, post.logvar, inputs.dataset_size, config.tc_estimator
+    )
+    return weight * value
+
+
+TERM = LossTerm(
+    name="tc",
+    weight="tc",
+    value=_tc,
+    reads=("tc_estimator",),
+    needs=frozenset({"gaussian"}),
+    per_example=False,
+)

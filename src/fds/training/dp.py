@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import secrets
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,7 +31,11 @@ from torch import nn
 
 from fds.config import DPConfig
 from fds.errors import ConfigError
+from fds.objectives import check_trainable_under_dp
 from fds.privacy.accounting import default_delta, epsilon_spent, opacus_module
+
+if TYPE_CHECKING:
+    from fds.models import FactorizedAutoencoder
 
 COVERS = (
     "the model weights, with respect to adding or removing one training record (record-level, "
@@ -77,7 +81,7 @@ class DPSGD:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: FactorizedAutoencoder,
         optimizer: torch.optim.Optimizer,
         privacy: DPConfig,
         *,
@@ -85,14 +89,7 @@ class DPSGD:
         batch_size: int,
         total_steps: int,
     ) -> None:
-        if getattr(model, "discriminator", None) is not None:
-            raise ConfigError("factor couples the examples of a batch; set factor=0 for DP-SGD")
-        if getattr(model, "alternating", False):
-            # its own optimizer would fit the private attributes without clipping or noise
-            raise ConfigError(
-                "adversary='alternating' trains the adversary outside DP-SGD; "
-                "use adversary='gradient_reversal' with privacy"
-            )
+        check_trainable_under_dp(model.config)
         self.privacy = privacy
         self.n_train = n_train
         self.sample_rate = batch_size / n_train

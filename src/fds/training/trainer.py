@@ -22,9 +22,7 @@ import torch
 from fds.config import FDSConfig
 from fds.data.stream import Rows
 from fds.errors import ConfigError, TrainingDivergedError
-from fds.model import FactorizedAutoencoder
-from fds.objectives.censor import ADVERSARY_LR_SCALE
-from fds.objectives.kl import warmup_factor
+from fds.models import FactorizedAutoencoder
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
 from fds.training.progress import TrainingProgress
@@ -52,20 +50,20 @@ class Trainer:
         self.extra_loss = extra_loss
         self.run_dir = Path(run_dir) if run_dir else None
         self.show_progress = show_progress
+        # "model" (the main optimizer) and one per optimizer group of the model's terms; the
+        # names are the checkpoint's, so a run resumes with the optimizers it saved.
         opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizers = {
             "model": opt_cls(
-                model.autoencoder_parameters(), lr=config.lr, weight_decay=config.weight_decay
+                model.main_parameters(), lr=config.lr, weight_decay=config.weight_decay
             )
         }
-        if model.discriminator is not None:
-            self.optimizers["discriminator"] = torch.optim.Adam(
-                model.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.9)
+        self.lr_scales = {"model": 1.0}
+        for group, params in model.optimizer_groups():
+            self.optimizers[group.name] = torch.optim.Adam(
+                params, lr=config.lr * group.lr_scale, betas=group.betas
             )
-        if model.alternating:
-            self.optimizers["adversary"] = torch.optim.Adam(
-                model.adversary.parameters(), lr=config.lr * ADVERSARY_LR_SCALE, betas=(0.5, 0.9)
-            )
+            self.lr_scales[group.name] = group.lr_scale
         self.batch_size = min(config.batch_size, len(train))
         self.steps_per_epoch = len(train) // self.batch_size
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
@@ -150,9 +148,7 @@ class Trainer:
         lr = lr_at(step, self.total_steps, cfg.lr, cfg.lr_schedule)
         for name, opt in self.optimizers.items():
             for group in opt.param_groups:
-                group["lr"] = lr * (ADVERSARY_LR_SCALE if name == "adversary" else 1.0)
-        kl_scale = warmup_factor(epoch_progress, cfg.kl_warmup_epochs)
-        censor_scale = warmup_factor(epoch_progress, cfg.censor_warmup_epochs)
+                group["lr"] = lr * self.lr_scales[name]
         weight = 1.0
         if self.dp is not None and len(x) == 0:
             # An empty Poisson batch still takes a (noise-only) step, as the accounting assumes:
@@ -161,9 +157,8 @@ class Trainer:
             s = None if s is None else torch.zeros(1, *s.shape[1:], dtype=s.dtype)
         terms = self.model.loss_terms(
             x,
-            kl_scale=kl_scale,
-            censor_scale=censor_scale,
             dataset_size=len(self.train),
+            epoch_progress=epoch_progress,
             per_example=self.dp is not None,
             s=s,
         )
@@ -192,7 +187,7 @@ class Trainer:
         else:
             terms["loss"].backward()
         main.step()
-        for name, opt in self.optimizers.items():  # auxiliary nets with their own loss
+        for name, opt in self.optimizers.items():  # the groups' networks, on their own loss
             if name != "model" and name in terms:
                 opt.zero_grad(set_to_none=True)
                 terms[name].backward()

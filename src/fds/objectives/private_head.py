@@ -1,0 +1,28 @@
+"""The key's private head: the private block is trained to predict the sensitive attributes, so
+it carries them (β = `censor`, no warm-up: the key is learned from the first step)."""
+
+from __future__ import annotations
+
+import torch
+
+from fds.objectives.base import LossTerm, Network, TermInputs
+from fds.objectives.heads import AttributeHeads, attribute_nll
+
+PRIVATE_HEAD = Network(
+    "private_head", lambda config, attributes: AttributeHeads(config.private_dim, attributes)
+)
+
+
+def _private(inputs: TermInputs, weight: float) -> torch.Tensor:
+    _, private = inputs.blocks()
+    outputs = inputs.networks[PRIVATE_HEAD.name](private)
+    return weight * attribute_nll(outputs, inputs.s, inputs.attributes)
+
+
+TERM = LossTerm(
+    name="private",
+    weight="censor",
+    value=_private,
+    needs=frozenset({"private_block", "labels"}),
+    network=PRIVATE_HEAD,
+)
