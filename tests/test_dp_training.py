@@ -15,6 +15,7 @@ from fds import FDS
 from fds.config import DPConfig
 from fds.errors import ConfigError
 from fds.training.dp import noise_multiplier_for
+from fds.workflows.train import DPCodecFile
 
 from .conftest import FAST
 
@@ -282,8 +283,10 @@ def test_resume_reuses_the_dp_codec_instead_of_spending_again(census, tmp_path):
     table = _census_table(census)
     (tmp_path / "r").mkdir()
     params = dict(FAST, privacy=DP | {"statistics_epsilon": 1.0}, **STATS)
-    first = FDS(**params).fit(table, run_dir=tmp_path / "r")
-    again = FDS(**params).fit(table, run_dir=tmp_path / "r", resume=True)
+    store = DPCodecFile(tmp_path / "r")
+    first = FDS(**params).fit(table, run_dir=tmp_path / "r", codec_store=store)
+    again = FDS(**params).fit(table, run_dir=tmp_path / "r", resume=True, codec_store=store)
+    assert store.path.is_file()
     assert again.codec_.to_json() == first.codec_.to_json()
     assert again.privacy_["codec_statistics"] == first.privacy_["codec_statistics"]
 

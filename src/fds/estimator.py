@@ -8,11 +8,9 @@ shared with the YAML `--config`), plus `encoder`/`decoder` for user-supplied net
 from __future__ import annotations
 
 import inspect
-import json
 import math
-import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -40,10 +38,19 @@ from fds.models import FactorizedAutoencoder, build_model
 from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
 
-_DP_CODEC = "checkpoints/dp_codec.json"  # a DP run's noisy codec, reused by --resume
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
 PARTS = ("all", "public", "private")
+
+
+class CodecStore(Protocol):
+    """Where a DP run keeps its codec and the record of its noisy statistics (`{"codec",
+    "statistics"}`), so that a resumed fit reuses them; the workflows keep it in the run
+    directory (`fds.workflows.train.DPCodecFile`), the estimator knows no files."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, state: dict[str, Any]) -> None: ...
 
 
 def _as_input(X: Any) -> pd.DataFrame | np.ndarray:
@@ -98,17 +105,25 @@ class FDS(TransformerMixin, BaseEstimator):
         sensitive: Any = None,
         run_dir: str | Path | None = None,
         resume: bool = False,
+        codec_store: CodecStore | None = None,
     ) -> FDS:
         """Fit the codec and train the model; `y` is ignored (unsupervised), as in scikit-learn.
 
         `sensitive`: the values of the sensitive attributes (array, Series or DataFrame, one row
         per sample) for a model with a private block, when they are not columns of the table
         (image labels or factors). Table columns named in the `sensitive` parameter are read
-        from `X` itself."""
+        from `X` itself.
+
+        `run_dir`: where the Trainer writes its log and checkpoints (`resume` continues from them).
+        `codec_store`: where a DP run keeps the codec it fitted from noisy statistics; with
+        `resume`, the codec it holds is reused instead of drawn (and spent) again."""
         config = self._config()
         X = _as_input(X)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
-        codec, source, encode, statistics = _fit_codec(X, config, run_dir, resume)
+        saved = codec_store.load() if resume and codec_store is not None else None
+        codec, source, encode, statistics = _fit_codec(X, config, saved)
+        if statistics is not None and saved is None and codec_store is not None:
+            codec_store.save({"codec": codec.to_json(), "statistics": statistics})
         if len(source) < 2:
             raise DataError(f"need at least 2 samples to train, got n_samples = {len(source)}")
         torch.manual_seed(config.seed)
@@ -424,19 +439,17 @@ FDS.__init__.__signature__ = inspect.Signature(
 
 
 def _fit_codec(
-    X: Any, config: FDSConfig, run_dir: str | Path | None, resume: bool
+    X: Any, config: FDSConfig, saved: dict[str, Any] | None
 ) -> tuple[Codec, np.ndarray, Any, dict[str, Any] | None]:
     """The fitted codec, the array batches are read from, the per-batch encoder (images), and the
-    DP record of the codec's statistics (None when none were computed with DP)."""
+    DP record of the codec's statistics (None when none were computed with DP). `saved`: a
+    resumed DP run's codec and statistics, reused (they are noisy: drawing again would spend)."""
     if input_kind_of(X) == "images":
         codec = ImageCodec.fit(X)  # shape and dtype only: no statistic of the pixels
         return codec, X, codec.encode, None
-    saved = Path(run_dir) / _DP_CODEC if run_dir else None
-    if resume and saved is not None and saved.is_file():
-        # DP statistics are noisy: a resumed run must reuse them, not draw (and spend) again
-        state = json.loads(saved.read_text())
-        codec = codec_from_json(state["codec"])
-        return codec, codec.encode(X), None, state["statistics"]
+    if saved is not None:
+        codec = codec_from_json(saved["codec"])
+        return codec, codec.encode(X), None, saved["statistics"]
     noise, statistics = _statistics_noise(config, len(X))
     codec = TabularCodec.fit(
         X,
@@ -448,11 +461,6 @@ def _fit_codec(
         declared_only=config.privacy is not None,
         histogram_noise=noise,
     )
-    if statistics is not None and saved is not None:
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        tmp = saved.with_name(saved.name + ".tmp")
-        tmp.write_text(json.dumps({"codec": codec.to_json(), "statistics": statistics}))
-        os.replace(tmp, saved)
     return codec, codec.encode(X), None, statistics
 
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from fds import __version__
 from fds.errors import ModelFormatError
+from fds.rundir import MODEL_DIR, atomic_directory
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "weights.safetensors", "codec.json")
@@ -37,8 +35,8 @@ def sha256_file(path: str | Path) -> str:
 def resolve_model_dir(path: str | Path) -> Path:
     """Accept a run directory or its `model/` folder (the CLI's --model takes either)."""
     path = Path(path)
-    if (path / "model" / "manifest.json").is_file():
-        return path / "model"
+    if (path / MODEL_DIR / "manifest.json").is_file():
+        return path / MODEL_DIR
     if (path / "manifest.json").is_file():
         return path
     if not path.exists():
@@ -62,9 +60,7 @@ def save_model(
         raise ModelFormatError(
             f"refusing to overwrite {path}: it exists and is not an FDS model directory"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
         (tmp / "codec.json").write_text(json.dumps(codec, indent=2))
         save_file(
@@ -79,16 +75,6 @@ def save_model(
             "privacy": privacy,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, old / "model")
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return path
 
 

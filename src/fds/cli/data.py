@@ -151,9 +151,10 @@ def quickstart(
     the report's path. Replaces an earlier quickstart run in the same directory.
     Example: `fds quickstart --out runs/demo`
     """
+    from fds.rundir import CONFIG_FILE
     from fds.workflows.quickstart import run_quickstart
 
-    if (out / "config.yaml").is_file() and not as_json:
+    if (out / CONFIG_FILE).is_file() and not as_json:
         err_console.print(f"replacing the earlier run in {out}")
     summary = run_quickstart(out, epochs=epochs, verbose=not quiet)
     emit(summary, as_json, "FDS quickstart: the key (fds preset) on shapes")

@@ -6,8 +6,6 @@ data set name. Outputs are written to a temporary sibling and renamed, so a fail
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import pandas as pd
 from fds.data.datasets import available_datasets, is_builtin, load_builtin
 from fds.data.images import read_idx, read_png_folder
 from fds.errors import DataError
+from fds.rundir import atomic_write
 
 
 @dataclass
@@ -119,18 +118,13 @@ def write_output(
             raise DataError(
                 f"{path}: a table with text columns cannot be .npy; use .csv or .parquet"
             ) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         if suffix == ".npy":
             np.save(tmp, np.asarray(obj), allow_pickle=False)
         elif suffix == ".csv":
             obj.to_csv(tmp, index=False)
         else:
             obj.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+
+    return atomic_write(path, write)

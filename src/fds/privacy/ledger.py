@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,8 @@ import pandas as pd
 from fds.errors import ConfigError, ModelFormatError, PrivacyBudgetError
 from fds.io import resolve_model_dir
 from fds.privacy.accounting import epsilon_spent
+from fds.rundir import LEDGER_FILE, write_json
 
-LEDGER_FILE = "privacy_ledger.json"
 ACCOUNTANT = "rdp"
 
 
@@ -122,12 +120,7 @@ class Ledger:
         self.state["budget"], self.state["delta"] = epsilon, delta
 
     def save(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.state, handle, indent=2)
-        os.replace(tmp, self.path)
-        return self.path
+        return write_json(self.path, self.state)
 
     def summary(self) -> dict[str, Any]:
         """What `fds ledger show` prints: budget, δ and each data set's entries and total ε."""

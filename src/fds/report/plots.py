@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from fds.errors import DataError
+from fds.rundir import atomic_write
 
 __all__ = [
     "column_comparison",
@@ -77,12 +78,11 @@ def png_data_uri(png: bytes) -> str:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    finally:
+        plt.close(fig)
 
 
 # --------------------------------------------------------------------------- images

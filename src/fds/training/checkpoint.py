@@ -7,7 +7,6 @@ which is everything `--resume` needs to continue bit for bit.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fds.errors import ModelFormatError
+from fds.rundir import atomic_write
 
 
 def _flatten_optimizer(prefix: str, state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list]:
@@ -50,10 +50,7 @@ def save_checkpoint(
     for name, generator in (generators or {}).items():
         tensors[f"rng.{name}"] = generator.get_state()
     meta = {"loop": json.dumps(loop_state), "param_groups": json.dumps(groups)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def load_checkpoint(

@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from fds.data.files import LoadedData
 from fds.data.sensitive import is_categorical
-from fds.data.stream import split_indices
+from fds.data.stream import split_indices, take_rows
 from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
 from fds.privacy.attacks import (
@@ -36,13 +36,13 @@ from fds.privacy.attacks import (
 )
 from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import attribute_leakage
-from fds.workflows.evaluate import _strict, _take, load_run, write_json
+from fds.rundir import ATTACKS_FILE, plain_json, write_json
+from fds.workflows.evaluate import load_run
 from fds.workflows.leakage import quartiles
 from fds.workflows.probe import resolve_values
 
-__all__ = ["ATTACKS_FILE", "KINDS", "attack_path", "attack_run", "headline"]
+__all__ = ["KINDS", "attack_path", "attack_run", "headline"]
 
-ATTACKS_FILE = "attacks.json"
 KINDS = ("membership", "synthetic", "inversion", "attribute", "audit")
 _MIN_HELD_OUT = 20
 
@@ -118,22 +118,22 @@ def attack_run(
                 "n_reference": len(split["reference"]),
                 "seconds": round(time.perf_counter() - started, 3),
             }
-            results[kind] = _strict(result)
+            results[kind] = plain_json(result)
             bar.advance(task)
     return results
 
 
 def _membership(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     return membership_inference(
-        model, _take(X, split["members"]), _take(X, split["non_members"]), seed=kw["seed"]
+        model, take_rows(X, split["members"]), take_rows(X, split["non_members"]), seed=kw["seed"]
     )
 
 
 def _synthetic(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     """DCR and DOMIAS on as many of the model's samples as there are reference rows (×2)."""
-    members = encode_rows(model, _take(X, split["members"]))
-    non_members = encode_rows(model, _take(X, split["non_members"]))
-    reference = encode_rows(model, _take(X, split["reference"]))
+    members = encode_rows(model, take_rows(X, split["members"]))
+    non_members = encode_rows(model, take_rows(X, split["non_members"]))
+    reference = encode_rows(model, take_rows(X, split["reference"]))
     synthetic = encode_rows(model, model.sample(2 * len(reference), seed=kw["seed"]))
     holdout = np.concatenate([non_members, reference])
     return {
@@ -154,7 +154,7 @@ def _released(
 def _inversion(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     """The attacker holds the reference rows and their released latents; the targets are members."""
     rng = np.random.default_rng(kw["seed"])
-    aux, target = _take(X, split["reference"]), _take(X, split["members"])
+    aux, target = take_rows(X, split["reference"]), take_rows(X, split["members"])
     z_aux, z_target = (
         _released(model, aux, kw["noise_std"], rng),
         _released(model, target, kw["noise_std"], rng),
@@ -185,8 +185,8 @@ def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> d
         )
     part = "public" if model.model_.private_dim else "all"
     rng = np.random.default_rng(kw["seed"])
-    z_ref = _released(model, _take(X, split["reference"]), kw["noise_std"], rng, part)
-    z_members = _released(model, _take(X, split["members"]), kw["noise_std"], rng, part)
+    z_ref = _released(model, take_rows(X, split["reference"]), kw["noise_std"], rng, part)
+    z_members = _released(model, take_rows(X, split["members"]), kw["noise_std"], rng, part)
     result: dict[str, Any] = {"latents": part, "noise_std": kw["noise_std"], "attributes": {}}
     for name in names:
         values = np.asarray(resolve_values(kw["data"], name, "sensitive attribute"))
@@ -210,14 +210,16 @@ def _audit(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[
     train_rows = np.setdiff1d(
         np.arange(len(X)), np.concatenate([split["non_members"], split["reference"]])
     )
-    canaries = _take(X, np.concatenate([split["non_members"], split["reference"]]))
+    canaries = take_rows(X, np.concatenate([split["non_members"], split["reference"]]))
     params = model.get_params() | {"val_fraction": 0.0, "verbose": False}
 
     def train(rows: Any) -> Any:
         return FDS(**params).fit(rows).score_samples
 
     delta = float(model.privacy_["delta"])
-    result = audit_dp_training(train, _take(X, train_rows), canaries, delta=delta, seed=kw["seed"])
+    result = audit_dp_training(
+        train, take_rows(X, train_rows), canaries, delta=delta, seed=kw["seed"]
+    )
     return result | {
         "accountant_epsilon": float(model.privacy_["epsilon"]),
         "score": "per-example ELBO (black-box: held-out rows of the data as canaries)",

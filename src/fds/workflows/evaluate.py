@@ -27,11 +27,7 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +41,7 @@ from threadpoolctl import threadpool_limits
 from fds.data.codec import input_kind_of
 from fds.data.files import LoadedData, read_data
 from fds.data.image_codec import ImageCodec
-from fds.data.stream import split_indices
+from fds.data.stream import split_indices, take_rows
 from fds.errors import DataError
 from fds.estimator import FDS
 from fds.evaluation.disentanglement import evaluate_disentanglement
@@ -58,11 +54,11 @@ from fds.evaluation.metrics import (
 )
 from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
+from fds.rundir import CONFIG_FILE, EVALUATION_FILE, plain_json, write_json
 from fds.workflows.leakage import key_leakage
 
-__all__ = ["EVALUATION_FILE", "evaluate_path", "evaluate_run", "headline"]
+__all__ = ["evaluate_path", "evaluate_run", "headline"]
 
-EVALUATION_FILE = "evaluation.json"
 GROUPS = (
     "reconstruction",
     "likelihood",
@@ -191,7 +187,7 @@ def evaluate_run(
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
     report["notes"] = notes
-    report = _strict(report)
+    report = plain_json(report)
     if out is not None:
         write_json(Path(out) / EVALUATION_FILE, report)
     return report
@@ -199,10 +195,6 @@ def evaluate_run(
 
 def _at_most(rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     return rows if len(rows) <= size else np.sort(rng.choice(rows, size, replace=False))
-
-
-def _take(X: Any, rows: np.ndarray) -> Any:
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
 
 
 def _encoded(model: FDS, X: Any, rows: np.ndarray) -> np.ndarray:
@@ -213,7 +205,7 @@ def _encoded(model: FDS, X: Any, rows: np.ndarray) -> np.ndarray:
             for i in range(0, len(rows), _BATCH)
         ]
         return np.concatenate(parts).astype(np.float32, copy=False)
-    part = _take(X, rows)
+    part = take_rows(X, rows)
     if isinstance(part, np.ndarray) and part.shape[1] != model.n_features_in_:
         raise DataError(
             f"the data has {part.shape[1]} features, the model expects {model.n_features_in_}"
@@ -342,38 +334,6 @@ def _image_quality(
 # --------------------------------------------------------------------------- files and summary
 
 
-def _strict(value: Any) -> Any:
-    """Plain JSON types only; NaN and ±inf become None (strict JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): _strict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _strict(value.tolist())
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def write_json(path: Path, obj: Any) -> Path:
-    """Write strict JSON atomically: a temporary sibling, then os.replace."""
-    text = json.dumps(obj, indent=2, allow_nan=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def evaluate_path(
     model_path: str | Path,
     data: str | None = None,
@@ -424,12 +384,12 @@ def load_run(
         saved = _run_data(run_dir)
         data, data_root = saved.get("data"), data_root or saved.get("data_root")
     if data is None:
-        raise DataError(f"no data given and {run_dir / 'config.yaml'} names none: pass --data")
+        raise DataError(f"no data given and {run_dir / CONFIG_FILE} names none: pass --data")
     return model, run_dir, read_data(data, seed=model.config_.seed, root=data_root)
 
 
 def _run_data(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     if not path.is_file():
         return {}
     try:

@@ -25,9 +25,14 @@ from fds.estimator import FDS
 from fds.federated.rounds import Outcome, run_rounds
 from fds.federated.settings import FederatedSettings, load_federated_yaml, model_config
 from fds.federated.site import split_sites
-from fds.workflows.train import _claim_run_dir, _write_text, split_run_params
-
-METRICS = "metrics.jsonl"
+from fds.rundir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    claim_run_dir,
+    split_run_params,
+    write_text,
+)
 
 
 # ----------------------------------------------------------------------------- plan
@@ -62,18 +67,18 @@ class RunWriter:
         overwrite: bool = False,
     ) -> None:
         self.out = Path(out)
-        _claim_run_dir(self.out, overwrite)
+        claim_run_dir(self.out, overwrite)
         resolved = model_config(params).model_dump(mode="json") | split_run_params(params)[1]
         resolved["federated"] = settings.model_dump(mode="json", exclude_none=True)
-        _write_text(self.out / "config.yaml", dump_yaml(resolved))
-        (self.out / METRICS).write_text("")
+        write_text(self.out / CONFIG_FILE, dump_yaml(resolved))
+        (self.out / METRICS_FILE).write_text("")
 
     def log_round(self, record: dict[str, Any]) -> None:
-        with (self.out / METRICS).open("a") as handle:
+        with (self.out / METRICS_FILE).open("a") as handle:
             handle.write(json.dumps(record) + "\n")
 
     def save(self, outcome: Outcome, params: dict[str, Any]) -> Path:
-        return save_federated_model(outcome, params, self.out / "model")
+        return save_federated_model(outcome, params, self.out / MODEL_DIR)
 
 
 def save_federated_model(outcome: Outcome, params: dict[str, Any], path: Path) -> Path:
@@ -147,7 +152,7 @@ def simulate_params(
     try:
         outcome = _simulate(plan, settings, len(parts), writer, verbose, client_mods, on_round)
     except FDSError:
-        if not (writer.out / METRICS).read_text():  # refused before any round: leave nothing
+        if not (writer.out / METRICS_FILE).read_text():  # refused before any round: leave nothing
             shutil.rmtree(writer.out, ignore_errors=True)
         raise
     seconds = time.perf_counter() - started
@@ -235,7 +240,7 @@ def summarize(
     rounds = outcome.history
     return {
         "run_dir": str(out),
-        "model_dir": str(out / "model"),
+        "model_dir": str(out / MODEL_DIR),
         "sites": len(names),
         "site_rows": dict(zip(names, sizes, strict=True)),
         "rounds": len(rounds),

@@ -8,10 +8,7 @@ by `record_training`, which `train_run` calls after the model is saved.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from fds.privacy.ledger import (
     training_entry,
 )
 from fds.privacy.release import release_latents, release_metadata
+from fds.rundir import write_json
 
 
 def metadata_path(out: Path) -> Path:
@@ -62,7 +60,7 @@ def release_run(
     metadata |= {"model": str(model), "data": loaded.source, "data_fingerprint": fingerprint}
     write_output(noisy, out, overwrite=overwrite)
     try:
-        _write_json(metadata_path(out), metadata)
+        write_json(metadata_path(out), metadata)
         ledger.add(fingerprint, loaded.source, release_entry(metadata))
         ledger.save()
     except BaseException:
@@ -100,14 +98,3 @@ def record_training(model: FDS, data: LoadedData, run_dir: Path) -> dict[str, An
         ledger.add(fingerprint, data.source, entry)
     ledger.save()
     return {"ledger": str(ledger.path), "ledger_total_epsilon": ledger.total_epsilon(fingerprint)}
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -8,9 +8,7 @@ and the ciphertexts; the key id in the header refuses a file read with other key
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import tenseal as ts
 from fds.errors import DataError
 from fds.privacy.he.keys import check_key, key_id, read_bytes
 from fds.privacy.he.wire import BATCH_KINDS, MAX_HEADER_BYTES, EncryptedBatch
+from fds.rundir import atomic_write
 
 __all__ = ["FILE_FORMAT_VERSION", "read_encrypted", "read_encrypted_header", "write_encrypted"]
 
@@ -57,19 +56,16 @@ def write_encrypted(
         "n_batches": len(batches),
     }
     head = json.dumps(header).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
             handle.write(_FILE_MAGIC + struct.pack("<I", len(head)) + head)
             for batch in batches:
                 blob = batch.to_bytes()
                 handle.write(struct.pack("<Q", len(blob)))
                 handle.write(blob)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    atomic_write(path, write)
     return {**header, "out": str(path), "bytes": path.stat().st_size}
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import tenseal as ts
 
 from fds.errors import ConfigError, DataError, KeyMismatchError, ModelFormatError
+from fds.rundir import write_together
 
 __all__ = [
     "DEFAULT_POLY_MODULUS",
@@ -206,28 +205,17 @@ def save_keys(ctx: ts.Context, out: str | Path, params: HEParams) -> dict[str, A
         "public_sha256": hashlib.sha256(public).hexdigest(),
         "public_context_bytes": len(public),
     }
-    temps: list[Path] = []
+    files = [
+        (out / SECRET_FILE, secret, 0o600),  # the secret key: owner only, whatever the umask
+        (out / PUBLIC_FILE, public, None),
+        (out / INFO_FILE, (json.dumps(info, indent=2) + "\n").encode(), None),
+    ]
     try:
-        staged = []
-        for name, payload, mode in (
-            (SECRET_FILE, secret, 0o600),
-            (PUBLIC_FILE, public, 0o644),
-            (INFO_FILE, (json.dumps(info, indent=2) + "\n").encode(), 0o644),
-        ):
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-            temps.append(Path(tmp))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            os.chmod(tmp, mode)
-            staged.append((Path(tmp), out / name))
-        for _tmp, final in staged:
-            if final.exists():  # raced with another writer
-                raise ConfigError(f"{final} appeared while writing keys; nothing was replaced")
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+        write_together(files, overwrite=False)
+    except FileExistsError as exc:  # raced with another writer
+        raise ConfigError(
+            f"{exc.filename} appeared while writing keys; nothing was replaced"
+        ) from None
     return {
         **info,
         "out": str(out),
