@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from fds import __version__
+from fds._version import __version__
 from fds.errors import ModelFormatError
 from fds.rundir import MODEL_DIR, atomic_directory
 

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from fds import __version__
+from fds._version import __version__
 from fds.errors import FDSError
 
 # User text (paths, column names, option values, messages holding them) is printed literally:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fds import __version__
+from fds._version import __version__
 from fds.data.files import LoadedData, read_data
 from fds.data.stream import split_indices
 from fds.errors import DataError
