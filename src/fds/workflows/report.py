@@ -22,7 +22,6 @@ from fds.data.files import LoadedData, read_data
 from fds.data.stream import split_indices
 from fds.errors import DataError
 from fds.estimator import FDS
-from fds.nn.conv import ConvEncoder
 from fds.report import plots
 from fds.report.html import (
     Figure,
@@ -500,7 +499,7 @@ def _network(model: FDS) -> str:
     cfg, net = model.config_, model.model_
     if model.encoder is not None or model.decoder is not None:
         layers = "custom encoder/decoder"
-    elif isinstance(net.encoder, ConvEncoder):
+    elif net.convolutional:
         layers = "conv channels " + ", ".join(str(c) for c in cfg.conv_channels)
     else:
         layers = "MLP hidden " + ", ".join(str(h) for h in cfg.hidden_dims)
