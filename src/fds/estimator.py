@@ -473,8 +473,8 @@ def _statistics_noise(
     privacy = config.privacy
     if privacy is None or privacy.statistics_epsilon is None or not config.bounds:
         return None, None
-    from fds.privacy.accounting import default_delta
     from fds.privacy.release import analytic_gaussian_sigma
+    from fds.training.accounting import default_delta
 
     delta = privacy.delta if privacy.delta is not None else default_delta(n_rows)
     sensitivity = math.sqrt(len(config.bounds))
@@ -497,7 +497,7 @@ def _with_statistics(privacy: dict[str, Any], statistics: dict[str, Any] | None)
     """The manifest's record: DP-SGD, the codec's DP statistics, and their composition."""
     if statistics is None:
         return privacy | {"total_epsilon": privacy["epsilon"]}
-    from fds.privacy.accounting import epsilon_spent
+    from fds.training.accounting import epsilon_spent
 
     history = [
         (privacy["noise_multiplier"], privacy["sample_rate"], privacy["steps"]),

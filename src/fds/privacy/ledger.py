@@ -22,8 +22,8 @@ import pandas as pd
 
 from fds.errors import ConfigError, ModelFormatError, PrivacyBudgetError
 from fds.io import resolve_model_dir
-from fds.privacy.accounting import epsilon_spent
 from fds.rundir import LEDGER_FILE, write_json
+from fds.training.accounting import epsilon_spent
 
 ACCOUNTANT = "rdp"
 

@@ -30,11 +30,11 @@ from fds.data.sensitive import is_categorical
 from fds.data.stream import split_indices, take_rows
 from fds.errors import ConfigError, DataError, FDSError
 from fds.estimator import FDS
-from fds.privacy.accounting import default_delta
 from fds.privacy.attacks import membership_inference
 from fds.privacy.leakage import attribute_leakage
 from fds.privacy.release import release_latents
 from fds.rundir import PRIVACY_CURVE_FILE, write_json
+from fds.training.accounting import default_delta
 from fds.workflows.evaluate import load_run
 from fds.workflows.leakage import quartiles, sensitive_values
 from fds.workflows.probe import resolve_values
