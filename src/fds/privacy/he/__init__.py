@@ -3,7 +3,6 @@
 from fds.privacy.he.container import (
     FILE_FORMAT_VERSION,
     read_encrypted,
-    read_encrypted_header,
     write_encrypted,
 )
 from fds.privacy.he.heads import (
@@ -71,7 +70,6 @@ __all__ = [
     "predictions_from_scores",
     "public_context_bytes",
     "read_encrypted",
-    "read_encrypted_header",
     "save_keys",
     "write_encrypted",
 ]
