@@ -29,6 +29,7 @@ from fds.privacy.he import (
     EncryptedBatch,
     LinearHead,
     PolyMLPHead,
+    SealedLatents,
     decrypt_scores,
     encrypt_latents,
     key_id,
@@ -141,6 +142,19 @@ def _check(response: Any, what: str) -> Any:
     return response
 
 
+def _encrypted(ctx: Any, Z: Any, n_features: int) -> list[EncryptedBatch]:
+    """The batches to send for a head of `n_features` inputs: sealed latents as sealed, plain
+    latents encrypted here."""
+    if isinstance(Z, SealedLatents):
+        return Z.inference_batches(ctx, n_features)
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or Z.shape[1] != n_features:
+        raise DataError(
+            f"latents of shape {Z.shape}: the server's head expects {n_features} features"
+        )
+    return encrypt_latents(ctx, Z)
+
+
 def infer_remote(
     url: str,
     secret_ctx: Any,
@@ -151,8 +165,9 @@ def infer_remote(
     timeout: float = 300.0,
 ) -> dict[str, Any]:
     """The owner's side: register `public_context`, encrypt `Z` in packed batches, POST them,
-    decrypt the replies. Returns `scores` (n × c), `predictions`, `classes`, `key_id`, `batches`,
-    `bytes_sent`, `bytes_received`, `seconds`."""
+    decrypt the replies. `Z` may be `SealedLatents`: their sealed private block is sent as it is
+    (see `SealedLatents.inference_batches`). Returns `scores` (n × c), `predictions`, `classes`,
+    `key_id`, `batches`, `bytes_sent`, `bytes_received`, `seconds`."""
     import httpx
 
     started = time.perf_counter()
@@ -161,12 +176,7 @@ def infer_remote(
     try:
         try:
             info = _check(client.get("/v1/head"), "the head request").json()
-            Z = np.asarray(Z, dtype=np.float64)
-            if Z.ndim != 2 or Z.shape[1] != info["n_features"]:
-                raise DataError(
-                    f"latents of shape {Z.shape}: the server's head expects "
-                    f"{info['n_features']} features"
-                )
+            batches = _encrypted(secret_ctx, Z, info["n_features"])
             registered = _check(
                 client.post(
                     "/v1/contexts", content=public_context, headers={"content-type": OCTET}
@@ -181,7 +191,7 @@ def infer_remote(
                 )
             sent = len(public_context)
             received, replies = 0, []
-            for batch in encrypt_latents(secret_ctx, Z):
+            for batch in batches:
                 payload = batch.to_bytes()
                 sent += len(payload)
                 reply = _check(
