@@ -5,17 +5,13 @@ key through the encrypted-inference path."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import struct
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from sklearn.linear_model import LogisticRegression
 
 from fds.data.datasets import make_census
@@ -32,6 +28,7 @@ from fds.privacy.he import (
 )
 from fds.privacy.service import create_app, infer_remote
 from tests.cli_helpers import fds, one_line_error
+from tests.test_he_service import _serving
 
 SETTINGS = {"latent_dim": 4, "hidden_dims": [32], "epochs": 2, "batch_size": 64, "verbose": False}
 CKKS_TOLERANCE = 1e-3  # the issue's bound on the latents, in code units
@@ -289,30 +286,6 @@ def test_cli_refusals_are_one_line_and_write_nothing(
 
 
 # --------------------------------------------------------------------------- inference
-@contextlib.contextmanager
-def _serving(service):
-    """`service` under uvicorn on a free 127.0.0.1 port, in a thread; yields its URL."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(service, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.mark.parametrize("block", ["all", "private"])
 def test_a_probe_runs_on_the_sealed_key(
     model: FDS, table: pd.DataFrame, keys: Path, sealed_file: Path, block: str
@@ -333,3 +306,18 @@ def test_a_probe_runs_on_the_sealed_key(
         )
     assert np.max(np.abs(result["scores"] - head.scores(Z))) <= 1e-3
     assert np.mean(result["predictions"] == head.predict(Z)) >= 0.99
+
+
+def test_cli_infer_remote_takes_the_sealed_file(
+    model: FDS, table: pd.DataFrame, keys: Path, sealed_file: Path, tmp_path: Path
+) -> None:
+    Z = model.transform(table)
+    y = table["sex"].astype(str).to_numpy()
+    head = LinearHead.from_sklearn(LogisticRegression(max_iter=1000).fit(Z, y))
+    out = tmp_path / "pred.csv"
+    with _serving(create_app(head)) as url:
+        args = ("--url", url, "--keys", keys, "--latents", sealed_file, "--out", out, "--json")
+        result = fds("infer-remote", *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == len(table)
+    assert np.mean(pd.read_csv(out)["prediction"].to_numpy() == head.predict(Z)) >= 0.99
