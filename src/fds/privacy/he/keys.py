@@ -37,6 +37,7 @@ __all__ = [
     "check_key",
     "context_params",
     "create_context",
+    "global_scale",
     "key_id",
     "load_keys_info",
     "load_public_context",
@@ -246,11 +247,26 @@ def read_bytes(path: str | Path, what: str) -> bytes:
     return path.read_bytes()
 
 
+def global_scale(ctx: ts.Context) -> float | None:
+    """The scale fresh ciphertexts of `ctx` are encoded at (None when the context sets none)."""
+    try:
+        return float(ctx.global_scale)
+    except ValueError:
+        return None
+
+
 def _context_from(data: bytes, what: str) -> ts.Context:
+    """A TenSEAL context from bytes, refused (DataError) unless it is a CKKS context with a
+    global scale, as `create_context` makes: FDS computes on nothing else."""
     try:
         ctx = ts.context_from(data)
     except Exception as exc:  # TenSEAL raises ValueError / RuntimeError on bad streams
         raise DataError(f"{what} is not a TenSEAL context ({exc})") from None
+    scheme = ctx.seal_context().data.key_context_data().parms().scheme().name
+    if scheme != "CKKS":
+        raise DataError(f"{what} is a {scheme} context; FDS computes on CKKS contexts only")
+    if global_scale(ctx) is None:
+        raise DataError(f"{what} sets no global scale (make keys with `fds keys new`)")
     if not ctx.is_public() and not ctx.has_secret_key():  # pragma: no cover - defensive
         raise DataError(f"{what} holds no key")
     return ctx
@@ -265,6 +281,8 @@ def load_public_context(source: str | Path | bytes) -> ts.Context:
         raise DataError(
             "the context holds a secret key: send only the public context (public.ctx) to a server"
         )
+    if not ctx.has_public_key():
+        raise DataError("the public context holds no public key (send keys/public.ctx)")
     return ctx
 
 
