@@ -25,7 +25,7 @@ import tenseal as ts
 
 from fds.errors import DataError
 from fds.privacy.he.keys import check_key, key_id, read_bytes
-from fds.privacy.he.wire import BATCH_KINDS, MAX_HEADER_BYTES, EncryptedBatch
+from fds.privacy.he.wire import BATCH_KINDS, MAX_HEADER_BYTES, EncryptedBatch, _is_count
 
 __all__ = [
     "CIPHERTEXTS_FORMAT",
@@ -149,10 +149,6 @@ def _read_header(data: bytes, what: str) -> tuple[dict[str, Any], int]:
             "this version of FDS"
         )
     return header, start + n
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 # --------------------------------------------------------------------------- .fdsct
