@@ -3,15 +3,19 @@
 The run's own train/validation split (`split_indices` with the training seed, as `FDS.fit` drew it)
 says who is a member. The held-out rows are halved at random: one half are the non-member
 candidates, the other the attacker's auxiliary/reference data; as many training rows are drawn as
-member candidates. attacks.json holds one key per kind (``membership``, ``synthetic``,
-``inversion``, ``attribute``, ``audit``); running one kind keeps the others' results. The audit
-re-trains the run's DP configuration once, so it runs only when asked for.
+member candidates. The attacks reach the model only through `model_queries`' callables.
+attacks.json holds one key per kind (``membership``, ``synthetic``, ``inversion``, ``attribute``,
+``audit``); running one kind keeps the others' results. The audit re-trains the run's DP
+configuration once, so it runs only when asked for.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +34,92 @@ from fds.estimator import FDS
 from fds.privacy.attacks import (
     distance_to_closest_record,
     domias,
-    encode_rows,
     membership_inference,
     model_inversion,
 )
 from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import attribute_leakage
-from fds.workflows.evaluate import _strict, _take, load_run, write_json
+from fds.workflows.evaluate import _strict, _take, encoded_rows, load_run, write_json
 from fds.workflows.leakage import quartiles
 from fds.workflows.probe import resolve_values
 
-__all__ = ["ATTACKS_FILE", "KINDS", "attack_path", "attack_run", "headline"]
+__all__ = [
+    "ATTACKS_FILE",
+    "KINDS",
+    "ModelQueries",
+    "attack_path",
+    "attack_run",
+    "headline",
+    "membership",
+    "model_queries",
+]
 
 ATTACKS_FILE = "attacks.json"
 KINDS = ("membership", "synthetic", "inversion", "attribute", "audit")
 _MIN_HELD_OUT = 20
+_BATCH = 512
+
+
+@dataclass(frozen=True)
+class ModelQueries:
+    """What the attacks ask of a fitted model, as callables on arrays in its input space (the
+    codec's encoding, flattened): the attack functions never touch the estimator itself."""
+
+    encode: Callable[[Any], np.ndarray]  # rows as given → the model's input space
+    elbo: Callable[[np.ndarray], np.ndarray]  # per-row ELBO at one posterior draw
+    reconstruct: Callable[[np.ndarray], np.ndarray]  # decoder mean at one posterior draw
+    decode: Callable[[np.ndarray], np.ndarray]  # decoder mean at given codes
+    generate: Callable[[int], np.ndarray]  # decoder means at n draws of the code distribution
+
+
+def model_queries(model: FDS) -> ModelQueries:
+    """The callables of `model` (its network, codec and fitted code distribution)."""
+    net = model.model_.eval()
+
+    @torch.no_grad()
+    def batched(fn: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.float32)
+        parts = [fn(torch.from_numpy(rows[i : i + _BATCH])) for i in range(0, len(rows), _BATCH)]
+        return torch.cat(parts).reshape(len(rows), -1).numpy()
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        return batched(lambda c: net.likelihood.mean(net.decode(c)), z)
+
+    def generate(n: int) -> np.ndarray:
+        eps = torch.randn(n, model.config_.latent_dim)
+        return decode((model.latent_loc_ + eps @ model.latent_scale_tril_.T).numpy())
+
+    return ModelQueries(
+        encode=lambda X: encoded_rows(model, X),
+        elbo=lambda x: batched(net.elbo, x)[:, 0],
+        reconstruct=lambda x: batched(
+            lambda b: net.likelihood.mean(net.decode(net.encode(b, sample=True).z)), x
+        ),
+        decode=decode,
+        generate=generate,
+    )
+
+
+@contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Torch's global generator seeded for the block and restored after it (the callables draw
+    from it), so an attack's figures repeat with its seed."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+def membership(model: FDS, members: Any, non_members: Any, *, seed: int) -> dict[str, Any]:
+    """`membership_inference` on a fitted model's rows (as given), with seeded posterior draws."""
+    queries = model_queries(model)
+    with seeded_torch(seed):
+        return membership_inference(
+            queries.encode(members),
+            queries.encode(non_members),
+            elbo=queries.elbo,
+            reconstruct=queries.reconstruct,
+            generate=queries.generate,
+        )
 
 
 def attack_run(
@@ -107,7 +182,13 @@ def attack_run(
             bar.update(task, description=f"attack: {kind}")
             started = time.perf_counter()
             result = steps[kind](
-                model, X, split, seed=seed, noise_std=noise_std, data=data, sensitive=sensitive
+                model,
+                X,
+                split,
+                seed=seed,
+                noise_std=noise_std,
+                data=data,
+                sensitive=sensitive,
             )
             result["run"] = {
                 "data": data.source,
@@ -124,17 +205,18 @@ def attack_run(
 
 
 def _membership(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
-    return membership_inference(
+    return membership(
         model, _take(X, split["members"]), _take(X, split["non_members"]), seed=kw["seed"]
     )
 
 
 def _synthetic(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     """DCR and DOMIAS on as many of the model's samples as there are reference rows (×2)."""
-    members = encode_rows(model, _take(X, split["members"]))
-    non_members = encode_rows(model, _take(X, split["non_members"]))
-    reference = encode_rows(model, _take(X, split["reference"]))
-    synthetic = encode_rows(model, model.sample(2 * len(reference), seed=kw["seed"]))
+    encode = model_queries(model).encode
+    members = encode(_take(X, split["members"]))
+    non_members = encode(_take(X, split["non_members"]))
+    reference = encode(_take(X, split["reference"]))
+    synthetic = encode(model.sample(2 * len(reference), seed=kw["seed"]))
     holdout = np.concatenate([non_members, reference])
     return {
         "dcr": distance_to_closest_record(synthetic, members, holdout, seed=kw["seed"]),
@@ -150,20 +232,20 @@ def _released(
     return Z + noise_std * rng.standard_normal(Z.shape).astype(Z.dtype) if noise_std else Z
 
 
-@torch.no_grad()
 def _inversion(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     """The attacker holds the reference rows and their released latents; the targets are members."""
     rng = np.random.default_rng(kw["seed"])
+    queries = model_queries(model)
     aux, target = _take(X, split["reference"]), _take(X, split["members"])
     z_aux, z_target = (
         _released(model, aux, kw["noise_std"], rng),
         _released(model, target, kw["noise_std"], rng),
     )
-    x_target = encode_rows(model, target)
-    owner = model._decode_mean(torch.from_numpy(z_target)).reshape(len(z_target), -1)
+    x_target = queries.encode(target)
+    owner = queries.decode(z_target)
     result = model_inversion(
         z_aux,
-        encode_rows(model, aux),
+        queries.encode(aux),
         z_target,
         x_target,
         float(np.mean((owner - x_target) ** 2)),

@@ -205,20 +205,19 @@ def _take(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
 
 
-def _encoded(model: FDS, X: Any, rows: np.ndarray) -> np.ndarray:
-    """Rows as the model sees them (float32, encoded by the fitted codec); images batch by batch."""
+def encoded_rows(model: FDS, X: Any) -> np.ndarray:
+    """Rows as the model sees them (float32, encoded by the fitted codec, images flattened);
+    images batch by batch."""
     if isinstance(model.codec_, ImageCodec):
         parts = [
-            model.codec_.encode(np.asarray(X[rows[i : i + _BATCH]]))
-            for i in range(0, len(rows), _BATCH)
+            model.codec_.encode(np.asarray(X[i : i + _BATCH])) for i in range(0, len(X), _BATCH)
         ]
         return np.concatenate(parts).astype(np.float32, copy=False)
-    part = _take(X, rows)
-    if isinstance(part, np.ndarray) and part.shape[1] != model.n_features_in_:
+    if isinstance(X, np.ndarray) and X.shape[1] != model.n_features_in_:
         raise DataError(
-            f"the data has {part.shape[1]} features, the model expects {model.n_features_in_}"
+            f"the data has {X.shape[1]} features, the model expects {model.n_features_in_}"
         )
-    return model.codec_.encode(part).astype(np.float32, copy=False)
+    return model.codec_.encode(X).astype(np.float32, copy=False)
 
 
 @torch.no_grad()
@@ -226,7 +225,7 @@ def _posterior(
     model: FDS, X: Any, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """Encoded rows, posterior means and log-variances, and the decoder mean at the posterior mean."""
-    x_enc = _encoded(model, X, rows)
+    x_enc = encoded_rows(model, _take(X, rows))
     net = model.model_.eval()
     means, logvars, recon = [], [], []
     for start in range(0, len(x_enc), _BATCH):

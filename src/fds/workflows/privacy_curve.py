@@ -31,9 +31,9 @@ from fds.data.stream import split_indices
 from fds.errors import ConfigError, DataError, FDSError
 from fds.estimator import FDS
 from fds.privacy.accounting import default_delta
-from fds.privacy.attacks import membership_inference
 from fds.privacy.leakage import attribute_leakage
 from fds.privacy.release import release_latents
+from fds.workflows.attack import membership
 from fds.workflows.evaluate import _take, load_run, write_json
 from fds.workflows.leakage import quartiles, sensitive_values
 from fds.workflows.probe import resolve_values
@@ -150,7 +150,7 @@ def _training_point(
     Z_test = trained.transform(_take(data.X, rows["test"]), part=part)
     spent = trained.privacy_ or {}
     n = min(len(rows["fit"]), len(rows["test"]))
-    member = membership_inference(
+    member = membership(
         trained, _take(data.X, rows["fit"][:n]), _take(data.X, rows["test"][:n]), seed=seed
     )
     point = {
