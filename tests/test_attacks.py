@@ -229,8 +229,10 @@ def test_attribute_inference_on_shared_latents_beats_the_majority(run):
     """census's `sex` leaks through the other columns, so a plain vae's latents reveal it."""
     result = fds("attack", run, "-k", "attribute", "--sensitive", "sex", "--json")
     assert result.exit_code == 0, result.output
-    leak = json.loads(result.stdout)["attribute"]["attributes"]["sex"]
+    leak = json.loads(result.stdout)["attribute"]["attributes"]["sex"]["all"]
     assert leak["best_accuracy"] > leak["majority"] + 0.05
+    assert leak["budget"] == "truthful" and leak["n_train"] == 540  # every training row
+    assert "best attacker AUC" in fds("attack", run, "-k", "attribute", "--sensitive", "sex").stdout
     assert json.loads((run / "attacks.json").read_text())["attribute"]["latents"] == "all"
 
 
