@@ -9,7 +9,8 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
     likelihood       elbo, iwae, iwae_k, kl, reconstruction_log_likelihood, nll_posterior_mean,
                      nll_per_block, n_examples  (nats per example, in the model's encoded units)
     latent_health    latent_dim, active_units, active_dims, active_threshold, activity, kl_per_dim,
-                     kl_total, posterior_collapse, warnings
+                     kl_total, information_per_dim, information_threshold, means_collapsed,
+                     means_collapsed_dims, posterior_collapse, warnings
     independence     tc_gaussian, tc_minibatch, mean_pairwise_mi, max_pairwise_mi,
                      mean_pairwise_mi_shuffled, pairwise_mi, n_bins
     sparsity         near_zero_fraction, near_zero_fraction_per_dim, hoyer, threshold, relative
@@ -460,6 +461,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "nll_posterior_mean": like.get("nll_posterior_mean"),
         "active_units": f"{health.get('active_units')} / {health.get('latent_dim')}",
         "posterior_collapse": health.get("posterior_collapse"),
+        "means_collapsed": health.get("means_collapsed"),
         "tc_gaussian": indep.get("tc_gaussian"),
         "mean_pairwise_mi": indep.get("mean_pairwise_mi"),
         "mean_pairwise_mi_shuffled": indep.get("mean_pairwise_mi_shuffled"),
