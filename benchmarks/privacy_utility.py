@@ -3,8 +3,8 @@ attribute while staying as useful as a plain `vae`, and does its private block h
 
 For each data set, a plain `vae` and the `fds` preset are trained with the same latent_dim,
 network and epochs on the training split; the one leakage estimator
-(`fds.privacy.leakage`: logistic regression, gradient boosting and a 2×128 MLP, with a learning
-curve) fits its attackers on the latents of every training row (at most `--n-attack` if given)
+(`fds.privacy.leakage`: logistic regression, gradient boosting and an MLP ensemble, with a
+learning curve) fits its attackers on the latents of every training row (at most `--n-attack` if given)
 and scores them on the held-out test split, by accuracy beside the majority and by AUC. Utility
 is in the target's own terms (`target_utility`: accuracy for these categorical targets), and the
 necessary leakage is what the target alone reveals of the sensitive attribute.
