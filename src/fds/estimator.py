@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -189,13 +190,21 @@ class FDS(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def transform(
-        self, X: Any, sample: bool = False, part: str = "all", *, seal: Any = None
+        self,
+        X: Any,
+        sample: bool = False,
+        part: str = "all",
+        seed: int | None = None,
+        *,
+        seal: Any = None,
     ) -> Any:
         """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`.
 
         `part`: "all", or for a model with a private block "public" (the first
         latent_dim − private_dim columns, trained to carry none of the sensitive attributes)
-        or "private" (the last private_dim columns: the key).
+        or "private" (the last private_dim columns: the key). The noise of draws comes from
+        the OS afresh at every call, so nobody holding the model can regenerate and subtract
+        it; `seed` fixes it (for tests and reproductions: whoever knows it can).
 
         `seal`: the owner's CKKS keys (a `fds keys new` directory, or a loaded context; only
         the public key is used): returns `SealedLatents`, the public block in the clear and the
@@ -205,7 +214,7 @@ class FDS(TransformerMixin, BaseEstimator):
         if seal is not None and part != "all":
             raise DataError("seal= seals the private block beside the public one: keep part='all'")
         with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed if hasattr(self, "config_") else 0)
+            torch.manual_seed(_noise_seed(seed))
             codes = [
                 self.model_.encode(x, sample=sample).z for x in self._rows(X).batches(_EVAL_BATCH)
             ]
@@ -332,12 +341,14 @@ class FDS(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> Any:
         """`n` new rows or images from the prior. Table cells are drawn from the decoder's
-        distribution (so categories vary as in the data); images are the decoder mean."""
+        distribution (so categories vary as in the data); images are the decoder mean. The draws
+        are fresh OS randomness at every call unless `seed` fixes them (the model's own `seed`
+        never does)."""
         check_is_fitted(self, "model_")
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
         with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed if seed is None else seed)
+            torch.manual_seed(_noise_seed(seed))
             eps = torch.randn(int(n), self.config_.latent_dim)
             z = self.latent_loc_ + eps @ self.latent_scale_tril_.T
             if isinstance(self.codec_, ImageCodec):
@@ -462,6 +473,12 @@ class FDS(TransformerMixin, BaseEstimator):
         model.history_ = []
         model.privacy_ = manifest.get("privacy")
         return model
+
+
+def _noise_seed(seed: int | None) -> int:
+    """The seed of noise drawn for output: the caller's, else 63 fresh bits from the OS (never
+    the model's stored `seed`, which anyone holding the model directory can read)."""
+    return secrets.randbits(63) if seed is None else int(seed)
 
 
 def _param_defaults() -> dict[str, Any]:
