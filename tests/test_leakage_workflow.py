@@ -49,14 +49,17 @@ def test_evaluate_and_attack_report_the_same_leakage(keyed: Path) -> None:
 
 
 def test_cli_evaluate_and_attack_agree_with_the_truthful_attackers(keyed: Path) -> None:
-    evaluated = fds("evaluate", keyed, "--iwae-k", "2", "--json")
+    target = ("--utility-target", "income")
+    evaluated = fds("evaluate", keyed, "--iwae-k", "2", *target, "--json")
     assert evaluated.exit_code == 0, evaluated.output
     leakage = json.loads(evaluated.stdout)["leakage"]
     assert leakage["budget"] == "truthful"
-    attacked = fds("attack", keyed, "-k", "attribute", "--json")
+    attacked = fds("attack", keyed, "-k", "attribute", *target, "--json")
     assert attacked.exit_code == 0, attacked.output
-    public = json.loads(attacked.stdout)["attribute"]["attributes"]["sex"]["public"]
+    attribute = json.loads(attacked.stdout)["attribute"]
+    public = attribute["attributes"]["sex"]["public"]
     assert public == leakage["attributes"]["sex"]["public"]
+    assert attribute["utility"] == leakage["utility"]
     assert set(public) >= {"best_accuracy", "best_auc", "majority", "learning_curve", "lower_bound"}
     summary = fds("evaluate", keyed, "--fast")
     assert summary.exit_code == 0 and "leakage_sex_public_auc" in summary.stdout

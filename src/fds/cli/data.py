@@ -12,6 +12,7 @@ from fds.cli.common import (
     DataRootOpt,
     JsonFlag,
     ModelOpt,
+    NoiseSeedOpt,
     OverwriteOpt,
     emit,
     err_console,
@@ -184,6 +185,7 @@ def encode(
             show_default=False,
         ),
     ] = None,
+    seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -207,13 +209,13 @@ def encode(
     fitted = FDS.load(model)
     X = read_data(data).X
     if seal is None:
-        codes = fitted.transform(X, sample=sample, part=part)
+        codes = fitted.transform(X, sample=sample, part=part, seed=seed)
         write_output(codes, out, overwrite=overwrite)
         emit(
             {"out": str(out), "rows": len(codes), "latent_dim": codes.shape[1]}, as_json, "encoded"
         )
         return
-    sealed = fitted.transform(X, sample=sample, part=part, seal=seal)
+    sealed = fitted.transform(X, sample=sample, part=part, seed=seed, seal=seal)
     info = sealed.save(out, overwrite=overwrite)
     summary = {
         "out": str(out),
@@ -298,7 +300,7 @@ def sample(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output: .csv/.parquet (tables) or .npy.")
     ],
-    seed: Annotated[int, typer.Option(help="Seed of the prior draws.")] = 0,
+    seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
