@@ -77,15 +77,26 @@ def test_dataframe_in_dataframe_out(census: pd.DataFrame) -> None:
     assert list(m.feature_names_in_) == list(census.columns)
 
 
-def test_sample_is_reproducible_per_seed(census: pd.DataFrame) -> None:
+def test_sample_is_reproducible_per_seed_and_fresh_without_one(census: pd.DataFrame) -> None:
     m = FDS(**FAST).fit(census)
     pd.testing.assert_frame_equal(m.sample(20, seed=3), m.sample(20, seed=3))
     assert not m.sample(20, seed=3).equals(m.sample(20, seed=4))
+    # no seed: fresh OS noise, not the model's stored seed, at every call
+    assert not m.sample(20).equals(m.sample(20))
+    assert not m.sample(20).equals(m.sample(20, seed=m.seed))
 
 
-def test_transform_sample_draws_differ_from_means(digits: np.ndarray) -> None:
+def test_transform_draws_fresh_noise_unless_seeded(digits: np.ndarray) -> None:
+    """Draws an attacker holding the model directory cannot regenerate (issue 12)."""
     m = FDS(preset="vae", **FAST).fit(digits)
-    assert not np.allclose(m.transform(digits, sample=True), m.transform(digits))
+    means = m.transform(digits)
+    first, second = m.transform(digits, sample=True), m.transform(digits, sample=True)
+    assert not np.allclose(first, means) and not np.allclose(first, second)
+    assert not np.allclose(first, m.transform(digits, sample=True, seed=m.seed))
+    np.testing.assert_array_equal(
+        m.transform(digits, sample=True, seed=7), m.transform(digits, sample=True, seed=7)
+    )
+    np.testing.assert_array_equal(m.transform(digits), means)  # means need no noise
 
 
 def test_same_seed_same_numbers(census: pd.DataFrame) -> None:

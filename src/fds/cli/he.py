@@ -226,7 +226,10 @@ def infer_remote_command(
         Path, typer.Option("--out", "-o", help="Predictions and scores: .csv, .parquet or .npy.")
     ],
     latents: Annotated[
-        Path | None, typer.Option("--latents", "-l", help="Latents to send (.npy/.parquet/.csv).")
+        Path | None,
+        typer.Option(
+            "--latents", "-l", help="Latents to send (.npy/.parquet/.csv, or sealed .fdsz)."
+        ),
     ] = None,
     model: RunModelOpt = None,
     data: Annotated[
@@ -244,9 +247,9 @@ def infer_remote_command(
     """
     import pandas as pd
 
-    from fds.data.files import read_data, read_latents, write_output
+    from fds.data.files import SEALED_SUFFIX, read_data, read_latents, write_output
     from fds.estimator import FDS
-    from fds.privacy.he import PUBLIC_FILE, load_secret_context
+    from fds.privacy.he import PUBLIC_FILE, SealedLatents, load_secret_context
     from fds.privacy.service import infer_remote
 
     if (latents is None) == (model is None or data is None):
@@ -257,11 +260,12 @@ def infer_remote_command(
     public_path = keys / PUBLIC_FILE
     if not public_path.is_file():
         raise typer.BadParameter(f"{public_path} not found (run `fds keys new --out {keys}`)")
-    Z = (
-        read_latents(latents)
-        if latents is not None
-        else FDS.load(model).transform(read_data(data).X)
-    )
+    if latents is None:
+        Z: Any = FDS.load(model).transform(read_data(data).X)
+    elif latents.suffix.lower() == SEALED_SUFFIX:
+        Z = SealedLatents.load(latents)  # the sealed private block is sent as it is
+    else:
+        Z = read_latents(latents)
     result = infer_remote(url, secret, Z, public_context=public_path.read_bytes())
     table = pd.DataFrame(
         {f"score_{k}": result["scores"][:, k] for k in range(result["scores"].shape[1])}
