@@ -23,7 +23,7 @@ import tenseal as ts
 
 from fds.errors import DataError
 from fds.privacy.he.keys import check_key, key_id, read_bytes
-from fds.privacy.he.wire import BATCH_KINDS, MAX_HEADER_BYTES, EncryptedBatch, _is_count
+from fds.privacy.he.wire import BATCH_KINDS, MAX_HEADER_BYTES, EncryptedBatch, is_count
 from fds.rundir import atomic_write
 
 __all__ = [
@@ -132,8 +132,8 @@ def _read_header(data: bytes, what: str) -> tuple[dict[str, Any], int]:
     if not (
         isinstance(header, dict)
         and isinstance(header.get("format"), str)
-        and _is_count(header.get("format_version"))
-        and _is_count(header.get("n_blobs"))
+        and is_count(header.get("format_version"))
+        and is_count(header.get("n_blobs"))
     ):
         raise DataError(f"{what}: malformed header")
     version = header["format_version"]
@@ -183,7 +183,7 @@ def read_encrypted(
     if not (
         header.get("kind") in BATCH_KINDS
         and isinstance(header.get("key_id"), str)
-        and all(_is_count(header.get(k)) for k in ints)
+        and all(is_count(header.get(k)) for k in ints)
     ):
         raise DataError(f"{path}: malformed header")
     if kind is not None and header["kind"] != kind:

@@ -35,9 +35,9 @@ from fds.privacy.he.keys import (
 )
 from fds.privacy.he.wire import (
     EncryptedBatch,
-    _is_count,
     decrypt_batches,
     encrypt_latents,
+    is_count,
     parse_batch_header,
 )
 
@@ -96,7 +96,7 @@ class SealedLatents:
         n, pub, priv = (header.get(k) for k in ("n_rows", "public_dim", "private_dim"))
         columns = header.get("columns")
         ok = (
-            all(_is_count(v) for v in (n, pub, priv))
+            all(is_count(v) for v in (n, pub, priv))
             and all(isinstance(header.get(k), str) for k in ("model_id", "key_id"))
             and _HEX.fullmatch(header["model_id"]) is not None
             and header.get("public_dtype") == _PUBLIC_DTYPE

@@ -35,6 +35,7 @@ __all__ = [
     "decrypt_scores",
     "encrypt_latents",
     "encrypt_records",
+    "is_count",
     "parse_batch_header",
 ]
 
@@ -131,7 +132,7 @@ def _check_vector(vector: ts.CKKSVector, j: int, header: dict[str, Any], ctx: ts
         )
 
 
-def _is_count(value: Any) -> bool:
+def is_count(value: Any) -> bool:
     """A positive JSON integer (JSON `true` parses to a Python bool, an int subclass)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
@@ -139,7 +140,7 @@ def _is_count(value: Any) -> bool:
 # (field, check, what it must be), in order: later checks rely on earlier ones
 _HEADER_FIELDS: tuple[tuple[str, Callable[[dict], bool], str], ...] = (
     ("kind", lambda h: h.get("kind") in BATCH_KINDS, "latents or scores"),
-    ("n_records", lambda h: _is_count(h.get("n_records")), "an integer ≥ 1"),
+    ("n_records", lambda h: is_count(h.get("n_records")), "an integer ≥ 1"),
     (
         "key_id",
         lambda h: isinstance(h.get("key_id"), str) and _KEY_ID.fullmatch(h["key_id"]) is not None,
@@ -150,13 +151,13 @@ _HEADER_FIELDS: tuple[tuple[str, Callable[[dict], bool], str], ...] = (
         lambda h: (
             isinstance(h.get("lengths"), list)
             and len(h["lengths"]) >= 1
-            and all(_is_count(x) for x in h["lengths"])
+            and all(is_count(x) for x in h["lengths"])
         ),
         "a non-empty list of positive integers",
     ),
     (
         "width",
-        lambda h: _is_count(h.get("width")) and h["width"] == len(h["lengths"]),
+        lambda h: is_count(h.get("width")) and h["width"] == len(h["lengths"]),
         "the number of ciphertexts (of lengths)",
     ),
 )
