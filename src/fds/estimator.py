@@ -23,7 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from fds.config import FDSConfig, make_config, reject_unknown
-from fds.data.codec import Codec, codec_from_json, input_kind_of
+from fds.data.codec import Codec, input_kind_of
+from fds.data.codecs import codec_from_json
 from fds.data.image_codec import ImageCodec
 from fds.data.sensitive import (
     SensitiveColumn,

@@ -17,7 +17,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from fds.config import make_config
-from fds.data.codec import codec_from_json
+from fds.data.codecs import codec_from_json
 from fds.federated.messages import (
     ARRAYS,
     CONFIG,

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from fds.data.codec import Codec, codec_from_json
+from fds.data.codec import Codec
+from fds.data.codecs import codec_from_json
 from fds.errors import ConfigError, DataError
 
 
