@@ -22,7 +22,9 @@ from fds.federated.messages import (
     ARRAYS,
     CONFIG,
     METRICS,
+    NUM_EXAMPLES,
     SITE,
+    UNIT_WEIGHT,
     from_arrays,
     read_plan,
     site_record,
@@ -37,7 +39,6 @@ from fds.federated.site import (
     site_data,
     train_locally,
 )
-from fds.federated.strategies import NUM_EXAMPLES, UNIT_WEIGHT
 
 
 def _train(

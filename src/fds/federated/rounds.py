@@ -26,6 +26,7 @@ from fds.federated.guard import RejectMalformed, site_of
 from fds.federated.messages import (
     ARRAYS,
     CONFIG,
+    NUM_EXAMPLES,
     from_arrays,
     payload_bytes,
     plan_record,
@@ -33,7 +34,7 @@ from fds.federated.messages import (
 )
 from fds.federated.schema import merge_codecs
 from fds.federated.settings import FederatedSettings
-from fds.federated.strategies import NUM_EXAMPLES, make_strategy
+from fds.federated.strategies import make_strategy
 from fds.models import FactorizedAutoencoder, build_model
 
 log = logging.getLogger("fds.federated")
