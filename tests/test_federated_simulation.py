@@ -13,9 +13,10 @@ from flwr.app import Array, ArrayRecord, Context, Message
 
 from fds.data.stream import split_indices
 from fds.estimator import FDS
+from fds.federated.run import make_plan
 from fds.federated.settings import make_settings
 from fds.federated.site import split_sites
-from fds.workflows.federated import make_plan, simulate_params
+from fds.workflows.federated import simulate_params
 
 os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
 

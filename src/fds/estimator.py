@@ -37,8 +37,9 @@ from fds.data.sensitive import (
 from fds.data.stream import Rows, split_indices
 from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
-from fds.io import load_model, save_model
+from fds.io import load_model
 from fds.models import FactorizedAutoencoder, build_model
+from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
 from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
 
@@ -432,27 +433,22 @@ class FDS(TransformerMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the model directory (no pickle); see `fds.io`."""
         check_is_fitted(self, "model_")
-        config = {
-            "params": self.config_.model_dump(mode="json"),
-            "custom_encoder": self.encoder is not None,
-            "custom_decoder": self.decoder is not None,
-            "fitted": {
-                "n_features_in": self.n_features_in_,
-                "feature_names_in": list(getattr(self, "feature_names_in_", [])) or None,
-                "epochs_trained": len(self.history_),
-                "sensitive": sensitive_to_json(self.sensitive_),
-            },
-        }
-        return save_model(
-            path, config, self._tensors(), self.codec_.to_json(), getattr(self, "privacy_", None)
+        return save_trained(
+            path,
+            self.config_,
+            self.codec_,
+            self._tensors(),
+            n_features_in=self.n_features_in_,
+            feature_names_in=list(getattr(self, "feature_names_in_", [])) or None,
+            epochs_trained=len(self.history_),
+            sensitive=sensitive_to_json(self.sensitive_),
+            privacy=getattr(self, "privacy_", None),
+            custom_encoder=self.encoder is not None,
+            custom_decoder=self.decoder is not None,
         )
 
     def _tensors(self) -> dict[str, torch.Tensor]:
-        """What weights.safetensors holds: the network's state and the fitted code distribution."""
-        return dict(self.model_.state_dict()) | {
-            "fitted.latent_loc": self.latent_loc_,
-            "fitted.latent_scale_tril": self.latent_scale_tril_,
-        }
+        return model_tensors(self.model_, self.latent_loc_, self.latent_scale_tril_)
 
     @classmethod
     def load(
@@ -473,8 +469,8 @@ class FDS(TransformerMixin, BaseEstimator):
         model.codec_ = codec_from_json(codec_state)
         model.sensitive_ = sensitive_from_json(config["fitted"].get("sensitive") or [])
         model.model_ = model._build(model.config_, model.codec_).eval()
-        model.latent_loc_ = tensors.pop("fitted.latent_loc")
-        model.latent_scale_tril_ = tensors.pop("fitted.latent_scale_tril")
+        model.latent_loc_ = tensors.pop(LATENT_LOC)
+        model.latent_scale_tril_ = tensors.pop(LATENT_SCALE_TRIL)
         try:
             model.model_.load_state_dict(tensors)
         except RuntimeError as exc:
