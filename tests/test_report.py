@@ -15,8 +15,9 @@ import pytest
 
 from fds.data.datasets import load_builtin, make_census
 from fds.data.files import LoadedData
+from fds.evaluation.disentanglement import factor_latent_mi
 from fds.report.html import json_node, probe_tables
-from fds.report.plots import factor_latent_mi, training_curves_png
+from fds.report.plots import training_curves_png
 from fds.workflows.report import write_report
 
 from .cli_helpers import fds, train_run

@@ -22,6 +22,7 @@ from fds.data.files import LoadedData, read_data
 from fds.data.stream import split_indices
 from fds.errors import DataError
 from fds.estimator import FDS
+from fds.evaluation.disentanglement import factor_latent_mi
 from fds.report import plots
 from fds.report.html import (
     Figure,
@@ -370,7 +371,7 @@ def _mi_section(data: LoadedData, rows: np.ndarray, codes: np.ndarray) -> Sectio
     if factors is None or len(factors) != len(data.X) or factors.shape[1] == 0:
         return section
     sub = factors.iloc[rows].reset_index(drop=True)
-    mi = plots.factor_latent_mi(sub, codes)
+    mi = factor_latent_mi(sub, codes)
     section.figures.append(
         Figure(
             plots.mi_heatmap_png(mi, [str(c) for c in sub.columns]),
