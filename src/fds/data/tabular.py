@@ -25,6 +25,7 @@ from scipy.special import ndtr, ndtri
 
 from fds.data.codec import Block, blocks_from_json, blocks_to_json
 from fds.data.schema import KINDS, Kind, first_missing_row, infer_kind
+from fds.data.validation import FLOAT32_MAX, first_unrepresentable, why_unrepresentable
 from fds.errors import ConfigError, DataError
 
 _N_QUANTILES = 1000
@@ -234,6 +235,21 @@ def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
     return missing if isinstance(missing, dict) else {}
 
 
+def _numbers(name: str, column: pd.Series) -> np.ndarray:
+    """A numeric column's values as float64, refusing NaN, inf and magnitudes float32 cannot hold."""
+    try:
+        numbers = column.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"column {name!r} must be numeric") from None
+    bad = first_unrepresentable(numbers)
+    if bad is not None:
+        raise DataError(
+            f"column {name!r} holds {numbers[bad]:g} at row {_plain(column.index[bad])!r}; "
+            + why_unrepresentable(numbers[bad])
+        )
+    return numbers
+
+
 def _as_frame(data: Any, expected: list[str] | None = None) -> tuple[pd.DataFrame, bool]:
     if isinstance(data, pd.DataFrame):
         frame = data.copy(deep=False)
@@ -283,6 +299,11 @@ def _declared_column(
                 f"column {name!r} is {kind} and needs declared bounds: {{{name}: [low, high]}}"
             )
         lo, hi = (float(v) for v in declared["bounds"][name])
+        if not -FLOAT32_MAX <= lo < hi <= FLOAT32_MAX:
+            raise ConfigError(
+                f"bounds of column {name!r} must be finite, low < high, within ±{FLOAT32_MAX:.3g}"
+                f" (float32), got [{lo:g}, {hi:g}]"
+            )
         if kind == "count" and lo < 0:
             raise ConfigError(f"bounds of count column {name!r} must not be negative")
         mapped = np.log1p([lo, hi]) if kind == "count" else np.array([lo, hi])
@@ -348,13 +369,7 @@ def _fit_column(
     if kind in ("continuous", "count"):
         if not pd.api.types.is_numeric_dtype(column.dtype):
             raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
-        numbers = values.to_numpy(dtype=np.float64)
-        if not np.isfinite(numbers).all():
-            bad = int(np.argmax(~np.isfinite(numbers)))
-            raise DataError(
-                f"column {name!r} holds {numbers[bad]} at row {_plain(values.index[bad])!r}; "
-                "replace it or drop the rows"
-            )
+        numbers = _numbers(name, values)
         if kind == "count" and ((numbers < 0).any() or (np.mod(numbers, 1) != 0).any()):
             raise DataError(
                 f"column {name!r} is declared count but holds negative or fractional values"
@@ -388,22 +403,22 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
             )
         column = column.fillna(spec.fill)
     if spec.kind in ("continuous", "count"):
-        try:
-            numbers = column.to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"column {spec.name!r} must be numeric") from None
-        if not np.isfinite(numbers).all():
-            bad = int(np.argmax(~np.isfinite(numbers)))
-            raise DataError(
-                f"column {spec.name!r} holds {numbers[bad]} at row {_plain(column.index[bad])!r}"
-            )
+        numbers = _numbers(spec.name, column)
         if spec.bounds is not None:
             numbers = np.clip(numbers, *spec.bounds)
         mapped = np.log1p(np.maximum(numbers, 0)) if spec.kind == "count" else numbers
         if spec.quantiles is not None:
             ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))
             return ndtri(np.clip(ranks, _EPS, 1 - _EPS))[:, None]
-        return ((mapped - spec.center) / spec.scale)[:, None]
+        scaled = (mapped - spec.center) / spec.scale
+        bad = first_unrepresentable(scaled)
+        if bad is not None:
+            raise DataError(
+                f"column {spec.name!r} holds {numbers[bad]:g} at row "
+                f"{_plain(column.index[bad])!r}, {abs(scaled[bad]):.3g} standard deviations from "
+                "the data the model was fitted on: too far to model (float32)"
+            )
+        return scaled[:, None]
     codes = pd.Index(spec.categories).get_indexer(column)
     if (codes < 0).any():
         bad = int(np.argmax(codes < 0))
@@ -423,9 +438,10 @@ def _decode_column(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
             mapped = np.interp(ndtr(z), np.linspace(0, 1, len(spec.quantiles)), spec.quantiles)
         else:
             mapped = z * spec.scale + spec.center
-        if spec.kind == "count":
-            return _restore_dtype(spec, np.maximum(np.rint(np.expm1(mapped)), 0))
-        return _restore_dtype(spec, mapped)
+        if spec.kind == "count":  # expm1 overflows past log1p(FLOAT32_MAX) ≈ 88.7
+            mapped = np.clip(mapped, 0.0, np.log1p(FLOAT32_MAX))
+            return _restore_dtype(spec, np.rint(np.expm1(mapped)))
+        return _restore_dtype(spec, np.clip(mapped, -FLOAT32_MAX, FLOAT32_MAX))
     if spec.kind == "binary":
         index = (
             (values[:, 0] >= 0.5).astype(int)
@@ -447,6 +463,9 @@ def _restore_dtype(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
         return pd.Series(values)
     if is_integer_dtype(dtype) and values.dtype.kind == "f":
         values = np.rint(values)  # an integer column modelled as continuous decodes to integers
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        limit = float(np.finfo(dtype).max)  # float16 holds ±65504: decoded values stay finite
+        values = np.clip(values, -limit, limit)
     try:
         return pd.Series(values, dtype=dtype)
     except (TypeError, ValueError, OverflowError):
