@@ -86,6 +86,14 @@ class ImageCodec:
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> ImageCodec:
+        sizes = [state.get(k) for k in ("height", "width", "channels")]
+        if not (
+            all(type(v) is int and v >= 1 for v in sizes)
+            and sizes[2] <= 4
+            and isinstance(state.get("has_channel_axis"), bool)
+            and state.get("dtype") in ("uint8", "float32")
+        ):
+            raise DataError("codec.json is invalid: image height, width, channels or dtype")
         codec = cls(
             state["height"],
             state["width"],

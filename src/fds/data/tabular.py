@@ -219,16 +219,96 @@ class TabularCodec:
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> TabularCodec:
-        specs = [ColumnSpec(**c) for c in state["columns"]]
+        """Rebuild from `to_json`'s output, checking every field (the file may be corrupt)."""
+        names, columns = state.get("feature_names"), state.get("columns")
+        if not (
+            isinstance(names, list)
+            and names
+            and all(isinstance(n, str) for n in names)
+            and len(set(names)) == len(names)
+        ):
+            raise DataError("codec.json is invalid: feature_names must be distinct strings")
+        if (
+            not isinstance(state.get("from_array"), bool)
+            or state.get("transform") not in _TRANSFORMS
+        ):
+            raise DataError("codec.json is invalid: from_array or transform is malformed")
+        if not isinstance(columns, list) or sorted(map(_name_of, columns)) != sorted(names):
+            raise DataError("codec.json is invalid: its columns do not match its feature_names")
         codec = cls(
-            specs,
-            feature_names=list(state["feature_names"]),
+            [_spec_from_json(c) for c in columns],
+            feature_names=names,
             from_array=state["from_array"],
             transform=state["transform"],
         )
-        if codec.blocks != blocks_from_json(state["blocks"]):
+        if codec.blocks != blocks_from_json(state.get("blocks")):
             raise DataError("codec.json is inconsistent: its blocks do not match its columns")
         return codec
+
+
+_SPEC_FIELDS = frozenset(ColumnSpec.__dataclass_fields__)
+
+
+def _name_of(item: Any) -> str:
+    return str(item.get("name")) if isinstance(item, dict) else ""
+
+
+def _finite(*values: Any) -> bool:
+    """Plain JSON numbers (not bools), each finite and within float32's range."""
+    return all(
+        isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= FLOAT32_MAX
+        for v in values
+    )
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool) or _finite(value)
+
+
+def _spec_from_json(item: dict[str, Any]) -> ColumnSpec:
+    """One column of codec.json, or a DataError naming the column and the malformed field."""
+    problem = _spec_problem(item)
+    if problem is not None:
+        raise DataError(f"codec.json is invalid: column {item.get('name')!r}: {problem}")
+    return ColumnSpec(**item)
+
+
+def _spec_problem(item: dict[str, Any]) -> str | None:
+    """What is wrong with one column of codec.json, None when nothing is."""
+    kind = item.get("kind")
+    if set(item) - _SPEC_FIELDS or not isinstance(item.get("dtype"), str):
+        return f"its fields must be {', '.join(sorted(_SPEC_FIELDS))}"
+    if kind not in KINDS or item.get("missing", "error") not in _POLICIES:
+        return "kind or missing is unknown"
+    if kind in ("continuous", "count"):
+        quantiles, bounds = item.get("quantiles"), item.get("bounds")
+        if not _finite(item.get("center", 0.0), item.get("scale", 1.0), item.get("fill")):
+            return "center, scale and fill must be finite numbers"
+        if not item.get("scale", 1.0) > 0:
+            return "scale must be positive"
+        if quantiles is not None and not (
+            isinstance(quantiles, list)
+            and len(quantiles) >= 2
+            and _finite(*quantiles)
+            and (np.diff(quantiles) >= 0).all()
+        ):
+            return "quantiles must be at least 2 finite increasing numbers"
+        if bounds is not None and not (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and _finite(*bounds)
+            and bounds[0] < bounds[1]
+        ):
+            return "bounds must be [low, high] finite numbers with low < high"
+        return None
+    levels = item.get("categories")
+    if not (isinstance(levels, list) and levels and all(map(_is_scalar, levels))):
+        return "categories must be a non-empty list of plain values"
+    if not pd.Index(levels).is_unique or (kind == "binary" and len(levels) > 2):
+        return "categories must be distinct (at most 2 for a binary column)"
+    if not _is_scalar(item.get("fill")):
+        return "fill must be a plain value"
+    return None
 
 
 def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
