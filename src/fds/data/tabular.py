@@ -218,7 +218,7 @@ class TabularCodec:
         }
 
     @classmethod
-    def from_json(cls, state: dict[str, Any]) -> TabularCodec:
+    def from_json(cls, state: dict[str, Any], source: str = "codec.json") -> TabularCodec:
         """Rebuild from `to_json`'s output, checking every field (the file may be corrupt)."""
         names, columns = state.get("feature_names"), state.get("columns")
         if not (
@@ -227,22 +227,28 @@ class TabularCodec:
             and all(isinstance(n, str) for n in names)
             and len(set(names)) == len(names)
         ):
-            raise DataError("codec.json is invalid: feature_names must be distinct strings")
+            raise DataError(f"{source} is invalid: feature_names must be distinct strings")
         if (
             not isinstance(state.get("from_array"), bool)
             or state.get("transform") not in _TRANSFORMS
         ):
-            raise DataError("codec.json is invalid: from_array or transform is malformed")
+            raise DataError(f"{source} is invalid: from_array or transform is malformed")
         if not isinstance(columns, list) or sorted(map(_name_of, columns)) != sorted(names):
-            raise DataError("codec.json is invalid: its columns do not match its feature_names")
+            raise DataError(f"{source} is invalid: its columns do not match its feature_names")
+        specs = []
+        for item in columns:
+            problem = _spec_problem(item)
+            if problem is not None:
+                raise DataError(f"{source} is invalid: column {item['name']!r}: {problem}")
+            specs.append(ColumnSpec(**item))
         codec = cls(
-            [_spec_from_json(c) for c in columns],
+            specs,
             feature_names=names,
             from_array=state["from_array"],
             transform=state["transform"],
         )
-        if codec.blocks != blocks_from_json(state.get("blocks")):
-            raise DataError("codec.json is inconsistent: its blocks do not match its columns")
+        if codec.blocks != blocks_from_json(state.get("blocks"), source):
+            raise DataError(f"{source} is inconsistent: its blocks do not match its columns")
         return codec
 
 
@@ -263,14 +269,6 @@ def _finite(*values: Any) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | bool) or _finite(value)
-
-
-def _spec_from_json(item: dict[str, Any]) -> ColumnSpec:
-    """One column of codec.json, or a DataError naming the column and the malformed field."""
-    problem = _spec_problem(item)
-    if problem is not None:
-        raise DataError(f"codec.json is invalid: column {item.get('name')!r}: {problem}")
-    return ColumnSpec(**item)
 
 
 def _spec_problem(item: dict[str, Any]) -> str | None:
