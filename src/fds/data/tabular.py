@@ -15,6 +15,7 @@ caller calibrated (one record moves one count per column).
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,8 +268,22 @@ def _finite(*values: Any) -> bool:
     )
 
 
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | bool) or _finite(value)
+def _is_label(value: Any) -> bool:
+    """A category JSON holds exactly: text, a bool, an integer or a finite float (or None)."""
+    return value is None or isinstance(value, str | int) or _is_finite_float(value)
+
+
+def _is_finite_float(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _check_labels(name: str, levels: list[Any]) -> None:
+    bad = next((v for v in levels if not _is_label(v)), None)
+    if bad is not None:
+        raise DataError(
+            f"column {name!r}: the {type(bad).__name__} value {bad!r:.40} cannot be a category "
+            "(text, integers or finite numbers only); convert the column"
+        )
 
 
 def _spec_problem(item: dict[str, Any]) -> str | None:
@@ -300,11 +315,11 @@ def _spec_problem(item: dict[str, Any]) -> str | None:
             return "bounds must be [low, high] finite numbers with low < high"
         return None
     levels = item.get("categories")
-    if not (isinstance(levels, list) and levels and all(map(_is_scalar, levels))):
+    if not (isinstance(levels, list) and levels and all(map(_is_label, levels))):
         return "categories must be a non-empty list of plain values"
     if not pd.Index(levels).is_unique or (kind == "binary" and len(levels) > 2):
         return "categories must be distinct (at most 2 for a binary column)"
-    if not _is_scalar(item.get("fill")):
+    if not _is_label(item.get("fill")):
         return "fill must be a plain value"
     return None
 
@@ -313,12 +328,15 @@ def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
     return missing if isinstance(missing, dict) else {}
 
 
-def _numbers(name: str, column: pd.Series) -> np.ndarray:
-    """A numeric column's values as float64, refusing NaN, inf and magnitudes float32 cannot hold."""
+def _numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndarray:
+    """A numeric column's values as float64, missing ones set to `fill`; NaN, inf and magnitudes
+    float32 cannot hold are refused."""
     try:
-        numbers = column.to_numpy(dtype=np.float64)
+        numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError, OverflowError):
         raise DataError(f"column {name!r} must be numeric") from None
+    if fill is not None:  # on the float array: a nullable Int64 column cannot hold a median of 0.5
+        numbers[np.isnan(numbers)] = fill
     bad = first_unrepresentable(numbers)
     if bad is not None:
         raise DataError(
@@ -354,8 +372,8 @@ def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
     if name in declared["categories"]:
         return "categorical"
     raise ConfigError(
-        f"privacy is set, so column {name!r} needs declared bounds (bounds: {{{name}: [low, high]}}) "
-        f"or categories (categories: {{{name}: [...]}}): FDS does not read statistics from the "
+        f"privacy is set, so column {name!r} needs declared bounds (bounds: {{{name!r}: [low, high]}}) "
+        f"or categories (categories: {{{name!r}: [...]}}): FDS does not read statistics from the "
         "raw data under DP"
     )
 
@@ -374,7 +392,7 @@ def _declared_column(
     if kind in ("continuous", "count"):
         if name not in declared["bounds"]:
             raise ConfigError(
-                f"column {name!r} is {kind} and needs declared bounds: {{{name}: [low, high]}}"
+                f"column {name!r} is {kind} and needs declared bounds: {{{name!r}: [low, high]}}"
             )
         lo, hi = (float(v) for v in declared["bounds"][name])
         if not -FLOAT32_MAX <= lo < hi <= FLOAT32_MAX:
@@ -403,9 +421,10 @@ def _declared_column(
         return spec
     if name not in declared["categories"]:
         raise ConfigError(
-            f"column {name!r} is {kind} and needs declared categories: {{{name}: [...]}}"
+            f"column {name!r} is {kind} and needs declared categories: {{{name!r}: [...]}}"
         )
     levels = list(declared["categories"][name])
+    _check_labels(name, levels)
     if len(levels) != len(set(map(repr, levels))) or not levels:
         raise ConfigError(f"categories of column {name!r} must be a non-empty list without repeats")
     if kind == "binary" and len(levels) != 2:
@@ -442,7 +461,7 @@ def _fit_column(
     if row is not None and policy == "error":
         raise DataError(
             f"column {name!r} has a missing value (NaN) at row {row!r}; "
-            f"set missing: impute (or missing: {{{name}: impute}}) to fill it"
+            f"set missing: impute (or missing: {{{name!r}: impute}}) to fill it"
         )
     if kind in ("continuous", "count"):
         if not pd.api.types.is_numeric_dtype(column.dtype):
@@ -455,7 +474,7 @@ def _fit_column(
         spec.fill = float(np.median(numbers))
         mapped = np.log1p(numbers) if kind == "count" else numbers
         if transform == "quantile" and kind == "continuous":
-            levels = np.linspace(0, 1, min(_N_QUANTILES, len(mapped)))
+            levels = np.linspace(0, 1, min(_N_QUANTILES, max(len(mapped), 2)))  # 1 row: [q, q]
             spec.quantiles = np.quantile(mapped, levels).tolist()
         else:
             spec.center = float(mapped.mean())
@@ -467,21 +486,20 @@ def _fit_column(
                 f"column {name!r} is declared binary but has {len(levels)} distinct values"
             )
         spec.categories = [_plain(v) for v in levels]
+        _check_labels(name, spec.categories)
         spec.fill = _plain(values.mode().iloc[0])
     return spec
 
 
 def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     row = first_missing_row(column)
-    if row is not None:
-        if spec.missing == "error":
-            raise DataError(
-                f"column {spec.name!r} has a missing value (NaN) at row {row!r}; "
-                "the model was fitted with missing: error"
-            )
-        column = column.fillna(spec.fill)
+    if row is not None and spec.missing == "error":
+        raise DataError(
+            f"column {spec.name!r} has a missing value (NaN) at row {row!r}; "
+            "the model was fitted with missing: error"
+        )
     if spec.kind in ("continuous", "count"):
-        numbers = _numbers(spec.name, column)
+        numbers = _numbers(spec.name, column, spec.fill if row is not None else None)
         if spec.bounds is not None:
             numbers = np.clip(numbers, *spec.bounds)
         mapped = np.log1p(np.maximum(numbers, 0)) if spec.kind == "count" else numbers
@@ -497,6 +515,10 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
                 "the data the model was fitted on: too far to model (float32)"
             )
         return scaled[:, None]
+    if row is not None:
+        column = column.fillna(spec.fill)
+    if column.dtype == np.float16:  # pandas has no float16 index; the upcast is exact
+        column = column.astype(np.float64)
     codes = pd.Index(spec.categories).get_indexer(column)
     if (codes < 0).any():
         bad = int(np.argmax(codes < 0))
