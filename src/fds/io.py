@@ -167,12 +167,7 @@ def _read_manifest(file: Path) -> dict[str, Any]:
 
 # config.json's fields the loader reads, with the JSON types they must have
 _CONFIG_FIELDS = {"params": dict, "fitted": dict}
-_FITTED_FIELDS = {
-    "n_features_in": int,
-    "feature_names_in": list | None,
-    "sensitive": list | None,
-    "epochs_trained": int,
-}
+_FITTED_FIELDS = {"n_features_in": int, "feature_names_in": list | None, "sensitive": list | None}
 
 
 def _check_config(config: dict[str, Any], file: Path) -> None:
@@ -188,10 +183,10 @@ def _check_config(config: dict[str, Any], file: Path) -> None:
     for key in ("custom_encoder", "custom_decoder"):
         if not isinstance(config.get(key, False), bool):
             raise ModelFormatError(f"{file} is invalid: {key} must be true or false")
-    names = config["fitted"]["feature_names_in"] or []
+    names = config["fitted"].get("feature_names_in") or []
     if not all(isinstance(n, str) for n in names):
         raise ModelFormatError(f"{file} is invalid: fitted.feature_names_in must be strings")
-    if not all(isinstance(s, dict) for s in config["fitted"]["sensitive"] or []):
+    if not all(isinstance(s, dict) for s in config["fitted"].get("sensitive") or []):
         raise ModelFormatError(f"{file} is invalid: fitted.sensitive must be a list of objects")
 
 

@@ -86,6 +86,6 @@ def codec_from_json(state: Any, source: str = "codec.json") -> Codec:
     if not isinstance(state, dict):
         raise DataError(f"{source} must hold a JSON object, not {type(state).__name__}")
     kind = state.get("input_kind")
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise DataError(f"{source} has an unknown input_kind {kind!r}")
     return kinds[kind].from_json(state, source)
