@@ -7,6 +7,7 @@ import json
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -210,3 +211,18 @@ def test_partition_and_app_refuse_bad_input_and_never_overwrite(tmp_path) -> Non
         assert runner.invoke(app, command).exit_code == 0
         again = runner.invoke(app, command)
         assert again.exit_code == 2 and "pass --overwrite" in again.output
+
+
+def test_a_sites_data_error_stays_in_its_own_log(caplog) -> None:
+    """The server hears that a site's data is unusable, never the cell values that say why."""
+    from fds.federated.client_app import site_schema
+
+    table = pd.DataFrame({"income": [1.0, 2.0, 7.25e201, 3.0] * 5, "job": list("abcd") * 5})
+    with (
+        caplog.at_level("ERROR", logger="fds.federated.client_app"),
+        pytest.raises(DataError) as refused,
+    ):
+        site_schema(SiteData("site-7", table), {"preset": "vae"})
+    assert "site-7" in str(refused.value) and "7.25e+201" not in str(refused.value)
+    assert "income" not in str(refused.value)
+    assert any("7.25e+201" in record.getMessage() for record in caplog.records)
