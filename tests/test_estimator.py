@@ -139,14 +139,22 @@ def test_custom_modules_are_used(digits: np.ndarray) -> None:
 
 
 def test_conv_architecture_on_images(digits: np.ndarray) -> None:
-    m = FDS(**FAST, architecture="conv").fit(digits)
+    m = FDS(**(FAST | {"epochs": 4}), architecture="conv").fit(digits)
+    assert any(isinstance(layer, nn.Conv2d) for layer in m.model_.encoder.modules())
     assert m.inverse_transform(m.transform(digits[:4])).shape == (4, 8, 8)
+    elbo = [epoch["val_elbo"] for epoch in m.history_]
+    assert elbo[-1] > elbo[0]  # the conv nets learn, not just run
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "gaussian_learned", "mixture"])
 def test_real_likelihoods_on_tables(likelihood: str, census: pd.DataFrame) -> None:
-    m = FDS(**FAST, likelihood=likelihood).fit(census)
-    assert np.isfinite(m.score(census))
+    short = FDS(**(FAST | {"epochs": 1}), likelihood=likelihood).fit(census)
+    longer = FDS(**(FAST | {"epochs": 4}), likelihood=likelihood).fit(census)
+    continuous = type(longer.model_.likelihood.heads[0]).__name__  # the census' continuous columns
+    assert continuous == {"gaussian": "Gaussian", "gaussian_learned": "GaussianLearned"}.get(
+        likelihood, "MixtureOfGaussians"
+    )
+    assert longer.score(census) > short.score(census)  # the likelihood is learned, not just finite
 
 
 def test_deterministic_codes_sample_from_fitted_gaussian(digits: np.ndarray) -> None:

@@ -188,6 +188,20 @@ def serve(
     max_request_mb: Annotated[
         float, typer.Option("--max-request-mb", help="Largest request body accepted (MB).")
     ] = 64.0,
+    max_contexts: Annotated[
+        int,
+        typer.Option(
+            "--max-contexts", min=1, help="Registered contexts at once (then 429, never eviction)."
+        ),
+    ] = 16,
+    max_contexts_per_client: Annotated[
+        int,
+        typer.Option("--max-contexts-per-client", min=1, help="Registered contexts per address."),
+    ] = 4,
+    context_ttl: Annotated[
+        float,
+        typer.Option("--context-ttl", min=1.0, help="Seconds an unused context is kept."),
+    ] = 900.0,
 ) -> None:
     """Serve a saved linear probe on CKKS-encrypted latents (FastAPI + uvicorn). The server gets
     public contexts only (a context holding a secret key is refused) and returns encrypted scores.
@@ -207,7 +221,13 @@ def serve(
         err_console.print(
             f"polynomial activation: {json.dumps(head.approximation)}", highlight=False
         )
-    service = create_app(head, max_request_bytes=int(max_request_mb * (1 << 20)))
+    service = create_app(
+        head,
+        max_request_bytes=int(max_request_mb * (1 << 20)),
+        max_contexts=max_contexts,
+        max_contexts_per_client=max_contexts_per_client,
+        context_ttl=context_ttl,
+    )
     err_console.print(
         f"serving probe {probe!r} ({head.n_features} features → {head.n_outputs} scores) on "
         f"http://{host}:{port}",

@@ -132,9 +132,9 @@ def ledger_set_budget_command(
     """
     from fds.privacy.ledger import Ledger, ledger_path
 
-    ledger = Ledger.load(ledger_path(run_of(model, run)))
-    ledger.set_budget(epsilon, delta)
-    ledger.save()
+    with Ledger.transaction(ledger_path(run_of(model, run))) as ledger:
+        ledger.set_budget(epsilon, delta)
+        ledger.save()
     emit(
         {"ledger": str(ledger.path), "budget_epsilon": epsilon, "delta": ledger.delta()},
         as_json,

@@ -50,8 +50,11 @@ def blocks_to_json(blocks: list[Block]) -> list[dict[str, Any]]:
     return [asdict(b) for b in blocks]
 
 
-def blocks_from_json(items: list[dict[str, Any]]) -> list[Block]:
-    return [Block(**item) for item in items]
+def blocks_from_json(items: Any, source: str = "codec.json") -> list[Block]:
+    try:
+        return [Block(**item) for item in items]
+    except TypeError:
+        raise DataError(f"{source} is invalid: blocks must be a list of blocks") from None
 
 
 def input_kind_of(data: Any) -> str:

@@ -16,9 +16,12 @@ from fds.errors import DataError
 CODECS: dict[str, type] = {"table": TabularCodec, "images": ImageCodec}  # by `input_kind`
 
 
-def codec_from_json(state: dict[str, Any]) -> Codec:
-    """Rebuild a fitted codec from `codec.json` (plain JSON: no code is executed)."""
+def codec_from_json(state: Any, source: str = "codec.json") -> Codec:
+    """Rebuild a fitted codec from `codec.json` (plain JSON: no code is executed, every field is
+    checked, a malformed one is a DataError naming `source` and the field)."""
+    if not isinstance(state, dict):
+        raise DataError(f"{source} must hold a JSON object, not {type(state).__name__}")
     kind = state.get("input_kind")
-    if kind not in CODECS:
-        raise DataError(f"codec.json has an unknown input_kind {kind!r}")
-    return CODECS[kind].from_json(state)
+    if not isinstance(kind, str) or kind not in CODECS:
+        raise DataError(f"{source} has an unknown input_kind {kind!r}")
+    return CODECS[kind].from_json(state, source)
