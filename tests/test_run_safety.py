@@ -106,3 +106,21 @@ def test_a_non_utf8_config_names_the_file(
     config.write_bytes(FAST_YAML.encode() + b"# r\xe9sum\xe9\n")
     result = fds("train", "--data", workspace / "census.csv", "--config", config, "--out", "r")
     one_line_error(result, str(config), "not UTF-8")
+
+
+# ----------------------------------------------------------------------------- bad output paths
+
+
+def test_file_outputs_naming_a_folder_or_a_path_under_a_file(
+    tmp_path: Path, finished: Path
+) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("mine")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for out in (folder, note / "samples.csv"):
+        for extra in ([], ["--overwrite"]):
+            result = fds("sample", "--model", finished, "-n", 5, "--out", out, *extra)
+            one_line_error(result, str(out))
+    _only(tmp_path, "note.txt", "folder")
+    _only(folder)
