@@ -5,12 +5,18 @@ then only once the replacement has succeeded)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from fds.data.datasets import make_census
+from fds.training.trainer import Trainer
 
 from .cli_helpers import fds, one_line_error
 
@@ -108,7 +114,192 @@ def test_a_non_utf8_config_names_the_file(
     one_line_error(result, str(config), "not UTF-8")
 
 
+@pytest.mark.parametrize(
+    ("edit", "culprit"),
+    [("seed: -1\n", "invalid option seed"), ("1: x\n", "option names are text")],
+)
+def test_resume_with_an_edited_invalid_config_names_it(
+    tmp_path: Path, finished: Path, edit: str, culprit: str
+) -> None:
+    run = _fresh_copy(finished, tmp_path / "run")
+    with (run / "config.yaml").open("a") as handle:
+        handle.write(edit)
+    before = _snapshot(run)
+    one_line_error(fds("train", "--resume", run), str(run / "config.yaml"), culprit)
+    assert _snapshot(run) == before
+
+
+# ----------------------------------------------------------------------------- honest checkpoints
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        # one step per epoch: the step's loss is finite, the weights after it are not usable
+        ("batch_size: 1000\nlr: 1.0e+9\n", "val_loss became"),
+        ("batch_size: 1000\nlr: 1.0e+9\nval_fraction: 0\n", "the loss of one training batch"),
+        ("lr: 1.0e+30\n", "loss term"),
+    ],
+)
+def test_a_divergence_before_any_checkpoint_keeps_nothing_and_says_so(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch, text: str, what: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = _yaml(tmp_path, text)
+    result = fds(
+        "train", "--data", workspace / "census.csv", "--config", config, "--out", "r", "--quiet"
+    )
+    line = one_line_error(result, what, "no checkpoint was written, so nothing was kept in r")
+    assert "last good checkpoint" not in line
+    assert not Path("r").exists()
+
+
+def test_a_validation_nan_after_a_good_epoch_keeps_that_epoch(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validate = Trainer.validate
+    calls = []
+
+    def nan_in_the_second_epoch(self: Trainer, rows: object) -> dict[str, float]:
+        calls.append(1)
+        return validate(self, rows) | ({"val_loss": float("nan")} if len(calls) == 2 else {})
+
+    monkeypatch.setattr(Trainer, "validate", nan_in_the_second_epoch)
+    run = tmp_path / "run"
+    line = one_line_error(_train(workspace, run), "val_loss became nan at epoch 2")
+    checkpoint = run / "checkpoints" / "last.safetensors"
+    assert f"the last good checkpoint (step 4, 1 epoch done) is in {checkpoint}" in line
+    weights = load_file(str(checkpoint))
+    assert all(np.isfinite(v).all() for v in weights.values() if v.dtype.kind == "f")
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_so_and_resume_starts_cleanly(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(self: Trainer, resume: bool = False) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the model is being built
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "fit", interrupted)
+        result = _train(workspace, run)
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        "interrupted: stopped before the first checkpoint, nothing was trained; "
+        f"`fds train --resume {run}` starts it from the beginning"
+    )
+    assert not (run / "checkpoints" / "last.safetensors").exists()
+    resumed = fds("train", "--resume", run, "--quiet", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["epochs_trained"] == 2
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_ctrl_c_during_training_names_the_checkpoint_it_wrote(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step = Trainer._step
+
+    def ctrl_c_at_step_3(self: Trainer, x: object, index: int, *args: object) -> object:
+        if index == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # the trainer's handler finishes the step
+        return step(self, x, index, *args)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_step", ctrl_c_at_step_3)
+        result = _train(workspace, run)
+    assert result.exit_code == 130
+    checkpoint = run / "checkpoints" / "last.safetensors"
+    assert result.stderr.strip() == (
+        f"interrupted: a checkpoint (step 3, 0 epochs done) is in {checkpoint}; "
+        f"continue with `fds train --resume {run}`"
+    )
+    assert fds("train", "--resume", run, "--quiet").exit_code == 0
+
+
+# ----------------------------------------------------------------------------- nothing lost
+def test_overwrite_that_diverges_leaves_the_old_run_whole(
+    tmp_path: Path, workspace: Path, finished: Path
+) -> None:
+    run = _fresh_copy(finished, tmp_path / "run")
+    before = _snapshot(run)
+    config = _yaml(tmp_path, "lr: 1.0e+30\n")
+    data = workspace / "census.csv"
+    result = fds("train", "--data", data, "--config", config, "--out", run, "--overwrite", "-q")
+    one_line_error(result, "loss term", f"the new run was discarded and {run} still holds")
+    assert _snapshot(run) == before
+    _only(tmp_path, "run", "config.yaml")
+
+
+def test_overwrite_interrupted_leaves_the_old_run_whole(
+    tmp_path: Path, workspace: Path, finished: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _fresh_copy(finished, tmp_path / "run")
+    before = _snapshot(run)
+
+    def interrupted(self: Trainer, resume: bool = False) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    result = _train(workspace, run, "--overwrite")
+    assert result.exit_code == 130
+    assert "the new run was discarded" in result.stderr
+    assert _snapshot(run) == before
+    _only(tmp_path, "run")
+
+
+def test_overwrite_swaps_in_the_new_run_at_the_end(
+    tmp_path: Path, workspace: Path, finished: Path
+) -> None:
+    run = _fresh_copy(finished, tmp_path / "run")
+    (run / "old-note.txt").write_text("from the earlier run")
+    result = _train(workspace, run, "--overwrite")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["run_dir"] == str(run)
+    assert all(Path(p).is_file() and Path(p).parent == run for p in summary["artifacts"])
+    assert not (run / "old-note.txt").exists()
+    assert (run / "model" / "manifest.json").is_file()
+    _only(tmp_path, "run")
+
+
+def test_resume_of_a_finished_run_keeps_its_probes_and_ledger(
+    tmp_path: Path, workspace: Path, finished: Path
+) -> None:
+    run = _fresh_copy(finished, tmp_path / "run")
+    data = workspace / "census.csv"
+    saved = fds("probe", "run", "--model", run, "--data", data, "--target", "sex", "--save", "p")
+    assert saved.exit_code == 0, saved.output
+    assert fds("ledger", "set-budget", run, "--epsilon", 3).exit_code == 0
+    kept = {
+        name: (run / name).read_bytes()
+        for name in ("model/probes/p.json", "model/probes/p.safetensors", "privacy_ledger.json")
+    }
+    assert fds("train", "--resume", run, "--quiet").exit_code == 0
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+    applied = fds(
+        "probe",
+        "apply",
+        "--model",
+        run,
+        "--probe",
+        "p",
+        "--data",
+        data,
+        "--out",
+        tmp_path / "p.csv",
+    )
+    assert applied.exit_code == 0, applied.output  # same weights: the probe still applies
+
+
 # ----------------------------------------------------------------------------- bad output paths
+def test_train_out_naming_a_file_or_a_path_under_one(tmp_path: Path, workspace: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("mine")
+    one_line_error(_train(workspace, note), f"{note} is a file")
+    one_line_error(_train(workspace, note / "run"), f"{note} is a file, not a folder")
+    assert note.read_text() == "mine"
+    _only(tmp_path, "note.txt")
 
 
 def test_file_outputs_naming_a_folder_or_a_path_under_a_file(

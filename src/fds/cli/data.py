@@ -123,12 +123,8 @@ def train(
         "private_dim": private_dim,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
-    try:
-        summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(
-            "a checkpoint was saved; continue with `fds train --resume RUN`"
-        ) from None
+    # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
+    summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
     emit(summary, as_json, "FDS training run")
 
 
