@@ -292,6 +292,52 @@ def test_resume_of_a_finished_run_keeps_its_probes_and_ledger(
     assert applied.exit_code == 0, applied.output  # same weights: the probe still applies
 
 
+def test_probe_save_refuses_an_existing_name_without_overwrite(
+    tmp_path: Path, workspace: Path, finished: Path
+) -> None:
+    run = _fresh_copy(finished, tmp_path / "run")
+    args = ["probe", "run", "--model", run, "--data", workspace / "census.csv", "--save", "p"]
+    assert fds(*args, "--target", "sex").exit_code == 0
+    before = _snapshot(run / "model" / "probes")
+    one_line_error(fds(*args, "--target", "age", "--json"), "probe 'p' already exists")
+    assert _snapshot(run / "model" / "probes") == before
+    replaced = fds(*args, "--target", "age", "--overwrite", "--json")
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads((run / "model" / "probes" / "p.json").read_text())["spec"]["target"] == "age"
+
+
+def test_quickstart_replaces_only_an_earlier_quickstart_run_and_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bool] = []
+
+    def fake_train_run(params: dict, out: Path, **kwargs: object) -> dict:
+        calls.append(bool(kwargs["overwrite"]))
+        raise KeyboardInterrupt  # training itself is tested above: stop here
+
+    monkeypatch.setattr("fds.workflows.quickstart.train_run", fake_train_run)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for flags in ([], ["--overwrite"], ["--json"]):
+        result = fds("quickstart", "--out", mine, *flags)
+        one_line_error(result, "not an earlier quickstart run")
+        assert result.stdout == ""
+    earlier = tmp_path / "qs"
+    earlier.mkdir()
+    (earlier / "config.yaml").write_text(
+        "data: shapes\npreset: fds\nsensitive: [factor:shape]\nlatent_dim: 10\n"
+    )
+    (earlier / "privacy_ledger.json").write_text("{}")
+    for flags in ([], ["--json"]):
+        one_line_error(fds("quickstart", "--out", earlier, *flags), "--overwrite")
+    assert calls == []
+    assert fds("quickstart", "--out", earlier, "--overwrite").exit_code == 130
+    assert calls == [True]
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert (earlier / "privacy_ledger.json").read_text() == "{}"
+
+
 # ----------------------------------------------------------------------------- bad output paths
 def test_train_out_naming_a_file_or_a_path_under_one(tmp_path: Path, workspace: Path) -> None:
     note = tmp_path / "note.txt"

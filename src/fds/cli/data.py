@@ -14,7 +14,6 @@ from fds.cli.common import (
     ModelOpt,
     OverwriteOpt,
     emit,
-    err_console,
     new_typer,
     out_console,
     print_json,
@@ -137,6 +136,13 @@ def quickstart(
         int | None,
         typer.Option(help="Passes over the data.", show_default="the quickstart's"),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier quickstart run in --out (its probes and ledger included).",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -144,14 +150,13 @@ def quickstart(
     by the private block), evaluate it (with the leakage of each block) and write its report.
 
     Writes a complete run directory (model, metrics, PNGs, evaluation.json, report.html) and prints
-    the report's path. Replaces an earlier quickstart run in the same directory.
+    the report's path. `--out` must be missing, empty, or (with `--overwrite`) an earlier
+    quickstart run, which is replaced only once the new one has trained.
     Example: `fds quickstart --out runs/demo`
     """
     from fds.workflows.quickstart import run_quickstart
 
-    if (out / "config.yaml").is_file() and not as_json:
-        err_console.print(f"replacing the earlier run in {out}")
-    summary = run_quickstart(out, epochs=epochs, verbose=not quiet)
+    summary = run_quickstart(out, epochs=epochs, overwrite=overwrite, verbose=not quiet)
     emit(summary, as_json, "FDS quickstart: the key (fds preset) on shapes")
 
 
