@@ -7,10 +7,12 @@ shared with the YAML `--config`), plus `encoder`/`decoder` for user-supplied net
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -187,20 +189,38 @@ class FDS(TransformerMixin, BaseEstimator):
         return Rows(encoded, np.arange(len(encoded)))
 
     @torch.no_grad()
-    def transform(self, X: Any, sample: bool = False, part: str = "all") -> np.ndarray:
+    def transform(
+        self,
+        X: Any,
+        sample: bool = False,
+        part: str = "all",
+        seed: int | None = None,
+        *,
+        seal: Any = None,
+    ) -> Any:
         """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`.
 
         `part`: "all", or for a model with a private block "public" (the first
         latent_dim − private_dim columns, trained to carry none of the sensitive attributes)
-        or "private" (the last private_dim columns: the key)."""
+        or "private" (the last private_dim columns: the key). The noise of draws comes from
+        the OS afresh at every call, so nobody holding the model can regenerate and subtract
+        it; `seed` fixes it (for tests and reproductions: whoever knows it can).
+
+        `seal`: the owner's CKKS keys (a `fds keys new` directory, or a loaded context; only
+        the public key is used): returns `SealedLatents`, the public block in the clear and the
+        private block encrypted, for `inverse_transform(sealed, keys=...)` or `.save(path)`."""
         if part not in PARTS:
             raise DataError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
+        if seal is not None and part != "all":
+            raise DataError("seal= seals the private block beside the public one: keep part='all'")
         with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed if hasattr(self, "config_") else 0)
+            torch.manual_seed(_noise_seed(seed))
             codes = [
                 self.model_.encode(x, sample=sample).z for x in self._rows(X).batches(_EVAL_BATCH)
             ]
         z = torch.cat(codes).numpy()
+        if seal is not None:
+            return self._seal(z, seal)
         if part == "all":
             return z
         if not self.model_.private_dim:
@@ -209,18 +229,62 @@ class FDS(TransformerMixin, BaseEstimator):
         return z[:, :public_dim] if part == "public" else z[:, public_dim:]
 
     @torch.no_grad()
-    def inverse_transform(self, Z: Any, private: Any = None) -> Any:
+    def inverse_transform(self, Z: Any, private: Any = None, *, keys: Any = None) -> Any:
         """Decoder mean for latent codes, in the type and columns of the training input.
 
         For a model with a private block, `Z` may hold only the public block; `private` then
         supplies the private block: "prior" (the prior mean, which hides the sensitive
         attributes; the default for public-only `Z`), one block broadcast to every row, or one
         block per row (e.g. taken from other records, which swaps the attributes). Given with
-        a full-width `Z`, `private` replaces its private block."""
+        a full-width `Z`, `private` replaces its private block.
+
+        `Z` may be `SealedLatents` (`transform(X, seal=keys)`, `SealedLatents.load`): with
+        `keys` (the owner's keys directory, `secret.ctx` or secret context) the private block is
+        decrypted and the full records come back; without, public-only records, decoded from
+        the public block as above."""
+        from fds.privacy.he.seal import SealedLatents  # CKKS only for sealed latents
+
+        if isinstance(Z, SealedLatents):
+            Z, private = self._unseal(Z, private, keys)
+        elif keys is not None:
+            raise DataError("keys= opens sealed latents (transform(X, seal=keys)); Z is plain")
         z = self._latents(Z, allow_public=True)
         if private is not None or z.shape[1] != self.config_.latent_dim:
             z = torch.cat([z[:, : self.model_.public_dim], self._private_block(private, len(z))], 1)
         return self.codec_.decode(self._decode_mean(z))
+
+    def _seal(self, z: np.ndarray, keys: Any) -> Any:
+        """`SealedLatents` of full latent codes `z`: the private block under `keys`."""
+        from fds.privacy.he.seal import seal_latents
+
+        if not self.model_.private_dim:
+            raise DataError("seal= needs a model with a private block (private_dim > 0)")
+        public_dim = self.model_.public_dim
+        columns = getattr(self, "feature_names_in_", None)
+        return seal_latents(
+            z[:, :public_dim], z[:, public_dim:], keys, model_id=self._model_id(), columns=columns
+        )
+
+    def _unseal(self, sealed: Any, private: Any, keys: Any) -> tuple[np.ndarray, Any]:
+        """(latents, private) to decode sealed latents with: the public block and the decrypted
+        private block with `keys`; the public block alone (and `private`) without."""
+        check_is_fitted(self, "model_")
+        sealed.check_model(self._model_id(), self.model_.public_dim, self.model_.private_dim)
+        if keys is None:
+            return sealed.public, private
+        if private is not None:
+            raise DataError("give keys= (the sealed private block) or private=, not both")
+        return np.hstack([sealed.public, sealed.private(keys)]), None
+
+    def _model_id(self) -> str:
+        """sha256 of the weights and the codec: names the model that sealed latents belong to,
+        the same before and after save/load."""
+        digest = hashlib.sha256(json.dumps(self.codec_.to_json(), sort_keys=True).encode())
+        for name, tensor in sorted(self._tensors().items()):
+            tensor = tensor.detach().contiguous().cpu()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     def _private_block(self, private: Any, n: int) -> torch.Tensor:
         """The private block to decode with: the prior mean, or the given block(s)."""
@@ -277,12 +341,14 @@ class FDS(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> Any:
         """`n` new rows or images from the prior. Table cells are drawn from the decoder's
-        distribution (so categories vary as in the data); images are the decoder mean."""
+        distribution (so categories vary as in the data); images are the decoder mean. The draws
+        are fresh OS randomness at every call unless `seed` fixes them (the model's own `seed`
+        never does)."""
         check_is_fitted(self, "model_")
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
         with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed if seed is None else seed)
+            torch.manual_seed(_noise_seed(seed))
             eps = torch.randn(int(n), self.config_.latent_dim)
             z = self.latent_loc_ + eps @ self.latent_scale_tril_.T
             if isinstance(self.codec_, ImageCodec):
@@ -349,11 +415,6 @@ class FDS(TransformerMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the model directory (no pickle); see `fds.io`."""
         check_is_fitted(self, "model_")
-        tensors = dict(self.model_.state_dict())
-        tensors |= {
-            "fitted.latent_loc": self.latent_loc_,
-            "fitted.latent_scale_tril": self.latent_scale_tril_,
-        }
         config = {
             "params": self.config_.model_dump(mode="json"),
             "custom_encoder": self.encoder is not None,
@@ -366,8 +427,15 @@ class FDS(TransformerMixin, BaseEstimator):
             },
         }
         return save_model(
-            path, config, tensors, self.codec_.to_json(), getattr(self, "privacy_", None)
+            path, config, self._tensors(), self.codec_.to_json(), getattr(self, "privacy_", None)
         )
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        """What weights.safetensors holds: the network's state and the fitted code distribution."""
+        return dict(self.model_.state_dict()) | {
+            "fitted.latent_loc": self.latent_loc_,
+            "fitted.latent_scale_tril": self.latent_scale_tril_,
+        }
 
     @classmethod
     def load(
@@ -405,6 +473,12 @@ class FDS(TransformerMixin, BaseEstimator):
         model.history_ = []
         model.privacy_ = manifest.get("privacy")
         return model
+
+
+def _noise_seed(seed: int | None) -> int:
+    """The seed of noise drawn for output: the caller's, else 63 fresh bits from the OS (never
+    the model's stored `seed`, which anyone holding the model directory can read)."""
+    return secrets.randbits(63) if seed is None else int(seed)
 
 
 def _param_defaults() -> dict[str, Any]:

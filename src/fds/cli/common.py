@@ -56,6 +56,15 @@ RunDataOpt = Annotated[
     ),
 ]
 SampleSeedOpt = Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")]
+NoiseSeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        help="Fix the noise of the draws (tests, reproductions); omitted, it comes fresh from the "
+        "OS, so nobody holding the model can regenerate it.",
+        show_default=False,
+    ),
+]
 DataRootOpt = Annotated[
     str | None,
     typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),

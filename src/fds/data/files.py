@@ -2,6 +2,8 @@
 
 Inputs: CSV, Parquet, .npy (memory-mapped), IDX (raw or gzip), a folder of PNG files, or a built-in
 data set name. Outputs are written to a temporary sibling and renamed, so a failure leaves nothing.
+Sealed latents (`.fdsz`) are not plain arrays: `fds.privacy.he.SealedLatents` reads and writes
+them, and the readers here name that instead of failing on the suffix.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pandas as pd
 from fds.data.datasets import available_datasets, is_builtin, load_builtin
 from fds.data.images import read_idx, read_png_folder
 from fds.errors import DataError
+
+SEALED_SUFFIX = ".fdsz"
 
 
 @dataclass
@@ -71,6 +75,11 @@ def _read_file(path: Path) -> pd.DataFrame | np.ndarray:
     }
     if _is_idx(path):
         return read_idx(path)
+    if suffix == SEALED_SUFFIX:
+        raise DataError(
+            f"{path} holds sealed latents (the private block encrypted): decode it with "
+            "`fds decode --latents FILE [--keys KEYS]` (API: SealedLatents.load)"
+        )
     if suffix not in readers:
         raise DataError(
             f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .parquet, .npy, IDX or a PNG folder"
@@ -113,6 +122,8 @@ def write_output(
         raise DataError(
             f"{path} is a folder; name a file in it, e.g. {path / ('out' + (suffix or '.npy'))}"
         )
+    if suffix == SEALED_SUFFIX:
+        raise DataError(f"{path}: sealed latents are written by `fds encode --seal KEYS`")
     if suffix not in (".csv", ".parquet", ".pq", ".npy"):
         raise DataError(
             f"{path}: unsupported output type {suffix or '(none)'}; use .npy, .parquet or .csv"

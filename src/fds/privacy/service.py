@@ -40,6 +40,7 @@ from fds.privacy.he import (
     EncryptedBatch,
     LinearHead,
     PolyMLPHead,
+    SealedLatents,
     decrypt_scores,
     encrypt_latents,
     key_id,
@@ -270,6 +271,19 @@ def _check(response: Any, what: str) -> Any:
     return response
 
 
+def _encrypted(ctx: Any, Z: Any, n_features: int) -> list[EncryptedBatch]:
+    """The batches to send for a head of `n_features` inputs: sealed latents as sealed, plain
+    latents encrypted here."""
+    if isinstance(Z, SealedLatents):
+        return Z.inference_batches(ctx, n_features)
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or Z.shape[1] != n_features:
+        raise DataError(
+            f"latents of shape {Z.shape}: the server's head expects {n_features} features"
+        )
+    return encrypt_latents(ctx, Z)
+
+
 @contextlib.contextmanager
 def _registered(client: Any, public_context: bytes, url: str) -> Iterator[tuple[str, dict]]:
     """Register `public_context` for the duration of the block: yields its key id and the
@@ -301,8 +315,9 @@ def infer_remote(
 ) -> dict[str, Any]:
     """The owner's side: register `public_context` (the server returns a token, sent with every
     batch), encrypt `Z` in packed batches, POST them, decrypt the replies, then free the
-    registration. Returns `scores` (n × c), `predictions`, `classes`, `key_id`, `batches`,
-    `bytes_sent`, `bytes_received`, `seconds`."""
+    registration. `Z` may be `SealedLatents`: their sealed private block is sent as it is (see
+    `SealedLatents.inference_batches`). Returns `scores` (n × c), `predictions`, `classes`,
+    `key_id`, `batches`, `bytes_sent`, `bytes_received`, `seconds`."""
     import httpx
 
     started = time.perf_counter()
@@ -310,12 +325,7 @@ def infer_remote(
     client = client or httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
     try:
         info = _check(client.get("/v1/head"), "the head request").json()
-        Z = np.asarray(Z, dtype=np.float64)
-        if Z.ndim != 2 or Z.shape[1] != info["n_features"]:
-            raise DataError(
-                f"latents of shape {Z.shape}: the server's head expects "
-                f"{info['n_features']} features"
-            )
+        batches = _encrypted(secret_ctx, Z, info["n_features"])
         kid = key_id(secret_ctx)
         with _registered(client, public_context, url) as (registered_kid, headers):
             if registered_kid != kid:
@@ -324,7 +334,7 @@ def infer_remote(
                     f"{kid}: use public.ctx and secret.ctx from the same `fds keys new`"
                 )
             sent, received, replies = len(public_context), 0, []
-            for batch in encrypt_latents(secret_ctx, Z):
+            for batch in batches:
                 payload = batch.to_bytes()
                 sent += len(payload)
                 reply = _check(

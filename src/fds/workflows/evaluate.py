@@ -9,15 +9,19 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
     likelihood       elbo, iwae, iwae_k, kl, reconstruction_log_likelihood, nll_posterior_mean,
                      nll_per_block, n_examples  (nats per example, in the model's encoded units)
     latent_health    latent_dim, active_units, active_dims, active_threshold, activity, kl_per_dim,
-                     kl_total, posterior_collapse, warnings
+                     kl_total, information_per_dim, information_threshold, means_collapsed,
+                     means_collapsed_dims, posterior_collapse, warnings
     independence     tc_gaussian, tc_minibatch, mean_pairwise_mi, max_pairwise_mi,
                      mean_pairwise_mi_shuffled, pairwise_mi, n_bins
     sparsity         near_zero_fraction, near_zero_fraction_per_dim, hoyer, threshold, relative
     disentanglement  mig, dci_disentanglement, dci_completeness, dci_informativeness, sap,
                      factor_vae_score, factor_vae_active_dims, n_rows, factors
     leakage          (models with a private block) attributes.{name}.{public, private}.{attackers,
-                     majority, best_attacker, best_accuracy, advantage, …}, utility, n_rows; null
-                     otherwise (see fds.workflows.leakage)
+                     best_attacker, best_accuracy, best_auc, majority, advantage, learning_curve,
+                     lower_bound, …} and, with --utility-target, attributes.{name}.{necessary,
+                     necessary_accuracy, necessary_auc} and utility.{target, utility_metric,
+                     utility, …}; n_train, n_test, split, budget, notes; null otherwise (see
+                     fds.workflows.leakage)
     synthetic        kind ("table" | "images"); tables: quality.{quality_score, column_shapes,
                      column_pair_trends, column_shape_scores}, tstr.{…} | null;
                      images: precision, recall, density, coverage, classifier_accuracy, …
@@ -58,7 +62,8 @@ from fds.evaluation.metrics import (
 )
 from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
-from fds.workflows.leakage import key_leakage
+from fds.privacy.leakage import FAST, TRUTHFUL
+from fds.workflows.leakage import measure_leakage
 
 __all__ = ["EVALUATION_FILE", "evaluate_path", "evaluate_run", "headline"]
 
@@ -103,9 +108,11 @@ def evaluate_run(
     names the table column TSTR predicts (default: the column holding `data.labels`, if any);
     `factors` (one integer column per ground-truth factor, a row per sample) overrides
     `data.factors`. `fast` scores at most 500 held-out rows with k ≤ 10 importance samples and
-    smaller sample budgets. With `out`, the report is also written to out/evaluation.json.
-    For a model with a private block, `leakage` measures its sensitive attributes on each block,
-    and the public block's accuracy on `utility_target` (a column, `label` or `factor:NAME`).
+    smaller sample budgets, and cheap leakage attackers. With `out`, the report is also written
+    to out/evaluation.json. For a model with a private block, `leakage` measures its sensitive
+    attributes on each block (`fds.workflows.leakage.measure_leakage`, as `fds attack --kind
+    attribute` does), and with `utility_target` (a column, `label` or `factor:NAME`) the public
+    block's utility for it and the leakage that target alone implies.
     """
     started = time.perf_counter()
     X = data.X
@@ -184,8 +191,12 @@ def evaluate_run(
     seconds["synthetic"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    report["leakage"] = key_leakage(model, data, target=utility_target, seed=seed)
-    if report["leakage"] is not None:
+    report["leakage"] = None
+    if model.model_.private_dim:
+        budget = FAST if fast else TRUTHFUL
+        report["leakage"] = measure_leakage(
+            model, data, target=utility_target, seed=seed, budget=budget
+        )
         seconds["leakage"] = time.perf_counter() - tick
 
     seconds["total"] = time.perf_counter() - started
@@ -205,20 +216,19 @@ def _take(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
 
 
-def _encoded(model: FDS, X: Any, rows: np.ndarray) -> np.ndarray:
-    """Rows as the model sees them (float32, encoded by the fitted codec); images batch by batch."""
+def encoded_rows(model: FDS, X: Any) -> np.ndarray:
+    """Rows as the model sees them (float32, encoded by the fitted codec, images flattened);
+    images batch by batch."""
     if isinstance(model.codec_, ImageCodec):
         parts = [
-            model.codec_.encode(np.asarray(X[rows[i : i + _BATCH]]))
-            for i in range(0, len(rows), _BATCH)
+            model.codec_.encode(np.asarray(X[i : i + _BATCH])) for i in range(0, len(X), _BATCH)
         ]
         return np.concatenate(parts).astype(np.float32, copy=False)
-    part = _take(X, rows)
-    if isinstance(part, np.ndarray) and part.shape[1] != model.n_features_in_:
+    if isinstance(X, np.ndarray) and X.shape[1] != model.n_features_in_:
         raise DataError(
-            f"the data has {part.shape[1]} features, the model expects {model.n_features_in_}"
+            f"the data has {X.shape[1]} features, the model expects {model.n_features_in_}"
         )
-    return model.codec_.encode(part).astype(np.float32, copy=False)
+    return model.codec_.encode(X).astype(np.float32, copy=False)
 
 
 @torch.no_grad()
@@ -226,7 +236,7 @@ def _posterior(
     model: FDS, X: Any, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """Encoded rows, posterior means and log-variances, and the decoder mean at the posterior mean."""
-    x_enc = _encoded(model, X, rows)
+    x_enc = encoded_rows(model, _take(X, rows))
     net = model.model_.eval()
     means, logvars, recon = [], [], []
     for start in range(0, len(x_enc), _BATCH):
@@ -451,6 +461,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "nll_posterior_mean": like.get("nll_posterior_mean"),
         "active_units": f"{health.get('active_units')} / {health.get('latent_dim')}",
         "posterior_collapse": health.get("posterior_collapse"),
+        "means_collapsed": health.get("means_collapsed"),
         "tc_gaussian": indep.get("tc_gaussian"),
         "mean_pairwise_mi": indep.get("mean_pairwise_mi"),
         "mean_pairwise_mi_shuffled": indep.get("mean_pairwise_mi_shuffled"),
@@ -470,10 +481,30 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     elif syn.get("kind") == "images":
         for key in ("precision", "recall", "density", "coverage", "classifier_accuracy"):
             rows[f"sample_{key}" if key != "classifier_accuracy" else key] = syn.get(key)
-    for attribute, blocks in ((report.get("leakage") or {}).get("attributes") or {}).items():
-        name = re.sub(r"\W+", "_", attribute)  # factor:shape → factor_shape
-        rows[f"leakage_{name}_public_best"] = blocks["public"]["best_accuracy"]
-        rows[f"leakage_{name}_majority"] = blocks["public"]["majority"]
-        rows[f"leakage_{name}_private_best"] = blocks["private"]["best_accuracy"]
+    rows |= leakage_headline(report.get("leakage"))
     rows["seconds"] = (report.get("seconds") or {}).get("total")
+    return rows
+
+
+def leakage_headline(leakage: dict[str, Any] | None) -> dict[str, Any]:
+    """The leakage figures a person checks first: each block's best accuracy and AUC beside the
+    majority, the necessary leakage and the utility; `…_lower_bound` rows where the learning
+    curve still rises (the figure is then a lower bound)."""
+    if not leakage:
+        return {}
+    rows: dict[str, Any] = {}
+    for attribute, entry in leakage["attributes"].items():
+        name = re.sub(r"\W+", "_", attribute)  # factor:shape → factor_shape
+        for block in leakage["blocks"]:
+            leak = entry[block]
+            rows[f"leakage_{name}_{block}_best"] = leak["best_accuracy"]
+            rows[f"leakage_{name}_{block}_auc"] = leak["best_auc"]
+            if leak["lower_bound"]:
+                rows[f"leakage_{name}_{block}_lower_bound"] = "yes: the learning curve still rises"
+        rows[f"leakage_{name}_majority"] = entry[leakage["blocks"][0]]["majority"]
+        if entry.get("necessary"):
+            rows[f"leakage_{name}_necessary"] = entry["necessary_accuracy"]
+    utility = leakage.get("utility")
+    if utility:
+        rows[f"utility_{utility['utility_metric']}"] = utility["utility"]
     return rows

@@ -7,7 +7,7 @@ guarantee, and nothing is charged to the run's privacy ledger. Run it on public 
 that looks like the private data when the choice itself must not leak.
 
 Each point: utility = best accuracy of the attribute attackers' classifiers (logistic regression,
-random forest, MLP: `attribute_leakage`) predicting the target, fitted on the latents of training
+gradient boosting, MLP: `attribute_leakage`) predicting the target, fitted on the latents of training
 rows and scored on held-out rows; attacker success = the same on the sensitive attribute, beside
 its majority baseline; for DP training also the membership AUC of the ELBO (loss) attack.
 """
@@ -31,9 +31,9 @@ from fds.data.stream import split_indices
 from fds.errors import ConfigError, DataError, FDSError
 from fds.estimator import FDS
 from fds.privacy.accounting import default_delta
-from fds.privacy.attacks import membership_inference
 from fds.privacy.leakage import attribute_leakage
 from fds.privacy.release import release_latents
+from fds.workflows.attack import membership
 from fds.workflows.evaluate import _take, load_run, write_json
 from fds.workflows.leakage import quartiles, sensitive_values
 from fds.workflows.probe import resolve_values
@@ -43,7 +43,7 @@ __all__ = ["CURVE_FILE", "DEFAULT_EPSILONS", "NOTE", "curve_path", "parse_epsilo
 CURVE_FILE = "privacy_curve.json"
 DEFAULT_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
 MODES = ("training", "release", "both")
-UTILITY = "best accuracy of logistic regression, random forest and MLP (attribute_leakage)"
+UTILITY = "best accuracy of logistic regression, gradient boosting and MLP (attribute_leakage)"
 NOTE = (
     "The curve is an experiment to choose ε: it uses the data itself, so its outputs are not DP "
     "and nothing is charged to the run's privacy ledger. Prefer public or synthetic look-alike data."
@@ -150,7 +150,7 @@ def _training_point(
     Z_test = trained.transform(_take(data.X, rows["test"]), part=part)
     spent = trained.privacy_ or {}
     n = min(len(rows["fit"]), len(rows["test"]))
-    member = membership_inference(
+    member = membership(
         trained, _take(data.X, rows["fit"][:n]), _take(data.X, rows["test"][:n]), seed=seed
     )
     point = {
