@@ -297,7 +297,8 @@ class Trainer:
 
     def _diverged(self, what: str) -> NoReturn:
         raise TrainingDivergedError(
-            f"{what}; lower lr or check the data", self.on_disk("the last good checkpoint")
+            f"{what}; lower lr or check the data",
+            self.on_disk("the last checkpoint with finite values"),
         )
 
     def _generators(self) -> dict[str, torch.Generator]:
