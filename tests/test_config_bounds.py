@@ -49,6 +49,7 @@ from fds.models.build import build_model
         ({"hidden_dims": [10**6, 10**6]}, "hidden_dims=[1000000, 1000000]"),
         ({"architecture": "conv", "conv_channels": [10**6, 10**6]}, "conv_channels="),
         ({"likelihood": "mixture", "mixture_components": 10**10}, "mixture_components="),
+        ({"latent_dim": 10**400}, "needs at least 10^402 parameters"),
     ],
 )
 def test_out_of_range_or_mistyped_fields_are_one_line_naming_the_field(
@@ -121,6 +122,7 @@ def test_config_assignment_is_validated_too() -> None:
     [
         (b"1: 2\nepochs: 1\n", "option names are text, got int 1"),
         (b"epochs: 1\n# caf\xe9\n", "is not UTF-8 text (byte 15)"),
+        (b"seed: 2001-02-30\n", "a value YAML cannot read: day is out of range"),
         (b"- a\n- b\n", "must hold a mapping of option: value, got list"),
         (b"epochs: [1\n", "is not valid YAML at line 2"),
         (b"[" * 5000, "nests too deeply to be a config"),
@@ -152,10 +154,12 @@ def test_a_folder_or_an_oversized_file_is_not_a_config(tmp_path: Path) -> None:
         read_yaml_mapping(big)
 
 
-def test_a_good_config_file_reads_back(tmp_path: Path) -> None:
+def test_a_good_config_file_reads_back_with_or_without_a_byte_order_mark(tmp_path: Path) -> None:
+    text = "data: census\ndata_root: null\nlatent_dim: 4\nhidden_dims: [16, 8]\n"
     path = tmp_path / "ok.yaml"
-    path.write_text("data: census\ndata_root: null\nlatent_dim: 4\nhidden_dims: [16, 8]\n")
-    assert load_yaml(path) == {"data": "census", "latent_dim": 4, "hidden_dims": [16, 8]}
+    for encoding in ("utf-8", "utf-8-sig"):  # Notepad writes the mark
+        path.write_bytes(text.encode(encoding))
+        assert load_yaml(path) == {"data": "census", "latent_dim": 4, "hidden_dims": [16, 8]}
 
 
 def test_data_arguments_may_be_paths() -> None:

@@ -242,13 +242,15 @@ class FDSConfig(BaseModel):
         """Refuse before allocating a model whose weights alone could not be trained in memory."""
         parts = parameter_floor(self)
         limit = MEMORY_FRACTION * memory_bytes()
-        if 4 * sum(parts.values()) > limit:
+        count = sum(parts.values())
+        if 4 * count > limit:
             name = max(parts, key=parts.__getitem__)
             value = getattr(self, name)
-            shown = list(value) if isinstance(value, tuple) else value
+            shown = str(list(value) if isinstance(value, tuple) else value)
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
             raise ValueError(
-                f"{name}={shown} needs at least {sum(parts.values()):.3g} parameters "
-                f"({4 * sum(parts.values()) / 1e9:.3g} GB of float32 weights), more than the "
+                f"{name}={shown} needs at least {_magnitude(count)} parameters "
+                f"({_magnitude(4 * count, 10**9)} GB of float32 weights), more than the "
                 f"{limit / 1e9:.3g} GB training can hold in this machine's memory; lower {name}"
             )
         return self
@@ -313,6 +315,11 @@ def parameter_floor(config: FDSConfig) -> dict[str, int]:
     return parts
 
 
+def _magnitude(n: int, unit: int = 1) -> str:
+    """n / unit for a message: 7.68e+10, or 10^400 past what a float holds."""
+    return f"{n / unit:.3g}" if n < 10**300 else f"10^{len(str(n // unit)) - 1}"
+
+
 @functools.cache
 def memory_bytes() -> int:
     """This machine's memory, or its container's limit when lower."""
@@ -367,15 +374,19 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"config {path} is larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Notepad) is fine
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path} is not valid YAML{line}") from None
     except RecursionError:
         raise ConfigError(f"{path} nests too deeply to be a config") from None
+    except (ValueError, OverflowError) as exc:  # a date YAML parses but cannot build: 2001-02-30
+        raise ConfigError(f"{path} holds a value YAML cannot read: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of option: value, got {type(raw).__name__}")
     for key in raw:
