@@ -152,6 +152,7 @@ def test_membership_attacks_query_the_model_only_through_callables() -> None:
         membership_inference(members, non_members[:10], **queries)
 
 
+@pytest.mark.slow
 def test_overfit_model_is_caught_by_membership_attacks() -> None:
     X = load_builtin("digits", n=80).X
     members, non_members = X[:40], X[40:]
@@ -195,6 +196,7 @@ def test_attack_writes_and_merges_attacks_json(run: Path) -> None:
     assert summary.exit_code == 0 and "owner" in summary.stdout
 
 
+@pytest.mark.slow
 def test_report_shows_the_attacks_beside_their_baselines(run: Path) -> None:
     assert fds("attack", run, "-k", "membership", "--json").exit_code == 0
     result = fds("report", run, "--json")
@@ -225,6 +227,7 @@ def test_attack_help_shows_an_example() -> None:
     assert result.exit_code == 0 and "fds attack" in result.stdout and "Example" in result.stdout
 
 
+@pytest.mark.slow
 def test_attribute_inference_on_shared_latents_beats_the_majority(run):
     """census's `sex` leaks through the other columns, so a plain vae's latents reveal it."""
     result = fds("attack", run, "-k", "attribute", "--sensitive", "sex", "--json")
@@ -240,6 +243,7 @@ def test_attribute_inference_needs_an_attribute(run):
     one_line_error(fds("attack", run, "-k", "attribute"), "--sensitive")
 
 
+@pytest.mark.slow
 def test_audit_of_a_dp_run_stays_under_the_accountants_epsilon(tmp_path):
     """The one-run audit re-trains the DP configuration; on a correct DP-SGD its bound is below ε."""
     out = tmp_path / "dp"

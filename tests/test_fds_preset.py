@@ -84,6 +84,7 @@ def test_split_widths_and_decoding_with_and_without_the_key(
     assert len(per_row) == len(table)
 
 
+@pytest.mark.slow
 def test_fds_public_block_leaks_less_than_a_plain_vae(keyed: FDS, table: pd.DataFrame) -> None:
     test = _table(n=600, seed=1)
     s_train, s_test = table["s"].to_numpy(), test["s"].to_numpy()
@@ -208,6 +209,7 @@ def test_cli_train_encode_decode_with_the_key(tmp_path) -> None:
     assert wide.exit_code == 2 and "private_dim = 2" in wide.output
 
 
+@pytest.mark.slow
 def test_evaluate_and_report_show_the_leakage(tmp_path) -> None:
     runner = CliRunner()
     data = tmp_path / "t.csv"
@@ -314,6 +316,7 @@ def test_group_mmd_sees_a_shifted_group_and_not_a_shuffled_one() -> None:
     assert torch.isfinite(collapsed.grad).all()
 
 
+@pytest.mark.slow
 def test_mmd_hides_the_attribute_from_the_public_block(table: pd.DataFrame) -> None:
     """With the MMD term the public block's best attacker is near the base rate; the adversary
     alone (the previous default) left x1's information about s in it."""

@@ -21,6 +21,9 @@ from fds.workflows.federated import make_plan, simulate_params
 os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
 
 
+pytestmark = pytest.mark.slow  # Ray simulations: tens of seconds each
+
+
 def _faulty_sites(msg: Message, context: Context, call_next) -> Message:
     """A Flower mod: site 1 crashes in round 2, site 2 always sends NaN weights."""
     site = int(context.node_config["partition-id"])
@@ -118,7 +121,6 @@ def _out_of_range_schema(msg: Message, context: Context, call_next) -> Message:
     return reply
 
 
-@pytest.mark.slow
 def test_a_site_reporting_an_out_of_range_statistic_is_left_out_and_the_run_goes_on(
     tmp_path,
 ) -> None:

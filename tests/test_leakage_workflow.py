@@ -48,6 +48,7 @@ def test_evaluate_and_attack_report_the_same_leakage(keyed: Path) -> None:
     assert evaluated["utility"]["utility_metric"] == "r2" and "models" in evaluated["utility"]
 
 
+@pytest.mark.slow
 def test_cli_evaluate_and_attack_agree_with_the_truthful_attackers(keyed: Path) -> None:
     target = ("--utility-target", "income")
     evaluated = fds("evaluate", keyed, "--iwae-k", "2", *target, "--json")
