@@ -67,18 +67,19 @@ def test_a_crash_is_one_line_and_a_log_without_the_users_data(
     assert MARKER not in out + err + text
 
 
-def test_ctrl_c_in_train_exits_130_with_the_resume_hint(
+def test_ctrl_c_exits_130_with_the_workflows_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The boundary prints what the interrupted work says happened (tests/test_run_safety.py
+    checks that train's line tells the truth about its checkpoints), and nothing else."""
+
     def interrupted(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("nothing was written to RUN")
 
     monkeypatch.setattr(train_workflow, "train_run", interrupted)
     result = fds("train", "--data", "census", "--out", tmp_path / "run")
     assert result.exit_code == 130
-    assert result.stderr.strip() == (
-        "interrupted: a checkpoint was saved; continue with `fds train --resume RUN`"
-    )
+    assert result.stderr.strip() == "interrupted: nothing was written to RUN"
 
 
 @pytest.fixture(scope="module")
@@ -132,4 +133,4 @@ def test_a_missing_file_named_like_markup_is_named_literally(tmp_path: Path) -> 
 def test_an_output_path_under_a_file_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("not a folder\n")
     result = fds("train", "--data", "census", "--out", tmp_path / "afile" / "run")
-    one_line_error(result, str(tmp_path / "afile"), "Not a directory")
+    one_line_error(result, str(tmp_path / "afile"), "is a file, not a folder")

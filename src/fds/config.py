@@ -7,14 +7,27 @@ the CLI and the API without translating it. Unknown keys fail with the closest v
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from fds.errors import ConfigError
+from fds.rundir import RUN_KEYS
 
 Posterior = Literal["deterministic", "gaussian", "noisy"]
 Likelihood = Literal["auto", "bernoulli", "gaussian", "gaussian_learned", "mixture"]
@@ -30,8 +43,54 @@ class PresetDefault:
     value: Any
 
 
+def _number(value: Any) -> Any:
+    """Refuse true/false and text where a number is expected (pydantic would read true as 1 and
+    "10" as 10): a YAML `seed: 1e23` is text, and `latent_dim: yes` a typo, not a size."""
+    if isinstance(value, bool | str | bytes):
+        hint = ""
+        if isinstance(value, str) and _is_float(value):  # YAML 1.1 reads 1e23 (no dot) as text
+            hint = f" (YAML reads {value} as text; write it with a dot, e.g. 1.0e+23)"
+        raise ValueError(f"expected a number, got {type(value).__name__} {value!r:.40}{hint}")
+    return value
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _integer(value: Any) -> Any:
+    """A number, where a whole float (YAML's `1.0e+23`) counts as the integer it is, so the
+    field's bounds judge it rather than a parser's size limit."""
+    value = _number(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, dict | list | tuple | set):
+        raise ValueError(f"a category must be a single value, got a {type(value).__name__}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integer)]
+Float = Annotated[float, BeforeValidator(_number)]
+# A width, a count of layers' channels, a batch: at least 1 (a 0-wide layer trains nothing).
+Size = Annotated[Int, Field(ge=1)]
+# numpy's legacy RandomState (and so scikit-learn's random_state) takes seeds in [0, 2**32).
+Seed = Annotated[Int, Field(ge=0, le=2**32 - 1)]
+Category = Annotated[Any, AfterValidator(_scalar)]
+
 # A loss weight (or another non-negative amount) a preset may set; 0 (off) unless it does.
-PresetAmount = Annotated[float | None, Field(ge=0), PresetDefault(0.0)]
+PresetAmount = Annotated[Float | None, Field(ge=0), PresetDefault(0.0)]
+
+# The largest model `fit` may allocate: its float32 weights within this fraction of the machine's
+# memory, since training also holds their gradients and Adam's two moments (4 copies in all).
+MEMORY_FRACTION = 0.25
 
 # Loss weights and encoder kinds of the classic models; explicit parameters override them.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -81,50 +140,50 @@ class DPConfig(BaseModel):
     declared bounds their mean and scale (or quantiles); None takes the bounds as they are.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    epsilon: float = Field(gt=0)
-    delta: float | None = Field(None, gt=0, lt=1)
-    max_grad_norm: float = Field(1.0, gt=0)
+    epsilon: Float = Field(gt=0)
+    delta: Float | None = Field(None, gt=0, lt=1)
+    max_grad_norm: Float = Field(1.0, gt=0)
     accountant: Literal["rdp", "prv"] = "rdp"
     grad_sample_mode: Literal["ghost", "hooks"] = "ghost"
-    noise_seed: int | None = None
-    statistics_epsilon: float | None = Field(None, gt=0)
+    noise_seed: Seed | None = None
+    statistics_epsilon: Float | None = Field(None, gt=0)
 
 
 class FDSConfig(BaseModel):
     """All parameters of an FDS model and its training, flat like scikit-learn's estimators."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # model
     preset: str = "vae"
-    latent_dim: int = Field(10, ge=1)
+    latent_dim: Size = 10
     architecture: Literal["auto", "mlp", "conv"] = "auto"
-    hidden_dims: tuple[int, ...] = (256, 256)
-    conv_channels: tuple[int, ...] = (32, 32, 64, 64)
+    hidden_dims: tuple[Size, ...] = (256, 256)
+    conv_channels: tuple[Size, ...] = (32, 32, 64, 64)
     posterior: Annotated[Posterior | None, PresetDefault("gaussian")] = None
-    noise_std: float = Field(0.1, ge=0)
+    noise_std: Float = Field(0.1, ge=0)
     likelihood: Likelihood = "auto"
-    likelihood_scale: float = Field(1.0, gt=0)
-    mixture_components: int = Field(5, ge=2)
+    likelihood_scale: Float = Field(1.0, gt=0)
+    mixture_components: Int = Field(5, ge=2)
     # loss terms, read by the terms registered in fds.objectives (None = the preset's value)
     kl: PresetAmount = None
     free_bits: PresetAmount = None
-    kl_warmup_epochs: float = Field(0.0, ge=0)
+    kl_warmup_epochs: Float = Field(0.0, ge=0)
     tc: PresetAmount = None
     tc_estimator: Literal["mss", "mws"] = "mss"
     factor: PresetAmount = None
     sparsity_l1: PresetAmount = None
     sparsity_kl: PresetAmount = None
-    sparsity_target: float = Field(0.05, gt=0, lt=1)
+    sparsity_target: Float = Field(0.05, gt=0, lt=1)
     # α: in a split latent (private_dim > 0) the penalty is between the public and private blocks
     independence: PresetAmount = None
     independence_kind: Literal["hsic", "decorrelation"] = "hsic"
     corruption: Annotated[Corruption | None, PresetDefault(None)] = None
     corruption_level: PresetAmount = None
     # the key: the last `private_dim` latents are the private block, trained to carry `sensitive`
-    private_dim: Annotated[int | None, Field(ge=0), PresetDefault(0)] = None
+    private_dim: Annotated[Int | None, Field(ge=0), PresetDefault(0)] = None
     sensitive: tuple[str, ...] = ()
     censor: PresetAmount = None  # β: weight of the privacy term
     # alternating: the adversary has its own optimizer and the encoder pulls its predictions to the
@@ -137,29 +196,29 @@ class FDSConfig(BaseModel):
     # Ramp the censoring terms (mmd, the private block's spread, the between-block independence,
     # the adversary's pull on the encoder) from 0 to full over these epochs, as DANN ramps its
     # reversal weight: the autoencoder learns the data before the censor reshapes the codes.
-    censor_warmup_epochs: float = Field(0.0, ge=0)
+    censor_warmup_epochs: Float = Field(0.0, ge=0)
     # with mmd: the private block is also pulled to its group means (weight mmd), so it carries
     # the sensitive attributes only and every other factor stays in the public block (utility)
     private_only: Annotated[bool | None, PresetDefault(False)] = None
     # training
     optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    lr: Float = Field(1e-3, gt=0)
+    weight_decay: Float = Field(0.0, ge=0)
     lr_schedule: Literal["constant", "cosine", "step"] = "constant"
-    batch_size: int = Field(128, ge=1)
-    epochs: int = Field(20, ge=1)
-    max_steps: int | None = Field(None, ge=1)
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    early_stopping_patience: int | None = Field(None, ge=1)
-    seed: int = 0
+    batch_size: Size = 128
+    epochs: Size = 20
+    max_steps: Size | None = None
+    val_fraction: Float = Field(0.1, ge=0, lt=1)
+    early_stopping_patience: Size | None = None
+    seed: Seed = 0
     # data
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
     missing: Literal["error", "impute"] | dict[str, Literal["error", "impute"]] = "error"
     continuous_transform: Literal["standard", "quantile"] = "standard"
     # privacy: DP-SGD; declared bounds and categories replace statistics read from the data
     privacy: DPConfig | None = None
-    bounds: dict[str, tuple[float, float]] | None = None
-    categories: dict[str, list[Any]] | None = None
+    bounds: dict[str, tuple[Float, Float]] | None = None
+    categories: dict[str, list[Category]] | None = None
 
     @model_validator(mode="after")
     def _known_preset(self) -> FDSConfig:
@@ -177,6 +236,24 @@ class FDSConfig(BaseModel):
         for name, (lo, hi) in (self.bounds or {}).items():
             if not lo < hi:
                 raise ValueError(f"bounds of column {name!r} must be [low, high] with low < high")
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> FDSConfig:
+        """Refuse before allocating a model whose weights alone could not be trained in memory."""
+        parts = parameter_floor(self)
+        limit = MEMORY_FRACTION * memory_bytes()
+        count = sum(parts.values())
+        if 4 * count > limit:
+            name = max(parts, key=parts.__getitem__)
+            value = getattr(self, name)
+            shown = str(list(value) if isinstance(value, tuple) else value)
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
+            raise ValueError(
+                f"{name}={shown} needs at least {_magnitude(count)} parameters "
+                f"({_magnitude(4 * count, 10**9)} GB of float32 weights), more than the "
+                f"{limit / 1e9:.3g} GB training can hold in this machine's memory; lower {name}"
+            )
         return self
 
     def resolved(self) -> FDSConfig:
@@ -220,6 +297,44 @@ PRESET_FIELDS: dict[str, Any] = {
 }
 
 
+def parameter_floor(config: FDSConfig) -> dict[str, int]:
+    """A lower bound on the model's parameter count from the config alone (the data's width adds
+    more), split by the field that drives each part so a refusal can name it."""
+    if config.architecture == "conv":
+        c = config.conv_channels
+        return {  # 4×4 kernels in encoder and decoder; 256-wide heads to and from the latents
+            "conv_channels": 32 * sum(a * b for a, b in itertools.pairwise(c)),
+            "latent_dim": 3 * 256 * config.latent_dim,
+        }
+    h = config.hidden_dims or (1,)
+    parts = {  # encoder and decoder are mirror images; the posterior has ≤ 2 numbers per latent
+        "hidden_dims": 2 * sum(a * b for a, b in itertools.pairwise(h)),
+        "latent_dim": 3 * h[-1] * config.latent_dim,
+    }
+    if config.likelihood == "mixture":  # a weight, mean and scale per component and column
+        parts["mixture_components"] = 3 * h[0] * config.mixture_components
+    return parts
+
+
+def _magnitude(n: int, unit: int = 1) -> str:
+    """n / unit for a message: 7.68e+10, or 10^400 past what a float holds."""
+    return f"{n / unit:.3g}" if n < 10**300 else f"10^{len(str(n // unit)) - 1}"
+
+
+@functools.cache
+def memory_bytes() -> int:
+    """This machine's memory, or its container's limit when lower."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): assume 16 GB
+        total = 16 * 2**30
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
 def _suggest(word: str, options: Any) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else f"; valid: {', '.join(sorted(options))}"
@@ -239,26 +354,68 @@ def make_config(**params: Any) -> FDSConfig:
         return FDSConfig(**params)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "config"
-        raise ConfigError(f"invalid option {where}: {err['msg']}") from None
+        # union members and validators add their own names to the location: keep the user's keys
+        where = ".".join(str(p) for p in err["loc"] if isinstance(p, int) or "[" not in p)
+        message = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid option {where}: {message}" if where else message) from None
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config into a dict of FDS parameters (plus `data`/`data_root`), validating keys."""
+MAX_CONFIG_BYTES = 1_000_000  # a config is a screenful of options, not a data file
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file of `option: value`: UTF-8 text, a mapping, every key a name; each failure is
+    one line naming the file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"config {path} is not a file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {path} is larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Notepad) is fine
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path} is not valid YAML{line}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests too deeply to be a config") from None
+    except (ValueError, OverflowError) as exc:  # a date YAML parses but cannot build: 2001-02-30
+        raise ConfigError(f"{path} holds a value YAML cannot read: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of option: value, got {type(raw).__name__}")
-    run_keys = {key: raw.pop(key) for key in ("data", "data_root") if key in raw}
-    make_config(**raw)  # validate now, so a bad key is reported before any work starts
-    return raw | run_keys
+    for key in raw:
+        if not isinstance(key, str):
+            raise ConfigError(f"{path}: option names are text, got {type(key).__name__} {key!r}")
+    return raw
+
+
+def check_run_keys(params: dict[str, Any]) -> dict[str, str]:
+    """The data arguments of `params` (`data`, `data_root`): each a path or a built-in name."""
+    args = {key: params[key] for key in RUN_KEYS if params.get(key) is not None}
+    for key, value in args.items():
+        if not isinstance(value, str | Path) or not str(value).strip():
+            shown = f"{type(value).__name__} {value!r:.40}"
+            raise ConfigError(f"{key} must be a path or a built-in data set name, got {shown}")
+    return {key: str(value) for key, value in args.items()}
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config into a dict of FDS parameters (plus `data`/`data_root`), validated
+    before any work starts; a bad key or value names the file."""
+    raw = read_yaml_mapping(path)
+    try:
+        run_keys = check_run_keys(raw)
+        params = {key: value for key, value in raw.items() if key not in RUN_KEYS}
+        make_config(**params)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return params | run_keys
 
 
 def dump_yaml(params: dict[str, Any]) -> str:

@@ -39,7 +39,13 @@ class ModelFormatError(FDSError):
 
 
 class TrainingDivergedError(FDSError, RuntimeError):
-    """A loss term became NaN or infinite; the last good checkpoint is kept."""
+    """A loss term, a validation figure or the weights became NaN or infinite.
+
+    `reason` says which and when, `on_disk` what the run directory keeps; the message is both."""
+
+    def __init__(self, reason: str, on_disk: str = "") -> None:
+        super().__init__(f"{reason}; {on_disk}" if on_disk else reason)
+        self.reason, self.on_disk = reason, on_disk
 
 
 class KeyMismatchError(DataError):

@@ -69,6 +69,7 @@ def test_hostile_input_is_one_line_and_leaves_every_file_as_it_was(
     if case.get("base") == "run":
         shutil.copytree(request.getfixturevalue("base_run"), places["run"])
         for target, source in case.get("place", {}).items():
+            (places["run"] / target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(FILES / source, places["run"] / target)
         if case.get("rehash"):
             _rehash(places["run"] / "model")

@@ -15,7 +15,6 @@ from fds.cli.common import (
     NoiseSeedOpt,
     OverwriteOpt,
     emit,
-    err_console,
     new_typer,
     out_console,
     print_json,
@@ -124,12 +123,8 @@ def train(
         "private_dim": private_dim,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
-    try:
-        summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(
-            "a checkpoint was saved; continue with `fds train --resume RUN`"
-        ) from None
+    # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
+    summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
     emit(summary, as_json, "FDS training run")
 
 
@@ -142,6 +137,13 @@ def quickstart(
         int | None,
         typer.Option(help="Passes over the data.", show_default="the quickstart's"),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an earlier quickstart run in --out (its probes and ledger included).",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -149,15 +151,13 @@ def quickstart(
     by the private block), evaluate it (with the leakage of each block) and write its report.
 
     Writes a complete run directory (model, metrics, PNGs, evaluation.json, report.html) and prints
-    the report's path. Replaces an earlier quickstart run in the same directory.
+    the report's path. `--out` must be missing, empty, or (with `--overwrite`) an earlier
+    quickstart run, which is replaced only once the new one has trained.
     Example: `fds quickstart --out runs/demo`
     """
-    from fds.rundir import CONFIG_FILE
     from fds.workflows.quickstart import run_quickstart
 
-    if (out / CONFIG_FILE).is_file() and not as_json:
-        err_console.print(f"replacing the earlier run in {out}")
-    summary = run_quickstart(out, epochs=epochs, verbose=not quiet)
+    summary = run_quickstart(out, epochs=epochs, overwrite=overwrite, verbose=not quiet)
     emit(summary, as_json, "FDS quickstart: the key (fds preset) on shapes")
 
 

@@ -48,6 +48,9 @@ def probe_run_command(
         str | None,
         typer.Option("--save", help="Save the best latent head under this name in model/probes/."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a saved probe of the same name.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Score probe heads on the latents beside the same heads on the raw features; records the
@@ -69,6 +72,7 @@ def probe_run_command(
         seed=seed,
         save_as=save,
         run_dir=run_dir_of(model),
+        overwrite=overwrite,
     )
     if as_json:
         print_json(result)

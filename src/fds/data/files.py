@@ -104,12 +104,23 @@ def read_latents(path: str | Path) -> np.ndarray:
     return np.asarray(X, dtype=np.float32)
 
 
+def check_creatable(path: Path) -> None:
+    """Refuse a path below a file (`notes.txt/out.csv`): its folder can never be created."""
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise DataError(f"cannot create {path}: {blocker} is a file, not a folder")
+
+
 def write_output(
     obj: pd.DataFrame | np.ndarray, path: str | Path, *, overwrite: bool = False
 ) -> Path:
     """Write a table (.csv/.parquet) or an array (.npy/.parquet/.csv) atomically."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(
+            f"{path} is a folder; name a file in it, e.g. {path / ('out' + (suffix or '.npy'))}"
+        )
     if suffix == SEALED_SUFFIX:
         raise DataError(f"{path}: sealed latents are written by `fds encode --seal KEYS`")
     if suffix not in (".csv", ".parquet", ".pq", ".npy"):
@@ -118,6 +129,7 @@ def write_output(
         )
     if path.exists() and not overwrite:
         raise DataError(f"{path} exists; pass --overwrite to replace it")
+    check_creatable(path)
     if isinstance(obj, np.ndarray) and suffix != ".npy":
         if obj.ndim != 2:
             raise DataError(f"{path}: arrays of shape {obj.shape} can only be written as .npy")

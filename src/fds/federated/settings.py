@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fds.config import FDSConfig, make_config, reject_unknown
+from fds.config import FDSConfig, make_config, read_yaml_mapping, reject_unknown
 from fds.errors import ConfigError
 from fds.rundir import split_run_params
 
@@ -141,15 +140,7 @@ def check_strategy(settings: FederatedSettings) -> None:
 
 def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSettings]:
     """(model parameters incl. `data`/`data_root`, federated settings) from fed.yaml."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"{path} is not valid YAML") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping of option: value")
+    raw = read_yaml_mapping(path)
     federated = raw.pop("federated", None) or {}
     if not isinstance(federated, dict):
         raise ConfigError(f"{path}: `federated:` must be a mapping of option: value")

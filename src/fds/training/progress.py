@@ -41,6 +41,8 @@ class TrainingProgress:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._progress is not None:
+            if exc is not None and self._task is not None:  # the error line replaces its bar
+                self._progress.remove_task(self._task)
             self._progress.stop()
 
     def start_epoch(self, epoch: int, steps: int, done: int) -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -28,6 +28,14 @@ from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
 from fds.training.progress import TrainingProgress
 from fds.training.schedule import lr_at
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after the current step; `on_disk` says which checkpoint was kept."""
+
+    def __init__(self, on_disk: str) -> None:
+        super().__init__(on_disk)
+        self.on_disk = on_disk
 
 
 class Trainer:
@@ -68,6 +76,7 @@ class Trainer:
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.history: list[dict[str, Any]] = []
         self._stop_requested = False
+        self.saved: dict[str, int] | None = None  # step and epochs done of the checkpoint on disk
         # DP-SGD (config.privacy): Poisson batches, per-example clipping and noise; see dp.py.
         self.dp: DPSGD | None = None
         self.privacy: dict[str, Any] | None = None  # the spent (ε, δ) once fit has run
@@ -90,15 +99,18 @@ class Trainer:
                 "planned steps; build a new Trainer (and account for both runs together)"
             )
         loop = {"epoch": 0, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0, "sums": {}}
-        if resume:
+        if resume and self.run_dir is None:
+            raise ConfigError("resume needs the run directory (run_dir) that holds the checkpoint")
+        if resume and self._path(LAST_CHECKPOINT_FILE).is_file():
             loop = load_checkpoint(
                 self._path(LAST_CHECKPOINT_FILE), self.model, self.optimizers, self._generators()
             )
             if self.dp is not None:
                 self.dp.restore(loop.pop("dp"), reseed=False)
             self.history = loop.pop("history")
+            self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
             self._truncate_log(len(self.history))
-        elif self.run_dir is not None:
+        elif self.run_dir is not None:  # a new run, or one stopped before its first checkpoint
             self._path(METRICS_FILE).write_text("")
         with self._catch_interrupt(), TrainingProgress(self.show_progress, self.epochs) as progress:
             while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
@@ -134,7 +146,7 @@ class Trainer:
             progress.advance(terms)
             if self._stop_requested:
                 self._checkpoint(loop)
-                raise KeyboardInterrupt
+                raise TrainingInterrupted(self.on_disk("a checkpoint"))
         record = self._end_epoch(loop, time.perf_counter() - started)
         progress.end_epoch(record)
         return self._early_stop(loop, record)
@@ -169,14 +181,9 @@ class Trainer:
         values = {name: float(t.detach()) for name, t in terms.items()}
         if not math.isfinite(values["loss"]):
             bad = next((n for n, v in values.items() if not math.isfinite(v)), "loss")
-            raise TrainingDivergedError(
+            self._diverged(
                 f"loss term {bad!r} became {values[bad]} at epoch {int(epoch_progress) + 1} "
-                f"(step {step + 1}); lower lr or check the data"
-                + (
-                    f"; the last good checkpoint is kept in {self._path(LAST_CHECKPOINT_FILE)}"
-                    if self.run_dir
-                    else ""
-                )
+                f"(step {step + 1})"
             )
         main = self.optimizers["model"]
         main.zero_grad(set_to_none=True)
@@ -201,6 +208,16 @@ class Trainer:
         record |= {f"train_{k}": v / n for k, v in loop["sums"].items()}
         if self.val is not None and len(self.val):
             record |= self.validate(self.val)
+        elif self.dp is None:  # no validation rows: judge the new weights on one training batch
+            check = self.validate(self._first_batch())["val_loss"]
+            if not math.isfinite(check):
+                self._diverged(
+                    f"the loss of one training batch became {check} at epoch "
+                    f"{record['epoch']} (after the epoch's last step)"
+                )
+        bad = next((k for k, v in record.items() if not math.isfinite(v)), None)
+        if bad is not None:  # a validation NaN, or a training mean that overflowed
+            self._diverged(f"{bad} became {record[bad]} at epoch {record['epoch']}")
         record["seconds"] = round(seconds, 3)
         self.history.append(record)
         loop["epoch"], loop["batch"], loop["sums"] = loop["epoch"] + 1, 0, {}
@@ -236,6 +253,10 @@ class Trainer:
         self.model.train()
         return {k: v / len(rows) for k, v in sums.items()}
 
+    def _first_batch(self) -> Rows:
+        rows = self.train
+        return Rows(rows.source, rows.index[: self.batch_size], rows.encode, rows.attributes)
+
     def _empty_batch(self) -> torch.Tensor:
         """A batch of zero rows with the encoded width (read from one row, never trained on)."""
         return self.train.take(np.arange(1))[:0]
@@ -246,6 +267,11 @@ class Trainer:
         return self.run_dir / name
 
     def _checkpoint(self, loop: dict[str, Any]) -> None:
+        """Save the loop position, after checking that the weights are finite: a checkpoint on
+        disk is always one a run can resume from."""
+        bad = next((n for n, p in self.model.named_parameters() if not p.isfinite().all()), None)
+        if bad is not None:
+            self._diverged(f"weights {bad!r} became NaN or inf at step {loop['step']}")
         if self.run_dir is not None:
             extra = {"dp": self.dp.state()} if self.dp is not None else {}
             save_checkpoint(
@@ -255,6 +281,23 @@ class Trainer:
                 loop | {"history": self.history} | extra,
                 self._generators(),
             )
+            self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
+
+    def on_disk(self, what: str) -> str:
+        """What the run directory holds to resume from, in words ("" without a run directory)."""
+        if self.run_dir is None:
+            return ""
+        if self.saved is None:
+            return "no checkpoint was written yet"
+        epochs = self.saved["epochs"]
+        done = f"step {self.saved['step']}, {epochs} epoch{'' if epochs == 1 else 's'} done"
+        return f"{what} ({done}) is in {self._path(LAST_CHECKPOINT_FILE)}"
+
+    def _diverged(self, what: str) -> NoReturn:
+        raise TrainingDivergedError(
+            f"{what}; lower lr or check the data",
+            self.on_disk("the last checkpoint with finite values"),
+        )
 
     def _generators(self) -> dict[str, torch.Generator]:
         return {"dp_noise": self.dp.generator} if self.dp is not None else {}

@@ -45,6 +45,7 @@ def probe_run(
     seed: int = 0,
     save_as: str | None = None,
     run_dir: Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Probe `target` on the latents of `data` (see `FDS.probe`); returns the probes.json entry,
     plus `probes_file` and `saved_probe` when written.
@@ -56,12 +57,18 @@ def probe_run(
     was not trained on is dropped from the input before encoding.
 
     With `save_as`, the best latent head (by the task's main metric) is refitted on every row with
-    a target and saved in `run_dir`'s model directory, tied to the model's weights by sha256.
+    a target and saved in `run_dir`'s model directory, tied to the model's weights by sha256; a
+    probe of that name is only replaced with `overwrite`.
     """
     if save_as is not None:
         validate_probe_name(save_as)
         if run_dir is None:
             raise ConfigError("saving a probe needs the run directory (run_dir)")
+        saved = resolve_model_dir(run_dir) / PROBES_DIR / f"{save_as}.json"
+        if saved.exists() and not overwrite:
+            raise DataError(
+                f"probe {save_as!r} already exists ({saved}); use --overwrite to replace it"
+            )
     X, y, in_input = _target_values(model, data, target)
     result = model.probe(X, y, task=task, heads=heads, seed=seed)
     entry = {

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fds.config import load_yaml
+from fds.errors import ConfigError, DataError
 from fds.workflows.evaluate import evaluate_path
 from fds.workflows.report import write_report
 from fds.workflows.train import QUICKSTART, train_run
@@ -15,12 +17,27 @@ UTILITY_TARGET = "factor:x"
 
 
 def run_quickstart(
-    out: str | Path, *, epochs: int | None = None, verbose: bool = True
+    out: str | Path, *, epochs: int | None = None, overwrite: bool = False, verbose: bool = True
 ) -> dict[str, Any]:
-    """Train the quickstart model into `out` (replacing an earlier quickstart run there), then
-    write evaluation.json and report.html; returns the training summary plus their paths."""
+    """Train the quickstart model into `out`, then write evaluation.json and report.html; returns
+    the training summary plus their paths.
+
+    `out` must be missing or empty, or hold an earlier quickstart run, which `overwrite` replaces
+    once the new model has trained (anything else there is never touched)."""
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()):
+        if not is_quickstart_run(out):
+            raise DataError(
+                f"refusing to write into {out}: it is not empty and not an earlier quickstart "
+                "run; choose another --out"
+            )
+        if not overwrite:
+            raise DataError(
+                f"{out} holds an earlier quickstart run; pass --overwrite to replace it "
+                "(its saved probes and privacy ledger included)"
+            )
     params = QUICKSTART | ({"epochs": epochs} if epochs is not None else {})
-    summary = train_run(params, out, overwrite=True, verbose=verbose)
+    summary = train_run(params, out, overwrite=overwrite, verbose=verbose)
     evaluation, evaluation_path = evaluate_path(summary["model_dir"], utility_target=UTILITY_TARGET)
     summary["active_units"] = evaluation["latent_health"]["active_units"]
     summary["mig"] = (evaluation.get("disentanglement") or {}).get("mig")
@@ -39,3 +56,13 @@ def run_quickstart(
     summary["evaluation"] = str(evaluation_path)
     summary["report"] = str(write_report(Path(summary["run_dir"])))
     return summary
+
+
+def is_quickstart_run(run_dir: Path) -> bool:
+    """Whether `run_dir` is a run of the quickstart's model (its data, preset and sensitive
+    factor), judged from its config.yaml."""
+    try:
+        config = load_yaml(run_dir / "config.yaml")
+    except ConfigError:
+        return False
+    return all(config.get(key) == QUICKSTART[key] for key in ("data", "preset", "sensitive"))

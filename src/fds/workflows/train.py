@@ -2,40 +2,47 @@
 the model directory and the figures, and a summary of the numbers a person checks first.
 
 RUN/config.yaml holds the resolved parameters plus `data` (and `data_root`), so `--resume` needs
-nothing but the run directory.
+nothing but the run directory. Nothing is lost: a new run goes into a missing or empty directory,
+and `overwrite` builds the replacement in a hidden sibling that takes the old run's place only
+once it is complete, so a retrain that fails, diverges or is interrupted leaves the old run whole.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from fds.config import dump_yaml, make_config
-from fds.data.files import LoadedData, read_data
+from fds.config import check_run_keys, dump_yaml, load_yaml, make_config
+from fds.data.files import LoadedData, check_creatable, read_data
 from fds.data.stream import split_indices
-from fds.errors import ConfigError, DataError
+from fds.errors import DataError, TrainingDivergedError
 from fds.estimator import FDS
 from fds.report.plots import column_comparison, image_grid, reconstruction_grid
 from fds.rundir import (
     COLUMNS_PNG,
     CONFIG_FILE,
     DP_CODEC_FILE,
+    LAST_CHECKPOINT_FILE,
     MODEL_DIR,
+    PROBES_DIR,
     RECONSTRUCTIONS_PNG,
+    RUN_KEYS,
     SAMPLES_CSV,
     SAMPLES_PNG,
     atomic_write,
-    claim_run_dir,
-    split_run_params,
     write_text,
 )
+from fds.training.trainer import TrainingInterrupted
 from fds.workflows.leakage import sensitive_values
 
 # The quickstart: the `fds` preset on the built-in sprites with the sprite's shape as the sensitive
@@ -52,6 +59,13 @@ QUICKSTART: dict[str, Any] = {
 }
 
 
+def split_run_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(model parameters, data arguments) from a mapping that mixes both; the data arguments are
+    checked to be paths or built-in names."""
+    model = {k: v for k, v in params.items() if k not in RUN_KEYS}
+    return model, check_run_keys(params)
+
+
 def train_run(
     params: dict[str, Any],
     out: str | Path,
@@ -63,34 +77,24 @@ def train_run(
     """Train into run directory `out` (or continue it with `resume`) and return the summary."""
     out = Path(out)
     if resume:
-        if not (out / CONFIG_FILE).is_file():
-            raise DataError(
-                f"cannot resume: {out / CONFIG_FILE} not found (is {out} a run directory?)"
-            )
-        params = yaml.safe_load((out / CONFIG_FILE).read_text())
+        params = _resume_params(out)
     model_params, data_args = split_run_params(params)
     if "data" not in data_args:
         raise DataError("no data given: pass --data PATH|BUILTIN or set data: in the config")
     config = make_config(**model_params).resolved()  # bad options fail before any file is touched
+    replacing = not resume and _check_out(out, overwrite)
     data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
     sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
-    if not resume:
-        claim_run_dir(out, overwrite)
-        resolved = config.model_dump(mode="json") | data_args
-        write_text(out / CONFIG_FILE, dump_yaml(resolved))
-    started = time.perf_counter()
-    model = FDS(**model_params, verbose=verbose)
     try:
-        model.fit(
-            data.X, run_dir=out, resume=resume, sensitive=sensitive, codec_store=DPCodecFile(out)
-        )
-    except (DataError, ConfigError):
-        if not resume:  # rejected before training started: leave no half-made run behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    seconds = time.perf_counter() - started
-    model.save(out / MODEL_DIR)
-    summary = _summarize(model, data, out, seconds)
+        if resume:
+            model, summary = _train(model_params, data, sensitive, out, out, verbose, resume=True)
+        else:
+            with _new_run(out, replacing) as build:
+                resolved = config.model_dump(mode="json") | data_args
+                write_text(build / CONFIG_FILE, dump_yaml(resolved))
+                model, summary = _train(model_params, data, sensitive, build, out, verbose)
+    except KeyboardInterrupt as exc:
+        raise KeyboardInterrupt(_interrupted(exc, out, replacing)) from None
     if model.privacy_ is not None:
         from fds.workflows.release import record_training
 
@@ -98,7 +102,155 @@ def train_run(
     return summary
 
 
-def _summarize(model: FDS, data: LoadedData, out: Path, seconds: float) -> dict[str, Any]:
+def _resume_params(out: Path) -> dict[str, Any]:
+    path = out / CONFIG_FILE
+    if not path.is_file():
+        raise DataError(f"cannot resume: {path} not found (is {out} a run directory?)")
+    return load_yaml(path)  # an edited or broken config.yaml fails naming the file
+
+
+def _check_out(out: Path, overwrite: bool) -> bool:
+    """Whether `out` holds a run to replace; refuses, before anything is written, a file, a path
+    under a file, a folder that is not a run, and a run without `overwrite`."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file, not a run directory: choose another --out")
+    if not out.exists():
+        check_creatable(out)
+        return False
+    if not any(out.iterdir()):
+        return False
+    if not (out / CONFIG_FILE).is_file():
+        raise DataError(f"refusing to write into {out}: it exists and is not an FDS run directory")
+    if not overwrite:
+        raise DataError(
+            f"{out} already holds a run; use --resume to continue it or --overwrite to replace it"
+        )
+    return True
+
+
+@contextmanager
+def _new_run(out: Path, replacing: bool) -> Iterator[Path]:
+    """The folder to build a new run in. Replacing a run: a hidden sibling, swapped in for the old
+    run at the end and deleted on any failure. Else `out` itself, kept on failure only when it
+    can be resumed (a checkpoint, or a Ctrl-C after config.yaml was written)."""
+    if replacing:
+        build = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        try:
+            yield build
+        except BaseException as exc:
+            shutil.rmtree(build, ignore_errors=True)
+            if isinstance(exc, TrainingDivergedError):
+                raise TrainingDivergedError(exc.reason, _kept_old(out)) from None
+            raise
+        _swap(build, out)
+        return
+    created = _make_dirs(out)
+    try:
+        yield out
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt) and (out / CONFIG_FILE).is_file()
+        if interrupted or (out / LAST_CHECKPOINT_FILE).is_file():
+            raise
+        _discard(out, created)
+        if isinstance(exc, TrainingDivergedError):
+            on_disk = f"no checkpoint was written, so nothing was kept in {out}"
+            raise TrainingDivergedError(exc.reason, on_disk) from None
+        raise
+
+
+def _interrupted(exc: KeyboardInterrupt, out: Path, replacing: bool) -> str:
+    """The Ctrl-C line: what the run directory holds now and how to go on."""
+    if replacing:
+        return _kept_old(out)
+    if not (out / CONFIG_FILE).is_file():
+        return f"nothing was written to {out}"
+    if (out / LAST_CHECKPOINT_FILE).is_file():
+        on_disk = (
+            exc.on_disk
+            if isinstance(exc, TrainingInterrupted)
+            else f"a checkpoint is in {out / LAST_CHECKPOINT_FILE}"
+        )
+        return f"{on_disk}; continue with `fds train --resume {out}`"
+    return (
+        f"stopped before the first checkpoint, nothing was trained; "
+        f"`fds train --resume {out}` starts it from the beginning"
+    )
+
+
+def _kept_old(out: Path) -> str:
+    return f"the new run was discarded and {out} still holds the earlier run"
+
+
+def _train(
+    model_params: dict[str, Any],
+    data: LoadedData,
+    sensitive: Any,
+    build: Path,
+    out: Path,
+    verbose: bool,
+    resume: bool = False,
+) -> tuple[FDS, dict[str, Any]]:
+    """Fit in `build`, save the model there; the summary names the paths the run will have at
+    `out` (the same folder unless a replacement is built beside the old run)."""
+    started = time.perf_counter()
+    model = FDS(**model_params, verbose=verbose)
+    model.fit(
+        data.X, run_dir=build, resume=resume, sensitive=sensitive, codec_store=DPCodecFile(build)
+    )
+    seconds = time.perf_counter() - started
+    _save_keeping_probes(model, build / MODEL_DIR)
+    return model, _summarize(model, data, build, out, seconds)
+
+
+def _save_keeping_probes(model: FDS, model_dir: Path) -> None:
+    """Write the model directory, keeping the probes saved in the one it replaces (a resumed run):
+    each probe is tied to the weights it was fitted on, so one of other weights is refused when
+    applied, never silently lost."""
+    probes = model_dir / PROBES_DIR
+    if not probes.is_dir():
+        model.save(model_dir)
+        return
+    keep = Path(tempfile.mkdtemp(prefix=".probes.", dir=model_dir.parent))
+    os.replace(probes, keep / PROBES_DIR)
+    try:
+        model.save(model_dir)
+    finally:
+        os.replace(keep / PROBES_DIR, probes)
+        keep.rmdir()
+
+
+def _make_dirs(out: Path) -> Path | None:
+    """Create `out` and its missing parents; returns the topmost folder created (None if `out`
+    existed), which is what a failed run removes."""
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
+
+
+def _discard(out: Path, created: Path | None) -> None:
+    """Remove what a failed run wrote: the folders it created, or the contents of the empty
+    folder it was given."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _swap(build: Path, out: Path) -> None:
+    """Put the finished run `build` in place of the run at `out`, then delete the old one."""
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.replace(out, old / out.name)
+    os.replace(build, out)
+    shutil.rmtree(old)
+
+
+def _summarize(
+    model: FDS, data: LoadedData, build: Path, out: Path, seconds: float
+) -> dict[str, Any]:
     last = model.history_[-1] if model.history_ else {}
     _, val_idx = split_indices(len(data.X), model.config_.val_fraction, model.config_.seed)
     held_out = val_idx if len(val_idx) else np.arange(len(data.X))
@@ -115,7 +267,7 @@ def _summarize(model: FDS, data: LoadedData, out: Path, seconds: float) -> dict[
         "val_elbo": float(model.score(X_val)),
         "val_reconstruction_mse": model.reconstruction_mse(X_val),
         "seconds": round(seconds, 2),
-        "artifacts": [str(p) for p in write_figures(model, X_val, out)],
+        "artifacts": [str(out / p.relative_to(build)) for p in write_figures(model, X_val, build)],
     }
     if model.privacy_ is not None:
         summary |= {
