@@ -200,6 +200,11 @@ class FDSConfig(BaseModel):
     # with mmd: the private block is also pulled to its group means (weight mmd), so it carries
     # the sensitive attributes only and every other factor stays in the public block (utility)
     private_only: Annotated[bool | None, PresetDefault(False)] = None
+    # tables with sensitive columns and a private block: the public encoder's input leaves the
+    # sensitive columns out (hiding by construction; "all" feeds it every column), and the private
+    # encoder reads every column ("all") or only the sensitive ones ("sensitive")
+    public_input: Literal["without_sensitive", "all"] = "without_sensitive"
+    private_input: Literal["all", "sensitive"] = "all"
     # training
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: Float = Field(1e-3, gt=0)

@@ -38,7 +38,7 @@ from fds.data.stream import Rows, split_indices
 from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model
-from fds.models import FactorizedAutoencoder, build_model
+from fds.models import FactorizedAutoencoder, build_model, column_slots
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
 from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
@@ -158,7 +158,8 @@ class FDS(TransformerMixin, BaseEstimator):
     def _build(self, config: FDSConfig, codec: Codec) -> FactorizedAutoencoder:
         chw = codec.chw if isinstance(codec, ImageCodec) else None
         specs = [AttributeSpec(c.name, c.kind, len(c.classes)) for c in self.sensitive_]
-        model = build_model(config, codec.blocks, chw, self.encoder, self.decoder, specs)
+        slots = _sensitive_slots(codec, config.sensitive)
+        model = build_model(config, codec.blocks, chw, self.encoder, self.decoder, specs, slots)
         if self.encoder is not None or self.decoder is not None:
             _check_custom_modules(model, codec.n_encoded)
         if config.privacy is not None:
@@ -577,6 +578,14 @@ def _with_statistics(privacy: dict[str, Any], statistics: dict[str, Any] | None)
     ]
     total = epsilon_spent(history, privacy["delta"], "rdp")
     return privacy | {"codec_statistics": statistics, "total_epsilon": total}
+
+
+def _sensitive_slots(codec: Codec, names: tuple[str, ...]) -> list[int]:
+    """The encoded positions of a table's sensitive columns (none for images, or for values
+    given beside the table): what the public encoder must not see."""
+    if not isinstance(codec, TabularCodec):
+        return []
+    return column_slots(codec.blocks, {c.name: c.width for c in codec.columns}, names)
 
 
 def _fit_sensitive(

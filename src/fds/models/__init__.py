@@ -2,5 +2,6 @@
 
 from fds.models.autoencoder import FactorizedAutoencoder
 from fds.models.build import build_model
+from fds.models.split_encoder import SplitEncoder, column_slots
 
-__all__ = ["FactorizedAutoencoder", "build_model"]
+__all__ = ["FactorizedAutoencoder", "SplitEncoder", "build_model", "column_slots"]

@@ -10,6 +10,7 @@ from fds.config import FDSConfig
 from fds.data.codec import Block
 from fds.errors import ConfigError
 from fds.models.autoencoder import FactorizedAutoencoder
+from fds.models.split_encoder import SplitEncoder
 from fds.nn.conv import ConvDecoder, ConvEncoder
 from fds.nn.likelihoods import build_likelihood
 from fds.nn.mlp import mlp
@@ -24,8 +25,12 @@ def build_model(
     encoder: nn.Module | None = None,
     decoder: nn.Module | None = None,
     attributes: Sequence[AttributeSpec] | None = None,
+    sensitive_slots: Sequence[int] = (),
 ) -> FactorizedAutoencoder:
-    """Assemble a model for data laid out as `blocks` (images also give their (C,H,W))."""
+    """Assemble a model for data laid out as `blocks` (images also give their (C,H,W)).
+
+    `sensitive_slots`: the encoded positions of a table's sensitive columns; with a private block
+    and `public_input` "without_sensitive", the public encoder never sees them (SplitEncoder)."""
     real = config.likelihood
     if real == "auto":
         real = "bernoulli" if image_chw else "gaussian_learned"
@@ -45,6 +50,16 @@ def build_model(
         arch = "mlp"
     if arch == "conv" and not image_chw:
         raise ConfigError("architecture conv needs images (N,H,W[,C]); use mlp for tables")
+    if encoder is None and arch == "mlp" and _hides_by_construction(config, sensitive_slots):
+        hidden = set(sensitive_slots)
+        encoder = SplitEncoder(
+            [i for i in range(n_in) if i not in hidden],
+            sorted(hidden) if config.private_input == "sensitive" else range(n_in),
+            config.hidden_dims,
+            config.latent_dim - config.private_dim,
+            config.private_dim,
+            posterior.n_params_per_dim,
+        )
     if encoder is None:
         encoder = ConvEncoder(image_chw, config.conv_channels, n_codes) if arch == "conv" else None
         encoder = encoder or mlp(n_in, config.hidden_dims, n_codes)
@@ -58,3 +73,7 @@ def build_model(
                 config.latent_dim, tuple(reversed(config.hidden_dims)), likelihood.n_params
             )
     return FactorizedAutoencoder(encoder, posterior, decoder, likelihood, config, attributes)
+
+
+def _hides_by_construction(config: FDSConfig, sensitive_slots: Sequence[int]) -> bool:
+    return bool(config.private_dim and sensitive_slots and config.public_input != "all")
