@@ -84,6 +84,22 @@ def test_split_widths_and_decoding_with_and_without_the_key(
     assert len(per_row) == len(table)
 
 
+def test_the_key_decodes_an_unbalanced_attribute() -> None:
+    """30 % "yes": a head reading the key's means let the decoder give everyone "no"."""
+    rng = np.random.default_rng(0)
+    s = (rng.random(800) < 0.3).astype(int)
+    table = pd.DataFrame(
+        {
+            "x1": 2.0 * s + rng.normal(0, 0.5, 800),
+            "x2": rng.normal(size=800),
+            "s": np.where(s == 1, "yes", "no"),
+        }
+    )
+    model = FDS(preset="fds", sensitive=("s",), latent_dim=4, epochs=60, **SMALL).fit(table)
+    keyed = model.inverse_transform(model.transform(table))
+    assert (keyed["s"] == table["s"]).mean() > 0.95
+
+
 def test_fds_public_block_leaks_less_than_a_plain_vae(keyed: FDS, table: pd.DataFrame) -> None:
     test = _table(n=600, seed=1)
     s_train, s_test = table["s"].to_numpy(), test["s"].to_numpy()

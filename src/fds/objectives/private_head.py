@@ -1,5 +1,9 @@
 """The key's private head: the private block is trained to predict the sensitive attributes, so
-it carries them (β = `censor`, no warm-up: the key is learned from the first step)."""
+it carries them (β = `censor`, no warm-up: the key is learned from the first step).
+
+The head reads the key as the decoder does, a posterior draw, not its mean: a head on means is
+satisfied by groups a hair apart, which the decoder cannot tell apart through the posterior's
+noise, and then decodes every record with the majority's attribute (measured: docs/privacy-key.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ PRIVATE_HEAD = Network(
 
 
 def _private(inputs: TermInputs, weight: float) -> torch.Tensor:
-    _, private = inputs.blocks()
+    private = inputs.post.z[:, inputs.config.public_dim :]
     outputs = inputs.networks[PRIVATE_HEAD.name](private)
     return weight * attribute_nll(outputs, inputs.s, inputs.attributes)
 
