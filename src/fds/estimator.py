@@ -37,6 +37,7 @@ from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model, save_model
 from fds.models import FactorizedAutoencoder, build_model
+from fds.models.key_prior import KeyPrior, group_index
 from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
 
@@ -129,6 +130,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self._set_input_attributes(X)
         self._fit_code_distribution(Rows(source, train_idx, encode))
+        self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
 
     def _config(self) -> FDSConfig:
@@ -171,6 +173,32 @@ class FDS(TransformerMixin, BaseEstimator):
         self.latent_loc_ = codes.mean(0).float()
         self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
 
+    @torch.no_grad()
+    def _fit_key_prior(self, rows: Rows) -> None:
+        """The distribution keys are drawn from for public-only decodings: a Gaussian per
+        sensitive group of the training rows' keys (the block's own prior under DP-SGD, for the
+        reason `_fit_code_distribution` gives)."""
+        if not self.model_.private_dim:
+            self.key_prior_ = None
+            return
+        if self.config_.privacy is not None:
+            self.key_prior_ = self._block_prior()
+            return
+        cut = self.model_.public_dim
+        keys, labels = [], []
+        for x, s in rows.batches_with_attributes(_EVAL_BATCH):
+            keys.append(self.model_.encode(x).mean[:, cut:])
+            labels.append(s)
+        specs = [AttributeSpec(c.name, c.kind, len(c.classes)) for c in self.sensitive_]
+        groups = group_index(torch.cat(labels), specs)
+        self.key_prior_ = KeyPrior.fit(torch.cat(keys).numpy(), groups)
+
+    def _block_prior(self) -> KeyPrior:
+        """The model's prior over the private block alone (the marginal of its code prior)."""
+        cut = self.model_.public_dim
+        cov = self.latent_scale_tril_ @ self.latent_scale_tril_.T
+        return KeyPrior.gaussian(self.latent_loc_[cut:], torch.linalg.cholesky(cov[cut:, cut:]))
+
     # ------------------------------------------------------------------ use
     def _rows(self, X: Any) -> Rows:
         check_is_fitted(self, "model_")
@@ -209,29 +237,35 @@ class FDS(TransformerMixin, BaseEstimator):
         return z[:, :public_dim] if part == "public" else z[:, public_dim:]
 
     @torch.no_grad()
-    def inverse_transform(self, Z: Any, private: Any = None) -> Any:
+    def inverse_transform(self, Z: Any, private: Any = None, random_state: Any = None) -> Any:
         """Decoder mean for latent codes, in the type and columns of the training input.
 
         For a model with a private block, `Z` may hold only the public block; `private` then
-        supplies the private block: "prior" (the prior mean, which hides the sensitive
-        attributes; the default for public-only `Z`), one block broadcast to every row, or one
-        block per row (e.g. taken from other records, which swaps the attributes). Given with
-        a full-width `Z`, `private` replaces its private block."""
+        supplies the private block: "prior" (the default for public-only `Z`: one key per row
+        drawn from where the training rows' keys fall, a Gaussian per sensitive group weighted
+        by its share, so the sensitive attributes follow their marginal), "neutral" (their
+        mean, one key for every row), one block broadcast to every row, or one block per row
+        (e.g. taken from other records, which swaps the attributes). Given with a full-width
+        `Z`, `private` replaces its private block. `random_state` seeds the "prior" draws
+        (None: fresh randomness from the OS)."""
         z = self._latents(Z, allow_public=True)
         if private is not None or z.shape[1] != self.config_.latent_dim:
-            z = torch.cat([z[:, : self.model_.public_dim], self._private_block(private, len(z))], 1)
+            key = self._private_block(private, len(z), random_state)
+            z = torch.cat([z[:, : self.model_.public_dim], key], 1)
         return self.codec_.decode(self._decode_mean(z))
 
-    def _private_block(self, private: Any, n: int) -> torch.Tensor:
-        """The private block to decode with: the prior mean, or the given block(s)."""
+    def _private_block(self, private: Any, n: int, random_state: Any = None) -> torch.Tensor:
+        """The private block to decode with: drawn from the key prior, its mean, or given."""
         width = self.model_.private_dim
         if not width:
             raise DataError("private= needs a model with a private block (private_dim > 0)")
         if private is None or (isinstance(private, str) and private == "prior"):
-            return self.latent_loc_[self.model_.public_dim :].expand(n, width)
+            return self.key_prior_.sample(n, np.random.default_rng(random_state))
+        if isinstance(private, str) and private == "neutral":
+            return self.key_prior_.mean().expand(n, width)
         if isinstance(private, str):
             raise DataError(
-                f"private must be 'prior' or an array of private blocks, got {private!r}"
+                f"private must be 'prior', 'neutral' or an array of private blocks, got {private!r}"
             )
         block = np.array(private, dtype=np.float32)
         if block.ndim == 1:
@@ -354,6 +388,8 @@ class FDS(TransformerMixin, BaseEstimator):
             "fitted.latent_loc": self.latent_loc_,
             "fitted.latent_scale_tril": self.latent_scale_tril_,
         }
+        if getattr(self, "key_prior_", None) is not None:
+            tensors |= self.key_prior_.tensors()
         config = {
             "params": self.config_.model_dump(mode="json"),
             "custom_encoder": self.encoder is not None,
@@ -390,6 +426,9 @@ class FDS(TransformerMixin, BaseEstimator):
         model.model_ = model._build(model.config_, model.codec_).eval()
         model.latent_loc_ = tensors.pop("fitted.latent_loc")
         model.latent_scale_tril_ = tensors.pop("fitted.latent_scale_tril")
+        model.key_prior_ = KeyPrior.from_tensors(tensors)
+        if model.key_prior_ is None and model.model_.private_dim:
+            model.key_prior_ = model._block_prior()  # a model file without one: the block prior
         try:
             model.model_.load_state_dict(tensors)
         except RuntimeError as exc:

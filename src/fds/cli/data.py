@@ -205,7 +205,8 @@ def decode(
         typer.Option(
             "--private",
             help="Private blocks to decode public latents with: a latents FILE (one row, or one "
-            "per row) or `prior` (the prior mean: sensitive attributes hidden).",
+            "per row), `prior` (keys drawn per sensitive group: the attributes follow their "
+            "marginal; the default for public latents) or `neutral` (the mean key for every row).",
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
@@ -221,7 +222,7 @@ def decode(
     from fds.estimator import FDS
 
     fitted = FDS.load(model)
-    key = private if private in (None, "prior") else read_latents(private)
+    key = private if private in (None, "prior", "neutral") else read_latents(private)
     decoded = fitted.inverse_transform(read_latents(latents), private=key)
     write_output(decoded, out, overwrite=overwrite)
     emit({"out": str(out), "rows": len(decoded)}, as_json, "decoded")
