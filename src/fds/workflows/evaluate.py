@@ -18,6 +18,9 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
     leakage          (models with a private block) attributes.{name}.{public, private}.{attackers,
                      majority, best_attacker, best_accuracy, advantage, …}, utility, n_rows; null
                      otherwise (see fds.workflows.leakage)
+    key              (models with a private block) attributes.{name}.{keyed_fidelity,
+                     public_only_attribute_accuracy, majority, swap_success, swap_keeps, …},
+                     n_rows; null otherwise (see fds.workflows.key_quality)
     synthetic        kind ("table" | "images"); tables: quality.{quality_score, column_shapes,
                      column_pair_trends, column_shape_scores}, tstr.{…} | null;
                      images: precision, recall, density, coverage, classifier_accuracy, …
@@ -58,6 +61,7 @@ from fds.evaluation.metrics import (
 )
 from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
+from fds.workflows.key_quality import key_headline, key_quality
 from fds.workflows.leakage import key_leakage
 
 __all__ = ["EVALUATION_FILE", "evaluate_path", "evaluate_run", "headline"]
@@ -72,6 +76,7 @@ GROUPS = (
     "disentanglement",
     "synthetic",
     "leakage",
+    "key",
 )
 _BATCH = 512
 # Row budgets (default, fast): held-out rows scored, rows for the disentanglement metrics
@@ -187,6 +192,11 @@ def evaluate_run(
     report["leakage"] = key_leakage(model, data, target=utility_target, seed=seed)
     if report["leakage"] is not None:
         seconds["leakage"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    report["key"] = key_quality(model, data, seed=seed, fast=fast)
+    if report["key"] is not None:
+        seconds["key"] = time.perf_counter() - tick
 
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
@@ -475,5 +485,6 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         rows[f"leakage_{name}_public_best"] = blocks["public"]["best_accuracy"]
         rows[f"leakage_{name}_majority"] = blocks["public"]["majority"]
         rows[f"leakage_{name}_private_best"] = blocks["private"]["best_accuracy"]
+    rows |= key_headline(report.get("key"))
     rows["seconds"] = (report.get("seconds") or {}).get("total")
     return rows
