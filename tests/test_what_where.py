@@ -125,3 +125,14 @@ def test_an_image_key_model_trains_saves_and_loads(tmp_path) -> None:
         loaded.inverse_transform(model.transform(images[:4])),
         model.inverse_transform(model.transform(images[:4])),
     )
+
+
+def test_the_quickstart_trains_a_what_where_key_model() -> None:
+    from fds.workflows.quickstart import QUICKSTART
+    from fds.workflows.train import split_run_params
+
+    params, data = split_run_params(QUICKSTART)
+    config = for_data(make_config(**params).resolved(), (1, 32, 32))
+    assert data == {"data": "shapes"}
+    assert choose_architecture(config, (1, 32, 32)) == "what_where"
+    assert config.private_dim and config.private_only is False
