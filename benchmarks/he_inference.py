@@ -20,18 +20,37 @@ size sent once, agreement of encrypted vs plaintext predictions and the max abso
 CKKS parameters: poly modulus 8192, primes [60, 40, 60], scale 2**40 (128-bit security).
 
     .venv/bin/python benchmarks/he_inference.py [--records 16384] [--per-record 256] [--repeats 5]
+
+`--serve` measures the HTTP service instead (issue 14): it trains a small census model, saves a
+logistic probe of it, starts one `fds serve` for that probe on a free 127.0.0.1 port, registers a
+public context once (the bearer token is reused), and sends one packed batch (`--serve-records`
+records, one ciphertext per latent dimension) per request from `--concurrency` workers (httpx
+async), `--requests` requests per level. Reported per level: p50 / p95 / max latency, requests/s
+and records/s; also whether every reply decrypts to the same scores (max deviation), whether the
+server log holds a traceback, and how long the server took to stop.
+
+    .venv/bin/python benchmarks/he_inference.py --serve [--concurrency 1,8,50] [--requests 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tenseal as ts
 from _common import CpuPressure, emit_json, median, print_table, wait_for_idle
+from quickstart import fds_command
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -43,6 +62,7 @@ from fds.privacy.he import (
     LinearHead,
     PolyMLPHead,
     create_context,
+    decrypt_batches,
     encrypt_latents,
     load_public_context,
     public_context_bytes,
@@ -89,6 +109,194 @@ def per_record(secret: ts.Context, public: ts.Context, head: LinearHead, Z: np.n
     return scores, wire, seconds
 
 
+# --------------------------------------------------------------------------- --serve
+PROBE = "bench"
+OCTET = "application/octet-stream"
+
+
+def _fds(*args: str, cwd: Path) -> None:
+    proc = subprocess.run([*fds_command(), *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"`fds {' '.join(args)}` exited {proc.returncode}: {proc.stderr[-2000:]}")
+
+
+def saved_probe(workdir: Path, epochs: int) -> Path:
+    """A small census model (16-d latents) with a logistic probe saved as PROBE; its run dir."""
+    config = workdir / "model.yaml"
+    config.write_text(f"latent_dim: {DIM}\nhidden_dims: [64]\nepochs: {epochs}\nseed: 0\n")
+    run = workdir / "run"
+    _fds("train", "--data", "census", "--config", str(config), "--out", str(run), "-q", cwd=workdir)
+    probe = ["probe", "run", "--model", str(run), "--data", "census", "--target", "high_income"]
+    _fds(*probe, "--heads", "logistic", "--save", PROBE, "--json", cwd=workdir)
+    return run
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_server(run: Path, log: Path, stopped: dict[str, float]) -> Iterator[str]:
+    """`fds serve` for PROBE on a free 127.0.0.1 port, its output in `log`; yields its URL and
+    stops it on exit (SIGTERM, then SIGKILL after 10 s), recording the seconds in `stopped`."""
+    import httpx
+
+    port = _free_port()
+    cmd = [*fds_command(), "serve", "--model", str(run), "--probe", PROBE]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/v1/head", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"fds serve did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        started = time.perf_counter()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        stopped["seconds"] = time.perf_counter() - started
+
+
+async def _level(
+    client: Any, headers: dict[str, str], payload: bytes, concurrency: int, n: int
+) -> tuple[list[float], list[bytes], float]:
+    """`n` requests from `concurrency` workers; latencies (s), replies and the wall time."""
+    remaining, latencies, replies = list(range(n)), [], []
+
+    async def worker() -> None:
+        while remaining:
+            remaining.pop()
+            started = time.perf_counter()
+            reply = await client.post("/v1/infer", content=payload, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            if reply.status_code != 200:
+                raise SystemExit(f"the server refused a batch ({reply.status_code}): {reply.text}")
+            replies.append(reply.content)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, replies, time.perf_counter() - started
+
+
+async def measure_levels(
+    url: str, public_blob: bytes, payload: bytes, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Register once, warm up, then each concurrency level in turn; the replies of all levels."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=max(args.concurrency))
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+        octet = {"content-type": OCTET}
+        reply = await client.post("/v1/contexts", content=public_blob, headers=octet)
+        if reply.status_code != 201:
+            raise SystemExit(f"registration refused ({reply.status_code}): {reply.text}")
+        headers = {**octet, "authorization": f"Bearer {reply.json()['token']}"}
+        await _level(client, headers, payload, 1, 2)  # warm-up
+        rows, replies = [], []
+        for concurrency in args.concurrency:
+            if args.wait > 0:
+                wait_for_idle(timeout=args.wait)
+            n = max(args.requests, concurrency)
+            with CpuPressure() as pressure:
+                latencies, level_replies, wall = await _level(
+                    client, headers, payload, concurrency, n
+                )
+            replies += level_replies
+            ms = np.asarray(latencies) * 1e3
+            rows.append(
+                {
+                    "concurrency": concurrency,
+                    "requests": n,
+                    "p50_ms": float(np.percentile(ms, 50)),
+                    "p95_ms": float(np.percentile(ms, 95)),
+                    "max_ms": float(ms.max()),
+                    "requests_per_s": n / wall,
+                    "records_per_s": n * args.serve_records / wall,
+                    "cpu_pressure": pressure.value,
+                }
+            )
+        await client.delete("/v1/contexts", headers=headers)
+    return rows, replies
+
+
+def serve_main(args: argparse.Namespace) -> None:
+    secret = create_context(HEParams())
+    public_blob = public_context_bytes(secret)
+    Z = np.random.default_rng(args.seed).normal(size=(args.serve_records, DIM))
+    (batch,) = encrypt_latents(secret, Z)
+    payload = batch.to_bytes()
+    stopped: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="fds-he-serve-") as tmp:
+        workdir = Path(tmp)
+        started = time.perf_counter()
+        run = saved_probe(workdir, epochs=1 if args.quick else 3)
+        setup_s = time.perf_counter() - started
+        log = workdir / "serve.log"
+        with local_server(run, log, stopped) as url:
+            rows, replies = asyncio.run(measure_levels(url, public_blob, payload, args))
+        log_text = log.read_text(errors="replace")
+    scores = np.stack(
+        [
+            decrypt_batches(secret, EncryptedBatch.from_bytes(r, secret, kind="scores"))
+            for r in replies
+        ]
+    )
+    deviation = float(np.max(np.abs(scores - np.median(scores, axis=0))))
+    columns = ["concurrency", "requests", "p50_ms", "p95_ms", "max_ms"]
+    columns += ["requests_per_s", "records_per_s"]
+    print_table(
+        [c.replace("_per_", "/").replace("_ms", " ms") for c in columns],
+        [[r[c] for c in columns] for r in rows],
+    )
+    tracebacks = log_text.count("Traceback")
+    pressures = ("-" if r["cpu_pressure"] is None else f"{r['cpu_pressure']:.0%}" for r in rows)
+    print(
+        f"\none `fds serve` (logistic probe, {DIM}-d latents, CKKS N=8192) on 127.0.0.1; "
+        f"{args.serve_records:,} records per request ({len(payload):,} bytes up, "
+        f"{len(replies[0]):,} down); replies agree within {deviation:.1e}; server log "
+        f"tracebacks: {tracebacks}; stopped in {stopped['seconds']:.2f} s; CPU pressure per "
+        f"level {', '.join(pressures)}"
+    )
+    emit_json(
+        {
+            "benchmark": "he_inference_serve",
+            "quick": args.quick,
+            "latent_dim": DIM,
+            "poly_modulus_degree": 8192,
+            "records_per_request": args.serve_records,
+            "request_bytes": len(payload),
+            "reply_bytes": len(replies[0]),
+            "public_context_bytes": len(public_blob),
+            "levels": {
+                str(r["concurrency"]): {
+                    k: v if v is None or k == "requests" else round(v, 3)
+                    for k, v in r.items()
+                    if k != "concurrency"
+                }
+                for r in rows
+            },
+            "max_reply_deviation": deviation,
+            "server_log_tracebacks": tracebacks,
+            "server_stop_seconds": round(stopped["seconds"], 3),
+            "setup_seconds": round(setup_s, 1),
+            "cpus": os.cpu_count(),
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=16384, help="records on the packed path")
@@ -100,7 +308,22 @@ def main() -> None:
     )
     parser.add_argument("--wait", type=float, default=30.0, help="max seconds to wait for idle")
     parser.add_argument("--quick", action="store_true", help="smoke mode (numbers don't count)")
+    parser.add_argument("--serve", action="store_true", help="latency of one local `fds serve`")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(c) for c in text.split(",")],
+        default=[1, 8, 50],
+        help="--serve: comma-separated numbers of concurrent clients",
+    )
+    parser.add_argument("--requests", type=int, default=100, help="--serve: requests per level")
+    parser.add_argument(
+        "--serve-records", type=int, default=4096, help="--serve: records per request (≤ 4096)"
+    )
     args = parser.parse_args()
+    if args.serve:
+        if args.quick:
+            args.requests, args.wait = 8, 0.0
+        return serve_main(args)
     if args.quick:
         args.records, args.per_record, args.repeats, args.wait = 4096, 16, 1, 0.0
 

@@ -211,3 +211,24 @@ def test_tampered_model_is_refused(workspace: Path, trained: Path) -> None:
     )
     result = fds("sample", "--model", copy, "-n", 3, "--out", workspace / "t.csv")
     one_line_error(result, "sha256")
+
+
+def test_sample_and_encode_draws_are_fresh_unless_seeded(trained: Path, workspace: Path) -> None:
+    """Without --seed the noise comes from the OS (nobody holding the model can regenerate it);
+    --seed reproduces it."""
+
+    def draw(command: str, name: str, *seed: object) -> np.ndarray:
+        out = workspace / name
+        if command == "sample":
+            args = ("sample", "--model", trained, "-n", 40, "--out", out, *seed)
+        else:
+            data = workspace / "census.csv"
+            args = ("encode", "--model", trained, "--data", data, "--sample", "--out", out, *seed)
+        assert fds(*args).exit_code == 0
+        return np.load(out) if name.endswith(".npy") else pd.read_csv(out).to_numpy()
+
+    for command, suffix in (("sample", ".csv"), ("encode", ".npy")):
+        first, second = draw(command, f"a{suffix}"), draw(command, f"b{suffix}")
+        assert not np.array_equal(first, second), command
+        seeded = draw(command, f"c{suffix}", "--seed", 5), draw(command, f"d{suffix}", "--seed", 5)
+        assert np.array_equal(*seeded), command

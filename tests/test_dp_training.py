@@ -15,6 +15,7 @@ from fds import FDS
 from fds.config import DPConfig
 from fds.errors import ConfigError
 from fds.training.dp import noise_multiplier_for
+from fds.workflows.train import DPCodecFile
 
 from .conftest import FAST
 
@@ -39,6 +40,7 @@ def test_dp_training_on_images_records_spent_epsilon(digits, tmp_path):
 @pytest.mark.parametrize(
     "arch", [{"architecture": "mlp"}, {"architecture": "conv", "conv_channels": [4, 8]}]
 )
+@pytest.mark.slow
 def test_ghost_and_hook_clipping_train_the_same_weights(digits, arch):
     """Ghost clipping must clip every layer (Linear, Conv2d, ConvTranspose2d) exactly as the
     per-example gradients do: the two modes reach the same weights."""
@@ -133,6 +135,7 @@ def test_privacy_config_round_trips_through_get_params_and_clone():
         FDS(privacy={"epsilon": 1, "epsilonn": 2})._config()
 
 
+@pytest.mark.slow
 def test_resumed_dp_run_keeps_its_accounting(digits, tmp_path):
     """The accountant's history (noise, rate, steps) comes back from the checkpoint."""
     (tmp_path / "a").mkdir()
@@ -162,6 +165,7 @@ def test_empty_poisson_batches_take_noise_only_steps(digits):
     assert 0 < model.privacy_["epsilon"] <= 4.04
 
 
+@pytest.mark.slow
 def test_prv_accountant_is_tighter_than_rdp(digits):
     rdp = FDS(**FAST, privacy=DP).fit(digits[:200])
     prv = FDS(**FAST, privacy=DP | {"accountant": "prv"}).fit(digits[:200])
@@ -169,6 +173,7 @@ def test_prv_accountant_is_tighter_than_rdp(digits):
     assert prv.privacy_["noise_multiplier"] < rdp.privacy_["noise_multiplier"]
 
 
+@pytest.mark.slow
 def test_custom_batchnorm_becomes_groupnorm_and_loads_back(digits, tmp_path):
     from torch import nn
 
@@ -203,6 +208,7 @@ def test_a_dp_trainer_refuses_a_second_fit(digits):
         trainer.fit()
 
 
+@pytest.mark.slow
 def test_noise_and_batches_are_secret_unless_a_noise_seed_is_given(digits, tmp_path):
     """The config's seed is public (config.json): DP noise must not be predictable from it."""
     first = FDS(**FAST, privacy=DP).fit(digits[:100])
@@ -278,12 +284,15 @@ def test_dp_quantile_transform_with_statistics_epsilon(census):
     assert income.quantiles[50] < 2 * table["income"].median() + 20_000
 
 
+@pytest.mark.slow
 def test_resume_reuses_the_dp_codec_instead_of_spending_again(census, tmp_path):
     table = _census_table(census)
     (tmp_path / "r").mkdir()
     params = dict(FAST, privacy=DP | {"statistics_epsilon": 1.0}, **STATS)
-    first = FDS(**params).fit(table, run_dir=tmp_path / "r")
-    again = FDS(**params).fit(table, run_dir=tmp_path / "r", resume=True)
+    store = DPCodecFile(tmp_path / "r")
+    first = FDS(**params).fit(table, run_dir=tmp_path / "r", codec_store=store)
+    again = FDS(**params).fit(table, run_dir=tmp_path / "r", resume=True, codec_store=store)
+    assert store.path.is_file()
     assert again.codec_.to_json() == first.codec_.to_json()
     assert again.privacy_["codec_statistics"] == first.privacy_["codec_statistics"]
 

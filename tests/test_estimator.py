@@ -77,15 +77,26 @@ def test_dataframe_in_dataframe_out(census: pd.DataFrame) -> None:
     assert list(m.feature_names_in_) == list(census.columns)
 
 
-def test_sample_is_reproducible_per_seed(census: pd.DataFrame) -> None:
+def test_sample_is_reproducible_per_seed_and_fresh_without_one(census: pd.DataFrame) -> None:
     m = FDS(**FAST).fit(census)
     pd.testing.assert_frame_equal(m.sample(20, seed=3), m.sample(20, seed=3))
     assert not m.sample(20, seed=3).equals(m.sample(20, seed=4))
+    # no seed: fresh OS noise, not the model's stored seed, at every call
+    assert not m.sample(20).equals(m.sample(20))
+    assert not m.sample(20).equals(m.sample(20, seed=m.seed))
 
 
-def test_transform_sample_draws_differ_from_means(digits: np.ndarray) -> None:
+def test_transform_draws_fresh_noise_unless_seeded(digits: np.ndarray) -> None:
+    """Draws an attacker holding the model directory cannot regenerate (issue 12)."""
     m = FDS(preset="vae", **FAST).fit(digits)
-    assert not np.allclose(m.transform(digits, sample=True), m.transform(digits))
+    means = m.transform(digits)
+    first, second = m.transform(digits, sample=True), m.transform(digits, sample=True)
+    assert not np.allclose(first, means) and not np.allclose(first, second)
+    assert not np.allclose(first, m.transform(digits, sample=True, seed=m.seed))
+    np.testing.assert_array_equal(
+        m.transform(digits, sample=True, seed=7), m.transform(digits, sample=True, seed=7)
+    )
+    np.testing.assert_array_equal(m.transform(digits), means)  # means need no noise
 
 
 def test_same_seed_same_numbers(census: pd.DataFrame) -> None:
@@ -128,14 +139,22 @@ def test_custom_modules_are_used(digits: np.ndarray) -> None:
 
 
 def test_conv_architecture_on_images(digits: np.ndarray) -> None:
-    m = FDS(**FAST, architecture="conv").fit(digits)
+    m = FDS(**(FAST | {"epochs": 4}), architecture="conv").fit(digits)
+    assert any(isinstance(layer, nn.Conv2d) for layer in m.model_.encoder.modules())
     assert m.inverse_transform(m.transform(digits[:4])).shape == (4, 8, 8)
+    elbo = [epoch["val_elbo"] for epoch in m.history_]
+    assert elbo[-1] > elbo[0]  # the conv nets learn, not just run
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "gaussian_learned", "mixture"])
 def test_real_likelihoods_on_tables(likelihood: str, census: pd.DataFrame) -> None:
-    m = FDS(**FAST, likelihood=likelihood).fit(census)
-    assert np.isfinite(m.score(census))
+    short = FDS(**(FAST | {"epochs": 1}), likelihood=likelihood).fit(census)
+    longer = FDS(**(FAST | {"epochs": 4}), likelihood=likelihood).fit(census)
+    continuous = type(longer.model_.likelihood.heads[0]).__name__  # the census' continuous columns
+    assert continuous == {"gaussian": "Gaussian", "gaussian_learned": "GaussianLearned"}.get(
+        likelihood, "MixtureOfGaussians"
+    )
+    assert longer.score(census) > short.score(census)  # the likelihood is learned, not just finite
 
 
 def test_deterministic_codes_sample_from_fitted_gaussian(digits: np.ndarray) -> None:

@@ -105,11 +105,41 @@ def test_active_units_count_the_dims_that_vary() -> None:
     assert healthy["posterior_collapse"] is False and healthy["warnings"] == []
 
 
+def test_means_collapsed_while_sigma_carries_the_data_are_active_and_flagged() -> None:
+    """Judged by information, not by the spread of the means alone."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    group = rng.integers(0, 2, size=n)
+    mean = np.zeros((n, 5))
+    logvar = np.zeros((n, 5))
+    mean[:, 0], logvar[:, 0] = rng.normal(size=n), -4.0  # healthy
+    mean[:, 1] = rng.normal(scale=0.01, size=n)  # posterior = prior: inactive
+    mean[:, 2], logvar[:, 2] = rng.normal(scale=0.005, size=n), -6.0 * group  # σ carries it
+    mean[:, 3], logvar[:, 3] = rng.normal(scale=0.01, size=n), np.log(1e-3**2)  # σ ≪ the spread
+    mean[:, 4], logvar[:, 4] = 2.0, np.log(0.3**2)  # one posterior for every row: far from the
+    # prior (large KL) yet no information about the row
+    health = latent_health(mean, logvar)
+    assert health["activity"][2] < 0.01 and health["activity"][3] < 0.01  # Burda: inactive
+    assert health["active_dims"] == [0, 2, 3] and health["active_units"] == 3
+    assert health["means_collapsed"] is True and health["means_collapsed_dims"] == [2, 3]
+    info, kl = health["information_per_dim"], health["kl_per_dim"]
+    assert info[1] < 0.001 and info[4] < 1e-9 and kl[4] > 1.0
+    assert info[2] > 0.5 and info[3] > 2.0
+    assert all(i <= k + 1e-9 for i, k in zip(info, kl, strict=True))
+    (warning,) = health["warnings"]
+    assert warning.startswith("means collapsed while σ carries the data")
+    assert "dim 2: per-row σ varies" in warning and "dim 3: means vary" in warning
+    assert health["posterior_collapse"] is False
+    plain = latent_health(mean[:, :2], logvar[:, :2])
+    assert plain["means_collapsed"] is False and plain["means_collapsed_dims"] == []
+
+
 def test_deterministic_codes_warn_about_dead_units_without_claiming_collapse() -> None:
     codes = np.zeros((100, 4))
     codes[:, 0] = np.arange(100)
     health = latent_health(codes, None)
     assert health["kl_per_dim"] is None and health["active_units"] == 1
+    assert health["information_per_dim"] is None and health["means_collapsed"] is False
     assert health["posterior_collapse"] is False and "dead" in health["warnings"][0]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fds.estimator import FDS
@@ -16,6 +17,7 @@ from fds.workflows.federated import write_partitions
 from fds.workflows.federated_app import write_app
 
 
+@pytest.mark.slow
 def test_loopback_deployment_two_rounds(tmp_path: Path) -> None:
     config = tmp_path / "fed.yaml"
     model = {"data": "digits", "preset": "vae", "latent_dim": 3, "hidden_dims": [16]}

@@ -3,7 +3,11 @@ statistics, FedProx's proximal term in the ordinary Trainer, and the CLI's confi
 
 from __future__ import annotations
 
+import json
+import logging
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -15,8 +19,8 @@ from fds.data.datasets import make_census
 from fds.data.image_codec import ImageCodec
 from fds.data.tabular import TabularCodec
 from fds.errors import ConfigError, DataError
-from fds.federated.schema import merge_codecs, site_codec_state
-from fds.federated.site import SiteData, train_locally
+from fds.federated.schema import merge_codecs, site_codec_state, usable_site_states
+from fds.federated.site import SiteData, fit_local_codec, train_locally
 from fds.models import build_model
 
 runner = CliRunner()
@@ -60,6 +64,52 @@ def test_sites_that_disagree_are_refused() -> None:
     quantile = TabularCodec.fit(table, transform="quantile")
     with pytest.raises(ConfigError, match="continuous_transform: standard"):
         site_codec_state(quantile, len(table))
+
+
+def _first_real(state: dict) -> dict:
+    return next(c for c in state["codec"]["columns"] if c["kind"] == "continuous")
+
+
+UNUSABLE = {
+    "center-1e200": lambda s: _first_real(s).update(center=1e200),
+    "scale-inf": lambda s: _first_real(s).update(scale=float("inf")),
+    "scale-nan": lambda s: _first_real(s).update(scale=float("nan")),
+    "center-text": lambda s: _first_real(s).update(center="0"),
+    "rows-zero": lambda s: s.update(n=0),
+    "categories-objects": lambda s: next(
+        c for c in s["codec"]["columns"] if c["kind"] == "categorical"
+    ).update(categories=[{"a": 1}]),
+    "codec-a-list": lambda s: s.update(codec=[]),
+}
+
+
+@pytest.mark.parametrize("case", [*UNUSABLE, "not-json"])
+def test_a_site_with_unusable_statistics_is_left_out_with_a_log_line(caplog, case) -> None:
+    """Like a site whose query failed (its data held NaN): named in the log, the others merge."""
+    table = make_census(n=300, seed=4)
+    halves = (table.iloc[:150], table.iloc[150:])
+    good = [(f"site-{i}", json.dumps(_state(part))) for i, part in enumerate(halves)]
+    bad = _state(table.iloc[:60])
+    if case == "not-json":
+        report = "{not json"
+    else:
+        UNUSABLE[case](bad)
+        report = json.dumps(bad)  # inf and NaN travel as JSON's Infinity / NaN
+    with caplog.at_level(logging.WARNING, logger="fds.federated"):
+        usable = usable_site_states([good[0], ("site-9", report), good[1]])
+    assert [site for site, _ in usable] == ["site-0", "site-1"]
+    assert "site site-9 is left out" in caplog.text
+    merged, honest = merge_codecs(usable), merge_codecs([("a", _state(h)) for h in halves])
+    assert np.array_equal(merged.encode(table), honest.encode(table))
+
+
+def test_a_site_whose_column_holds_1e200_refuses_its_own_schema() -> None:
+    """The site's schema query fails (the server logs it and goes on), as for a NaN."""
+    table = make_census(n=100, seed=5)
+    table["age"] = table["age"].astype(float)
+    table.loc[7, "age"] = 1e200
+    with pytest.raises(DataError, match=r"'age' holds 1e\+200 at row 7"):
+        fit_local_codec(table, make_config())
 
 
 def test_proximal_term_keeps_local_weights_near_the_global_ones(digits) -> None:
@@ -161,3 +211,18 @@ def test_partition_and_app_refuse_bad_input_and_never_overwrite(tmp_path) -> Non
         assert runner.invoke(app, command).exit_code == 0
         again = runner.invoke(app, command)
         assert again.exit_code == 2 and "pass --overwrite" in again.output
+
+
+def test_a_sites_data_error_stays_in_its_own_log(caplog) -> None:
+    """The server hears that a site's data is unusable, never the cell values that say why."""
+    from fds.federated.client_app import site_schema
+
+    table = pd.DataFrame({"income": [1.0, 2.0, 7.25e201, 3.0] * 5, "job": list("abcd") * 5})
+    with (
+        caplog.at_level("ERROR", logger="fds.federated.client_app"),
+        pytest.raises(DataError) as refused,
+    ):
+        site_schema(SiteData("site-7", table), {"preset": "vae"})
+    assert "site-7" in str(refused.value) and "7.25e+201" not in str(refused.value)
+    assert "income" not in str(refused.value)
+    assert any("7.25e+201" in record.getMessage() for record in caplog.records)

@@ -9,15 +9,20 @@ import logging
 import os
 
 import numpy as np
+import pytest
 from flwr.app import Array, ArrayRecord, Context, Message
 
 from fds.data.stream import split_indices
 from fds.estimator import FDS
+from fds.federated.run import make_plan
 from fds.federated.settings import make_settings
 from fds.federated.site import split_sites
-from fds.workflows.federated import make_plan, simulate_params
+from fds.workflows.federated import simulate_params
 
 os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
+
+
+pytestmark = pytest.mark.slow  # Ray simulations: tens of seconds each
 
 
 def _faulty_sites(msg: Message, context: Context, call_next) -> Message:
@@ -104,3 +109,35 @@ def test_secure_aggregation_runs_secaggplus_every_round(tmp_path) -> None:
     assert np.allclose(model.latent_loc_.numpy(), codes.mean(0), atol=1e-4)
     cov = model.latent_scale_tril_ @ model.latent_scale_tril_.T
     assert np.allclose(cov.numpy(), np.cov(codes.T), atol=1e-3)
+
+
+def _out_of_range_schema(msg: Message, context: Context, call_next) -> Message:
+    """A Flower mod: site 2 reports a column mean of 1e200 (beyond float32) in its schema."""
+    reply = call_next(msg, context)
+    if msg.metadata.message_type == "query.schema" and context.node_config["partition-id"] == 2:
+        state = json.loads(str(reply.content["config"]["schema"]))
+        column = next(c for c in state["codec"]["columns"] if c["kind"] == "continuous")
+        column["center"] = 1e200
+        reply.content["config"]["schema"] = json.dumps(state)
+    return reply
+
+
+def test_a_site_reporting_an_out_of_range_statistic_is_left_out_and_the_run_goes_on(
+    tmp_path,
+) -> None:
+    params = {"data": "census", "latent_dim": 3, "hidden_dims": [16], "batch_size": 64, "seed": 0}
+    settings = make_settings(sites=3, rounds=1, min_sites=2, local_epochs=1, timeout=120)
+    handler = _Lines()
+    logging.getLogger("fds.federated").addHandler(handler)
+    try:
+        summary = simulate_params(
+            params, settings, tmp_path / "run", verbose=False, client_mods=[_out_of_range_schema]
+        )
+    finally:
+        logging.getLogger("fds.federated").removeHandler(handler)
+    assert [line for line in handler.lines if "site site-2 is left out" in line]
+    assert summary["rounds"] == 1 and np.isfinite(summary["val_elbo"])
+    codec = json.loads(
+        (tmp_path / "run" / "model" / "codec.json").read_text(), parse_constant=float
+    )
+    assert all(abs(c["center"]) < 1e10 and np.isfinite(c["scale"]) for c in codec["columns"])

@@ -205,6 +205,12 @@ def test_truncated_or_tampered_file_is_a_data_error(
         path.write_bytes(payload)
         with pytest.raises(DataError):
             read_encrypted(path, secret)
+    flipped = bytearray(blob)
+    flipped[len(blob) // 2] ^= 0x01  # inside a ciphertext: CKKS alone would decrypt it to noise
+    path = tmp_path / "flipped.fdsct"
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(DataError, match="altered"):
+        read_encrypted(path, secret)
     missing = runner.invoke(
         app,
         [

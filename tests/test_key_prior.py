@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from fds import FDS
 from fds.cli import app
+from fds.errors import ModelFormatError
 from fds.models.key_prior import KeyPrior, group_index
 from fds.objectives import AttributeSpec
 
@@ -32,9 +33,13 @@ def test_the_key_prior_draws_each_group_as_often_as_it_occurs() -> None:
         prior.sample(5, np.random.default_rng(7)), prior.sample(5, np.random.default_rng(7))
     )
     tensors = prior.tensors()
-    restored = KeyPrior.from_tensors(dict(tensors))
+    restored = KeyPrior.from_tensors(dict(tensors), 2)
     assert torch.equal(restored.locs, prior.locs)
-    assert KeyPrior.from_tensors({}) is None
+    assert KeyPrior.from_tensors({}, 2) is None
+    with pytest.raises(ModelFormatError, match="does not fit a private block of 3"):
+        KeyPrior.from_tensors(dict(tensors), 3)
+    with pytest.raises(ModelFormatError, match="part of the key prior"):
+        KeyPrior.from_tensors({"fitted.key_locs": prior.locs}, 2)
 
 
 def test_group_index_combines_classes_and_continuous_quartiles() -> None:
@@ -62,17 +67,17 @@ def test_public_only_decodings_follow_the_marginal_not_the_majority(tmp_path) ->
         verbose=False, seed=0,
     ).fit(table)  # fmt: skip
     public = model.transform(table, part="public")
-    drawn = model.inverse_transform(public, random_state=0)
+    drawn = model.inverse_transform(public, seed=0)
     assert (drawn["s"] == "yes").mean() == pytest.approx(0.3, abs=0.08)
     neutral = model.inverse_transform(public, private="neutral")
     assert neutral["s"].nunique() == 1  # one key for everyone
-    again = model.inverse_transform(public, random_state=0)
+    again = model.inverse_transform(public, seed=0)
     pd.testing.assert_frame_equal(drawn, again)
     assert not model.inverse_transform(public)["s"].equals(model.inverse_transform(public)["s"])
     model.save(tmp_path / "m")
     loaded = FDS.load(tmp_path / "m")
     torch.testing.assert_close(loaded.key_prior_.locs, model.key_prior_.locs)
-    pd.testing.assert_frame_equal(loaded.inverse_transform(public, random_state=0), drawn)
+    pd.testing.assert_frame_equal(loaded.inverse_transform(public, seed=0), drawn)
     np.save(tmp_path / "public.npy", public)
     args = ["decode", "-m", str(tmp_path / "m"), "-l", str(tmp_path / "public.npy")]
     result = CliRunner().invoke(app, [*args, "--private", "neutral", "-o", str(tmp_path / "n.csv")])

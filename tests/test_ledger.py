@@ -128,6 +128,7 @@ def test_fingerprint_follows_content():
     assert data_fingerprint(a) != data_fingerprint(a + 1)
 
 
+@pytest.mark.slow
 def test_report_shows_the_privacy_section(run):
     result = fds("report", run)
     assert result.exit_code == 0, result.output

@@ -27,3 +27,13 @@ def test_batch_coupled_terms_have_no_per_example_loss():
     model = build_model(config, [Block("real", 0, 5, "x")], None)
     with pytest.raises(ConfigError, match="tc couples the examples"):
         model.loss_terms(torch.randn(4, 5), dataset_size=4, per_example=True)
+
+
+def test_the_model_says_whether_its_encoder_is_convolutional():
+    """The report names the network from this, without reaching into fds.nn."""
+    blocks = [Block("binary", 0, 64, "pixels")]
+    conv = build_model(
+        make_config(architecture="conv", conv_channels=[4, 4]).resolved(), blocks, (1, 8, 8)
+    )
+    mlp = build_model(make_config(architecture="mlp").resolved(), blocks, (1, 8, 8))
+    assert conv.convolutional and not mlp.convolutional

@@ -24,6 +24,7 @@ def run(tmp_path_factory) -> Path:
     return train_run(root / "census.csv", root / "fast.yaml", root / "run")
 
 
+@pytest.mark.slow
 def test_release_curve_json_and_utility_falls_with_epsilon(run: Path) -> None:
     result = fds(
         "privacy-curve", run, "--target", "education", "--sensitive", "sex",
@@ -93,6 +94,7 @@ def test_dp_training_points_carry_spent_epsilon_and_membership_auc(tmp_path: Pat
     assert "attacker" not in dp  # no sensitive attribute: no attacker column
 
 
+@pytest.mark.slow
 def test_report_shows_the_curve(run: Path) -> None:
     fds("privacy-curve", run, "--target", "education", "--sensitive", "sex",
         "--mode", "release", "--epsilons", "0.5,inf", "--json")  # fmt: skip

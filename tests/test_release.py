@@ -6,6 +6,7 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fds.errors import ConfigError
@@ -73,3 +74,36 @@ def test_bad_parameters_are_refused():
     with pytest.raises(ConfigError, match="clipping"):
         release_latents(np.ones((3, 2)), 1.0, 1e-5, clip=-1.0)
     assert math.isfinite(analytic_gaussian_sigma(50.0, 1e-9, 1.0))
+
+
+def test_release_noise_is_fresh_unless_a_seed_is_given():
+    Z = np.zeros((50, 4))
+    first, _ = release_latents(Z, epsilon=1.0, delta=1e-5, clip=1.0)
+    second, _ = release_latents(Z, epsilon=1.0, delta=1e-5, clip=1.0)
+    assert not np.allclose(first, second)
+    fixed, _ = release_latents(Z, epsilon=1.0, delta=1e-5, clip=1.0, seed=4)
+    np.testing.assert_array_equal(fixed, release_latents(Z, 1.0, 1e-5, 1.0, seed=4)[0])
+
+
+def test_fds_release_never_draws_its_noise_from_the_models_seed(tmp_path):
+    """Two releases of the same latents differ; the run's stored seed does not reproduce them,
+    an explicit noise seed does."""
+    from fds.estimator import FDS
+    from fds.workflows.release import release_run
+
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 3)), columns=list("abc"))
+    model = FDS(latent_dim=2, hidden_dims=[16], epochs=1, seed=0, verbose=False).fit(table)
+    model.save(tmp_path / "run" / "model")
+    table.iloc[:20].to_csv(tmp_path / "x.csv", index=False)
+
+    def release(name: str, seed: int | None) -> np.ndarray:
+        out = tmp_path / f"{name}.npy"
+        release_run(
+            tmp_path / "run", str(tmp_path / "x.csv"), out, epsilon=1.0, delta=1e-5, seed=seed
+        )
+        return np.load(out)
+
+    first, second = release("a", None), release("b", None)
+    assert not np.allclose(first, second)
+    assert not np.allclose(first, release("c", model.seed))
+    np.testing.assert_array_equal(release("d", 9), release("e", 9))

@@ -15,8 +15,9 @@ import pytest
 
 from fds.data.datasets import load_builtin, make_census
 from fds.data.files import LoadedData
+from fds.evaluation.disentanglement import factor_latent_mi
 from fds.report.html import json_node, probe_tables
-from fds.report.plots import factor_latent_mi, training_curves_png
+from fds.report.plots import training_curves_png
 from fds.workflows.report import write_report
 
 from .cli_helpers import fds, train_run
@@ -96,6 +97,7 @@ def _only_new_file_is_the_report(run: Path, before: set[str]) -> None:
     assert {p.name for p in run.iterdir()} - before == {"report.html"}
 
 
+@pytest.mark.slow
 def test_image_run_report_has_every_section_with_factors(shapes_run: Path) -> None:
     shapes = load_builtin("shapes", n=400)
     data = LoadedData(shapes.X, "shapes (400)", shapes.labels, shapes.factors)
@@ -111,6 +113,7 @@ def test_image_run_report_has_every_section_with_factors(shapes_run: Path) -> No
     assert "Probes" not in html and "Evaluation" not in html  # only what exists
 
 
+@pytest.mark.slow
 def test_cli_report_on_a_table_run_renders_evaluation_and_probes(census_run: Path) -> None:
     (census_run / "evaluation.json").write_text(json.dumps(EVALUATION))
     (census_run / "probes.json").write_text(json.dumps(PROBES))
@@ -138,6 +141,7 @@ def test_cli_report_on_a_table_run_renders_evaluation_and_probes(census_run: Pat
         assert shown in html, shown
 
 
+@pytest.mark.slow
 def test_quickstart_ends_with_evaluation_and_report(
     census_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

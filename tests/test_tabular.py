@@ -13,7 +13,7 @@ import pytest
 from fds.data.datasets import make_census
 from fds.data.schema import infer_kind
 from fds.data.tabular import TabularCodec
-from fds.errors import DataError
+from fds.errors import ConfigError, DataError
 
 N = 120
 
@@ -346,6 +346,63 @@ def test_inf_is_refused_naming_column_and_row(bad: float) -> None:
     codec = TabularCodec.fit(df.drop(index=2))
     msg = _error(codec.encode, df)
     assert "'x'" in msg and "row 2" in msg and "inf" in msg
+
+
+@pytest.mark.parametrize("huge", [1e300, 1e308, -1e200, 1e39])
+@pytest.mark.parametrize("transform", ["standard", "quantile"])
+def test_values_beyond_float32_are_refused_naming_column_and_row(huge, transform) -> None:
+    """One huge cell used to give `scale: inf` and only ±inf/NaN samples; now it is refused."""
+    df = pd.DataFrame({"x": [1.0, 2.0, huge, 4.0], "n": [0, 1, 2, 3]})
+    msg = _error(TabularCodec.fit, df, transform=transform)
+    assert "'x'" in msg and "row 2" in msg and "float32" in msg
+
+    codec = TabularCodec.fit(df.drop(index=2), transform=transform)
+    msg = _error(codec.encode, df)
+    assert "'x'" in msg and "row 2" in msg
+
+
+def test_a_count_column_with_a_huge_negative_cell_is_refused() -> None:
+    df = pd.DataFrame({"visits": [0, 3, 1, 7, -1e200]})
+    msg = _error(TabularCodec.fit, df)
+    assert "'visits'" in msg and "row 4" in msg
+
+
+def test_mixed_huge_inf_and_nan_name_the_first_bad_row() -> None:
+    df = pd.DataFrame({"x": [1.0, np.nan, 1e300, np.inf, -1e308]})
+    msg = _error(TabularCodec.fit, df, missing="impute")
+    assert "'x'" in msg and "row 2" in msg
+
+
+def test_the_largest_float32_values_fit_finite_and_decode_finite() -> None:
+    big = float(np.finfo(np.float32).max)
+    df = pd.DataFrame(
+        {
+            "x": [-big, big, 0.0, 1.0, -1.0],
+            "n": np.array([0, 5, 2, 1e38, 7], dtype=np.float64),
+            "h": np.array([1, 2, 3, 60000, 5], dtype=np.float16),
+        }
+    )
+    codec = TabularCodec.fit(df, kinds={"n": "count"})
+    state = json.loads(json.dumps(codec.to_json(), allow_nan=False))  # only finite numbers
+    assert all(np.isfinite([c["center"], c["scale"]]).all() for c in state["columns"])
+    encoded = codec.encode(df)
+    assert np.isfinite(encoded).all()
+    extreme = np.array([[1e30] * 3, [-1e30] * 3, [np.inf] * 3], dtype=np.float32)
+    decoded = codec.decode(extreme)
+    assert np.isfinite(decoded.to_numpy(dtype=np.float64)).all()
+
+
+def test_a_value_far_outside_a_narrow_fitted_column_is_refused_at_encode() -> None:
+    codec = TabularCodec.fit(pd.DataFrame({"x": [1e-30, 2e-30, 3e-30]}))
+    msg = _error(codec.encode, pd.DataFrame({"x": [1e30]}))
+    assert "'x'" in msg and "row 0" in msg and "standard deviations" in msg
+
+
+@pytest.mark.parametrize("bounds", [[-1e300, 1e300], [-np.inf, 0.0], [0.0, 1e39]])
+def test_declared_bounds_beyond_float32_are_refused(bounds) -> None:
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    with pytest.raises(ConfigError, match="'x'"):
+        TabularCodec.fit(df, bounds={"x": bounds})
 
 
 def test_string_column_declared_continuous_is_refused() -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fds._version import __version__
 from fds.errors import ConfigError, DataError, FDSError, ModelFormatError, TrainingDivergedError
 
 if TYPE_CHECKING:
     from fds.estimator import FDS
-
-__version__ = "0.1.0"
 
 __all__ = [
     "FDS",
@@ -18,6 +17,7 @@ __all__ = [
     "FDSError",
     "ModelFormatError",
     "TrainingDivergedError",
+    "__version__",
 ]
 
 

@@ -7,12 +7,13 @@ shared with the YAML `--config`), plus `encoder`/`decoder` for user-supplied net
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
-import os
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from fds.config import FDSConfig, make_config, reject_unknown
-from fds.data.codec import Codec, codec_from_json, input_kind_of
+from fds.data.codec import Codec, input_kind_of
+from fds.data.codecs import codec_from_json
 from fds.data.image_codec import ImageCodec
 from fds.data.sensitive import (
     SensitiveColumn,
@@ -35,16 +37,26 @@ from fds.data.sensitive import (
 from fds.data.stream import Rows, split_indices
 from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
-from fds.io import load_model, save_model
+from fds.io import load_model
 from fds.models import FactorizedAutoencoder, build_model
 from fds.models.key_prior import KeyPrior, group_index
+from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
 from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
 
-_DP_CODEC = "checkpoints/dp_codec.json"  # a DP run's noisy codec, reused by --resume
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
 PARTS = ("all", "public", "private")
+
+
+class CodecStore(Protocol):
+    """Where a DP run keeps its codec and the record of its noisy statistics (`{"codec",
+    "statistics"}`), so that a resumed fit reuses them; the workflows keep it in the run
+    directory (`fds.workflows.train.DPCodecFile`), the estimator knows no files."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, state: dict[str, Any]) -> None: ...
 
 
 def _as_input(X: Any) -> pd.DataFrame | np.ndarray:
@@ -99,17 +111,25 @@ class FDS(TransformerMixin, BaseEstimator):
         sensitive: Any = None,
         run_dir: str | Path | None = None,
         resume: bool = False,
+        codec_store: CodecStore | None = None,
     ) -> FDS:
         """Fit the codec and train the model; `y` is ignored (unsupervised), as in scikit-learn.
 
         `sensitive`: the values of the sensitive attributes (array, Series or DataFrame, one row
         per sample) for a model with a private block, when they are not columns of the table
         (image labels or factors). Table columns named in the `sensitive` parameter are read
-        from `X` itself."""
+        from `X` itself.
+
+        `run_dir`: where the Trainer writes its log and checkpoints (`resume` continues from them).
+        `codec_store`: where a DP run keeps the codec it fitted from noisy statistics; with
+        `resume`, the codec it holds is reused instead of drawn (and spent) again."""
         config = self._config()
         X = _as_input(X)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
-        codec, source, encode, statistics = _fit_codec(X, config, run_dir, resume)
+        saved = codec_store.load() if resume and codec_store is not None else None
+        codec, source, encode, statistics = _fit_codec(X, config, saved)
+        if statistics is not None and saved is None and codec_store is not None:
+            codec_store.save({"codec": codec.to_json(), "statistics": statistics})
         if len(source) < 2:
             raise DataError(f"need at least 2 samples to train, got n_samples = {len(source)}")
         torch.manual_seed(config.seed)
@@ -215,20 +235,38 @@ class FDS(TransformerMixin, BaseEstimator):
         return Rows(encoded, np.arange(len(encoded)))
 
     @torch.no_grad()
-    def transform(self, X: Any, sample: bool = False, part: str = "all") -> np.ndarray:
+    def transform(
+        self,
+        X: Any,
+        sample: bool = False,
+        part: str = "all",
+        seed: int | None = None,
+        *,
+        seal: Any = None,
+    ) -> Any:
         """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`.
 
         `part`: "all", or for a model with a private block "public" (the first
         latent_dim − private_dim columns, trained to carry none of the sensitive attributes)
-        or "private" (the last private_dim columns: the key)."""
+        or "private" (the last private_dim columns: the key). The noise of draws comes from
+        the OS afresh at every call, so nobody holding the model can regenerate and subtract
+        it; `seed` fixes it (for tests and reproductions: whoever knows it can).
+
+        `seal`: the owner's CKKS keys (a `fds keys new` directory, or a loaded context; only
+        the public key is used): returns `SealedLatents`, the public block in the clear and the
+        private block encrypted, for `inverse_transform(sealed, keys=...)` or `.save(path)`."""
         if part not in PARTS:
             raise DataError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
+        if seal is not None and part != "all":
+            raise DataError("seal= seals the private block beside the public one: keep part='all'")
         with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed if hasattr(self, "config_") else 0)
+            torch.manual_seed(_noise_seed(seed))
             codes = [
                 self.model_.encode(x, sample=sample).z for x in self._rows(X).batches(_EVAL_BATCH)
             ]
         z = torch.cat(codes).numpy()
+        if seal is not None:
+            return self._seal(z, seal)
         if part == "all":
             return z
         if not self.model_.private_dim:
@@ -237,7 +275,9 @@ class FDS(TransformerMixin, BaseEstimator):
         return z[:, :public_dim] if part == "public" else z[:, public_dim:]
 
     @torch.no_grad()
-    def inverse_transform(self, Z: Any, private: Any = None, random_state: Any = None) -> Any:
+    def inverse_transform(
+        self, Z: Any, private: Any = None, *, keys: Any = None, seed: int | None = None
+    ) -> Any:
         """Decoder mean for latent codes, in the type and columns of the training input.
 
         For a model with a private block, `Z` may hold only the public block; `private` then
@@ -246,21 +286,65 @@ class FDS(TransformerMixin, BaseEstimator):
         by its share, so the sensitive attributes follow their marginal), "neutral" (their
         mean, one key for every row), one block broadcast to every row, or one block per row
         (e.g. taken from other records, which swaps the attributes). Given with a full-width
-        `Z`, `private` replaces its private block. `random_state` seeds the "prior" draws
-        (None: fresh randomness from the OS)."""
+        `Z`, `private` replaces its private block. The "prior" draws come from the OS afresh at
+        every call; `seed` fixes them.
+
+        `Z` may be `SealedLatents` (`transform(X, seal=keys)`, `SealedLatents.load`): with
+        `keys` (the owner's keys directory, `secret.ctx` or secret context) the private block is
+        decrypted and the full records come back; without, public-only records, decoded from
+        the public block as above."""
+        from fds.privacy.he.seal import SealedLatents  # CKKS only for sealed latents
+
+        if isinstance(Z, SealedLatents):
+            Z, private = self._unseal(Z, private, keys)
+        elif keys is not None:
+            raise DataError("keys= opens sealed latents (transform(X, seal=keys)); Z is plain")
         z = self._latents(Z, allow_public=True)
         if private is not None or z.shape[1] != self.config_.latent_dim:
-            key = self._private_block(private, len(z), random_state)
+            key = self._private_block(private, len(z), seed)
             z = torch.cat([z[:, : self.model_.public_dim], key], 1)
         return self.codec_.decode(self._decode_mean(z))
 
-    def _private_block(self, private: Any, n: int, random_state: Any = None) -> torch.Tensor:
+    def _seal(self, z: np.ndarray, keys: Any) -> Any:
+        """`SealedLatents` of full latent codes `z`: the private block under `keys`."""
+        from fds.privacy.he.seal import seal_latents
+
+        if not self.model_.private_dim:
+            raise DataError("seal= needs a model with a private block (private_dim > 0)")
+        public_dim = self.model_.public_dim
+        columns = getattr(self, "feature_names_in_", None)
+        return seal_latents(
+            z[:, :public_dim], z[:, public_dim:], keys, model_id=self._model_id(), columns=columns
+        )
+
+    def _unseal(self, sealed: Any, private: Any, keys: Any) -> tuple[np.ndarray, Any]:
+        """(latents, private) to decode sealed latents with: the public block and the decrypted
+        private block with `keys`; the public block alone (and `private`) without."""
+        check_is_fitted(self, "model_")
+        sealed.check_model(self._model_id(), self.model_.public_dim, self.model_.private_dim)
+        if keys is None:
+            return sealed.public, private
+        if private is not None:
+            raise DataError("give keys= (the sealed private block) or private=, not both")
+        return np.hstack([sealed.public, sealed.private(keys)]), None
+
+    def _model_id(self) -> str:
+        """sha256 of the weights and the codec: names the model that sealed latents belong to,
+        the same before and after save/load."""
+        digest = hashlib.sha256(json.dumps(self.codec_.to_json(), sort_keys=True).encode())
+        for name, tensor in sorted(self._tensors().items()):
+            tensor = tensor.detach().contiguous().cpu()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
+
+    def _private_block(self, private: Any, n: int, seed: int | None = None) -> torch.Tensor:
         """The private block to decode with: drawn from the key prior, its mean, or given."""
         width = self.model_.private_dim
         if not width:
             raise DataError("private= needs a model with a private block (private_dim > 0)")
         if private is None or (isinstance(private, str) and private == "prior"):
-            return self.key_prior_.sample(n, np.random.default_rng(random_state))
+            return self.key_prior_.sample(n, np.random.default_rng(seed))
         if isinstance(private, str) and private == "neutral":
             return self.key_prior_.mean().expand(n, width)
         if isinstance(private, str):
@@ -311,12 +395,14 @@ class FDS(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> Any:
         """`n` new rows or images from the prior. Table cells are drawn from the decoder's
-        distribution (so categories vary as in the data); images are the decoder mean."""
+        distribution (so categories vary as in the data); images are the decoder mean. The draws
+        are fresh OS randomness at every call unless `seed` fixes them (the model's own `seed`
+        never does)."""
         check_is_fitted(self, "model_")
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
         with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed if seed is None else seed)
+            torch.manual_seed(_noise_seed(seed))
             eps = torch.randn(int(n), self.config_.latent_dim)
             z = self.latent_loc_ + eps @ self.latent_scale_tril_.T
             if isinstance(self.codec_, ImageCodec):
@@ -383,27 +469,25 @@ class FDS(TransformerMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the model directory (no pickle); see `fds.io`."""
         check_is_fitted(self, "model_")
-        tensors = dict(self.model_.state_dict())
-        tensors |= {
-            "fitted.latent_loc": self.latent_loc_,
-            "fitted.latent_scale_tril": self.latent_scale_tril_,
-        }
+        return save_trained(
+            path,
+            self.config_,
+            self.codec_,
+            self._tensors(),
+            n_features_in=self.n_features_in_,
+            feature_names_in=list(getattr(self, "feature_names_in_", [])) or None,
+            epochs_trained=len(self.history_),
+            sensitive=sensitive_to_json(self.sensitive_),
+            privacy=getattr(self, "privacy_", None),
+            custom_encoder=self.encoder is not None,
+            custom_decoder=self.decoder is not None,
+        )
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        tensors = model_tensors(self.model_, self.latent_loc_, self.latent_scale_tril_)
         if getattr(self, "key_prior_", None) is not None:
             tensors |= self.key_prior_.tensors()
-        config = {
-            "params": self.config_.model_dump(mode="json"),
-            "custom_encoder": self.encoder is not None,
-            "custom_decoder": self.decoder is not None,
-            "fitted": {
-                "n_features_in": self.n_features_in_,
-                "feature_names_in": list(getattr(self, "feature_names_in_", [])) or None,
-                "epochs_trained": len(self.history_),
-                "sensitive": sensitive_to_json(self.sensitive_),
-            },
-        }
-        return save_model(
-            path, config, tensors, self.codec_.to_json(), getattr(self, "privacy_", None)
-        )
+        return tensors
 
     @classmethod
     def load(
@@ -424,9 +508,9 @@ class FDS(TransformerMixin, BaseEstimator):
         model.codec_ = codec_from_json(codec_state)
         model.sensitive_ = sensitive_from_json(config["fitted"].get("sensitive") or [])
         model.model_ = model._build(model.config_, model.codec_).eval()
-        model.latent_loc_ = tensors.pop("fitted.latent_loc")
-        model.latent_scale_tril_ = tensors.pop("fitted.latent_scale_tril")
-        model.key_prior_ = KeyPrior.from_tensors(tensors)
+        model.latent_loc_ = tensors.pop(LATENT_LOC)
+        model.latent_scale_tril_ = tensors.pop(LATENT_SCALE_TRIL)
+        model.key_prior_ = KeyPrior.from_tensors(tensors, model.model_.private_dim)
         if model.key_prior_ is None and model.model_.private_dim:
             model.key_prior_ = model._block_prior()  # a model file without one: the block prior
         try:
@@ -446,6 +530,12 @@ class FDS(TransformerMixin, BaseEstimator):
         return model
 
 
+def _noise_seed(seed: int | None) -> int:
+    """The seed of noise drawn for output: the caller's, else 63 fresh bits from the OS (never
+    the model's stored `seed`, which anyone holding the model directory can read)."""
+    return secrets.randbits(63) if seed is None else int(seed)
+
+
 def _param_defaults() -> dict[str, Any]:
     defaults = {name: field.default for name, field in FDSConfig.model_fields.items()}
     return defaults | _EXTRA_PARAMS
@@ -463,19 +553,17 @@ FDS.__init__.__signature__ = inspect.Signature(
 
 
 def _fit_codec(
-    X: Any, config: FDSConfig, run_dir: str | Path | None, resume: bool
+    X: Any, config: FDSConfig, saved: dict[str, Any] | None
 ) -> tuple[Codec, np.ndarray, Any, dict[str, Any] | None]:
     """The fitted codec, the array batches are read from, the per-batch encoder (images), and the
-    DP record of the codec's statistics (None when none were computed with DP)."""
+    DP record of the codec's statistics (None when none were computed with DP). `saved`: a
+    resumed DP run's codec and statistics, reused (they are noisy: drawing again would spend)."""
     if input_kind_of(X) == "images":
         codec = ImageCodec.fit(X)  # shape and dtype only: no statistic of the pixels
         return codec, X, codec.encode, None
-    saved = Path(run_dir) / _DP_CODEC if run_dir else None
-    if resume and saved is not None and saved.is_file():
-        # DP statistics are noisy: a resumed run must reuse them, not draw (and spend) again
-        state = json.loads(saved.read_text())
-        codec = codec_from_json(state["codec"])
-        return codec, codec.encode(X), None, state["statistics"]
+    if saved is not None:
+        codec = codec_from_json(saved["codec"])
+        return codec, codec.encode(X), None, saved["statistics"]
     noise, statistics = _statistics_noise(config, len(X))
     codec = TabularCodec.fit(
         X,
@@ -487,11 +575,6 @@ def _fit_codec(
         declared_only=config.privacy is not None,
         histogram_noise=noise,
     )
-    if statistics is not None and saved is not None:
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        tmp = saved.with_name(saved.name + ".tmp")
-        tmp.write_text(json.dumps({"codec": codec.to_json(), "statistics": statistics}))
-        os.replace(tmp, saved)
     return codec, codec.encode(X), None, statistics
 
 
@@ -504,8 +587,8 @@ def _statistics_noise(
     privacy = config.privacy
     if privacy is None or privacy.statistics_epsilon is None or not config.bounds:
         return None, None
-    from fds.privacy.accounting import default_delta
     from fds.privacy.release import analytic_gaussian_sigma
+    from fds.training.accounting import default_delta
 
     delta = privacy.delta if privacy.delta is not None else default_delta(n_rows)
     sensitivity = math.sqrt(len(config.bounds))
@@ -528,7 +611,7 @@ def _with_statistics(privacy: dict[str, Any], statistics: dict[str, Any] | None)
     """The manifest's record: DP-SGD, the codec's DP statistics, and their composition."""
     if statistics is None:
         return privacy | {"total_epsilon": privacy["epsilon"]}
-    from fds.privacy.accounting import epsilon_spent
+    from fds.training.accounting import epsilon_spent
 
     history = [
         (privacy["noise_multiplier"], privacy["sample_rate"], privacy["steps"]),

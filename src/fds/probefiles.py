@@ -9,19 +9,19 @@ This module sits at the bottom of the layers so every layer that saves or loads 
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from fds.errors import ConfigError, ModelFormatError
 from fds.io import sha256_file
+from fds.rundir import write_together
 
 __all__ = [
     "PROBE_FORMAT",
@@ -69,29 +69,23 @@ def write_probe(probe: ProbeData, directory: str | Path, name: str) -> Path:
     returns the JSON's path."""
     validate_probe_name(name)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {"Z_train": np.ascontiguousarray(probe.Z_train, dtype=np.float64)}
     if probe.y_train is not None:
         tensors["y_train"] = np.ascontiguousarray(probe.y_train)
-    data_tmp = _temp_path(directory, f"{name}.safetensors")
-    json_tmp = _temp_path(directory, f"{name}.json")
-    try:
-        save_file(tensors, str(data_tmp))
-        document = {
-            "format": PROBE_FORMAT,
-            "format_version": PROBE_FORMAT_VERSION,
-            "spec": probe.spec,
-            "data_file": f"{name}.safetensors",
-            "data_sha256": sha256_file(data_tmp),
-            "refit": "the head is refitted from this spec and the data file when loaded",
-        }
-        json_tmp.write_text(json.dumps(document, indent=2))
-        os.replace(data_tmp, directory / f"{name}.safetensors")
-        os.replace(json_tmp, directory / f"{name}.json")
-    finally:
-        for tmp in (data_tmp, json_tmp):
-            tmp.unlink(missing_ok=True)
-    return directory / f"{name}.json"
+    data = save(tensors)
+    document = {
+        "format": PROBE_FORMAT,
+        "format_version": PROBE_FORMAT_VERSION,
+        "spec": probe.spec,
+        "data_file": f"{name}.safetensors",
+        "data_sha256": hashlib.sha256(data).hexdigest(),
+        "refit": "the head is refitted from this spec and the data file when loaded",
+    }
+    files = [
+        (directory / f"{name}.safetensors", data, None),
+        (directory / f"{name}.json", json.dumps(document, indent=2).encode(), None),
+    ]
+    return write_together(files)[1]
 
 
 def read_probe(directory: str | Path, name: str) -> SavedProbe:
@@ -135,12 +129,6 @@ def read_probe(directory: str | Path, name: str) -> SavedProbe:
     ):
         raise ModelFormatError(f"{path}: class indices and class list disagree")
     return SavedProbe(spec, Z, y, path)
-
-
-def _temp_path(directory: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-    os.close(fd)
-    return Path(tmp)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from fds import __version__
+from fds._version import __version__
 from fds.errors import FDSError
 
 # User text (paths, column names, option values, messages holding them) is printed literally:
@@ -56,6 +56,15 @@ RunDataOpt = Annotated[
     ),
 ]
 SampleSeedOpt = Annotated[int, typer.Option(help="Seed of the samples and sub-samples.")]
+NoiseSeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        help="Fix the noise of the draws (tests, reproductions); omitted, it comes fresh from the "
+        "OS, so nobody holding the model can regenerate it.",
+        show_default=False,
+    ),
+]
 DataRootOpt = Annotated[
     str | None,
     typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),

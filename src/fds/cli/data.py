@@ -12,6 +12,7 @@ from fds.cli.common import (
     DataRootOpt,
     JsonFlag,
     ModelOpt,
+    NoiseSeedOpt,
     OverwriteOpt,
     emit,
     err_console,
@@ -151,9 +152,10 @@ def quickstart(
     the report's path. Replaces an earlier quickstart run in the same directory.
     Example: `fds quickstart --out runs/demo`
     """
+    from fds.rundir import CONFIG_FILE
     from fds.workflows.quickstart import run_quickstart
 
-    if (out / "config.yaml").is_file() and not as_json:
+    if (out / CONFIG_FILE).is_file() and not as_json:
         err_console.print(f"replacing the earlier run in {out}")
     summary = run_quickstart(out, epochs=epochs, verbose=not quiet)
     emit(summary, as_json, "FDS quickstart: the key (fds preset) on shapes")
@@ -163,7 +165,9 @@ def quickstart(
 def encode(
     model: ModelOpt,
     data: Annotated[str, typer.Option("--data", "-d", help="Rows or images to encode.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Latents file: .npy or .parquet.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Latents file: .npy or .parquet (.fdsz sealed).")
+    ],
     sample: Annotated[
         bool, typer.Option("--sample", help="Draw z ~ q(z|x) instead of the posterior mean.")
     ] = False,
@@ -173,6 +177,16 @@ def encode(
             "--part", help="all, or with a private block: public (shareable) or private (the key)."
         ),
     ] = "all",
+    seal: Annotated[
+        Path | None,
+        typer.Option(
+            "--seal",
+            help="Keys directory (`fds keys new`): write a .fdsz file, the public block in the "
+            "clear and the private block encrypted under these keys (only public.ctx is read).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -181,14 +195,40 @@ def encode(
     Example: `fds encode --model runs/census --data census.csv --out latents.parquet`
 
     Example: `fds encode --model runs/key --data census --part public --out public.npy`
+
+    Example: `fds encode --model runs/key --data census --seal keys/ --out shared.fdsz`
     """
-    from fds.data.files import read_data, write_output
+    from fds.data.files import SEALED_SUFFIX, read_data, write_output
+    from fds.errors import DataError
     from fds.estimator import FDS
 
+    if seal is not None:
+        if out.suffix.lower() != SEALED_SUFFIX:
+            raise typer.BadParameter(f"--seal writes a sealed file: give --out NAME{SEALED_SUFFIX}")
+        if out.exists() and not overwrite:
+            raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
-    codes = fitted.transform(read_data(data).X, sample=sample, part=part)
-    write_output(codes, out, overwrite=overwrite)
-    emit({"out": str(out), "rows": len(codes), "latent_dim": codes.shape[1]}, as_json, "encoded")
+    X = read_data(data).X
+    if seal is None:
+        codes = fitted.transform(X, sample=sample, part=part, seed=seed)
+        write_output(codes, out, overwrite=overwrite)
+        emit(
+            {"out": str(out), "rows": len(codes), "latent_dim": codes.shape[1]}, as_json, "encoded"
+        )
+        return
+    sealed = fitted.transform(X, sample=sample, part=part, seed=seed, seal=seal)
+    info = sealed.save(out, overwrite=overwrite)
+    summary = {
+        "out": str(out),
+        "rows": sealed.n_rows,
+        "latent_dim": sealed.public_dim + sealed.private_dim,
+        "public_dim": sealed.public_dim,
+        "private_dim": sealed.private_dim,
+        "key_id": sealed.key_id,
+        "model_id": sealed.model_id,
+        "bytes": info["bytes"],
+    }
+    emit(summary, as_json, "encoded and sealed")
 
 
 @app.command()
@@ -209,6 +249,17 @@ def decode(
             "marginal; the default for public latents) or `neutral` (the mean key for every row).",
         ),
     ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            "-k",
+            help="For a sealed .fdsz file: the keys directory holding secret.ctx, to decrypt "
+            "the private block (full records); without it, public-only records.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -217,15 +268,32 @@ def decode(
     Example: `fds decode --model runs/census --latents latents.parquet --out rebuilt.csv`
 
     Example: `fds decode --model runs/key --latents public.npy --private prior --out hidden.csv`
+
+    Example: `fds decode --model runs/key --latents shared.fdsz --keys keys/ --out records.csv`
     """
-    from fds.data.files import read_latents, write_output
+    from fds.data.files import SEALED_SUFFIX, read_latents, write_output
+    from fds.errors import DataError
     from fds.estimator import FDS
 
+    sealed = latents.suffix.lower() == SEALED_SUFFIX
+    if keys is not None and not sealed:
+        raise typer.BadParameter(f"--keys opens a sealed {SEALED_SUFFIX} file; {latents} is not")
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
     key = private if private in (None, "prior", "neutral") else read_latents(private)
-    decoded = fitted.inverse_transform(read_latents(latents), private=key)
+    extra: dict[str, Any] = {}
+    if sealed:
+        from fds.privacy.he import SealedLatents
+
+        codes: Any = SealedLatents.load(latents)
+        extra = {"keyed": keys is not None, "key_id": codes.key_id}
+    else:
+        codes = read_latents(latents)
+    decoded = fitted.inverse_transform(codes, private=key, keys=keys, seed=seed)
     write_output(decoded, out, overwrite=overwrite)
-    emit({"out": str(out), "rows": len(decoded)}, as_json, "decoded")
+    title = "decoded (public only)" if extra.get("keyed") is False else "decoded"
+    emit({"out": str(out), "rows": len(decoded), **extra}, as_json, title)
 
 
 @app.command()
@@ -235,7 +303,7 @@ def sample(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output: .csv/.parquet (tables) or .npy.")
     ],
-    seed: Annotated[int, typer.Option(help="Seed of the prior draws.")] = 0,
+    seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:

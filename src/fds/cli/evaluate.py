@@ -35,7 +35,12 @@ def evaluate(
         int, typer.Option("--iwae-k", help="Importance samples for the IWAE bound.")
     ] = 100,
     fast: Annotated[
-        bool, typer.Option("--fast", help="Fewer rows and samples: a quick preview.")
+        bool,
+        typer.Option(
+            "--fast",
+            help="Fewer rows and samples and cheap leakage attackers: a quick preview whose "
+            "leakage figures are lower bounds.",
+        ),
     ] = False,
     target: Annotated[
         str | None,
@@ -51,7 +56,8 @@ def evaluate(
         typer.Option(
             "--utility-target",
             help="With a private block: a column, `label` or `factor:NAME` the public block "
-            "should still predict (its probe accuracy is reported beside the leakage).",
+            "should still predict; its utility (R² or accuracy) and the necessary leakage (the "
+            "best attacker given only this target) are reported beside the leakage.",
         ),
     ] = None,
     seed: SampleSeedOpt = 0,
@@ -61,8 +67,8 @@ def evaluate(
 
     Reconstruction, ELBO and IWAE, latent health, independence, sparsity, disentanglement (when
     factors are known) and the quality of synthetic data; for a model with a private block, the
-    leakage of each sensitive attribute from the public and private blocks (best attacker vs the
-    majority baseline). With --json the whole report is printed.
+    leakage of each sensitive attribute from the public and private blocks (best attacker's
+    accuracy beside the majority, AUC, learning curve). With --json the whole report is printed.
 
     Example: `fds evaluate --model runs/quickstart --data shapes`
 

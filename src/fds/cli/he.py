@@ -188,6 +188,20 @@ def serve(
     max_request_mb: Annotated[
         float, typer.Option("--max-request-mb", help="Largest request body accepted (MB).")
     ] = 64.0,
+    max_contexts: Annotated[
+        int,
+        typer.Option(
+            "--max-contexts", min=1, help="Registered contexts at once (then 429, never eviction)."
+        ),
+    ] = 16,
+    max_contexts_per_client: Annotated[
+        int,
+        typer.Option("--max-contexts-per-client", min=1, help="Registered contexts per address."),
+    ] = 4,
+    context_ttl: Annotated[
+        float,
+        typer.Option("--context-ttl", min=1.0, help="Seconds an unused context is kept."),
+    ] = 900.0,
 ) -> None:
     """Serve a saved linear probe on CKKS-encrypted latents (FastAPI + uvicorn). The server gets
     public contexts only (a context holding a secret key is refused) and returns encrypted scores.
@@ -207,7 +221,13 @@ def serve(
         err_console.print(
             f"polynomial activation: {json.dumps(head.approximation)}", highlight=False
         )
-    service = create_app(head, max_request_bytes=int(max_request_mb * (1 << 20)))
+    service = create_app(
+        head,
+        max_request_bytes=int(max_request_mb * (1 << 20)),
+        max_contexts=max_contexts,
+        max_contexts_per_client=max_contexts_per_client,
+        context_ttl=context_ttl,
+    )
     err_console.print(
         f"serving probe {probe!r} ({head.n_features} features → {head.n_outputs} scores) on "
         f"http://{host}:{port}",
@@ -226,7 +246,10 @@ def infer_remote_command(
         Path, typer.Option("--out", "-o", help="Predictions and scores: .csv, .parquet or .npy.")
     ],
     latents: Annotated[
-        Path | None, typer.Option("--latents", "-l", help="Latents to send (.npy/.parquet/.csv).")
+        Path | None,
+        typer.Option(
+            "--latents", "-l", help="Latents to send (.npy/.parquet/.csv, or sealed .fdsz)."
+        ),
     ] = None,
     model: RunModelOpt = None,
     data: Annotated[
@@ -244,9 +267,9 @@ def infer_remote_command(
     """
     import pandas as pd
 
-    from fds.data.files import read_data, read_latents, write_output
+    from fds.data.files import SEALED_SUFFIX, read_data, read_latents, write_output
     from fds.estimator import FDS
-    from fds.privacy.he import PUBLIC_FILE, load_secret_context
+    from fds.privacy.he import PUBLIC_FILE, SealedLatents, load_secret_context
     from fds.privacy.service import infer_remote
 
     if (latents is None) == (model is None or data is None):
@@ -257,11 +280,12 @@ def infer_remote_command(
     public_path = keys / PUBLIC_FILE
     if not public_path.is_file():
         raise typer.BadParameter(f"{public_path} not found (run `fds keys new --out {keys}`)")
-    Z = (
-        read_latents(latents)
-        if latents is not None
-        else FDS.load(model).transform(read_data(data).X)
-    )
+    if latents is None:
+        Z: Any = FDS.load(model).transform(read_data(data).X)
+    elif latents.suffix.lower() == SEALED_SUFFIX:
+        Z = SealedLatents.load(latents)  # the sealed private block is sent as it is
+    else:
+        Z = read_latents(latents)
     result = infer_remote(url, secret, Z, public_context=public_path.read_bytes())
     table = pd.DataFrame(
         {f"score_{k}": result["scores"][:, k] for k in range(result["scores"].shape[1])}

@@ -132,9 +132,9 @@ def ledger_set_budget_command(
     """
     from fds.privacy.ledger import Ledger, ledger_path
 
-    ledger = Ledger.load(ledger_path(run_of(model, run)))
-    ledger.set_budget(epsilon, delta)
-    ledger.save()
+    with Ledger.transaction(ledger_path(run_of(model, run))) as ledger:
+        ledger.set_budget(epsilon, delta)
+        ledger.save()
     emit(
         {"ledger": str(ledger.path), "budget_epsilon": epsilon, "delta": ledger.delta()},
         as_json,
@@ -173,6 +173,15 @@ def attack(
         float,
         typer.Option("--noise", help="Std of Gaussian noise on the latents the inverter sees."),
     ] = 0.0,
+    utility_target: Annotated[
+        str | None,
+        typer.Option(
+            "--utility-target",
+            help="With --kind attribute: also report utility (R² or accuracy) for this target "
+            "and the necessary leakage (the best attacker given only the target).",
+            show_default=False,
+        ),
+    ] = None,
     data_root: DataRootOpt = None,
     seed: SampleSeedOpt = 0,
     as_json: JsonFlag = False,
@@ -184,9 +193,10 @@ def attack(
     **synthetic**: distance to closest record and DOMIAS on the model's samples.
     **inversion**: an attacker with held-out rows and their latents trains its own decoder; its
     error on training rows is printed beside the owner's.
-    **attribute**: logistic regression, random forest and an MLP fitted on held-out rows' shared
-    latents (the public block of an `fds` model) predict a sensitive attribute of the training rows;
-    the best accuracy is printed beside the majority baseline.
+    **attribute**: logistic regression, gradient boosting and an MLP ensemble fitted on every
+    training row's shared latents (the public block of an `fds` model) and scored on the held-out
+    rows: accuracy beside the majority, AUC, and a lower-bound flag when the learning curve still
+    rises; the same figures as `fds evaluate` (`--n-rows` does not apply to this kind).
     **audit** (DP runs only): the run's DP training is repeated once with held-out rows as canaries,
     each included with probability ½ (Steinke, Nasr & Jagielski 2023); the lower bound on ε it proves
     is printed beside the accountant's ε.
@@ -206,6 +216,7 @@ def attack(
         noise_std=noise,
         seed=seed,
         sensitive=tuple(sensitive or ()),
+        utility_target=utility_target,
         show_progress=not as_json,
     )
     if as_json:

@@ -50,8 +50,11 @@ def blocks_to_json(blocks: list[Block]) -> list[dict[str, Any]]:
     return [asdict(b) for b in blocks]
 
 
-def blocks_from_json(items: list[dict[str, Any]]) -> list[Block]:
-    return [Block(**item) for item in items]
+def blocks_from_json(items: Any, source: str = "codec.json") -> list[Block]:
+    try:
+        return [Block(**item) for item in items]
+    except TypeError:
+        raise DataError(f"{source} is invalid: blocks must be a list of blocks") from None
 
 
 def input_kind_of(data: Any) -> str:
@@ -71,15 +74,3 @@ def input_kind_of(data: Any) -> str:
         f"expected a pandas DataFrame or a numpy array, got {type(data).__name__}; "
         "convert lists with np.asarray first"
     )
-
-
-def codec_from_json(state: dict[str, Any]) -> Codec:
-    """Rebuild a fitted codec from `codec.json` (plain JSON: no code is executed)."""
-    from fds.data.image_codec import ImageCodec
-    from fds.data.tabular import TabularCodec
-
-    kinds = {"table": TabularCodec, "images": ImageCodec}
-    kind = state.get("input_kind")
-    if kind not in kinds:
-        raise DataError(f"codec.json has an unknown input_kind {kind!r}")
-    return kinds[kind].from_json(state)

@@ -2,12 +2,12 @@
 
 Inputs: CSV, Parquet, .npy (memory-mapped), IDX (raw or gzip), a folder of PNG files, or a built-in
 data set name. Outputs are written to a temporary sibling and renamed, so a failure leaves nothing.
+Sealed latents (`.fdsz`) are not plain arrays: `fds.privacy.he.SealedLatents` reads and writes
+them, and the readers here name that instead of failing on the suffix.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,9 @@ import pandas as pd
 from fds.data.datasets import available_datasets, is_builtin, load_builtin
 from fds.data.images import read_idx, read_png_folder
 from fds.errors import DataError
+from fds.rundir import atomic_write
+
+SEALED_SUFFIX = ".fdsz"
 
 
 @dataclass
@@ -71,6 +74,11 @@ def _read_file(path: Path) -> pd.DataFrame | np.ndarray:
     }
     if _is_idx(path):
         return read_idx(path)
+    if suffix == SEALED_SUFFIX:
+        raise DataError(
+            f"{path} holds sealed latents (the private block encrypted): decode it with "
+            "`fds decode --latents FILE [--keys KEYS]` (API: SealedLatents.load)"
+        )
     if suffix not in readers:
         raise DataError(
             f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .parquet, .npy, IDX or a PNG folder"
@@ -102,6 +110,8 @@ def write_output(
     """Write a table (.csv/.parquet) or an array (.npy/.parquet/.csv) atomically."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == SEALED_SUFFIX:
+        raise DataError(f"{path}: sealed latents are written by `fds encode --seal KEYS`")
     if suffix not in (".csv", ".parquet", ".pq", ".npy"):
         raise DataError(
             f"{path}: unsupported output type {suffix or '(none)'}; use .npy, .parquet or .csv"
@@ -119,18 +129,13 @@ def write_output(
             raise DataError(
                 f"{path}: a table with text columns cannot be .npy; use .csv or .parquet"
             ) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         if suffix == ".npy":
             np.save(tmp, np.asarray(obj), allow_pickle=False)
         elif suffix == ".csv":
             obj.to_csv(tmp, index=False)
         else:
             obj.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+
+    return atomic_write(path, write)

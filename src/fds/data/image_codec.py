@@ -85,7 +85,15 @@ class ImageCodec:
         }
 
     @classmethod
-    def from_json(cls, state: dict[str, Any]) -> ImageCodec:
+    def from_json(cls, state: dict[str, Any], source: str = "codec.json") -> ImageCodec:
+        sizes = [state.get(k) for k in ("height", "width", "channels")]
+        if not (
+            all(type(v) is int and v >= 1 for v in sizes)
+            and sizes[2] <= 4
+            and isinstance(state.get("has_channel_axis"), bool)
+            and state.get("dtype") in ("uint8", "float32")
+        ):
+            raise DataError(f"{source} is invalid: image height, width, channels or dtype")
         codec = cls(
             state["height"],
             state["width"],
@@ -93,6 +101,6 @@ class ImageCodec:
             has_channel_axis=state["has_channel_axis"],
             dtype=state["dtype"],
         )
-        if codec.blocks != blocks_from_json(state["blocks"]):
-            raise DataError("codec.json is inconsistent: its blocks do not match the image shape")
+        if codec.blocks != blocks_from_json(state.get("blocks"), source):
+            raise DataError(f"{source} is inconsistent: its blocks do not match the image shape")
         return codec

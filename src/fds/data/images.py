@@ -107,7 +107,7 @@ def _read_png(file: Path) -> np.ndarray:
                     f"{file}: unsupported PNG mode {img.mode!r}; save it as 8-bit L, RGB or RGBA"
                 )
             return np.asarray(img.convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise DataError(f"{file}: cannot read as PNG ({exc})") from exc
 
 

@@ -159,4 +159,20 @@ def sensitive_to_json(columns: list[SensitiveColumn]) -> list[dict[str, Any]]:
 
 
 def sensitive_from_json(items: list[dict[str, Any]]) -> list[SensitiveColumn]:
-    return [SensitiveColumn(**item) for item in items]
+    """config.json's `fitted.sensitive`, each entry checked (the file may be corrupt)."""
+    columns = []
+    for index, item in enumerate(items):
+        try:
+            column = SensitiveColumn(**item)
+        except TypeError:
+            column = None
+        if (
+            column is None
+            or not isinstance(column.name, str)
+            or column.kind not in ("categorical", "continuous")
+            or not isinstance(column.classes, list)
+            or not all(isinstance(v, int | float) for v in (column.center, column.scale))
+        ):
+            raise DataError(f"config.json is invalid: fitted.sensitive entry {index} is malformed")
+        columns.append(column)
+    return columns

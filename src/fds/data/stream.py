@@ -4,8 +4,10 @@ and encoded, so a data set larger than RAM can be trained on."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 
@@ -68,3 +70,9 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     if n - n_val < 2:
         n_val = 0
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def take_rows(X: Any, rows: np.ndarray) -> Any:
+    """Rows `rows` of a table (a DataFrame, its index kept) or an array (of a memory-mapped one,
+    only those rows are read)."""
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]

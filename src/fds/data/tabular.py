@@ -15,6 +15,7 @@ caller calibrated (one record moves one count per column).
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from scipy.special import ndtr, ndtri
 
 from fds.data.codec import Block, blocks_from_json, blocks_to_json
 from fds.data.schema import KINDS, Kind, first_missing_row, infer_kind
+from fds.data.validation import FLOAT32_MAX, first_unrepresentable, why_unrepresentable
 from fds.errors import ConfigError, DataError
 
 _N_QUANTILES = 1000
@@ -217,21 +219,131 @@ class TabularCodec:
         }
 
     @classmethod
-    def from_json(cls, state: dict[str, Any]) -> TabularCodec:
-        specs = [ColumnSpec(**c) for c in state["columns"]]
+    def from_json(cls, state: dict[str, Any], source: str = "codec.json") -> TabularCodec:
+        """Rebuild from `to_json`'s output, checking every field (the file may be corrupt)."""
+        names, columns = state.get("feature_names"), state.get("columns")
+        if not (
+            isinstance(names, list)
+            and names
+            and all(isinstance(n, str) for n in names)
+            and len(set(names)) == len(names)
+        ):
+            raise DataError(f"{source} is invalid: feature_names must be distinct strings")
+        if (
+            not isinstance(state.get("from_array"), bool)
+            or state.get("transform") not in _TRANSFORMS
+        ):
+            raise DataError(f"{source} is invalid: from_array or transform is malformed")
+        if not isinstance(columns, list) or sorted(map(_name_of, columns)) != sorted(names):
+            raise DataError(f"{source} is invalid: its columns do not match its feature_names")
+        specs = []
+        for item in columns:
+            problem = _spec_problem(item)
+            if problem is not None:
+                raise DataError(f"{source} is invalid: column {item['name']!r}: {problem}")
+            specs.append(ColumnSpec(**item))
         codec = cls(
             specs,
-            feature_names=list(state["feature_names"]),
+            feature_names=names,
             from_array=state["from_array"],
             transform=state["transform"],
         )
-        if codec.blocks != blocks_from_json(state["blocks"]):
-            raise DataError("codec.json is inconsistent: its blocks do not match its columns")
+        if codec.blocks != blocks_from_json(state.get("blocks"), source):
+            raise DataError(f"{source} is inconsistent: its blocks do not match its columns")
         return codec
+
+
+_SPEC_FIELDS = frozenset(ColumnSpec.__dataclass_fields__)
+
+
+def _name_of(item: Any) -> str:
+    return str(item.get("name")) if isinstance(item, dict) else ""
+
+
+def _finite(*values: Any) -> bool:
+    """Plain JSON numbers (not bools), each finite and within float32's range."""
+    return all(
+        isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= FLOAT32_MAX
+        for v in values
+    )
+
+
+def _is_label(value: Any) -> bool:
+    """A category JSON holds exactly: text, a bool, an integer or a finite float (or None)."""
+    return value is None or isinstance(value, str | int) or _is_finite_float(value)
+
+
+def _is_finite_float(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _check_labels(name: str, levels: list[Any]) -> None:
+    bad = next((v for v in levels if not _is_label(v)), None)
+    if bad is not None:
+        raise DataError(
+            f"column {name!r}: the {type(bad).__name__} value {bad!r:.40} cannot be a category "
+            "(text, integers or finite numbers only); convert the column"
+        )
+
+
+def _spec_problem(item: dict[str, Any]) -> str | None:
+    """What is wrong with one column of codec.json, None when nothing is."""
+    kind = item.get("kind")
+    if set(item) - _SPEC_FIELDS or not isinstance(item.get("dtype"), str):
+        return f"its fields must be {', '.join(sorted(_SPEC_FIELDS))}"
+    if kind not in KINDS or item.get("missing", "error") not in _POLICIES:
+        return "kind or missing is unknown"
+    if kind in ("continuous", "count"):
+        quantiles, bounds = item.get("quantiles"), item.get("bounds")
+        if not _finite(item.get("center", 0.0), item.get("scale", 1.0), item.get("fill")):
+            return "center, scale and fill must be finite numbers"
+        if not item.get("scale", 1.0) > 0:
+            return "scale must be positive"
+        if quantiles is not None and not (
+            isinstance(quantiles, list)
+            and len(quantiles) >= 2
+            and _finite(*quantiles)
+            and (np.diff(quantiles) >= 0).all()
+        ):
+            return "quantiles must be at least 2 finite increasing numbers"
+        if bounds is not None and not (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and _finite(*bounds)
+            and bounds[0] < bounds[1]
+        ):
+            return "bounds must be [low, high] finite numbers with low < high"
+        return None
+    levels = item.get("categories")
+    if not (isinstance(levels, list) and levels and all(map(_is_label, levels))):
+        return "categories must be a non-empty list of plain values"
+    if not pd.Index(levels).is_unique or (kind == "binary" and len(levels) > 2):
+        return "categories must be distinct (at most 2 for a binary column)"
+    if not _is_label(item.get("fill")):
+        return "fill must be a plain value"
+    return None
 
 
 def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
     return missing if isinstance(missing, dict) else {}
+
+
+def _numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndarray:
+    """A numeric column's values as float64, missing ones set to `fill`; NaN, inf and magnitudes
+    float32 cannot hold are refused."""
+    try:
+        numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"column {name!r} must be numeric") from None
+    if fill is not None:  # on the float array: a nullable Int64 column cannot hold a median of 0.5
+        numbers[np.isnan(numbers)] = fill
+    bad = first_unrepresentable(numbers)
+    if bad is not None:
+        raise DataError(
+            f"column {name!r} holds {numbers[bad]:g} at row {_plain(column.index[bad])!r}; "
+            + why_unrepresentable(numbers[bad])
+        )
+    return numbers
 
 
 def _as_frame(data: Any, expected: list[str] | None = None) -> tuple[pd.DataFrame, bool]:
@@ -260,8 +372,8 @@ def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
     if name in declared["categories"]:
         return "categorical"
     raise ConfigError(
-        f"privacy is set, so column {name!r} needs declared bounds (bounds: {{{name}: [low, high]}}) "
-        f"or categories (categories: {{{name}: [...]}}): FDS does not read statistics from the "
+        f"privacy is set, so column {name!r} needs declared bounds (bounds: {{{name!r}: [low, high]}}) "
+        f"or categories (categories: {{{name!r}: [...]}}): FDS does not read statistics from the "
         "raw data under DP"
     )
 
@@ -280,9 +392,14 @@ def _declared_column(
     if kind in ("continuous", "count"):
         if name not in declared["bounds"]:
             raise ConfigError(
-                f"column {name!r} is {kind} and needs declared bounds: {{{name}: [low, high]}}"
+                f"column {name!r} is {kind} and needs declared bounds: {{{name!r}: [low, high]}}"
             )
         lo, hi = (float(v) for v in declared["bounds"][name])
+        if not -FLOAT32_MAX <= lo < hi <= FLOAT32_MAX:
+            raise ConfigError(
+                f"bounds of column {name!r} must be finite, low < high, within ±{FLOAT32_MAX:.3g}"
+                f" (float32), got [{lo:g}, {hi:g}]"
+            )
         if kind == "count" and lo < 0:
             raise ConfigError(f"bounds of count column {name!r} must not be negative")
         mapped = np.log1p([lo, hi]) if kind == "count" else np.array([lo, hi])
@@ -304,9 +421,10 @@ def _declared_column(
         return spec
     if name not in declared["categories"]:
         raise ConfigError(
-            f"column {name!r} is {kind} and needs declared categories: {{{name}: [...]}}"
+            f"column {name!r} is {kind} and needs declared categories: {{{name!r}: [...]}}"
         )
     levels = list(declared["categories"][name])
+    _check_labels(name, levels)
     if len(levels) != len(set(map(repr, levels))) or not levels:
         raise ConfigError(f"categories of column {name!r} must be a non-empty list without repeats")
     if kind == "binary" and len(levels) != 2:
@@ -343,18 +461,12 @@ def _fit_column(
     if row is not None and policy == "error":
         raise DataError(
             f"column {name!r} has a missing value (NaN) at row {row!r}; "
-            f"set missing: impute (or missing: {{{name}: impute}}) to fill it"
+            f"set missing: impute (or missing: {{{name!r}: impute}}) to fill it"
         )
     if kind in ("continuous", "count"):
         if not pd.api.types.is_numeric_dtype(column.dtype):
             raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
-        numbers = values.to_numpy(dtype=np.float64)
-        if not np.isfinite(numbers).all():
-            bad = int(np.argmax(~np.isfinite(numbers)))
-            raise DataError(
-                f"column {name!r} holds {numbers[bad]} at row {_plain(values.index[bad])!r}; "
-                "replace it or drop the rows"
-            )
+        numbers = _numbers(name, values)
         if kind == "count" and ((numbers < 0).any() or (np.mod(numbers, 1) != 0).any()):
             raise DataError(
                 f"column {name!r} is declared count but holds negative or fractional values"
@@ -362,7 +474,7 @@ def _fit_column(
         spec.fill = float(np.median(numbers))
         mapped = np.log1p(numbers) if kind == "count" else numbers
         if transform == "quantile" and kind == "continuous":
-            levels = np.linspace(0, 1, min(_N_QUANTILES, len(mapped)))
+            levels = np.linspace(0, 1, min(_N_QUANTILES, max(len(mapped), 2)))  # 1 row: [q, q]
             spec.quantiles = np.quantile(mapped, levels).tolist()
         else:
             spec.center = float(mapped.mean())
@@ -374,36 +486,39 @@ def _fit_column(
                 f"column {name!r} is declared binary but has {len(levels)} distinct values"
             )
         spec.categories = [_plain(v) for v in levels]
+        _check_labels(name, spec.categories)
         spec.fill = _plain(values.mode().iloc[0])
     return spec
 
 
 def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     row = first_missing_row(column)
-    if row is not None:
-        if spec.missing == "error":
-            raise DataError(
-                f"column {spec.name!r} has a missing value (NaN) at row {row!r}; "
-                "the model was fitted with missing: error"
-            )
-        column = column.fillna(spec.fill)
+    if row is not None and spec.missing == "error":
+        raise DataError(
+            f"column {spec.name!r} has a missing value (NaN) at row {row!r}; "
+            "the model was fitted with missing: error"
+        )
     if spec.kind in ("continuous", "count"):
-        try:
-            numbers = column.to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"column {spec.name!r} must be numeric") from None
-        if not np.isfinite(numbers).all():
-            bad = int(np.argmax(~np.isfinite(numbers)))
-            raise DataError(
-                f"column {spec.name!r} holds {numbers[bad]} at row {_plain(column.index[bad])!r}"
-            )
+        numbers = _numbers(spec.name, column, spec.fill if row is not None else None)
         if spec.bounds is not None:
             numbers = np.clip(numbers, *spec.bounds)
         mapped = np.log1p(np.maximum(numbers, 0)) if spec.kind == "count" else numbers
         if spec.quantiles is not None:
             ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))
             return ndtri(np.clip(ranks, _EPS, 1 - _EPS))[:, None]
-        return ((mapped - spec.center) / spec.scale)[:, None]
+        scaled = (mapped - spec.center) / spec.scale
+        bad = first_unrepresentable(scaled)
+        if bad is not None:
+            raise DataError(
+                f"column {spec.name!r} holds {numbers[bad]:g} at row "
+                f"{_plain(column.index[bad])!r}, {abs(scaled[bad]):.3g} standard deviations from "
+                "the data the model was fitted on: too far to model (float32)"
+            )
+        return scaled[:, None]
+    if row is not None:
+        column = column.fillna(spec.fill)
+    if column.dtype == np.float16:  # pandas has no float16 index; the upcast is exact
+        column = column.astype(np.float64)
     codes = pd.Index(spec.categories).get_indexer(column)
     if (codes < 0).any():
         bad = int(np.argmax(codes < 0))
@@ -423,9 +538,10 @@ def _decode_column(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
             mapped = np.interp(ndtr(z), np.linspace(0, 1, len(spec.quantiles)), spec.quantiles)
         else:
             mapped = z * spec.scale + spec.center
-        if spec.kind == "count":
-            return _restore_dtype(spec, np.maximum(np.rint(np.expm1(mapped)), 0))
-        return _restore_dtype(spec, mapped)
+        if spec.kind == "count":  # expm1 overflows past log1p(FLOAT32_MAX) ≈ 88.7
+            mapped = np.clip(mapped, 0.0, np.log1p(FLOAT32_MAX))
+            return _restore_dtype(spec, np.rint(np.expm1(mapped)))
+        return _restore_dtype(spec, np.clip(mapped, -FLOAT32_MAX, FLOAT32_MAX))
     if spec.kind == "binary":
         index = (
             (values[:, 0] >= 0.5).astype(int)
@@ -447,6 +563,9 @@ def _restore_dtype(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
         return pd.Series(values)
     if is_integer_dtype(dtype) and values.dtype.kind == "f":
         values = np.rint(values)  # an integer column modelled as continuous decodes to integers
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        limit = float(np.finfo(dtype).max)  # float16 holds ±65504: decoded values stay finite
+        values = np.clip(values, -limit, limit)
     try:
         return pd.Series(values, dtype=dtype)
     except (TypeError, ValueError, OverflowError):

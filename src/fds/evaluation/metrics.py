@@ -2,7 +2,8 @@
 
 - `elbo_and_iwae`: the evidence lower bound and the importance-weighted bound (Burda, Grosse &
   Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016) in nats per example.
-- `latent_health`: KL per latent dimension, active units (Burda et al. 2016, §5.2), posterior collapse.
+- `latent_health`: KL and information per latent dimension, active units (Burda et al. 2016,
+  §5.2) judged by information, posterior collapse, means collapsed while σ carries the data.
 - `independence`: total correlation of the aggregate posterior and pairwise mutual information.
 - `sparsity`: fraction of near-zero activations and Hoyer sparsity (Hoyer, JMLR 2004).
 - `reconstruction_errors`: MSE in the encoded space, per-column errors in the table's own units.
@@ -177,33 +178,58 @@ def _as_logvar(logvar: ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray |
 def latent_health(
     mean: np.ndarray, logvar: np.ndarray | None, *, active_threshold: float = 0.01
 ) -> dict[str, Any]:
-    """KL per dimension, active units and a posterior-collapse warning.
+    """KL and information per dimension, active units, posterior collapse, and means that
+    collapsed while σ carries the data.
 
-    A dimension is *active* when Cov_x(E_q[z|x]) — the variance over the data of its posterior
-    mean — exceeds `active_threshold` (Burda et al. 2016 use 0.01; the prior's variance is 1).
-    ``kl_per_dim`` is KL(q(z_d|x) ‖ N(0, 1)) averaged over the rows (None without a logvar).
-    ``posterior_collapse`` is True when a Gaussian posterior has more than half its dimensions
-    inactive; for deterministic codes the same count is reported as dead units. The threshold is
-    absolute, so for deterministic codes it assumes codes on roughly unit scale.
+    ``activity`` is Cov_x(E_q[z|x]), the variance over the data of each posterior mean (Burda et
+    al. 2016 call a dimension active above 0.01; the prior's variance is 1). ``kl_per_dim`` is
+    KL(q(z_d|x) ‖ N(0, 1)) averaged over the rows. The spread of the means alone misses a
+    dimension whose means barely move while the per-row σ varies, or whose σ is smaller still
+    than the means' tiny spread: such a code still carries the data. So for a Gaussian
+    posterior ``information_per_dim`` is E_x KL(q(z_d|x) ‖ r_d), r_d the Gaussian with the
+    aggregate posterior's mean and variance:
+
+        ½·(ln(Var_x μ + E_x σ²) − E_x ln σ²)
+          = ½·(ln E_x σ² − E_x ln σ²)      from σ varying across rows (Jensen's gap)
+          + ½·ln(1 + Var_x μ / E_x σ²)     from the means' spread measured against σ
+
+    in nats: 0 when every row has the same posterior (whatever the KL from the prior), at least
+    I(x; z_d) and at most ``kl_per_dim``. A dimension is *active* when its means spread by more
+    than `active_threshold` or its information exceeds ½·ln(1 + `active_threshold`) (the same
+    bar for a unit σ). ``means_collapsed_dims`` are active only through their information: their
+    means barely vary, so decoding the means (`fds encode`, then `fds decode`) loses what they
+    carry; ``warnings`` say why for each. ``posterior_collapse`` is True when a Gaussian posterior
+    has more than half its dimensions inactive; for deterministic codes the same count is
+    reported as dead units. The spread threshold is absolute, so for deterministic codes it
+    assumes codes on roughly unit scale.
     """
     mu = _as_codes(mean, "latent means")
     lv = _as_logvar(logvar, mu.shape)
     dims = mu.shape[1]
     activity = mu.var(axis=0, ddof=1)
-    active = activity > active_threshold
-    n_active = int(active.sum())
-    kl_per_dim = None
+    spread = activity > active_threshold
+    information_threshold = 0.5 * math.log1p(active_threshold)
+    kl_per_dim = information = None
+    informative = np.zeros(dims, dtype=bool)
+    warnings: list[str] = []
     if lv is not None:
         kl_per_dim = (0.5 * (mu**2 + np.exp(lv) - 1.0 - lv)).mean(axis=0)
+        from_sigma, from_means = _information_parts(mu, lv)
+        information = from_sigma + from_means
+        informative = information > information_threshold
+    active = spread | informative
+    n_active = int(active.sum())
+    collapsed_means = np.flatnonzero(informative & ~spread)
+    if len(collapsed_means):
+        warnings.append(_means_collapsed_warning(collapsed_means, mu, lv, active_threshold))
     collapse = lv is not None and (dims - n_active) > dims / 2
-    warnings = []
     if (dims - n_active) > dims / 2:
         if lv is not None:
             warnings.append(
                 f"posterior collapse: {dims - n_active} of {dims} latent dimensions are inactive "
-                f"(their posterior mean varies by ≤ {active_threshold} across the data, so they "
-                "carry no information); lower kl, add free_bits or kl_warmup_epochs, or use a "
-                "smaller latent_dim"
+                f"(their posterior mean varies by ≤ {active_threshold} across the data and their "
+                f"posteriors carry ≤ {information_threshold:.4f} nats about the row); lower kl, "
+                "add free_bits or kl_warmup_epochs, or use a smaller latent_dim"
             )
         else:
             warnings.append(
@@ -218,9 +244,51 @@ def latent_health(
         "activity": activity.tolist(),
         "kl_per_dim": None if kl_per_dim is None else kl_per_dim.tolist(),
         "kl_total": None if kl_per_dim is None else float(kl_per_dim.sum()),
+        "information_per_dim": None if information is None else information.tolist(),
+        "information_threshold": None if lv is None else information_threshold,
+        "means_collapsed_dims": collapsed_means.tolist(),
+        "means_collapsed": bool(len(collapsed_means)),
         "posterior_collapse": bool(collapse),
         "warnings": warnings,
     }
+
+
+def _information_parts(mu: np.ndarray, lv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per dimension, the information from σ varying across rows and from the means' spread
+    against σ (nats; see `latent_health`)."""
+    var = np.exp(lv)
+    mean_var = var.mean(axis=0)
+    from_sigma = 0.5 * (np.log(mean_var) - lv.mean(axis=0))
+    from_means = 0.5 * np.log1p(mu.var(axis=0) / mean_var)
+    return np.maximum(from_sigma, 0.0), from_means
+
+
+def _means_collapsed_warning(
+    dims: np.ndarray, mu: np.ndarray, lv: np.ndarray, threshold: float
+) -> str:
+    """Which dimensions carry the data outside the spread of their means, and how."""
+    from_sigma, from_means = _information_parts(mu, lv)
+    reasons = []
+    for d in dims:
+        sd_means, median_sigma = float(mu[:, d].std()), float(np.exp(0.5 * np.median(lv[:, d])))
+        if from_sigma[d] >= from_means[d]:
+            why = (
+                f"per-row σ varies (log σ sd {float(0.5 * lv[:, d].std()):.2f}) and carries "
+                f"{from_sigma[d]:.2f} nats"
+            )
+        else:
+            why = (
+                f"means vary by sd {sd_means:.3g} on the scale of a smaller σ (median "
+                f"{median_sigma:.3g}): {from_means[d]:.2f} nats"
+            )
+        reasons.append(f"dim {int(d)}: {why}")
+    return (
+        f"means collapsed while σ carries the data: {len(dims)} latent dimension(s) have posterior "
+        f"means that vary by ≤ {threshold} across the data yet carry information ("
+        + "; ".join(reasons)
+        + "). Decoding the posterior means loses it, and the means can still leak it to an "
+        "attacker that rescales them"
+    )
 
 
 # --------------------------------------------------------------------------- independence

@@ -9,6 +9,7 @@ takes extra Flower mods (e.g. fault injection in tests, or Flower's client-side 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import torch
@@ -17,12 +18,15 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
 from fds.config import make_config
-from fds.data.codec import codec_from_json
+from fds.data.codecs import codec_from_json
+from fds.errors import DataError, FDSError
 from fds.federated.messages import (
     ARRAYS,
     CONFIG,
     METRICS,
+    NUM_EXAMPLES,
     SITE,
+    UNIT_WEIGHT,
     from_arrays,
     read_plan,
     site_record,
@@ -31,13 +35,15 @@ from fds.federated.messages import (
 from fds.federated.schema import site_codec_state
 from fds.federated.secagg import is_legacy, legacy_evaluate, legacy_train, secagg_mod
 from fds.federated.site import (
+    SiteData,
     code_moments,
     evaluate_locally,
     fit_local_codec,
     site_data,
     train_locally,
 )
-from fds.federated.strategies import NUM_EXAMPLES, UNIT_WEIGHT
+
+log = logging.getLogger(__name__)
 
 
 def _train(
@@ -69,6 +75,20 @@ def _evaluate(
     return metrics, n, site.name
 
 
+def site_schema(site: SiteData, params: dict[str, Any]) -> str:
+    """The site's codec state as JSON. Why a data error is told in two ways: its text names cells
+    of the site's rows, so it goes to the site's own log, and the server is told only that the
+    site's data cannot be used."""
+    try:
+        codec = fit_local_codec(site.X, make_config(**params))
+    except FDSError as error:
+        log.error("site %s: its data cannot be used: %s", site.name, error)
+        raise DataError(
+            f"site {site.name}: its data cannot be used (the reason is in the site's own log)"
+        ) from None
+    return json.dumps(site_codec_state(codec, len(site.X)))
+
+
 def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
     app = ClientApp(mods=[secagg_mod, *(mods or [])])
 
@@ -76,8 +96,7 @@ def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
     def schema(msg: Message, context: Context) -> Message:
         plan = read_plan(msg.content[CONFIG])
         site = site_data(dict(context.node_config), plan)
-        codec = fit_local_codec(site.X, make_config(**plan["params"]))
-        state = json.dumps(site_codec_state(codec, len(site.X)))
+        state = site_schema(site, plan["params"])
         content = RecordDict({CONFIG: ConfigRecord({SITE: site.name, "schema": state})})
         return Message(content, reply_to=msg)
 

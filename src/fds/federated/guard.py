@@ -17,7 +17,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
-from fds.federated.strategies import NUM_EXAMPLES
+from fds.federated.messages import NUM_EXAMPLES
 
 log = logging.getLogger("fds.federated")
 

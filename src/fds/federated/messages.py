@@ -11,6 +11,9 @@ import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 
 ARRAYS, CONFIG, METRICS, SITE = "arrays", "config", "metrics", "site"
+NUM_EXAMPLES = "num-examples"  # a site's example count, the weight of its update
+# With DP every site weighs the same (the sensitivity bound assumes it); clients report this key.
+UNIT_WEIGHT = "unit-weight"
 
 
 def to_arrays(state: dict[str, torch.Tensor]) -> ArrayRecord:

@@ -7,7 +7,6 @@ failed sites, bytes and seconds can be recorded and shown as the round ends.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,14 +25,15 @@ from fds.federated.guard import RejectMalformed, site_of
 from fds.federated.messages import (
     ARRAYS,
     CONFIG,
+    NUM_EXAMPLES,
     from_arrays,
     payload_bytes,
     plan_record,
     to_arrays,
 )
-from fds.federated.schema import merge_codecs
+from fds.federated.schema import merge_codecs, usable_site_states
 from fds.federated.settings import FederatedSettings
-from fds.federated.strategies import NUM_EXAMPLES, make_strategy
+from fds.federated.strategies import make_strategy
 from fds.models import FactorizedAutoencoder, build_model
 
 log = logging.getLogger("fds.federated")
@@ -184,7 +184,8 @@ def _shared_codec(
             log.warning("site %s did not report its schema: %s", site_of(reply), reply.error.reason)
             continue
         content = reply.content[CONFIG]
-        states.append((str(content["site"]), json.loads(str(content["schema"]))))
+        states.append((site_of(reply), content.get("schema")))
+    states = usable_site_states(states)
     if len(states) < settings.min_sites:
         raise DataError(
             f"{len(states)} site(s) reported their data schema, fewer than min_sites = {settings.min_sites}"

@@ -5,16 +5,25 @@ kind, count, mean and standard deviation of the transformed values, category set
 merges them: images must agree; continuous and count columns get the pooled mean and standard
 deviation (exact, from n, mean and sd per site), categories the union. These per-site statistics
 are what the server learns about a site's data besides the model updates.
+
+A site's report is checked before it is merged (`usable_site_states`): one whose statistics are
+not finite numbers within float32's range, or whose codec is malformed, is left out with a log
+line naming the site, like a site whose query failed; the run goes on while `min_sites` report.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import numpy as np
 
-from fds.data.codec import Codec, codec_from_json
+from fds.data.codec import Codec
+from fds.data.codecs import codec_from_json
 from fds.errors import ConfigError, DataError
+
+log = logging.getLogger("fds.federated")
 
 
 def site_codec_state(codec: Codec, n_rows: int) -> dict[str, Any]:
@@ -25,6 +34,36 @@ def site_codec_state(codec: Codec, n_rows: int) -> dict[str, Any]:
             "from per-site summaries)"
         )
     return {"codec": codec.to_json(), "n": int(n_rows)}
+
+
+def usable_site_states(reports: list[tuple[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(site, state) for each (site, reported JSON text) that can be merged; every other site is
+    logged and dropped."""
+    usable = []
+    for site, text in reports:
+        try:
+            state = json.loads(str(text))
+        except (json.JSONDecodeError, RecursionError):
+            state = None
+        problem = _state_problem(site, state)
+        if problem is None:
+            usable.append((site, state))
+        else:
+            log.warning("site %s is left out: its data schema is unusable (%s)", site, problem)
+    return usable
+
+
+def _state_problem(site: str, state: Any) -> str | None:
+    if not isinstance(state, dict):
+        return "not a JSON object"
+    n = state.get("n")
+    if type(n) is not int or n < 1:
+        return "its row count is not a positive integer"
+    try:
+        codec_from_json(state.get("codec"), source=f"the schema of site {site}")
+    except DataError as exc:
+        return str(exc)
+    return None
 
 
 def merge_codecs(states: list[tuple[str, dict[str, Any]]]) -> Codec:
@@ -42,7 +81,7 @@ def merge_codecs(states: list[tuple[str, dict[str, Any]]]) -> Codec:
                     f"site {site} holds images of another shape or dtype than site {first_site}"
                 )
         return codec_from_json(first["codec"])
-    return codec_from_json(_merge_tables(states))
+    return codec_from_json(_merge_tables(states), source="the merged schema")
 
 
 def _merge_tables(states: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:

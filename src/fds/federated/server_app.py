@@ -2,7 +2,7 @@
 
 Its run config (pyproject.toml `[tool.flwr.app.config]`, written by `fds federated app`) names
 `fds-config` (fed.yaml) and `out` (the run directory the server writes). Simulation builds its own
-ServerApp around the same `run_rounds` (see fds.workflows.federated).
+ServerApp around the same `run_rounds` and `run.RunWriter` (see fds.workflows.federated).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fds.federated.rounds import run_rounds
+from fds.federated.run import RunWriter, make_plan
 from fds.federated.settings import load_federated_yaml
-from fds.workflows.federated import RunWriter, make_plan
 
 log = logging.getLogger("fds.federated")
 app = ServerApp()

@@ -1,7 +1,8 @@
 """The `federated:` section of fed.yaml, validated once, beside the usual FDS model options.
 
 fed.yaml = the keys of `fds train --config` (model and training options, `data`, `data_root`)
-plus `federated:`; unknown keys anywhere fail with one line naming the key.
+plus `federated:`; unknown keys anywhere fail with one line naming the key, and the strategy's
+name and parameters are checked against `STRATEGIES` here, before any round runs.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fds.config import FDSConfig, make_config, reject_unknown
 from fds.errors import ConfigError
-
-RUN_KEYS = ("data", "data_root")
+from fds.rundir import split_run_params
 
 
 class ServerDP(BaseModel):
@@ -88,10 +88,55 @@ def make_settings(**params: Any) -> FederatedSettings:
         )
     if settings.partition == "column" and not settings.column:
         raise ConfigError("federated.partition is column but federated.column is not set")
-    from fds.federated.strategies import check_strategy  # validates name + params early
-
     check_strategy(settings)
     return settings
+
+
+# name → (Flower class name, the parameters a user may set, with their types)
+STRATEGIES: dict[str, tuple[str, dict[str, type]]] = {
+    "fedavg": ("FedAvg", {}),
+    "fedprox": ("FedProx", {"proximal_mu": float}),
+    "fedadam": (
+        "FedAdam",
+        {"eta": float, "eta_l": float, "beta_1": float, "beta_2": float, "tau": float},
+    ),
+    "fedavgm": ("FedAvgM", {"server_learning_rate": float, "server_momentum": float}),
+    "fedmedian": ("FedMedian", {}),
+    "fedtrimmedavg": ("FedTrimmedAvg", {"beta": float}),
+    "krum": ("Krum", {"num_malicious_nodes": int}),
+}
+# Server-side DP calibrates noise to the sensitivity of a plain mean of clipped updates: only the
+# strategies whose aggregation is FedAvg's (FedProx changes the clients' loss, not the mean).
+DP_STRATEGIES = ("fedavg", "fedprox")
+
+
+def check_strategy(settings: FederatedSettings) -> None:
+    """Unknown name, unknown parameter, wrong type or DP with a non-mean strategy → ConfigError."""
+    name = settings.strategy.lower()
+    if name not in STRATEGIES:
+        reject_unknown([name], STRATEGIES)
+    _, allowed = STRATEGIES[name]
+    params = settings.strategy_params
+    for key, value in params.items():
+        reject_unknown([key], allowed)
+        kind = allowed[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"federated.strategy_params.{key} must be a number, got {value!r}")
+        if kind is int and int(value) != value:
+            raise ConfigError(f"federated.strategy_params.{key} must be an integer, got {value}")
+        if value < 0:
+            raise ConfigError(f"federated.strategy_params.{key} must be ≥ 0, got {value}")
+    if name == "fedtrimmedavg" and not params.get("beta", 0.2) < 0.5:
+        raise ConfigError("federated.strategy_params.beta must be below 0.5 (the cut per side)")
+    if settings.dp is not None and name not in DP_STRATEGIES:
+        raise ConfigError(
+            f"federated.dp (server-side clipping + noise) needs a mean aggregation "
+            f"({', '.join(DP_STRATEGIES)}), not {settings.strategy!r}"
+        )
+    if settings.min_sites > (settings.sites or settings.min_sites):
+        raise ConfigError(
+            f"federated.min_sites = {settings.min_sites} exceeds sites = {settings.sites}"
+        )
 
 
 def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSettings]:
@@ -127,4 +172,4 @@ def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSett
 
 def model_config(params: dict[str, Any]) -> FDSConfig:
     """The resolved FDSConfig of the model part of fed.yaml (`data`/`data_root` set aside)."""
-    return make_config(**{k: v for k, v in params.items() if k not in RUN_KEYS}).resolved()
+    return make_config(**split_run_params(params)[0]).resolved()

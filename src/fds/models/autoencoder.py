@@ -16,6 +16,7 @@ from torch import nn
 
 from fds.config import FDSConfig
 from fds.errors import ConfigError
+from fds.nn.conv import ConvEncoder
 from fds.nn.corruption import corrupt
 from fds.nn.likelihoods import Likelihood
 from fds.nn.posteriors import PosteriorSample
@@ -74,6 +75,11 @@ class FactorizedAutoencoder(nn.Module):
         """The registered terms this model's config has (looked up, not stored: Opacus clones a
         model by pickling it, and a term may hold lambdas)."""
         return applying_terms(self.config)
+
+    @property
+    def convolutional(self) -> bool:
+        """The encoder is the built-in convolutional one (else an MLP, or the user's own)."""
+        return isinstance(self.encoder, ConvEncoder)
 
     @property
     def stochastic(self) -> bool:

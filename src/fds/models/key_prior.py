@@ -70,14 +70,28 @@ class KeyPrior:
         return dict(zip(TENSOR_NAMES, (self.weights, self.locs, self.scale_trils), strict=True))
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> KeyPrior | None:
-        """Pop the mixture's tensors from a model file's; None when it has none."""
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], width: int) -> KeyPrior | None:
+        """Pop the mixture's tensors from a model file's (a private block of `width`), checked
+        so that drawing from them cannot fail; None when the file has none."""
         present = [name in tensors for name in TENSOR_NAMES]
         if not any(present):
             return None
         if not all(present):
             raise ModelFormatError("weights.safetensors holds part of the key prior, not all of it")
-        return cls(*(tensors.pop(name) for name in TENSOR_NAMES))
+        weights, locs, trils = (tensors.pop(name).float() for name in TENSOR_NAMES)
+        groups = len(weights)
+        if (
+            weights.ndim != 1
+            or not groups
+            or tuple(locs.shape) != (groups, width)
+            or tuple(trils.shape) != (groups, width, width)
+            or (weights < 0).any()
+            or weights.sum() <= 0
+        ):
+            raise ModelFormatError(
+                f"weights.safetensors: the key prior does not fit a private block of {width}"
+            )
+        return cls(weights, locs, trils)
 
 
 def group_index(s: torch.Tensor, specs: Sequence[AttributeSpec]) -> np.ndarray:

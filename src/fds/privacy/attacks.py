@@ -1,11 +1,12 @@
 """Privacy attacks on a trained model, its samples and its released latents, each reported beside
 the baseline an attacker gets for free (AUC 0.5, the owner's error, the mean predictor).
 
-Pure functions work on scores and arrays (rows in the codec's encoded space, so mixed tables and
-images are handled alike); thin functions take a fitted `FDS`:
+Pure functions of scores and arrays (rows in the model's input space, the codec's encoding, so
+mixed tables and images are handled alike); the membership attacks reach the model only through
+callables (`elbo`, `reconstruct`, `generate`) that `fds.workflows.attack.model_queries` builds:
 
 - membership inference against the model (who was in the training set?):
-  * ``loss``: per-example ELBO (as `FDS.score_samples`, averaged over several posterior draws) as
+  * ``loss``: per-example ELBO (averaged over several posterior draws) as
     the score, a threshold attack (Yeom et al. 2018);
   * ``reconstruction``: Hilprecht et al. 2019's reconstruction attack for VAEs: minus the squared
     distance between a record and the decoder means at several posterior draws z ~ q(z|x);
@@ -21,10 +22,10 @@ images are handled alike); thin functions take a fitted `FDS`:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-import torch
 from scipy import stats
 from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeCV
@@ -34,19 +35,14 @@ from sklearn.neural_network import MLPRegressor
 
 from fds.errors import DataError
 
-if TYPE_CHECKING:
-    from fds.estimator import FDS
-
 __all__ = [
     "distance_to_closest_record",
     "domias",
-    "encode_rows",
     "membership_inference",
     "model_inversion",
     "roc_metrics",
 ]
 
-_BATCH = 512
 _LOW_FPR = 0.01
 
 
@@ -108,43 +104,22 @@ def _same_width(**arrays: np.ndarray) -> None:
 # --------------------------------------------------------------------------- membership
 
 
-def encode_rows(model: FDS, X: Any) -> np.ndarray:
-    """Rows as the model sees them (float32 in the codec's encoded space, images flattened)."""
-    parts = [x.reshape(len(x), -1) for x in model._rows(X).batches(_BATCH)]
-    return torch.cat(parts).numpy()
+def _mean_of_draws(
+    draw: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, n_draws: int
+) -> np.ndarray:
+    """The mean over `n_draws` calls of a per-row score that draws from the posterior."""
+    total = np.zeros(len(rows), dtype=np.float64)
+    for _ in range(n_draws):
+        total += _scores(draw(rows), "per-row scores")
+    return total / n_draws
 
 
-@torch.no_grad()
-def _mean_elbo(model: FDS, X: Any, n_draws: int) -> np.ndarray:
-    """Per-example ELBO (`FDS.score_samples`' quantity) averaged over `n_draws` posterior draws:
-    one draw is noisy enough to hide much of the gap between members and non-members."""
-    out = []
-    for x in model._rows(X).batches(_BATCH):
-        out.append(torch.stack([model.model_.elbo(x) for _ in range(n_draws)]).double().mean(0))
-    return torch.cat(out).numpy()
-
-
-@torch.no_grad()
-def _reconstruction_distance(model: FDS, X: Any, n_draws: int) -> np.ndarray:
-    """Mean over `n_draws` posterior draws of ‖x − decoder mean(z)‖² (one value per record)."""
-    net, out = model.model_, []
-    for x in model._rows(X).batches(_BATCH):
-        total = torch.zeros(len(x), dtype=torch.float64)
-        for _ in range(n_draws):
-            x_hat = net.likelihood.mean(net.decode(net.encode(x, sample=True).z))
-            total += (x_hat - x).reshape(len(x), -1).pow(2).sum(1).double()
-        out.append(total / n_draws)
-    return torch.cat(out).numpy()
-
-
-@torch.no_grad()
-def _generated(model: FDS, n: int) -> np.ndarray:
-    """Decoder means at `n` draws from the model's code distribution (prior or fitted Gaussian)."""
-    eps = torch.randn(n, model.config_.latent_dim)
-    z = model.latent_loc_ + eps @ model.latent_scale_tril_.T
-    net = model.model_
-    parts = [net.likelihood.mean(net.decode(c)).reshape(len(c), -1) for c in z.split(_BATCH)]
-    return torch.cat(parts).numpy()
+def _squared_distance(
+    reconstruct: Callable[[np.ndarray], np.ndarray], rows: np.ndarray
+) -> np.ndarray:
+    """‖x − reconstruct(x)‖² per row (flattened), for one posterior draw."""
+    x = rows.reshape(len(rows), -1).astype(np.float64)
+    return ((_as_matrix(reconstruct(rows), "reconstructions") - x) ** 2).sum(1)
 
 
 def _epsilon_ball_scores(candidates: np.ndarray, generated: np.ndarray) -> np.ndarray:
@@ -157,33 +132,44 @@ def _epsilon_ball_scores(candidates: np.ndarray, generated: np.ndarray) -> np.nd
 
 
 def membership_inference(
-    model: FDS,
     members: Any,
     non_members: Any,
     *,
+    elbo: Callable[[np.ndarray], np.ndarray],
+    reconstruct: Callable[[np.ndarray], np.ndarray],
+    generate: Callable[[int], np.ndarray],
     n_draws: int = 8,
     n_generated: int = 2000,
-    seed: int = 0,
 ) -> dict[str, Any]:
     """Three membership attacks on `members` (rows the model trained on) vs `non_members` (held-out
-    rows from the same distribution, as many): ``loss``, ``reconstruction``, ``monte_carlo``."""
+    rows from the same distribution, as many), both in the model's input space (the codec's
+    encoding): ``loss``, ``reconstruction``, ``monte_carlo``.
+
+    The model is reached only through callables: `elbo(rows)` (per-row ELBO at one posterior
+    draw), `reconstruct(rows)` (decoder mean at one posterior draw, same space as the rows) and
+    `generate(n)` (decoder means at n codes from the model's code distribution, flattened). They
+    draw their own randomness: seed it around the call for reproducible figures."""
+    members = np.asarray(members, dtype=np.float32)
+    non_members = np.asarray(non_members, dtype=np.float32)
     if len(members) != len(non_members):
         raise DataError(
             f"members and non-members must be as many, got {len(members)} and {len(non_members)}"
         )
     if len(members) < 2:
         raise DataError(f"need at least 2 members and 2 non-members, got {len(members)}")
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        loss = roc_metrics(
-            _mean_elbo(model, members, n_draws), _mean_elbo(model, non_members, n_draws)
-        )
-        recon = roc_metrics(
-            -_reconstruction_distance(model, members, n_draws),
-            -_reconstruction_distance(model, non_members, n_draws),
-        )
-        generated = _generated(model, n_generated)
-    candidates = np.concatenate([encode_rows(model, members), encode_rows(model, non_members)])
+    loss = roc_metrics(
+        _mean_of_draws(elbo, members, n_draws), _mean_of_draws(elbo, non_members, n_draws)
+    )
+
+    def distance(rows: np.ndarray) -> np.ndarray:
+        return _squared_distance(reconstruct, rows)
+
+    recon = roc_metrics(
+        -_mean_of_draws(distance, members, n_draws),
+        -_mean_of_draws(distance, non_members, n_draws),
+    )
+    generated = _as_matrix(generate(n_generated), "generated samples")
+    candidates = np.concatenate([members, non_members]).reshape(2 * len(members), -1)
     ball = _epsilon_ball_scores(candidates, generated)
     monte_carlo = roc_metrics(ball[: len(members)], ball[len(members) :])
     return {

@@ -6,6 +6,12 @@ Gaussian mechanism — noise multiplier σ/Δ, sample rate q, steps — so the t
 all of them by Opacus' RDP accountant, reported as ε at the ledger's δ. A configured budget is
 checked BEFORE a release writes anything (`Ledger.check`); an over-budget release is refused.
 
+Concurrent commands on one run (parallel releases, a release during training) go through
+`Ledger.transaction`, which holds a file lock (`.privacy_ledger.json.lock`, left in place: deleting
+a lock file races) from the read through the check to the write, so no two can both pass the
+budget or drop each other's entry. A `save` outside a transaction refuses to overwrite a ledger
+another process changed since it was read.
+
 The ledger's δ is the one set with `fds ledger set-budget`, else the smallest δ of its entries.
 """
 
@@ -13,20 +19,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock
 
-from fds.errors import ConfigError, ModelFormatError, PrivacyBudgetError
+from fds.errors import ConfigError, FDSError, ModelFormatError, PrivacyBudgetError
 from fds.io import resolve_model_dir
-from fds.privacy.accounting import epsilon_spent
+from fds.rundir import LEDGER_FILE, write_json
+from fds.training.accounting import epsilon_spent
 
-LEDGER_FILE = "privacy_ledger.json"
 ACCOUNTANT = "rdp"
 
 
@@ -52,24 +60,38 @@ def ledger_path(model: str | Path) -> Path:
 class Ledger:
     """Read, check, extend and atomically rewrite one ledger file."""
 
-    def __init__(self, path: Path, state: dict[str, Any]) -> None:
+    def __init__(self, path: Path, state: dict[str, Any], raw: bytes | None = None) -> None:
         self.path, self.state = path, state
+        self._raw = raw  # the file's bytes when read (None: there was no file)
+        self._lock = FileLock(path.with_name(f".{path.name}.lock"))
 
     @classmethod
     def load(cls, path: str | Path) -> Ledger:
+        """A snapshot of the ledger (an empty one if the file does not exist yet)."""
         path = Path(path)
-        if not path.is_file():
-            return cls(
-                path,
-                {"format": "fds-privacy-ledger", "budget": None, "delta": None, "datasets": {}},
-            )
+        raw = _read_raw(path)
+        if raw is None:
+            empty = {"format": "fds-privacy-ledger", "budget": None, "delta": None, "datasets": {}}
+            return cls(path, empty)
         try:
-            state = json.loads(path.read_text())
-        except json.JSONDecodeError:
+            state = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise ModelFormatError(f"{path} is not valid JSON") from None
-        if state.get("format") != "fds-privacy-ledger":
-            raise ModelFormatError(f"{path} is not an FDS privacy ledger")
-        return cls(path, state)
+        problem = _state_problem(state)
+        if problem is not None:
+            raise ModelFormatError(f"{path} is not a valid FDS privacy ledger: {problem}")
+        return cls(path, state, raw)
+
+    @classmethod
+    @contextmanager
+    def transaction(cls, path: str | Path) -> Iterator[Ledger]:
+        """The ledger, locked against every other process from this read to the end of the block:
+        check, do the DP work and `save` inside it."""
+        lock = FileLock(Path(path).with_name(f".{Path(path).name}.lock"))
+        with lock:
+            ledger = cls.load(path)
+            ledger._lock = lock
+            yield ledger
 
     # ------------------------------------------------------------------ figures
     def entries(self, fingerprint: str) -> list[dict[str, Any]]:
@@ -122,11 +144,15 @@ class Ledger:
         self.state["budget"], self.state["delta"] = epsilon, delta
 
     def save(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.state, handle, indent=2)
-        os.replace(tmp, self.path)
+        """Write atomically under the lock; refused if another process changed the file since it
+        was read (outside a transaction), so no entry or budget is lost."""
+        with self._lock:
+            if _read_raw(self.path) != self._raw:
+                raise FDSError(
+                    f"{self.path} was changed by another command while this one ran; run it again"
+                )
+            write_json(self.path, self.state)
+            self._raw = _read_raw(self.path)
         return self.path
 
     def summary(self) -> dict[str, Any]:
@@ -146,6 +172,55 @@ class Ledger:
                 for fp, d in self.state["datasets"].items()
             ],
         }
+
+
+def _read_raw(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ModelFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _number(value: Any, low: float, high: float, *, open_low: bool = False) -> bool:
+    """A JSON number (not a bool) in [low, high] (or (low, high] with `open_low`)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return (low < value if open_low else low <= value) and value <= high
+
+
+def _state_problem(state: Any) -> str | None:
+    """What makes a parsed ledger unusable, None when nothing does."""
+    if not isinstance(state, dict) or state.get("format") != "fds-privacy-ledger":
+        return "no fds-privacy-ledger object"
+    if state.get("budget") is not None and not _number(state["budget"], 0, math.inf, open_low=True):
+        return "budget must be a positive number or null"
+    if state.get("delta") is not None and not _number(state["delta"], 0, 1, open_low=True):
+        return "delta must be in (0, 1) or null"
+    datasets = state.get("datasets")
+    if not isinstance(datasets, dict):
+        return "datasets must be an object"
+    for fingerprint, data in datasets.items():
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("name"), str)
+            and isinstance(data.get("entries"), list)
+        ):
+            return f"data set {fingerprint[:12]} needs a name and a list of entries"
+        for entry in data["entries"]:
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("kind"), str)
+                and _number(entry.get("epsilon"), 0, math.inf)
+                and _number(entry.get("delta"), 0, 1, open_low=True)
+                and _number(entry.get("noise_multiplier"), 0, math.inf, open_low=True)
+                and _number(entry.get("sample_rate"), 0, 1, open_low=True)
+                and isinstance(entry.get("steps"), int)
+                and entry["steps"] >= 0
+            ):
+                return f"an entry of data set {fingerprint[:12]} is malformed"
+    return None
 
 
 def training_entry(privacy: dict[str, Any]) -> dict[str, Any]:

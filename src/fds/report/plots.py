@@ -24,11 +24,11 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from fds.errors import DataError
+from fds.rundir import atomic_write
 
 __all__ = [
     "column_comparison",
     "column_comparison_png",
-    "factor_latent_mi",
     "figure_to_base64",
     "figure_to_png",
     "image_grid",
@@ -77,12 +77,11 @@ def png_data_uri(png: bytes) -> str:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    finally:
+        plt.close(fig)
 
 
 # --------------------------------------------------------------------------- images
@@ -425,34 +424,6 @@ def latent_map_png(
     ax.tick_params(labelsize=7)
     ax.set_title(title + (f", coloured by {colour_name}" if colour_name else ""), fontsize=9)
     return figure_to_png(fig)
-
-
-def factor_latent_mi(
-    factors: np.ndarray | pd.DataFrame, codes: np.ndarray, n_bins: int = 20, normalize: bool = True
-) -> np.ndarray:
-    """(K, D) mutual information (nats) between each factor and each latent dimension.
-
-    Codes are discretised into `n_bins` equal-width bins (`discretize`, as MIG does); with
-    `normalize` each row is divided by the factor's entropy, so 1 means the dimension determines
-    the factor. Non-numeric factor columns are turned into integer codes first.
-    """
-    from sklearn.metrics import mutual_info_score  # local: keeps `fds train` start-up light
-
-    from fds.evaluation.disentanglement import discretize, entropy
-
-    frame = factors if isinstance(factors, pd.DataFrame) else pd.DataFrame(np.asarray(factors))
-    codes = np.asarray(codes)
-    if len(frame) != len(codes):
-        raise DataError(f"factors have {len(frame)} rows but codes have {len(codes)}")
-    binned = discretize(codes, n_bins)
-    mi = np.zeros((frame.shape[1], codes.shape[1]))
-    for k, name in enumerate(frame.columns):
-        y = pd.factorize(frame[name])[0]
-        mi[k] = [mutual_info_score(y, z) for z in binned.T]
-        if normalize:
-            h = float(entropy(np.unique(y, return_counts=True)[1]))
-            mi[k] = mi[k] / h if h > 0 else 0.0
-    return mi
 
 
 def mi_heatmap_png(

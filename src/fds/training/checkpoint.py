@@ -7,14 +7,15 @@ which is everything `--resume` needs to continue bit for bit.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from fds.errors import ModelFormatError
+from fds.rundir import atomic_write
 
 
 def _flatten_optimizer(prefix: str, state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list]:
@@ -50,10 +51,11 @@ def save_checkpoint(
     for name, generator in (generators or {}).items():
         tensors[f"rng.{name}"] = generator.get_state()
     meta = {"loop": json.dumps(loop_state), "param_groups": json.dumps(groups)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+# the loop position the trainer writes, with the JSON types a resume relies on
+_LOOP_FIELDS = {"epoch": int, "batch": int, "step": int, "bad_epochs": int, "sums": dict}
 
 
 def load_checkpoint(
@@ -62,19 +64,64 @@ def load_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     generators: dict[str, torch.Generator] | None = None,
 ) -> dict[str, Any]:
-    """Restore model, optimizers, torch's RNG and `generators` in place; return the loop state."""
+    """Restore model, optimizers, torch's RNG and `generators` in place; return the loop state.
+
+    A corrupt, truncated or foreign file (a pickle, another model's checkpoint) is refused with
+    one ModelFormatError line naming it.
+    """
     if not path.is_file():
         raise ModelFormatError(f"no checkpoint to resume from: {path} does not exist")
-    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as exc:
+        raise ModelFormatError(f"{path} is not a readable checkpoint: {exc}") from None
+    loop, groups = (_metadata_json(meta, key, path) for key in ("loop", "param_groups"))
+    _check_loop(loop, path, dp=bool(generators))
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFormatError(f"{path} holds NaN or inf in {name!r}: it cannot be resumed")
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        for name, opt in optimizers.items():
+            opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, groups[name]))
+        torch.set_rng_state(tensors["rng.torch"])
+        for name, generator in (generators or {}).items():
+            generator.set_state(tensors[f"rng.{name}"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        reason = (
+            f"{exc.args[0]!r} is missing"
+            if isinstance(exc, KeyError)
+            else " ".join(str(exc).split())[:200] or type(exc).__name__
+        )
+        raise ModelFormatError(f"{path} does not fit this run's model: {reason}") from None
+    return loop
 
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    groups = json.loads(meta["param_groups"])
-    for name, opt in optimizers.items():
-        opt.load_state_dict(_unflatten_optimizer(f"optim.{name}", tensors, groups[name]))
-    torch.set_rng_state(tensors["rng.torch"])
-    for name, generator in (generators or {}).items():
-        generator.set_state(tensors[f"rng.{name}"])
-    return json.loads(meta["loop"])
+
+def _metadata_json(meta: dict[str, str], key: str, path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(meta[key])
+    except (KeyError, json.JSONDecodeError, RecursionError):
+        raise ModelFormatError(f"{path} has missing or invalid {key!r} metadata") from None
+    if not isinstance(value, dict):
+        raise ModelFormatError(f"{path} has invalid {key!r} metadata: not a JSON object")
+    return value
+
+
+def _check_loop(loop: dict[str, Any], path: Path, dp: bool) -> None:
+    """The loop position must be what the trainer wrote: counters ≥ 0, the epoch history, and for
+    a DP run (it has generators) the DP state with its key."""
+    for key, kind in _LOOP_FIELDS.items():
+        value = loop.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            raise ModelFormatError(f"{path} has invalid 'loop' metadata: {key}")
+    history = loop.get("history")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ModelFormatError(f"{path} has invalid 'loop' metadata: history")
+    if not isinstance(loop.get("best_val"), int | float | None):
+        raise ModelFormatError(f"{path} has invalid 'loop' metadata: best_val")
+    if dp and not (
+        isinstance(loop.get("dp"), dict) and isinstance(loop["dp"].get("key"), int | None)
+    ):
+        raise ModelFormatError(f"{path} has invalid 'loop' metadata: dp")

@@ -32,7 +32,7 @@ from torch import nn
 from fds.config import DPConfig
 from fds.errors import ConfigError
 from fds.objectives import check_trainable_under_dp
-from fds.privacy.accounting import default_delta, epsilon_spent, opacus_module
+from fds.training.accounting import default_delta, epsilon_spent, opacus_module
 
 if TYPE_CHECKING:
     from fds.models import FactorizedAutoencoder

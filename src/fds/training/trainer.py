@@ -23,13 +23,11 @@ from fds.config import FDSConfig
 from fds.data.stream import Rows
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.models import FactorizedAutoencoder
+from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE, write_text
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
 from fds.training.progress import TrainingProgress
 from fds.training.schedule import lr_at
-
-CHECKPOINT = "checkpoints/last.safetensors"
-METRICS = "metrics.jsonl"
 
 
 class Trainer:
@@ -94,14 +92,14 @@ class Trainer:
         loop = {"epoch": 0, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0, "sums": {}}
         if resume:
             loop = load_checkpoint(
-                self._path(CHECKPOINT), self.model, self.optimizers, self._generators()
+                self._path(LAST_CHECKPOINT_FILE), self.model, self.optimizers, self._generators()
             )
             if self.dp is not None:
                 self.dp.restore(loop.pop("dp"), reseed=False)
             self.history = loop.pop("history")
             self._truncate_log(len(self.history))
         elif self.run_dir is not None:
-            self._path(METRICS).write_text("")
+            self._path(METRICS_FILE).write_text("")
         with self._catch_interrupt(), TrainingProgress(self.show_progress, self.epochs) as progress:
             while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
                 if self._run_epoch(loop, progress):
@@ -175,7 +173,7 @@ class Trainer:
                 f"loss term {bad!r} became {values[bad]} at epoch {int(epoch_progress) + 1} "
                 f"(step {step + 1}); lower lr or check the data"
                 + (
-                    f"; the last good checkpoint is kept in {self._path(CHECKPOINT)}"
+                    f"; the last good checkpoint is kept in {self._path(LAST_CHECKPOINT_FILE)}"
                     if self.run_dir
                     else ""
                 )
@@ -207,7 +205,7 @@ class Trainer:
         self.history.append(record)
         loop["epoch"], loop["batch"], loop["sums"] = loop["epoch"] + 1, 0, {}
         if self.run_dir is not None:
-            with self._path(METRICS).open("a") as log:
+            with self._path(METRICS_FILE).open("a") as log:
                 log.write(json.dumps(record) + "\n")
         return record
 
@@ -251,7 +249,7 @@ class Trainer:
         if self.run_dir is not None:
             extra = {"dp": self.dp.state()} if self.dp is not None else {}
             save_checkpoint(
-                self._path(CHECKPOINT),
+                self._path(LAST_CHECKPOINT_FILE),
                 self.model,
                 self.optimizers,
                 loop | {"history": self.history} | extra,
@@ -264,11 +262,11 @@ class Trainer:
     def _truncate_log(self, n_records: int) -> None:
         """Drop log lines written after the checkpoint (a kill between log and checkpoint)."""
         lines = (
-            self._path(METRICS).read_text().splitlines()[:n_records]
-            if self._path(METRICS).exists()
+            self._path(METRICS_FILE).read_text().splitlines()[:n_records]
+            if self._path(METRICS_FILE).exists()
             else []
         )
-        self._path(METRICS).write_text("".join(line + "\n" for line in lines))
+        write_text(self._path(METRICS_FILE), "".join(line + "\n" for line in lines))
 
     @contextmanager
     def _catch_interrupt(self) -> Iterator[None]:

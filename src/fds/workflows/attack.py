@@ -3,48 +3,122 @@
 The run's own train/validation split (`split_indices` with the training seed, as `FDS.fit` drew it)
 says who is a member. The held-out rows are halved at random: one half are the non-member
 candidates, the other the attacker's auxiliary/reference data; as many training rows are drawn as
-member candidates. attacks.json holds one key per kind (``membership``, ``synthetic``,
-``inversion``, ``attribute``, ``audit``); running one kind keeps the others' results. The audit
-re-trains the run's DP configuration once, so it runs only when asked for.
+member candidates. Attribute inference is `fds evaluate`'s leakage measurement
+(`fds.workflows.leakage.measure_leakage`: attackers fitted on every training row's released
+latents, scored on the held-out rows), so both report the same figures. The attacks reach the
+model only through `model_queries`' callables. attacks.json holds one key per kind
+(``membership``, ``synthetic``, ``inversion``, ``attribute``, ``audit``); running one kind keeps
+the others' results. The audit re-trains the run's DP configuration once, so it runs only when
+asked for.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from rich.console import Console
 from rich.progress import Progress
 from threadpoolctl import threadpool_limits
 
 from fds.data.files import LoadedData
-from fds.data.sensitive import is_categorical
-from fds.data.stream import split_indices
+from fds.data.stream import split_indices, take_rows
 from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
 from fds.privacy.attacks import (
     distance_to_closest_record,
     domias,
-    encode_rows,
     membership_inference,
     model_inversion,
 )
 from fds.privacy.audit import audit_dp_training
-from fds.privacy.leakage import attribute_leakage
-from fds.workflows.evaluate import _strict, _take, load_run, write_json
-from fds.workflows.leakage import quartiles
-from fds.workflows.probe import resolve_values
+from fds.privacy.leakage import TRUTHFUL, Budget
+from fds.rundir import ATTACKS_FILE, plain_json, write_json
+from fds.workflows.evaluate import encoded_rows, load_run
+from fds.workflows.leakage import measure_leakage
 
-__all__ = ["ATTACKS_FILE", "KINDS", "attack_path", "attack_run", "headline"]
+__all__ = [
+    "KINDS",
+    "ModelQueries",
+    "attack_path",
+    "attack_run",
+    "headline",
+    "membership",
+    "model_queries",
+]
 
-ATTACKS_FILE = "attacks.json"
 KINDS = ("membership", "synthetic", "inversion", "attribute", "audit")
 _MIN_HELD_OUT = 20
+_BATCH = 512
+
+
+@dataclass(frozen=True)
+class ModelQueries:
+    """What the attacks ask of a fitted model, as callables on arrays in its input space (the
+    codec's encoding, flattened): the attack functions never touch the estimator itself."""
+
+    encode: Callable[[Any], np.ndarray]  # rows as given → the model's input space
+    elbo: Callable[[np.ndarray], np.ndarray]  # per-row ELBO at one posterior draw
+    reconstruct: Callable[[np.ndarray], np.ndarray]  # decoder mean at one posterior draw
+    decode: Callable[[np.ndarray], np.ndarray]  # decoder mean at given codes
+    generate: Callable[[int], np.ndarray]  # decoder means at n draws of the code distribution
+
+
+def model_queries(model: FDS) -> ModelQueries:
+    """The callables of `model` (its network, codec and fitted code distribution)."""
+    net = model.model_.eval()
+
+    @torch.no_grad()
+    def batched(fn: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.float32)
+        parts = [fn(torch.from_numpy(rows[i : i + _BATCH])) for i in range(0, len(rows), _BATCH)]
+        return torch.cat(parts).reshape(len(rows), -1).numpy()
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        return batched(lambda c: net.likelihood.mean(net.decode(c)), z)
+
+    def generate(n: int) -> np.ndarray:
+        eps = torch.randn(n, model.config_.latent_dim)
+        return decode((model.latent_loc_ + eps @ model.latent_scale_tril_.T).numpy())
+
+    return ModelQueries(
+        encode=lambda X: encoded_rows(model, X),
+        elbo=lambda x: batched(net.elbo, x)[:, 0],
+        reconstruct=lambda x: batched(
+            lambda b: net.likelihood.mean(net.decode(net.encode(b, sample=True).z)), x
+        ),
+        decode=decode,
+        generate=generate,
+    )
+
+
+@contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Torch's global generator seeded for the block and restored after it (the callables draw
+    from it), so an attack's figures repeat with its seed."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+def membership(model: FDS, members: Any, non_members: Any, *, seed: int) -> dict[str, Any]:
+    """`membership_inference` on a fitted model's rows (as given), with seeded posterior draws."""
+    queries = model_queries(model)
+    with seeded_torch(seed):
+        return membership_inference(
+            queries.encode(members),
+            queries.encode(non_members),
+            elbo=queries.elbo,
+            reconstruct=queries.reconstruct,
+            generate=queries.generate,
+        )
 
 
 def attack_run(
@@ -56,6 +130,8 @@ def attack_run(
     noise_std: float = 0.0,
     seed: int = 0,
     sensitive: tuple[str, ...] | list[str] = (),
+    utility_target: str | None = None,
+    budget: Budget = TRUTHFUL,
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Run the attacks named in `kinds` on a fitted `model` and the `data` it was trained on.
@@ -63,8 +139,10 @@ def attack_run(
     At most `n_rows` member and as many non-member candidates; `noise_std` is the standard deviation
     of Gaussian noise added to the latents released to the inversion and attribute attackers (0:
     `fds encode`'s posterior means as they are). `sensitive` names the attributes the attribute
-    attacker predicts (default: the model's own sensitive attributes). Default `kinds`: all of
-    them but the audit, attribute inference only when there are sensitive attributes to attack."""
+    attacker predicts (default: the model's own sensitive attributes); `utility_target` adds the
+    shared latents' utility for it and the leakage it implies; `budget` sets how hard the
+    attribute attackers try. Default `kinds`: all of them but the audit, attribute inference only
+    when there are sensitive attributes to attack."""
     if kinds is None:
         kinds = [k for k in KINDS if k != "audit"]
         kinds = [k for k in kinds if k != "attribute" or sensitive or model.sensitive_]
@@ -107,7 +185,15 @@ def attack_run(
             bar.update(task, description=f"attack: {kind}")
             started = time.perf_counter()
             result = steps[kind](
-                model, X, split, seed=seed, noise_std=noise_std, data=data, sensitive=sensitive
+                model,
+                X,
+                split,
+                seed=seed,
+                noise_std=noise_std,
+                data=data,
+                sensitive=sensitive,
+                utility_target=utility_target,
+                budget=budget,
             )
             result["run"] = {
                 "data": data.source,
@@ -118,23 +204,24 @@ def attack_run(
                 "n_reference": len(split["reference"]),
                 "seconds": round(time.perf_counter() - started, 3),
             }
-            results[kind] = _strict(result)
+            results[kind] = plain_json(result)
             bar.advance(task)
     return results
 
 
 def _membership(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
-    return membership_inference(
-        model, _take(X, split["members"]), _take(X, split["non_members"]), seed=kw["seed"]
+    return membership(
+        model, take_rows(X, split["members"]), take_rows(X, split["non_members"]), seed=kw["seed"]
     )
 
 
 def _synthetic(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     """DCR and DOMIAS on as many of the model's samples as there are reference rows (×2)."""
-    members = encode_rows(model, _take(X, split["members"]))
-    non_members = encode_rows(model, _take(X, split["non_members"]))
-    reference = encode_rows(model, _take(X, split["reference"]))
-    synthetic = encode_rows(model, model.sample(2 * len(reference), seed=kw["seed"]))
+    encode = model_queries(model).encode
+    members = encode(take_rows(X, split["members"]))
+    non_members = encode(take_rows(X, split["non_members"]))
+    reference = encode(take_rows(X, split["reference"]))
+    synthetic = encode(model.sample(2 * len(reference), seed=kw["seed"]))
     holdout = np.concatenate([non_members, reference])
     return {
         "dcr": distance_to_closest_record(synthetic, members, holdout, seed=kw["seed"]),
@@ -150,20 +237,20 @@ def _released(
     return Z + noise_std * rng.standard_normal(Z.shape).astype(Z.dtype) if noise_std else Z
 
 
-@torch.no_grad()
 def _inversion(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     """The attacker holds the reference rows and their released latents; the targets are members."""
     rng = np.random.default_rng(kw["seed"])
-    aux, target = _take(X, split["reference"]), _take(X, split["members"])
+    queries = model_queries(model)
+    aux, target = take_rows(X, split["reference"]), take_rows(X, split["members"])
     z_aux, z_target = (
         _released(model, aux, kw["noise_std"], rng),
         _released(model, target, kw["noise_std"], rng),
     )
-    x_target = encode_rows(model, target)
-    owner = model._decode_mean(torch.from_numpy(z_target)).reshape(len(z_target), -1)
+    x_target = queries.encode(target)
+    owner = queries.decode(z_target)
     result = model_inversion(
         z_aux,
-        encode_rows(model, aux),
+        queries.encode(aux),
         z_target,
         x_target,
         float(np.mean((owner - x_target) ** 2)),
@@ -173,10 +260,8 @@ def _inversion(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> d
 
 
 def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
-    """Attribute inference on what is shared: the public block of a split model, else all latents.
-
-    The attacker fits on the reference rows' released latents and attributes, and predicts the
-    members' attributes from theirs."""
+    """Attribute inference on what is shared (the public block of a split model, else all
+    latents): `fds evaluate`'s leakage measurement, on the same rows with the same seed."""
     names = list(kw["sensitive"]) or [column.name for column in model.sensitive_]
     if not names:
         raise ConfigError(
@@ -184,19 +269,17 @@ def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> d
             "COLUMN|label|factor:NAME (this model has no sensitive attributes of its own)"
         )
     part = "public" if model.model_.private_dim else "all"
-    rng = np.random.default_rng(kw["seed"])
-    z_ref = _released(model, _take(X, split["reference"]), kw["noise_std"], rng, part)
-    z_members = _released(model, _take(X, split["members"]), kw["noise_std"], rng, part)
-    result: dict[str, Any] = {"latents": part, "noise_std": kw["noise_std"], "attributes": {}}
-    for name in names:
-        values = np.asarray(resolve_values(kw["data"], name, "sensitive attribute"))
-        if not is_categorical(pd.Series(values)):
-            values = quartiles(values)
-            result.setdefault("notes", []).append(f"{name}: continuous, attacked on its quartiles")
-        result["attributes"][name] = attribute_leakage(
-            z_ref, values[split["reference"]], z_members, values[split["members"]], seed=kw["seed"]
-        )
-    return result
+    result = measure_leakage(
+        model,
+        kw["data"],
+        names=names,
+        blocks=(part,),
+        target=kw["utility_target"],
+        noise_std=kw["noise_std"],
+        seed=kw["seed"],
+        budget=kw["budget"],
+    )
+    return result | {"latents": part}
 
 
 def _audit(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
@@ -210,14 +293,16 @@ def _audit(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[
     train_rows = np.setdiff1d(
         np.arange(len(X)), np.concatenate([split["non_members"], split["reference"]])
     )
-    canaries = _take(X, np.concatenate([split["non_members"], split["reference"]]))
+    canaries = take_rows(X, np.concatenate([split["non_members"], split["reference"]]))
     params = model.get_params() | {"val_fraction": 0.0, "verbose": False}
 
     def train(rows: Any) -> Any:
         return FDS(**params).fit(rows).score_samples
 
     delta = float(model.privacy_["delta"])
-    result = audit_dp_training(train, _take(X, train_rows), canaries, delta=delta, seed=kw["seed"])
+    result = audit_dp_training(
+        train, take_rows(X, train_rows), canaries, delta=delta, seed=kw["seed"]
+    )
     return result | {
         "accountant_epsilon": float(model.privacy_["epsilon"]),
         "score": "per-example ELBO (black-box: held-out rows of the data as canaries)",
@@ -234,6 +319,7 @@ def attack_path(
     noise_std: float = 0.0,
     seed: int = 0,
     sensitive: tuple[str, ...] | list[str] = (),
+    utility_target: str | None = None,
     show_progress: bool = False,
 ) -> tuple[dict[str, Any], Path]:
     """Load a run, run the attacks, and merge their results into RUN/attacks.json (atomically)."""
@@ -246,6 +332,7 @@ def attack_path(
         noise_std=noise_std,
         seed=seed,
         sensitive=sensitive,
+        utility_target=utility_target,
         show_progress=show_progress,
     )
     path = run_dir / ATTACKS_FILE
@@ -294,15 +381,40 @@ def headline(results: dict[str, Any]) -> dict[str, str]:
             f"{inversion['attacker_mse']:.4g} (owner {inversion['owner_mse']:.4g}, "
             f"mean predictor {inversion['baseline_mse']:.4g})"
         )
-    for name, leak in (results.get("attribute") or {}).get("attributes", {}).items():
-        rows[f"attribute {name}: best attacker accuracy"] = (
-            f"{leak['best_accuracy']:.3f} (majority {leak['majority']:.3f}, "
-            f"{leak['best_attacker']})"
-        )
+    attribute = results.get("attribute")
+    if attribute:
+        rows |= _attribute_rows(attribute)
     audit = results.get("audit")
     if audit:
         rows["audit: ε lower bound (95%)"] = (
             f"{audit['epsilon_lower_bound']:.3f} (accountant ε {audit['accountant_epsilon']:.3f}; "
             f"{audit['n_correct']}/{audit['n_guesses']} guesses right)"
         )
+    return rows
+
+
+def _attribute_rows(attribute: dict[str, Any]) -> dict[str, str]:
+    """Each attribute's best attacker (accuracy beside the majority, AUC beside 0.5), the
+    necessary leakage and the utility, and a line for each figure that is only a lower bound."""
+    rows: dict[str, str] = {}
+    block = attribute["latents"]
+    for name, entry in attribute["attributes"].items():
+        leak = entry[block]
+        auc = "n/a" if leak["best_auc"] is None else f"{leak['best_auc']:.3f}"
+        rows[f"attribute {name}: best attacker accuracy"] = (
+            f"{leak['best_accuracy']:.3f} (majority {leak['majority']:.3f}, "
+            f"{leak['best_attacker']}; {leak['n_train']} attacker rows)"
+        )
+        rows[f"attribute {name}: best attacker AUC"] = f"{auc} (chance 0.5)"
+        if entry.get("necessary"):
+            rows[f"attribute {name}: necessary leakage"] = (
+                f"{entry['necessary_accuracy']:.3f} (the utility target alone)"
+            )
+    utility = attribute.get("utility")
+    if utility:
+        rows[f"utility {utility['target']}: {utility['utility_metric']}"] = (
+            f"{utility['utility']:.3f} ({utility['best_model']})"
+        )
+    for i, note in enumerate(attribute.get("notes", []), 1):
+        rows[f"attribute note {i}"] = note
     return rows

@@ -9,15 +9,19 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
     likelihood       elbo, iwae, iwae_k, kl, reconstruction_log_likelihood, nll_posterior_mean,
                      nll_per_block, n_examples  (nats per example, in the model's encoded units)
     latent_health    latent_dim, active_units, active_dims, active_threshold, activity, kl_per_dim,
-                     kl_total, posterior_collapse, warnings
+                     kl_total, information_per_dim, information_threshold, means_collapsed,
+                     means_collapsed_dims, posterior_collapse, warnings
     independence     tc_gaussian, tc_minibatch, mean_pairwise_mi, max_pairwise_mi,
                      mean_pairwise_mi_shuffled, pairwise_mi, n_bins
     sparsity         near_zero_fraction, near_zero_fraction_per_dim, hoyer, threshold, relative
     disentanglement  mig, dci_disentanglement, dci_completeness, dci_informativeness, sap,
                      factor_vae_score, factor_vae_active_dims, n_rows, factors
     leakage          (models with a private block) attributes.{name}.{public, private}.{attackers,
-                     majority, best_attacker, best_accuracy, advantage, …}, utility, n_rows; null
-                     otherwise (see fds.workflows.leakage)
+                     best_attacker, best_accuracy, best_auc, majority, advantage, learning_curve,
+                     lower_bound, …} and, with --utility-target, attributes.{name}.{necessary,
+                     necessary_accuracy, necessary_auc} and utility.{target, utility_metric,
+                     utility, …}; n_train, n_test, split, budget, notes; null otherwise (see
+                     fds.workflows.leakage)
     key              (models with a private block) attributes.{name}.{keyed_fidelity,
                      public_only_attribute_accuracy, majority, swap_success, swap_keeps, …},
                      n_rows; null otherwise (see fds.workflows.key_quality)
@@ -30,11 +34,7 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_limits
 from fds.data.codec import input_kind_of
 from fds.data.files import LoadedData, read_data
 from fds.data.image_codec import ImageCodec
-from fds.data.stream import split_indices
+from fds.data.stream import split_indices, take_rows
 from fds.errors import DataError
 from fds.estimator import FDS
 from fds.evaluation.disentanglement import evaluate_disentanglement
@@ -61,12 +61,13 @@ from fds.evaluation.metrics import (
 )
 from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
+from fds.privacy.leakage import FAST, TRUTHFUL
+from fds.rundir import CONFIG_FILE, EVALUATION_FILE, plain_json, write_json
 from fds.workflows.key_quality import key_headline, key_quality
-from fds.workflows.leakage import key_leakage
+from fds.workflows.leakage import measure_leakage
 
-__all__ = ["EVALUATION_FILE", "evaluate_path", "evaluate_run", "headline"]
+__all__ = ["evaluate_path", "evaluate_run", "headline"]
 
-EVALUATION_FILE = "evaluation.json"
 GROUPS = (
     "reconstruction",
     "likelihood",
@@ -108,9 +109,11 @@ def evaluate_run(
     names the table column TSTR predicts (default: the column holding `data.labels`, if any);
     `factors` (one integer column per ground-truth factor, a row per sample) overrides
     `data.factors`. `fast` scores at most 500 held-out rows with k ≤ 10 importance samples and
-    smaller sample budgets. With `out`, the report is also written to out/evaluation.json.
-    For a model with a private block, `leakage` measures its sensitive attributes on each block,
-    and the public block's accuracy on `utility_target` (a column, `label` or `factor:NAME`).
+    smaller sample budgets, and cheap leakage attackers. With `out`, the report is also written
+    to out/evaluation.json. For a model with a private block, `leakage` measures its sensitive
+    attributes on each block (`fds.workflows.leakage.measure_leakage`, as `fds attack --kind
+    attribute` does), and with `utility_target` (a column, `label` or `factor:NAME`) the public
+    block's utility for it and the leakage that target alone implies.
     """
     started = time.perf_counter()
     X = data.X
@@ -189,8 +192,12 @@ def evaluate_run(
     seconds["synthetic"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    report["leakage"] = key_leakage(model, data, target=utility_target, seed=seed)
-    if report["leakage"] is not None:
+    report["leakage"] = None
+    if model.model_.private_dim:
+        budget = FAST if fast else TRUTHFUL
+        report["leakage"] = measure_leakage(
+            model, data, target=utility_target, seed=seed, budget=budget
+        )
         seconds["leakage"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -201,7 +208,7 @@ def evaluate_run(
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
     report["notes"] = notes
-    report = _strict(report)
+    report = plain_json(report)
     if out is not None:
         write_json(Path(out) / EVALUATION_FILE, report)
     return report
@@ -211,24 +218,19 @@ def _at_most(rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
     return rows if len(rows) <= size else np.sort(rng.choice(rows, size, replace=False))
 
 
-def _take(X: Any, rows: np.ndarray) -> Any:
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-
-
-def _encoded(model: FDS, X: Any, rows: np.ndarray) -> np.ndarray:
-    """Rows as the model sees them (float32, encoded by the fitted codec); images batch by batch."""
+def encoded_rows(model: FDS, X: Any) -> np.ndarray:
+    """Rows as the model sees them (float32, encoded by the fitted codec, images flattened);
+    images batch by batch."""
     if isinstance(model.codec_, ImageCodec):
         parts = [
-            model.codec_.encode(np.asarray(X[rows[i : i + _BATCH]]))
-            for i in range(0, len(rows), _BATCH)
+            model.codec_.encode(np.asarray(X[i : i + _BATCH])) for i in range(0, len(X), _BATCH)
         ]
         return np.concatenate(parts).astype(np.float32, copy=False)
-    part = _take(X, rows)
-    if isinstance(part, np.ndarray) and part.shape[1] != model.n_features_in_:
+    if isinstance(X, np.ndarray) and X.shape[1] != model.n_features_in_:
         raise DataError(
-            f"the data has {part.shape[1]} features, the model expects {model.n_features_in_}"
+            f"the data has {X.shape[1]} features, the model expects {model.n_features_in_}"
         )
-    return model.codec_.encode(part).astype(np.float32, copy=False)
+    return model.codec_.encode(X).astype(np.float32, copy=False)
 
 
 @torch.no_grad()
@@ -236,7 +238,7 @@ def _posterior(
     model: FDS, X: Any, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """Encoded rows, posterior means and log-variances, and the decoder mean at the posterior mean."""
-    x_enc = _encoded(model, X, rows)
+    x_enc = encoded_rows(model, take_rows(X, rows))
     net = model.model_.eval()
     means, logvars, recon = [], [], []
     for start in range(0, len(x_enc), _BATCH):
@@ -352,38 +354,6 @@ def _image_quality(
 # --------------------------------------------------------------------------- files and summary
 
 
-def _strict(value: Any) -> Any:
-    """Plain JSON types only; NaN and ±inf become None (strict JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): _strict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _strict(value.tolist())
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def write_json(path: Path, obj: Any) -> Path:
-    """Write strict JSON atomically: a temporary sibling, then os.replace."""
-    text = json.dumps(obj, indent=2, allow_nan=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def evaluate_path(
     model_path: str | Path,
     data: str | None = None,
@@ -434,12 +404,12 @@ def load_run(
         saved = _run_data(run_dir)
         data, data_root = saved.get("data"), data_root or saved.get("data_root")
     if data is None:
-        raise DataError(f"no data given and {run_dir / 'config.yaml'} names none: pass --data")
+        raise DataError(f"no data given and {run_dir / CONFIG_FILE} names none: pass --data")
     return model, run_dir, read_data(data, seed=model.config_.seed, root=data_root)
 
 
 def _run_data(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     if not path.is_file():
         return {}
     try:
@@ -461,6 +431,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "nll_posterior_mean": like.get("nll_posterior_mean"),
         "active_units": f"{health.get('active_units')} / {health.get('latent_dim')}",
         "posterior_collapse": health.get("posterior_collapse"),
+        "means_collapsed": health.get("means_collapsed"),
         "tc_gaussian": indep.get("tc_gaussian"),
         "mean_pairwise_mi": indep.get("mean_pairwise_mi"),
         "mean_pairwise_mi_shuffled": indep.get("mean_pairwise_mi_shuffled"),
@@ -480,11 +451,31 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     elif syn.get("kind") == "images":
         for key in ("precision", "recall", "density", "coverage", "classifier_accuracy"):
             rows[f"sample_{key}" if key != "classifier_accuracy" else key] = syn.get(key)
-    for attribute, blocks in ((report.get("leakage") or {}).get("attributes") or {}).items():
-        name = re.sub(r"\W+", "_", attribute)  # factor:shape → factor_shape
-        rows[f"leakage_{name}_public_best"] = blocks["public"]["best_accuracy"]
-        rows[f"leakage_{name}_majority"] = blocks["public"]["majority"]
-        rows[f"leakage_{name}_private_best"] = blocks["private"]["best_accuracy"]
+    rows |= leakage_headline(report.get("leakage"))
     rows |= key_headline(report.get("key"))
     rows["seconds"] = (report.get("seconds") or {}).get("total")
+    return rows
+
+
+def leakage_headline(leakage: dict[str, Any] | None) -> dict[str, Any]:
+    """The leakage figures a person checks first: each block's best accuracy and AUC beside the
+    majority, the necessary leakage and the utility; `…_lower_bound` rows where the learning
+    curve still rises (the figure is then a lower bound)."""
+    if not leakage:
+        return {}
+    rows: dict[str, Any] = {}
+    for attribute, entry in leakage["attributes"].items():
+        name = re.sub(r"\W+", "_", attribute)  # factor:shape → factor_shape
+        for block in leakage["blocks"]:
+            leak = entry[block]
+            rows[f"leakage_{name}_{block}_best"] = leak["best_accuracy"]
+            rows[f"leakage_{name}_{block}_auc"] = leak["best_auc"]
+            if leak["lower_bound"]:
+                rows[f"leakage_{name}_{block}_lower_bound"] = "yes: the learning curve still rises"
+        rows[f"leakage_{name}_majority"] = entry[leakage["blocks"][0]]["majority"]
+        if entry.get("necessary"):
+            rows[f"leakage_{name}_necessary"] = entry["necessary_accuracy"]
+    utility = leakage.get("utility")
+    if utility:
+        rows[f"utility_{utility['utility_metric']}"] = utility["utility"]
     return rows

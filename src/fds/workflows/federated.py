@@ -1,11 +1,10 @@
-"""Federated runs on disk: RUN/config.yaml (model options + `federated:`), RUN/metrics.jsonl (one
-line per round), RUN/model/ (a normal FDS model directory that every command accepts), and the
-simulation driver (Flower's simulation engine on Ray) and per-site files for a real deployment.
+"""Federated runs as jobs: the simulation driver (Flower's simulation engine on Ray) writing a run
+directory through `fds.federated.run` (config.yaml, metrics.jsonl, model/), its summary, and the
+per-site files for a real deployment.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -16,89 +15,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from fds.config import dump_yaml
 from fds.data.files import write_output
 from fds.errors import ConfigError, DataError, FDSError
-from fds.estimator import FDS
 from fds.federated.rounds import Outcome, run_rounds
-from fds.federated.settings import FederatedSettings, load_federated_yaml, model_config
+from fds.federated.run import RunWriter, make_plan
+from fds.federated.settings import FederatedSettings, load_federated_yaml
 from fds.federated.site import split_sites
-from fds.workflows.train import _claim_run_dir, _write_text, split_run_params
-
-METRICS = "metrics.jsonl"
-
-
-# ----------------------------------------------------------------------------- plan
-def make_plan(params: dict[str, Any], settings: FederatedSettings) -> dict[str, Any]:
-    """What every site is told: model options, data plan (simulation), local epochs, seed."""
-    _, data_args = split_run_params(params)
-    config = model_config(params)
-    seed = config.seed if settings.seed is None else settings.seed
-    return {
-        "params": config.model_dump(mode="json"),
-        "data": data_args.get("data"),
-        "data_root": data_args.get("data_root"),
-        "partition": settings.partition,
-        "sites": settings.sites,
-        "alpha": settings.alpha,
-        "column": settings.column,
-        "label_column": settings.label_column,
-        "local_epochs": settings.local_epochs,
-        "seed": seed,
-    }
-
-
-# ----------------------------------------------------------------------------- run directory
-class RunWriter:
-    """config.yaml at the start, one metrics line per round, the model directory at the end."""
-
-    def __init__(
-        self,
-        out: Path,
-        params: dict[str, Any],
-        settings: FederatedSettings,
-        overwrite: bool = False,
-    ) -> None:
-        self.out = Path(out)
-        _claim_run_dir(self.out, overwrite)
-        resolved = model_config(params).model_dump(mode="json") | split_run_params(params)[1]
-        resolved["federated"] = settings.model_dump(mode="json", exclude_none=True)
-        _write_text(self.out / "config.yaml", dump_yaml(resolved))
-        (self.out / METRICS).write_text("")
-
-    def log_round(self, record: dict[str, Any]) -> None:
-        with (self.out / METRICS).open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-    def save(self, outcome: Outcome, params: dict[str, Any]) -> Path:
-        return save_federated_model(outcome, params, self.out / "model")
-
-
-def save_federated_model(outcome: Outcome, params: dict[str, Any], path: Path) -> Path:
-    """The global model as an FDS model directory (fds.io), with the DP budget in the manifest."""
-    config = model_config(params)
-    estimator = FDS(**split_run_params(params)[0], verbose=False)
-    estimator.config_, estimator.codec_, estimator.model_ = config, outcome.codec, outcome.model
-    estimator.history_, estimator.sensitive_ = outcome.history, []
-    estimator.privacy_ = outcome.privacy  # written to the manifest's privacy field
-    estimator.input_kind_ = outcome.codec.input_kind
-    if outcome.codec.input_kind == "images":
-        estimator.n_features_in_ = int(outcome.codec.n_encoded)
-    else:
-        names = list(outcome.codec.feature_names)
-        estimator.n_features_in_ = len(names)
-        if not outcome.codec.from_array:
-            estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    # Stochastic posteriors sample from their prior N(0, I); deterministic codes from the Gaussian
-    # pooled from the sites' code moments.
-    if outcome.latent is not None:
-        estimator.latent_loc_, estimator.latent_scale_tril_ = outcome.latent
-    else:
-        estimator.latent_loc_ = torch.zeros(config.latent_dim)
-        estimator.latent_scale_tril_ = torch.eye(config.latent_dim)
-    return estimator.save(path)
+from fds.rundir import MODEL_DIR
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -147,7 +71,7 @@ def simulate_params(
     try:
         outcome = _simulate(plan, settings, len(parts), writer, verbose, client_mods, on_round)
     except FDSError:
-        if not (writer.out / METRICS).read_text():  # refused before any round: leave nothing
+        if not writer.rounds_logged():  # refused before any round: leave nothing
             shutil.rmtree(writer.out, ignore_errors=True)
         raise
     seconds = time.perf_counter() - started
@@ -235,7 +159,7 @@ def summarize(
     rounds = outcome.history
     return {
         "run_dir": str(out),
-        "model_dir": str(out / "model"),
+        "model_dir": str(out / MODEL_DIR),
         "sites": len(names),
         "site_rows": dict(zip(names, sizes, strict=True)),
         "rounds": len(rounds),

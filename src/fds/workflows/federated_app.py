@@ -14,6 +14,7 @@ from typing import Any
 
 from fds.errors import DataError
 from fds.federated.settings import load_federated_yaml
+from fds.rundir import write_text
 
 PYPROJECT = """[build-system]
 requires = ["hatchling"]
@@ -51,10 +52,7 @@ def write_app(
     target = out / "pyproject.toml"
     if target.exists() and not overwrite:
         raise DataError(f"{target} exists; pass --overwrite to replace it")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(".pyproject.toml.tmp")
-    tmp.write_text(PYPROJECT.format(config=json.dumps(str(config)), run=json.dumps(str(run))))
-    tmp.replace(target)
+    write_text(target, PYPROJECT.format(config=json.dumps(str(config)), run=json.dumps(str(run))))
     return {
         "app_dir": str(out),
         "pyproject": str(target),

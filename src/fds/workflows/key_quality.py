@@ -60,7 +60,7 @@ def key_quality(
     public, private = z[:, : model.model_.public_dim], z[:, model.model_.public_dim :]
     keyed = model.inverse_transform(z)
     neutral = model.inverse_transform(public, private="neutral")
-    drawn = model.inverse_transform(public, private="prior", random_state=seed)
+    drawn = model.inverse_transform(public, private="prior", seed=seed)
     notes: list[str] = []
     attributes: dict[str, Any] = {}
     images = isinstance(model.codec_, ImageCodec)

@@ -1,10 +1,13 @@
-"""Leakage of a model with a private block ("the key"): how well attackers predict each sensitive
-attribute from the public block (should be near the majority baseline) and from the private block
-(should be high), plus the utility of the public block for a named target.
+"""Leakage of a trained model's codes, measured the one way `fds evaluate`, `fds attack --kind
+attribute`, the report and the quickstart all use, so they report the same numbers for the same
+model, data and seed.
 
-Used by `fds evaluate` (the `leakage` entry of evaluation.json), the quickstart's report and
-benchmarks/privacy_utility.py. Attackers train on a seeded part of the rows and are scored on the
-rest (see `fds.privacy.leakage.attribute_leakage`).
+The attackers are fitted on the codes of every row the model trained on and scored on the rows it
+held out (its own validation split; without one, a seeded 70/30 split of all rows). For each
+sensitive attribute and each latent block (public and private for a model with a key, else all
+latents): `fds.privacy.leakage.attribute_leakage`. With a utility target: the public (shared)
+block's utility in the target's own terms and, per attribute, the *necessary leakage* (what the
+target alone reveals of the attribute).
 """
 
 from __future__ import annotations
@@ -16,11 +19,20 @@ import pandas as pd
 
 from fds.data.files import LoadedData
 from fds.data.sensitive import is_categorical
+from fds.data.stream import split_indices
 from fds.errors import DataError
 from fds.estimator import FDS
-from fds.privacy.leakage import attribute_leakage
+from fds.privacy.leakage import (
+    TRUTHFUL,
+    Budget,
+    attribute_leakage,
+    necessary_leakage,
+    target_utility,
+)
 
-ATTACK_ROWS = 4000  # rows encoded for the attackers (a seeded subsample beyond that)
+__all__ = ["block_codes", "leakage_notes", "measure_leakage", "quartiles", "sensitive_values"]
+
+MIN_HELD_OUT = 50  # fewer held-out rows than this: a seeded split of all rows instead
 TEST_FRACTION = 0.3
 
 
@@ -36,80 +48,160 @@ def sensitive_values(data: LoadedData, names: tuple[str, ...] | list[str]) -> An
     return pd.DataFrame({n: resolve_values(data, n, "sensitive attribute") for n in names})
 
 
-def key_leakage(
+def attacker_rows(model: FDS, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """(rows the attackers fit on, rows they are scored on, how they were chosen)."""
+    train, held = split_indices(n_rows, model.config_.val_fraction, model.config_.seed)
+    if len(held) >= MIN_HELD_OUT:
+        return train, held, "fitted on the model's training rows, scored on its held-out rows"
+    order = np.random.default_rng(seed).permutation(n_rows)
+    n_test = max(1, round(TEST_FRACTION * n_rows))
+    return (
+        np.sort(order[n_test:]),
+        np.sort(order[:n_test]),
+        f"the model held out {len(held)} rows: a seeded {round(100 * TEST_FRACTION)}% of all "
+        "rows scores attackers fitted on the rest",
+    )
+
+
+def block_codes(model: FDS, X: Any, blocks: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Posterior means of every row (what `fds encode` shares), cut into the named blocks."""
+    z = model.transform(X)
+    public_dim = model.model_.public_dim
+    cuts = {"all": z, "public": z[:, :public_dim], "private": z[:, public_dim:]}
+    return {block: cuts[block] for block in blocks}
+
+
+def measure_leakage(
     model: FDS,
     data: LoadedData,
     *,
+    names: tuple[str, ...] | list[str] | None = None,
+    blocks: tuple[str, ...] | None = None,
     target: str | None = None,
+    noise_std: float = 0.0,
     seed: int = 0,
-    max_rows: int = ATTACK_ROWS,
-) -> dict[str, Any] | None:
-    """Leakage of every sensitive attribute the model was trained on (None without a private
-    block). Returns `{"attributes": {name: {"public": …, "private": …}}, "utility": …|None,
-    "n_rows", "test_fraction", "notes"}` where each block entry is `attribute_leakage`'s dict
-    and `utility` holds the target probe's accuracy on the public latents (`target` given)."""
-    if not model.model_.private_dim:
-        return None
-    rng = np.random.default_rng(seed)
-    rows = np.arange(len(data.X))
-    if len(rows) > max_rows:
-        rows = np.sort(rng.choice(rows, max_rows, replace=False))
-    X = data.X.iloc[rows] if isinstance(data.X, pd.DataFrame) else data.X[rows]
-    z = model.transform(X)
-    public, private = z[:, : model.model_.public_dim], z[:, model.model_.public_dim :]
-    order = rng.permutation(len(rows))
-    n_test = max(1, round(TEST_FRACTION * len(rows)))
-    test, train = order[:n_test], order[n_test:]
+    budget: Budget = TRUTHFUL,
+) -> dict[str, Any]:
+    """Leakage of each attribute in `names` (default: the model's sensitive attributes) from each
+    of `blocks` (default: public and private with a key, else all), the codes released with
+    Gaussian noise of std `noise_std` (0: the posterior means).
+
+    Returns `{"attributes": {name: {block: attribute_leakage dict, "necessary": … | None,
+    "necessary_accuracy", "necessary_auc"}}, "utility": {"target", "block", "utility_metric",
+    "utility", …} | None, "blocks", "n_train", "n_test", "split", "budget", "noise_std",
+    "notes"}`. Continuous attributes are attacked on their quartiles."""
+    from fds.workflows.probe import resolve_values
+
+    names = list(names) if names else [column.name for column in model.sensitive_]
+    if blocks is None:
+        blocks = ("public", "private") if model.model_.private_dim else ("all",)
+    train, test, split = attacker_rows(model, len(data.X), seed)
+    codes = block_codes(model, data.X, blocks)
+    if noise_std:
+        rng = np.random.default_rng(seed)
+        codes = {b: z + noise_std * rng.standard_normal(z.shape) for b, z in codes.items()}
     notes: list[str] = []
-    attributes: dict[str, Any] = {}
-    for column in model.sensitive_:
-        try:
-            s = np.asarray(_values(data, column.name))[rows]
-        except DataError as exc:
-            notes.append(f"{column.name}: not measured ({exc})")
-            continue
-        if column.kind == "continuous":
-            notes.append(f"{column.name}: continuous, measured on its quartiles")
-            s = quartiles(s)
-        attributes[column.name] = {
-            block: attribute_leakage(codes[train], s[train], codes[test], s[test], seed=seed)
-            for block, codes in (("public", public), ("private", private))
-        }
-    utility = None
+    y = continuous = None
     if target is not None:
-        y = np.asarray(_values(data, target))[rows]
-        if not is_categorical(pd.Series(y)):
-            notes.append(f"{target}: continuous, probed on its quartiles")
-            y = quartiles(y)
-        utility = {"target": target} | _probe_accuracy(public, y, train, test, seed)
-    return {
+        y = resolve_values(data, target, "utility target")
+        continuous = not is_categorical(pd.Series(y))
+    attributes: dict[str, Any] = {}
+    for name in names:
+        s = resolve_values(data, name, "sensitive attribute")
+        if not is_categorical(pd.Series(s)):
+            notes.append(f"{name}: continuous, attacked on its quartiles")
+            s = quartiles(s)
+        fit, score = _known(train, s), _known(test, s)
+        entry: dict[str, Any] = {
+            block: attribute_leakage(z[fit], s[fit], z[score], s[score], seed=seed, budget=budget)
+            for block, z in codes.items()
+        }
+        if y is not None:
+            fit, score = _known(fit, y), _known(score, y)
+            necessary = necessary_leakage(
+                y[fit], s[fit], y[score], s[score], continuous=continuous, seed=seed, budget=budget
+            )
+            entry |= {
+                "necessary": necessary,
+                "necessary_accuracy": necessary["best_accuracy"],
+                "necessary_auc": necessary["best_auc"],
+            }
+        attributes[name] = entry
+    utility = None
+    if y is not None:
+        shared = blocks[0]
+        fit, score = _known(train, y), _known(test, y)
+        z = codes[shared]
+        utility = {"target": target, "block": shared} | target_utility(
+            z[fit], y[fit], z[score], y[score], continuous=continuous, seed=seed, budget=budget
+        )
+    result = {
         "attributes": attributes,
         "utility": utility,
-        "n_rows": len(rows),
-        "test_fraction": TEST_FRACTION,
+        "blocks": list(blocks),
+        "n_train": len(train),
+        "n_test": len(test),
+        "split": split,
+        "budget": budget.name,
+        "noise_std": noise_std,
         "notes": notes,
     }
+    result["notes"] += leakage_notes(result)
+    return result
+
+
+def leakage_notes(result: dict[str, Any]) -> list[str]:
+    """One human line per figure that is only a lower bound (its learning curve still rises, or
+    the attackers ran on the fast budget)."""
+    notes = []
+    if result["budget"] != TRUTHFUL.name:
+        notes.append(
+            f"attackers on the {result['budget']} budget (small networks, few rows): every "
+            "leakage figure is a lower bound"
+        )
+    for name, entry in result["attributes"].items():
+        for block in result["blocks"]:
+            leak = entry[block]
+            if leak["lower_bound"]:
+                notes.append(
+                    f"{name} from the {block} block: {_curve_text(leak['learning_curve'])}; "
+                    "the figures are lower bounds: more rows would find more"
+                )
+    utility = result.get("utility")
+    if utility and utility["lower_bound"]:
+        notes.append(
+            f"utility for {utility['target']}: the learning curve still rises, so "
+            f"{utility['utility_metric']} {utility['utility']:.3f} is a lower bound"
+        )
+    return notes
+
+
+def _curve_text(curve: list[dict[str, Any]]) -> str:
+    """The last doubling of the learning curve, in words."""
+    half, full = next(p for p in curve if p["fraction"] == 0.5), curve[-1]
+    return (
+        f"from {half['n_train']} to {full['n_train']} attacker rows the best accuracy went "
+        f"{half['accuracy']:.3f} → {full['accuracy']:.3f} and the AUC "
+        f"{_figure(half['auc'])} → {_figure(full['auc'])}"
+    )
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _known(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The rows whose value is present (a missing attribute or target cannot be scored)."""
+    missing = np.asarray(pd.isna(pd.Series(np.asarray(values, dtype=object))), dtype=bool)
+    kept = rows[~missing[rows]]
+    if len(kept) == 0:
+        raise DataError("every value of the attribute or target is missing in these rows")
+    return kept
 
 
 def quartiles(values: np.ndarray) -> np.ndarray:
-    """Continuous values as 4 classes (attackers and probes here are classifiers)."""
+    """Continuous values as 4 classes (the attackers are classifiers)."""
     values = values.astype(np.float64)
-    return np.digitize(values, np.quantile(values, [0.25, 0.5, 0.75]))
-
-
-def _values(data: LoadedData, name: str) -> np.ndarray:
-    from fds.workflows.probe import resolve_values
-
-    return resolve_values(data, name, "sensitive attribute")
-
-
-def _probe_accuracy(
-    z: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int
-) -> dict[str, Any]:
-    """Best of the same attackers, used as a utility probe: accuracy on the target."""
-    result = attribute_leakage(z[train], y[train], z[test], y[test], seed=seed)
-    return {
-        "accuracy": result["best_accuracy"],
-        "majority": result["majority"],
-        "best_head": result["best_attacker"],
-    }
+    known = ~np.isnan(values)
+    classes = np.digitize(values, np.quantile(values[known], [0.25, 0.5, 0.75]))
+    return np.where(known, classes, np.nan)

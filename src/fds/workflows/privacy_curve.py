@@ -7,7 +7,7 @@ guarantee, and nothing is charged to the run's privacy ledger. Run it on public 
 that looks like the private data when the choice itself must not leak.
 
 Each point: utility = best accuracy of the attribute attackers' classifiers (logistic regression,
-random forest, MLP: `attribute_leakage`) predicting the target, fitted on the latents of training
+gradient boosting, MLP: `attribute_leakage`) predicting the target, fitted on the latents of training
 rows and scored on held-out rows; attacker success = the same on the sensitive attribute, beside
 its majority baseline; for DP training also the membership AUC of the ELBO (loss) attack.
 """
@@ -27,23 +27,23 @@ from threadpoolctl import threadpool_limits
 
 from fds.data.files import LoadedData
 from fds.data.sensitive import is_categorical
-from fds.data.stream import split_indices
+from fds.data.stream import split_indices, take_rows
 from fds.errors import ConfigError, DataError, FDSError
 from fds.estimator import FDS
-from fds.privacy.accounting import default_delta
-from fds.privacy.attacks import membership_inference
 from fds.privacy.leakage import attribute_leakage
 from fds.privacy.release import release_latents
-from fds.workflows.evaluate import _take, load_run, write_json
+from fds.rundir import PRIVACY_CURVE_FILE, write_json
+from fds.training.accounting import default_delta
+from fds.workflows.attack import membership
+from fds.workflows.evaluate import load_run
 from fds.workflows.leakage import quartiles, sensitive_values
 from fds.workflows.probe import resolve_values
 
-__all__ = ["CURVE_FILE", "DEFAULT_EPSILONS", "NOTE", "curve_path", "parse_epsilons", "run_curve"]
+__all__ = ["DEFAULT_EPSILONS", "NOTE", "curve_path", "parse_epsilons", "run_curve"]
 
-CURVE_FILE = "privacy_curve.json"
 DEFAULT_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
 MODES = ("training", "release", "both")
-UTILITY = "best accuracy of logistic regression, random forest and MLP (attribute_leakage)"
+UTILITY = "best accuracy of logistic regression, gradient boosting and MLP (attribute_leakage)"
 NOTE = (
     "The curve is an experiment to choose ε: it uses the data itself, so its outputs are not DP "
     "and nothing is charged to the run's privacy ledger. Prefer public or synthetic look-alike data."
@@ -95,8 +95,8 @@ def _release_point(
     model: FDS, X: Any, eps: float, labels: dict, rows: dict, seed: int
 ) -> dict[str, Any]:
     part = _part(model)
-    Z_fit = model.transform(_take(X, rows["fit"]), part=part)
-    Z_test = model.transform(_take(X, rows["test"]), part=part)
+    Z_fit = model.transform(take_rows(X, rows["fit"]), part=part)
+    Z_test = model.transform(take_rows(X, rows["test"]), part=part)
     clip = math.sqrt(Z_fit.shape[1])
     delta = default_delta(len(X))
     if not math.isinf(eps):
@@ -146,12 +146,12 @@ def _training_point(
     except FDSError as exc:
         raise type(exc)(f"DP training at ε={eps:g} refused for this configuration: {exc}") from None
     part = _part(trained)
-    Z_fit = trained.transform(_take(data.X, rows["fit"]), part=part)
-    Z_test = trained.transform(_take(data.X, rows["test"]), part=part)
+    Z_fit = trained.transform(take_rows(data.X, rows["fit"]), part=part)
+    Z_test = trained.transform(take_rows(data.X, rows["test"]), part=part)
     spent = trained.privacy_ or {}
     n = min(len(rows["fit"]), len(rows["test"]))
-    member = membership_inference(
-        trained, _take(data.X, rows["fit"][:n]), _take(data.X, rows["test"][:n]), seed=seed
+    member = membership(
+        trained, take_rows(data.X, rows["fit"][:n]), take_rows(data.X, rows["test"][:n]), seed=seed
     )
     point = {
         "mechanism": "dp-sgd",
@@ -255,7 +255,7 @@ def curve_path(
     """Load a run, compute the curve, and write RUN/privacy_curve.json atomically."""
     model, run_dir, loaded = load_run(model_path, data, data_root)
     result = run_curve(model, loaded, target, **kwargs)
-    return result, write_json(run_dir / CURVE_FILE, result)
+    return result, write_json(run_dir / PRIVACY_CURVE_FILE, result)
 
 
 def summary_rows(result: dict[str, Any]) -> list[list[str]]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +23,14 @@ from fds.estimator import FDS
 from fds.evaluation.probes import FittedProbe, main_metric, missing_mask
 from fds.io import resolve_model_dir, sha256_file
 from fds.probefiles import read_probe, validate_probe_name, write_probe
-
-PROBES_FILE = "probes.json"
-PROBES_DIR = "probes"
+from fds.rundir import CONFIG_FILE, MODEL_DIR, PROBES_DIR, PROBES_FILE, write_json
 
 
 def run_dir_of(model_path: str | Path) -> Path:
     """The run directory of `--model` (a run directory or its `model/` folder); a model directory
     saved outside a run is its own run directory."""
     model_dir = resolve_model_dir(model_path)
-    if model_dir.name == "model" and (model_dir.parent / "config.yaml").is_file():
+    if model_dir.name == MODEL_DIR and (model_dir.parent / CONFIG_FILE).is_file():
         return model_dir.parent
     return model_dir
 
@@ -191,12 +187,4 @@ def _record(run_dir: Path, entry: dict[str, Any]) -> Path:
         and not (e.get("target") == entry["target"] and e.get("task") == entry["task"])
     ]
     entries.append(entry)
-    fd, tmp = tempfile.mkstemp(prefix=f".{PROBES_FILE}.", dir=run_dir)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"probes": entries}, handle, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_json(path, {"probes": entries})

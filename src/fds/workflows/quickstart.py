@@ -47,11 +47,18 @@ def run_quickstart(
     )
     summary["active_units"] = evaluation["latent_health"]["active_units"]
     summary["mig"] = (evaluation.get("disentanglement") or {}).get("mig")
-    shape = ((evaluation.get("leakage") or {}).get("attributes") or {}).get("factor:shape")
+    leakage = evaluation.get("leakage") or {}
+    shape = (leakage.get("attributes") or {}).get("factor:shape")
     if shape:
         summary["shape_public_best_accuracy"] = shape["public"]["best_accuracy"]
+        summary["shape_public_auc"] = shape["public"]["best_auc"]
         summary["shape_majority"] = shape["public"]["majority"]
+        summary["shape_public_lower_bound"] = shape["public"]["lower_bound"]
+        summary["shape_necessary_accuracy"] = shape.get("necessary_accuracy")
         summary["shape_private_best_accuracy"] = shape["private"]["best_accuracy"]
+    if leakage.get("utility"):
+        summary["utility_metric"] = leakage["utility"]["utility_metric"]
+        summary["utility"] = leakage["utility"]["utility"]
     summary |= key_headline(evaluation.get("key"))
     summary["evaluation"] = str(evaluation_path)
     summary["report"] = str(write_report(Path(summary["run_dir"])))

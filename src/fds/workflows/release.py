@@ -1,17 +1,16 @@
 """`fds release` and `fds ledger`: DP release of a run's latents, charged to the run's ledger.
 
-Order of work: load the model and data, plan the release (σ from ε, δ, C), check the ledger's budget,
-refuse an existing output — all before anything is written; then write the latents and their
-metadata (atomically) and record the release in the ledger. Training runs with DP-SGD are recorded
-by `record_training`, which `train_run` calls after the model is saved.
+Order of work: load the model and data, plan the release (σ from ε, δ, C), refuse an existing
+output, encode; then, holding the ledger's lock, check the budget, draw the noise, write the latents
+and their metadata (atomically) and record the release. Check and record are one transaction, so
+parallel releases cannot together exceed the budget, and a refused release writes nothing.
+Training runs with DP-SGD are recorded by `record_training`, which `train_run` calls after the
+model is saved.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from fds.privacy.ledger import (
     training_entry,
 )
 from fds.privacy.release import release_latents, release_metadata
+from fds.rundir import write_json
 
 
 def metadata_path(out: Path) -> Path:
@@ -52,23 +52,24 @@ def release_run(
     # The default C depends only on the model's shape (a N(0, I) code has norm ≈ √d), never on data.
     clip = float(clip) if clip is not None else math.sqrt(fitted.config_.latent_dim)
     plan = release_metadata(epsilon, delta, clip, len(loaded.X))
-    ledger = Ledger.load(ledger_path(model))
-    fingerprint = data_fingerprint(loaded.X)
-    total = ledger.check(fingerprint, release_entry(plan))
     for target in (out, metadata_path(out)):
         if target.exists() and not overwrite:
             raise DataError(f"{target} exists; pass --overwrite to replace it")
-    noisy, metadata = release_latents(fitted.transform(loaded.X), epsilon, delta, clip, seed)
-    metadata |= {"model": str(model), "data": loaded.source, "data_fingerprint": fingerprint}
-    write_output(noisy, out, overwrite=overwrite)
-    try:
-        _write_json(metadata_path(out), metadata)
-        ledger.add(fingerprint, loaded.source, release_entry(metadata))
-        ledger.save()
-    except BaseException:
-        out.unlink(missing_ok=True)
-        metadata_path(out).unlink(missing_ok=True)
-        raise
+    fingerprint = data_fingerprint(loaded.X)
+    latents = fitted.transform(loaded.X)  # no privacy cost yet: only the noisy copy is released
+    with Ledger.transaction(ledger_path(model)) as ledger:
+        total = ledger.check(fingerprint, release_entry(plan))
+        noisy, metadata = release_latents(latents, epsilon, delta, clip, seed)
+        metadata |= {"model": str(model), "data": loaded.source, "data_fingerprint": fingerprint}
+        write_output(noisy, out, overwrite=overwrite)
+        try:
+            write_json(metadata_path(out), metadata)
+            ledger.add(fingerprint, loaded.source, release_entry(metadata))
+            ledger.save()
+        except BaseException:
+            out.unlink(missing_ok=True)
+            metadata_path(out).unlink(missing_ok=True)
+            raise
     return {
         "out": str(out),
         "metadata": str(metadata_path(out)),
@@ -88,26 +89,15 @@ def record_training(model: FDS, data: LoadedData, run_dir: Path) -> dict[str, An
     """Add a DP-SGD run to its ledger; returns the ledger summary (None for non-private runs)."""
     if model.privacy_ is None:
         return None
-    ledger = Ledger.load(ledger_path(run_dir))
     fingerprint = data_fingerprint(data.X)
     # a resumed run replaces its own entry: its record already counts every step it took
     run = str(Path(run_dir).resolve())
-    ledger.remove(fingerprint, kind="dp-sgd training", run=run)
-    ledger.remove(fingerprint, kind="codec statistics", run=run)
-    ledger.add(fingerprint, data.source, training_entry(model.privacy_) | {"run": run})
-    if "codec_statistics" in model.privacy_:
-        entry = statistics_entry(model.privacy_["codec_statistics"]) | {"run": run}
-        ledger.add(fingerprint, data.source, entry)
-    ledger.save()
+    with Ledger.transaction(ledger_path(run_dir)) as ledger:
+        ledger.remove(fingerprint, kind="dp-sgd training", run=run)
+        ledger.remove(fingerprint, kind="codec statistics", run=run)
+        ledger.add(fingerprint, data.source, training_entry(model.privacy_) | {"run": run})
+        if "codec_statistics" in model.privacy_:
+            entry = statistics_entry(model.privacy_["codec_statistics"]) | {"run": run}
+            ledger.add(fingerprint, data.source, entry)
+        ledger.save()
     return {"ledger": str(ledger.path), "ledger_total_epsilon": ledger.total_epsilon(fingerprint)}
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -9,8 +9,6 @@ left as an empty placeholder.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fds import __version__
+from fds._version import __version__
 from fds.data.files import LoadedData, read_data
 from fds.data.stream import split_indices
 from fds.errors import DataError
 from fds.estimator import FDS
-from fds.nn.conv import ConvEncoder
+from fds.evaluation.disentanglement import factor_latent_mi
 from fds.nn.what_where import WhatWhereDecoder
 from fds.report import plots
 from fds.report.html import (
@@ -36,10 +34,21 @@ from fds.report.html import (
     probe_tables,
     render_report,
 )
+from fds.rundir import (
+    ATTACKS_FILE,
+    CONFIG_FILE,
+    EVALUATION_FILE,
+    LEDGER_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    PRIVACY_CURVE_FILE,
+    PROBES_FILE,
+    REPORT_FILE,
+    write_text,
+)
 from fds.workflows.report_curve import curve_section
 from fds.workflows.report_key import key_section
 
-REPORT = "report.html"
 MAX_ROWS = 2000  # rows encoded for the latent maps and the MI heatmap (t-SNE's budget)
 TRAVERSAL_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 MAX_TRAVERSAL_DIMS = 20
@@ -80,9 +89,9 @@ def write_report(
     if data is None:
         data = _load_run_data(run_dir, config, model.config_.seed)
     records = _read_metrics(run_dir)
-    evaluation = _read_json(run_dir / "evaluation.json")
-    probes = _read_json(run_dir / "probes.json")
-    attacks = _read_json(run_dir / "attacks.json")
+    evaluation = _read_json(run_dir / EVALUATION_FILE)
+    probes = _read_json(run_dir / PROBES_FILE)
+    attacks = _read_json(run_dir / ATTACKS_FILE)
 
     rows = _choose_rows(model, data, own_data, seed, max_rows)
     X_view = _take(data.X, rows.view)
@@ -98,9 +107,9 @@ def write_report(
         _mi_section(data, rows.sample, codes),
         _probe_section(probes),
         _evaluation_section(evaluation, run_dir),
-        _privacy_section(model.privacy_, _read_json(run_dir / "privacy_ledger.json")),
+        _privacy_section(model.privacy_, _read_json(run_dir / LEDGER_FILE)),
         _attacks_section(attacks),
-        curve_section(_read_json(run_dir / "privacy_curve.json")),
+        curve_section(_read_json(run_dir / PRIVACY_CURVE_FILE)),
     ]
     headline, summary = _summary(model, data, records, X_view, rows, config)
     html = render_report(
@@ -112,14 +121,14 @@ def write_report(
         footer=f"Written by fds {__version__}. This page is self-contained: it loads nothing "
         "from the network.",
     )
-    return _write_atomic(run_dir / REPORT, html)
+    return write_text(run_dir / REPORT_FILE, html)
 
 
 # --------------------------------------------------------------------------- inputs
 
 
 def _resolve_run_dir(path: Path) -> Path:
-    if path.name == "model" and (path / "manifest.json").is_file():
+    if path.name == MODEL_DIR and (path / "manifest.json").is_file():
         return path.parent
     if not path.is_dir():
         raise DataError(f"run not found: {path} does not exist or is not a directory")
@@ -127,7 +136,7 @@ def _resolve_run_dir(path: Path) -> Path:
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     if not path.is_file():
         return {}
     try:
@@ -151,7 +160,7 @@ def _load_run_data(run_dir: Path, config: dict[str, Any], seed: int) -> LoadedDa
 
 
 def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / METRICS_FILE
     if not path.is_file():
         return []
     records = []
@@ -368,7 +377,7 @@ def _mi_section(data: LoadedData, rows: np.ndarray, codes: np.ndarray) -> Sectio
     if factors is None or len(factors) != len(data.X) or factors.shape[1] == 0:
         return section
     sub = factors.iloc[rows].reset_index(drop=True)
-    mi = plots.factor_latent_mi(sub, codes)
+    mi = factor_latent_mi(sub, codes)
     section.figures.append(
         Figure(
             plots.mi_heatmap_png(mi, [str(c) for c in sub.columns]),
@@ -497,7 +506,7 @@ def _network(model: FDS) -> str:
     cfg, net = model.config_, model.model_
     if model.encoder is not None or model.decoder is not None:
         layers = "custom encoder/decoder"
-    elif isinstance(net.encoder, ConvEncoder):
+    elif net.convolutional:
         layers = "conv channels " + ", ".join(str(c) for c in cfg.conv_channels)
     elif isinstance(net.decoder, WhatWhereDecoder):
         layers = "what/where (MLP hidden " + ", ".join(str(h) for h in cfg.hidden_dims) + ")"
@@ -507,18 +516,3 @@ def _network(model: FDS) -> str:
     if cfg.likelihood != "auto":
         likelihood = f"{cfg.likelihood} ({likelihood})"
     return f"{layers}; {cfg.posterior} posterior; {likelihood} likelihood"
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the report from other users
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

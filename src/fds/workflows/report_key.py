@@ -41,7 +41,8 @@ def key_section(model: FDS, X_view: Any, evaluation: Any, seed: int = 0) -> Sect
         "are the public block, trained so that an attacker cannot predict them from it. Removing "
         "an attribute from the public block is information hiding, measured below by attackers "
         "(best accuracy against the majority baseline): it is not encryption and not "
-        "differential privacy, and a stronger attacker may do better than the ones measured."
+        "differential privacy, and a stronger attacker may do better than the ones measured "
+        "(a figure whose learning curve still rises is marked as a lower bound)."
     )
     n = min(N_SHOWN, len(X_view))
     shown = X_view.iloc[:n] if isinstance(X_view, pd.DataFrame) else np.asarray(X_view[:n])
@@ -73,7 +74,7 @@ def _decodings(model: FDS, X: Any, seed: int) -> list[Any]:
     return [
         model.inverse_transform(z),
         model.inverse_transform(public, private="neutral"),
-        model.inverse_transform(public, private="prior", random_state=seed),
+        model.inverse_transform(public, private="prior", seed=seed),
         model.inverse_transform(public, private=np.roll(private, -1, axis=0)),
     ]
 
@@ -142,7 +143,8 @@ def key_table(key: dict[str, Any]) -> Table:
 
 
 def leakage_table(leakage: dict[str, Any]) -> Table:
-    """One row per sensitive attribute and block: best attacker vs the majority baseline."""
+    """One row per sensitive attribute and block: the best attacker's accuracy beside the
+    majority, the best AUC, the necessary leakage and whether the figure is only a lower bound."""
     header = [
         [
             ("attribute", 1, 1),
@@ -150,36 +152,39 @@ def leakage_table(leakage: dict[str, Any]) -> Table:
             ("best attacker", 1, 1),
             ("accuracy", 1, 1),
             ("majority", 1, 1),
-            ("advantage", 1, 1),
             ("AUC", 1, 1),
+            ("necessary", 1, 1),
+            ("lower bound", 1, 1),
         ]
     ]
     rows = []
-    for name, blocks in (leakage.get("attributes") or {}).items():
-        for block in ("public", "private"):
-            entry = blocks.get(block) or {}
-            best = entry.get("best_attacker")
-            auc = (entry.get("attackers") or {}).get(best, {}).get("auc")
+    for name, entry in (leakage.get("attributes") or {}).items():
+        for block in leakage.get("blocks") or ():
+            leak = entry.get(block) or {}
             rows.append(
                 [
                     name,
                     block,
-                    str(best),
-                    format_value(entry.get("best_accuracy")),
-                    format_value(entry.get("majority")),
-                    format_value(entry.get("advantage")),
-                    format_value(auc),
+                    str(leak.get("best_attacker")),
+                    format_value(leak.get("best_accuracy")),
+                    format_value(leak.get("majority")),
+                    format_value(leak.get("best_auc")),
+                    format_value(entry.get("necessary_accuracy")),
+                    "yes: still rising" if leak.get("lower_bound") else "no",
                 ]
             )
-    utility = leakage.get("utility")
     caption = (
-        f"Attackers (logistic regression, random forest, MLP) trained on "
-        f"{round((1 - leakage.get('test_fraction', 0.3)) * 100)}% of {leakage.get('n_rows')} rows, "
-        "scored on the rest."
+        "Attackers (logistic regression, gradient boosting, MLP) "
+        f"{leakage.get('split', '')}: {leakage.get('n_train')} attacker rows, "
+        f"{leakage.get('n_test')} scored. Necessary: the best attacker given only the utility "
+        "target, which any code useful for it reveals."
     )
+    utility = leakage.get("utility")
     if utility:
         caption += (
-            f" Utility of the public block: accuracy {format_value(utility.get('accuracy'))} on "
-            f"{utility.get('target')} (majority {format_value(utility.get('majority'))})."
+            f" Utility of the {utility.get('block')} block for {utility.get('target')}: "
+            f"{utility.get('utility_metric')} {format_value(utility.get('utility'))}."
         )
+    for note in leakage.get("notes") or ():
+        caption += f" {note[0].upper()}{note[1:]}."
     return Table(header, rows, caption)

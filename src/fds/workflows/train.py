@@ -7,7 +7,7 @@ nothing but the run directory.
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
 import time
 from pathlib import Path
@@ -23,15 +23,20 @@ from fds.data.stream import split_indices
 from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
 from fds.report.plots import column_comparison, image_grid, reconstruction_grid
+from fds.rundir import (
+    COLUMNS_PNG,
+    CONFIG_FILE,
+    DP_CODEC_FILE,
+    MODEL_DIR,
+    RECONSTRUCTIONS_PNG,
+    SAMPLES_CSV,
+    SAMPLES_PNG,
+    atomic_write,
+    claim_run_dir,
+    split_run_params,
+    write_text,
+)
 from fds.workflows.leakage import sensitive_values
-
-RUN_KEYS = ("data", "data_root")
-
-
-def split_run_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(model parameters, data arguments) from a mapping that mixes both."""
-    model = {k: v for k, v in params.items() if k not in RUN_KEYS}
-    return model, {k: params[k] for k in RUN_KEYS if k in params}
 
 
 def train_run(
@@ -45,11 +50,11 @@ def train_run(
     """Train into run directory `out` (or continue it with `resume`) and return the summary."""
     out = Path(out)
     if resume:
-        if not (out / "config.yaml").is_file():
+        if not (out / CONFIG_FILE).is_file():
             raise DataError(
-                f"cannot resume: {out / 'config.yaml'} not found (is {out} a run directory?)"
+                f"cannot resume: {out / CONFIG_FILE} not found (is {out} a run directory?)"
             )
-        params = yaml.safe_load((out / "config.yaml").read_text())
+        params = yaml.safe_load((out / CONFIG_FILE).read_text())
     model_params, data_args = split_run_params(params)
     if "data" not in data_args:
         raise DataError("no data given: pass --data PATH|BUILTIN or set data: in the config")
@@ -57,45 +62,27 @@ def train_run(
     data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
     sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
     if not resume:
-        _claim_run_dir(out, overwrite)
+        claim_run_dir(out, overwrite)
         resolved = config.model_dump(mode="json") | data_args
-        _write_text(out / "config.yaml", dump_yaml(resolved))
+        write_text(out / CONFIG_FILE, dump_yaml(resolved))
     started = time.perf_counter()
     model = FDS(**model_params, verbose=verbose)
     try:
-        model.fit(data.X, run_dir=out, resume=resume, sensitive=sensitive)
+        model.fit(
+            data.X, run_dir=out, resume=resume, sensitive=sensitive, codec_store=DPCodecFile(out)
+        )
     except (DataError, ConfigError):
         if not resume:  # rejected before training started: leave no half-made run behind
             shutil.rmtree(out, ignore_errors=True)
         raise
     seconds = time.perf_counter() - started
-    model.save(out / "model")
+    model.save(out / MODEL_DIR)
     summary = _summarize(model, data, out, seconds)
     if model.privacy_ is not None:
         from fds.workflows.release import record_training
 
         summary |= record_training(model, data, out) or {}
     return summary
-
-
-def _claim_run_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not (out / "config.yaml").is_file():
-            raise DataError(
-                f"refusing to write into {out}: it exists and is not an FDS run directory"
-            )
-        if not overwrite:
-            raise DataError(
-                f"{out} already holds a run; use --resume to continue it or --overwrite to replace it"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _summarize(model: FDS, data: LoadedData, out: Path, seconds: float) -> dict[str, Any]:
@@ -105,7 +92,7 @@ def _summarize(model: FDS, data: LoadedData, out: Path, seconds: float) -> dict[
     X_val = data.X.iloc[held_out] if isinstance(data.X, pd.DataFrame) else data.X[held_out]
     summary = {
         "run_dir": str(out),
-        "model_dir": str(out / "model"),
+        "model_dir": str(out / MODEL_DIR),
         "data": data.source,
         "preset": model.config_.preset,
         "latent_dim": model.config_.latent_dim,
@@ -134,18 +121,32 @@ def write_figures(model: FDS, X_val: Any, out: Path) -> list[Path]:
         reconstructions = model.inverse_transform(model.transform(originals))
         return [
             reconstruction_grid(
-                originals, reconstructions, out / "reconstructions.png", "held-out reconstructions"
+                originals, reconstructions, out / RECONSTRUCTIONS_PNG, "held-out reconstructions"
             ),
-            image_grid(model.sample(50, seed=0), out / "samples.png", "samples from the prior"),
+            image_grid(model.sample(50, seed=0), out / SAMPLES_PNG, "samples from the prior"),
         ]
     synthetic = model.sample(len(X_val), seed=0)
     if isinstance(synthetic, np.ndarray):
         synthetic = pd.DataFrame(synthetic, columns=[f"x{i}" for i in range(synthetic.shape[1])])
         X_val = pd.DataFrame(np.asarray(X_val), columns=synthetic.columns)
-    synthetic.to_csv(out / "samples.csv", index=False)
+    samples = atomic_write(out / SAMPLES_CSV, lambda tmp: synthetic.to_csv(tmp, index=False))
     return [
-        out / "samples.csv",
+        samples,
         column_comparison(
-            X_val, synthetic, out / "columns.png", "held-out rows vs. samples from the prior"
+            X_val, synthetic, out / COLUMNS_PNG, "held-out rows vs. samples from the prior"
         ),
     ]
+
+
+class DPCodecFile:
+    """RUN/checkpoints/dp_codec.json: a DP run's codec, fitted from noisy statistics, kept so that
+    `--resume` reuses it instead of drawing (and spending) again; see `FDS.fit(codec_store=)`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / DP_CODEC_FILE
+
+    def load(self) -> dict[str, Any] | None:
+        return json.loads(self.path.read_text()) if self.path.is_file() else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        write_text(self.path, json.dumps(state))

@@ -11,6 +11,7 @@ from fds.evaluation.disentanglement.common import FactorsLike, discretize, entro
 from fds.evaluation.disentanglement.dci import dci
 from fds.evaluation.disentanglement.factor_vae import factor_vae_score
 from fds.evaluation.disentanglement.mig import mig
+from fds.evaluation.disentanglement.mutual_information import factor_latent_mi
 from fds.evaluation.disentanglement.sap import sap
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "discretize",
     "entropy",
     "evaluate_disentanglement",
+    "factor_latent_mi",
     "factor_vae_score",
     "mig",
     "sap",

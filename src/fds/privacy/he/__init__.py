@@ -1,9 +1,8 @@
-"""Encrypted inference on latents with CKKS (TenSEAL): keys, wire format, encrypted files, heads."""
+"""CKKS (TenSEAL) for latents: keys, wire format, encrypted and sealed files, heads."""
 
 from fds.privacy.he.container import (
     FILE_FORMAT_VERSION,
     read_encrypted,
-    read_encrypted_header,
     write_encrypted,
 )
 from fds.privacy.he.heads import (
@@ -31,6 +30,7 @@ from fds.privacy.he.keys import (
     public_context_bytes,
     save_keys,
 )
+from fds.privacy.he.seal import SealedLatents, open_context, seal_context, seal_latents
 from fds.privacy.he.wire import (
     EncryptedBatch,
     decrypt_batches,
@@ -53,6 +53,7 @@ __all__ = [
     "HEParams",
     "LinearHead",
     "PolyMLPHead",
+    "SealedLatents",
     "available_depth",
     "context_params",
     "create_context",
@@ -67,11 +68,13 @@ __all__ = [
     "load_keys_info",
     "load_public_context",
     "load_secret_context",
+    "open_context",
     "parse_batch_header",
     "predictions_from_scores",
     "public_context_bytes",
     "read_encrypted",
-    "read_encrypted_header",
     "save_keys",
+    "seal_context",
+    "seal_latents",
     "write_encrypted",
 ]

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import tenseal as ts
 
 from fds.errors import ConfigError, DataError, KeyMismatchError, ModelFormatError
+from fds.rundir import write_together
 
 __all__ = [
     "DEFAULT_POLY_MODULUS",
@@ -37,6 +36,7 @@ __all__ = [
     "check_key",
     "context_params",
     "create_context",
+    "global_scale",
     "key_id",
     "load_keys_info",
     "load_public_context",
@@ -205,28 +205,17 @@ def save_keys(ctx: ts.Context, out: str | Path, params: HEParams) -> dict[str, A
         "public_sha256": hashlib.sha256(public).hexdigest(),
         "public_context_bytes": len(public),
     }
-    temps: list[Path] = []
+    files = [
+        (out / SECRET_FILE, secret, 0o600),  # the secret key: owner only, whatever the umask
+        (out / PUBLIC_FILE, public, None),
+        (out / INFO_FILE, (json.dumps(info, indent=2) + "\n").encode(), None),
+    ]
     try:
-        staged = []
-        for name, payload, mode in (
-            (SECRET_FILE, secret, 0o600),
-            (PUBLIC_FILE, public, 0o644),
-            (INFO_FILE, (json.dumps(info, indent=2) + "\n").encode(), 0o644),
-        ):
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-            temps.append(Path(tmp))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            os.chmod(tmp, mode)
-            staged.append((Path(tmp), out / name))
-        for _tmp, final in staged:
-            if final.exists():  # raced with another writer
-                raise ConfigError(f"{final} appeared while writing keys; nothing was replaced")
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+        write_together(files, overwrite=False)
+    except FileExistsError as exc:  # raced with another writer
+        raise ConfigError(
+            f"{exc.filename} appeared while writing keys; nothing was replaced"
+        ) from None
     return {
         **info,
         "out": str(out),
@@ -246,11 +235,26 @@ def read_bytes(path: str | Path, what: str) -> bytes:
     return path.read_bytes()
 
 
+def global_scale(ctx: ts.Context) -> float | None:
+    """The scale fresh ciphertexts of `ctx` are encoded at (None when the context sets none)."""
+    try:
+        return float(ctx.global_scale)
+    except ValueError:
+        return None
+
+
 def _context_from(data: bytes, what: str) -> ts.Context:
+    """A TenSEAL context from bytes, refused (DataError) unless it is a CKKS context with a
+    global scale, as `create_context` makes: FDS computes on nothing else."""
     try:
         ctx = ts.context_from(data)
     except Exception as exc:  # TenSEAL raises ValueError / RuntimeError on bad streams
         raise DataError(f"{what} is not a TenSEAL context ({exc})") from None
+    scheme = ctx.seal_context().data.key_context_data().parms().scheme().name
+    if scheme != "CKKS":
+        raise DataError(f"{what} is a {scheme} context; FDS computes on CKKS contexts only")
+    if global_scale(ctx) is None:
+        raise DataError(f"{what} sets no global scale (make keys with `fds keys new`)")
     if not ctx.is_public() and not ctx.has_secret_key():  # pragma: no cover - defensive
         raise DataError(f"{what} holds no key")
     return ctx
@@ -265,6 +269,8 @@ def load_public_context(source: str | Path | bytes) -> ts.Context:
         raise DataError(
             "the context holds a secret key: send only the public context (public.ctx) to a server"
         )
+    if not ctx.has_public_key():
+        raise DataError("the public context holds no public key (send keys/public.ctx)")
     return ctx
 
 

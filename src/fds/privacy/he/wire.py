@@ -5,14 +5,17 @@ is `d` ciphertexts, ciphertext `j` holding feature `j` of every record. Per-reco
 comparison): one ciphertext per record. `EncryptedBatch.to_bytes` writes magic, a JSON header
 (kind, record count, width, the key id, lengths) and the serialized CKKS vectors; no pickle. The
 key id travels with every batch, so ciphertexts from another key raise `KeyMismatchError` instead
-of decrypting to silent garbage (CKKS itself cannot tell).
+of decrypting to silent garbage (CKKS itself cannot tell). Parsing checks every field and every
+ciphertext (one per feature, each holding exactly `n_records` slots; latents fresh from encryption)
+so that a hostile batch is a `DataError` here rather than a TenSEAL failure mid-computation.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +24,7 @@ import tenseal as ts
 
 from fds.data.validation import as_matrix
 from fds.errors import DataError
-from fds.privacy.he.keys import check_key, key_id
+from fds.privacy.he.keys import check_key, global_scale, key_id
 
 __all__ = [
     "BATCH_KINDS",
@@ -32,12 +35,14 @@ __all__ = [
     "decrypt_scores",
     "encrypt_latents",
     "encrypt_records",
+    "is_count",
     "parse_batch_header",
 ]
 
 _MAGIC = b"FDSHE1\n"
 BATCH_KINDS = ("latents", "scores")
 MAX_HEADER_BYTES = 1 << 20
+_KEY_ID = re.compile(r"[0-9a-f]{32}")  # `key_id`: the first 32 hex digits of a sha256
 
 
 def _slot_count(ctx: ts.Context) -> int:
@@ -79,16 +84,83 @@ class EncryptedBatch:
         if kind is not None and header["kind"] != kind:
             raise DataError(f"expected an encrypted batch of {kind}, got {header['kind']}")
         check_key(header["key_id"], key_id(ctx), "the batch")
+        slots = _slot_count(ctx)
+        if header["n_records"] > slots:
+            raise DataError(
+                f"the batch claims {header['n_records']} records, above the {slots} slots of "
+                "its key's ciphertexts"
+            )
         offset = len(_MAGIC) + 4 + header["_header_len"]
         vectors = []
-        for length in header["lengths"]:
+        for j, length in enumerate(header["lengths"]):
             chunk = data[offset : offset + length]
             offset += length
             try:
-                vectors.append(ts.ckks_vector_from(ctx, chunk))
+                vector = ts.ckks_vector_from(ctx, chunk)
             except Exception as exc:
-                raise DataError(f"malformed ciphertext in the batch ({exc})") from None
+                raise DataError(f"malformed ciphertext {j} in the batch ({exc})") from None
+            _check_vector(vector, j, header, ctx)
+            vectors.append(vector)
         return cls(header["kind"], header["n_records"], header["key_id"], vectors)
+
+
+def _check_vector(vector: ts.CKKSVector, j: int, header: dict[str, Any], ctx: ts.Context) -> None:
+    """Ciphertext `j` must hold one ciphertext of exactly `n_records` slots; a latent one must
+    be fresh (top level, two polynomials, not transparent), as `encrypt_latents` makes it, so a
+    head's depth budget holds for it."""
+    parts = vector.ciphertext()
+    if len(parts) != 1:
+        raise DataError(f"ciphertext {j} of the batch is {len(parts)} ciphertexts, expected 1")
+    if vector.size() != header["n_records"]:
+        raise DataError(
+            f"ciphertext {j} of the batch holds {vector.size()} slots, the header says "
+            f"{header['n_records']} records (all ciphertexts of a batch hold the same records)"
+        )
+    if header["kind"] != "latents":
+        return
+    (ciphertext,) = parts
+    fresh = (
+        ciphertext.size() == 2
+        and not ciphertext.is_transparent()
+        and ciphertext.parms_id() == ctx.seal_context().data.first_parms_id()
+        and ciphertext.scale == global_scale(ctx)
+    )
+    if not fresh:
+        raise DataError(
+            f"ciphertext {j} of the batch is not a fresh encryption (level, size or scale "
+            "altered): encrypt latents with `encrypt_latents`"
+        )
+
+
+def is_count(value: Any) -> bool:
+    """A positive JSON integer (JSON `true` parses to a Python bool, an int subclass)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+# (field, check, what it must be), in order: later checks rely on earlier ones
+_HEADER_FIELDS: tuple[tuple[str, Callable[[dict], bool], str], ...] = (
+    ("kind", lambda h: h.get("kind") in BATCH_KINDS, "latents or scores"),
+    ("n_records", lambda h: is_count(h.get("n_records")), "an integer ≥ 1"),
+    (
+        "key_id",
+        lambda h: isinstance(h.get("key_id"), str) and _KEY_ID.fullmatch(h["key_id"]) is not None,
+        "32 lowercase hex digits",
+    ),
+    (
+        "lengths",
+        lambda h: (
+            isinstance(h.get("lengths"), list)
+            and len(h["lengths"]) >= 1
+            and all(is_count(x) for x in h["lengths"])
+        ),
+        "a non-empty list of positive integers",
+    ),
+    (
+        "width",
+        lambda h: is_count(h.get("width")) and h["width"] == len(h["lengths"]),
+        "the number of ciphertexts (of lengths)",
+    ),
+)
 
 
 def parse_batch_header(data: bytes) -> dict[str, Any]:
@@ -105,19 +177,11 @@ def parse_batch_header(data: bytes) -> dict[str, Any]:
         header = json.loads(data[start : start + n].decode())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise DataError("the encrypted batch header is not valid JSON") from None
-    ok = (
-        isinstance(header, dict)
-        and header.get("kind") in BATCH_KINDS
-        and isinstance(header.get("n_records"), int)
-        and header["n_records"] >= 1
-        and isinstance(header.get("key_id"), str)
-        and isinstance(header.get("lengths"), list)
-        and all(isinstance(x, int) and x > 0 for x in header["lengths"])
-        and header.get("width") == len(header["lengths"])
-        and header["lengths"]
-    )
-    if not ok:
-        raise DataError("malformed encrypted batch header")
+    if not isinstance(header, dict):
+        raise DataError("the encrypted batch header is not a JSON object")
+    for name, valid, expected in _HEADER_FIELDS:
+        if not valid(header):
+            raise DataError(f"malformed encrypted batch header: {name} must be {expected}")
     if start + n + sum(header["lengths"]) != len(data):
         raise DataError("the encrypted batch's length does not match its header")
     header["_header_len"] = n

@@ -1,5 +1,8 @@
 """Privacy accounting shared by DP-SGD training, DP releases and the ledger: Opacus' accountants
-compose (subsampled) Gaussian mechanisms given as (noise multiplier, sample rate, steps)."""
+compose (subsampled) Gaussian mechanisms given as (noise multiplier, sample rate, steps).
+
+It lives in `training` because DP-SGD needs it there; `privacy` (ledger, releases) sits above and
+imports it from here."""
 
 from __future__ import annotations
 

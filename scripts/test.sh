@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole check CI runs (after scripts/setup.sh): lint, formatting, then every test lane.
+# Pass pytest options through, e.g. `bash scripts/test.sh -m "not slow"` for the fast lane.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/python -m pytest -q "$@"
