@@ -19,6 +19,7 @@ from fds.objectives import (
     OptimizerGroup,
     TermInputs,
     applying_terms,
+    block_independence,
     check_trainable_under_dp,
     factor_disc,
     hsic,
@@ -252,6 +253,15 @@ def test_hsic_is_differentiable_and_degenerate_inputs_are_zero() -> None:
     assert torch.isfinite(z.grad).all() and (z.grad != 0).any()
     assert hsic.hsic(torch.randn(3, 2)).item() == 0.0  # too few rows for an estimate
     assert hsic.hsic(torch.randn(10, 1)).item() == 0.0  # one dimension: no pair
+
+
+def test_block_hsic_of_a_collapsed_block_has_finite_gradients() -> None:
+    public = torch.randn(16, 3, requires_grad=True)
+    private = torch.zeros(16, 2, requires_grad=True)  # every row alike: a zero Gram matrix
+    value = block_independence.block_hsic(public, private)
+    value.backward()
+    assert value.item() == 0.0
+    assert torch.isfinite(public.grad).all() and torch.isfinite(private.grad).all()
 
 
 # ---------------------------------------------------------------------------------- registry

@@ -33,6 +33,7 @@ Posterior = Literal["deterministic", "gaussian", "noisy"]
 Likelihood = Literal["auto", "bernoulli", "gaussian", "gaussian_learned", "mixture"]
 Corruption = Literal["gaussian", "masking", "salt_pepper"]
 Adversary = Literal["gradient_reversal", "alternating", "none"]
+Architecture = Literal["auto", "mlp", "conv", "what_where"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "independence": 1.0,
         "mmd": 30.0,
         "adversary": "none",
-        "private_only": True,
+        "private_only": "auto",
     },
 }
 
@@ -159,7 +160,8 @@ class FDSConfig(BaseModel):
     # model
     preset: str = "vae"
     latent_dim: Size = 10
-    architecture: Literal["auto", "mlp", "conv"] = "auto"
+    # auto: see fds.models.build.choose_architecture (measured per kind and size of input)
+    architecture: Architecture = "auto"
     hidden_dims: tuple[Size, ...] = (256, 256)
     conv_channels: tuple[Size, ...] = (32, 32, 64, 64)
     posterior: Annotated[Posterior | None, PresetDefault("gaussian")] = None
@@ -198,8 +200,10 @@ class FDSConfig(BaseModel):
     # reversal weight: the autoencoder learns the data before the censor reshapes the codes.
     censor_warmup_epochs: Float = Field(0.0, ge=0)
     # with mmd: the private block is also pulled to its group means (weight mmd), so it carries
-    # the sensitive attributes only and every other factor stays in the public block (utility)
-    private_only: Annotated[bool | None, PresetDefault(False)] = None
+    # the sensitive attributes only and every other factor stays in the public block (utility).
+    # auto: on for tables, off for images, whose key encoder cannot see the position and whose key
+    # must also carry what the attribute shapes (a sprite's rotation: docs/privacy-key.md)
+    private_only: Annotated[bool | Literal["auto"] | None, PresetDefault(False)] = None
     # tables with sensitive columns and a private block: the public encoder's input leaves the
     # sensitive columns out (hiding by construction; "all" feeds it every column), and the private
     # encoder reads every column ("all") or only the sensitive ones ("sensitive")

@@ -39,6 +39,7 @@ from fds.data.tabular import HistogramNoise, TabularCodec
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model
 from fds.models import FactorizedAutoencoder, build_model, column_slots
+from fds.models.key_prior import KeyPrior, group_index
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
 from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
@@ -149,6 +150,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self._set_input_attributes(X)
         self._fit_code_distribution(Rows(source, train_idx, encode))
+        self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
 
     def _config(self) -> FDSConfig:
@@ -191,6 +193,32 @@ class FDS(TransformerMixin, BaseEstimator):
         cov += 1e-6 * torch.eye(len(cov), dtype=cov.dtype)
         self.latent_loc_ = codes.mean(0).float()
         self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
+
+    @torch.no_grad()
+    def _fit_key_prior(self, rows: Rows) -> None:
+        """The distribution keys are drawn from for public-only decodings: a Gaussian per
+        sensitive group of the training rows' keys (the block's own prior under DP-SGD, for the
+        reason `_fit_code_distribution` gives)."""
+        if not self.model_.private_dim:
+            self.key_prior_ = None
+            return
+        if self.config_.privacy is not None:
+            self.key_prior_ = self._block_prior()
+            return
+        cut = self.model_.public_dim
+        keys, labels = [], []
+        for x, s in rows.batches_with_attributes(_EVAL_BATCH):
+            keys.append(self.model_.encode(x).mean[:, cut:])
+            labels.append(s)
+        specs = [AttributeSpec(c.name, c.kind, len(c.classes)) for c in self.sensitive_]
+        groups = group_index(torch.cat(labels), specs)
+        self.key_prior_ = KeyPrior.fit(torch.cat(keys).numpy(), groups)
+
+    def _block_prior(self) -> KeyPrior:
+        """The model's prior over the private block alone (the marginal of its code prior)."""
+        cut = self.model_.public_dim
+        cov = self.latent_scale_tril_ @ self.latent_scale_tril_.T
+        return KeyPrior.gaussian(self.latent_loc_[cut:], torch.linalg.cholesky(cov[cut:, cut:]))
 
     # ------------------------------------------------------------------ use
     def _rows(self, X: Any) -> Rows:
@@ -248,14 +276,19 @@ class FDS(TransformerMixin, BaseEstimator):
         return z[:, :public_dim] if part == "public" else z[:, public_dim:]
 
     @torch.no_grad()
-    def inverse_transform(self, Z: Any, private: Any = None, *, keys: Any = None) -> Any:
+    def inverse_transform(
+        self, Z: Any, private: Any = None, *, keys: Any = None, seed: int | None = None
+    ) -> Any:
         """Decoder mean for latent codes, in the type and columns of the training input.
 
         For a model with a private block, `Z` may hold only the public block; `private` then
-        supplies the private block: "prior" (the prior mean, which hides the sensitive
-        attributes; the default for public-only `Z`), one block broadcast to every row, or one
-        block per row (e.g. taken from other records, which swaps the attributes). Given with
-        a full-width `Z`, `private` replaces its private block.
+        supplies the private block: "prior" (the default for public-only `Z`: one key per row
+        drawn from where the training rows' keys fall, a Gaussian per sensitive group weighted
+        by its share, so the sensitive attributes follow their marginal), "neutral" (their
+        mean, one key for every row), one block broadcast to every row, or one block per row
+        (e.g. taken from other records, which swaps the attributes). Given with a full-width
+        `Z`, `private` replaces its private block. The "prior" draws come from the OS afresh at
+        every call; `seed` fixes them.
 
         `Z` may be `SealedLatents` (`transform(X, seal=keys)`, `SealedLatents.load`): with
         `keys` (the owner's keys directory, `secret.ctx` or secret context) the private block is
@@ -269,7 +302,8 @@ class FDS(TransformerMixin, BaseEstimator):
             raise DataError("keys= opens sealed latents (transform(X, seal=keys)); Z is plain")
         z = self._latents(Z, allow_public=True)
         if private is not None or z.shape[1] != self.config_.latent_dim:
-            z = torch.cat([z[:, : self.model_.public_dim], self._private_block(private, len(z))], 1)
+            key = self._private_block(private, len(z), seed)
+            z = torch.cat([z[:, : self.model_.public_dim], key], 1)
         return self.codec_.decode(self._decode_mean(z))
 
     def _seal(self, z: np.ndarray, keys: Any) -> Any:
@@ -305,16 +339,18 @@ class FDS(TransformerMixin, BaseEstimator):
             digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()
 
-    def _private_block(self, private: Any, n: int) -> torch.Tensor:
-        """The private block to decode with: the prior mean, or the given block(s)."""
+    def _private_block(self, private: Any, n: int, seed: int | None = None) -> torch.Tensor:
+        """The private block to decode with: drawn from the key prior, its mean, or given."""
         width = self.model_.private_dim
         if not width:
             raise DataError("private= needs a model with a private block (private_dim > 0)")
         if private is None or (isinstance(private, str) and private == "prior"):
-            return self.latent_loc_[self.model_.public_dim :].expand(n, width)
+            return self.key_prior_.sample(n, np.random.default_rng(seed))
+        if isinstance(private, str) and private == "neutral":
+            return self.key_prior_.mean().expand(n, width)
         if isinstance(private, str):
             raise DataError(
-                f"private must be 'prior' or an array of private blocks, got {private!r}"
+                f"private must be 'prior', 'neutral' or an array of private blocks, got {private!r}"
             )
         block = np.array(private, dtype=np.float32)
         if block.ndim == 1:
@@ -449,7 +485,10 @@ class FDS(TransformerMixin, BaseEstimator):
         )
 
     def _tensors(self) -> dict[str, torch.Tensor]:
-        return model_tensors(self.model_, self.latent_loc_, self.latent_scale_tril_)
+        tensors = model_tensors(self.model_, self.latent_loc_, self.latent_scale_tril_)
+        if getattr(self, "key_prior_", None) is not None:
+            tensors |= self.key_prior_.tensors()
+        return tensors
 
     @classmethod
     def load(
@@ -472,6 +511,9 @@ class FDS(TransformerMixin, BaseEstimator):
         model.model_ = model._build(model.config_, model.codec_).eval()
         model.latent_loc_ = tensors.pop(LATENT_LOC)
         model.latent_scale_tril_ = tensors.pop(LATENT_SCALE_TRIL)
+        model.key_prior_ = KeyPrior.from_tensors(tensors, model.model_.private_dim)
+        if model.key_prior_ is None and model.model_.private_dim:
+            model.key_prior_ = model._block_prior()  # a model file without one: the block prior
         try:
             model.model_.load_state_dict(tensors)
         except RuntimeError as exc:

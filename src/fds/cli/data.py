@@ -245,7 +245,8 @@ def decode(
         typer.Option(
             "--private",
             help="Private blocks to decode public latents with: a latents FILE (one row, or one "
-            "per row) or `prior` (the prior mean: sensitive attributes hidden).",
+            "per row), `prior` (keys drawn per sensitive group: the attributes follow their "
+            "marginal; the default for public latents) or `neutral` (the mean key for every row).",
         ),
     ] = None,
     keys: Annotated[
@@ -258,6 +259,7 @@ def decode(
             show_default=False,
         ),
     ] = None,
+    seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -279,7 +281,7 @@ def decode(
     if out.exists() and not overwrite:
         raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
-    key = private if private in (None, "prior") else read_latents(private)
+    key = private if private in (None, "prior", "neutral") else read_latents(private)
     extra: dict[str, Any] = {}
     if sealed:
         from fds.privacy.he import SealedLatents
@@ -288,7 +290,7 @@ def decode(
         extra = {"keyed": keys is not None, "key_id": codes.key_id}
     else:
         codes = read_latents(latents)
-    decoded = fitted.inverse_transform(codes, private=key, keys=keys)
+    decoded = fitted.inverse_transform(codes, private=key, keys=keys, seed=seed)
     write_output(decoded, out, overwrite=overwrite)
     title = "decoded (public only)" if extra.get("keyed") is False else "decoded"
     emit({"out": str(out), "rows": len(decoded), **extra}, as_json, title)

@@ -10,12 +10,39 @@ from fds.config import FDSConfig
 from fds.data.codec import Block
 from fds.errors import ConfigError
 from fds.models.autoencoder import FactorizedAutoencoder
-from fds.models.split_encoder import SplitEncoder
+from fds.models.split_encoder import SplitEncoder as TableSplitEncoder
 from fds.nn.conv import ConvDecoder, ConvEncoder
 from fds.nn.likelihoods import build_likelihood
 from fds.nn.mlp import mlp
 from fds.nn.posteriors import make_posterior
+from fds.nn.what_where import CanonicalEncoder, SplitEncoder, WhatWhereDecoder
 from fds.objectives import AttributeSpec
+
+# Below this side an image is a handful of pixels (digits: 8×8): an MLP decodes it best.
+MIN_PLACED_SIDE = 16
+
+
+def choose_architecture(config: FDSConfig, image_chw: tuple[int, int, int] | None) -> str:
+    """The networks `architecture: auto` stands for, from what decoded best at the same epochs
+    (benchmarks/image_architectures.py, benchmarks/key.py): the what/where networks for a model
+    with a key on images of 16 px and more (their keyed decodings carry the shape, an MLP's do
+    not), an MLP otherwise (as a plain vae it matched the what/where MSE in less time; the conv
+    nets decoded worse in 3.5× the time, and on 8×8 digits the MLP beat both)."""
+    arch = config.architecture
+    if arch != "auto":
+        if arch != "mlp" and not image_chw:
+            raise ConfigError(f"architecture {arch} needs images (N,H,W[,C]); use mlp for tables")
+        return arch
+    if image_chw is None or min(image_chw[1:]) < MIN_PLACED_SIDE or not config.private_dim:
+        return "mlp"
+    return "what_where"
+
+
+def for_data(config: FDSConfig, image_chw: tuple[int, int, int] | None) -> FDSConfig:
+    """The config with its data-dependent `auto` values settled (`private_only`)."""
+    if config.private_only != "auto":
+        return config
+    return config.model_copy(update={"private_only": image_chw is None})
 
 
 def build_model(
@@ -31,6 +58,7 @@ def build_model(
 
     `sensitive_slots`: the encoded positions of a table's sensitive columns; with a private block
     and `public_input` "without_sensitive", the public encoder never sees them (SplitEncoder)."""
+    config = for_data(config, image_chw)
     real = config.likelihood
     if real == "auto":
         real = "bernoulli" if image_chw else "gaussian_learned"
@@ -43,16 +71,11 @@ def build_model(
         blocks, real, scale=config.likelihood_scale, components=config.mixture_components
     )
     posterior = make_posterior(config.posterior, config.noise_std)
-    n_codes = posterior.n_params_per_dim * config.latent_dim
-    n_in = blocks[-1].stop
-    arch = config.architecture
-    if arch == "auto":
-        arch = "mlp"
-    if arch == "conv" and not image_chw:
-        raise ConfigError("architecture conv needs images (N,H,W[,C]); use mlp for tables")
+    arch = choose_architecture(config, image_chw)
     if encoder is None and arch == "mlp" and _hides_by_construction(config, sensitive_slots):
         hidden = set(sensitive_slots)
-        encoder = SplitEncoder(
+        n_in = blocks[-1].stop
+        encoder = TableSplitEncoder(
             [i for i in range(n_in) if i not in hidden],
             sorted(hidden) if config.private_input == "sensitive" else range(n_in),
             config.hidden_dims,
@@ -61,19 +84,57 @@ def build_model(
             posterior.n_params_per_dim,
         )
     if encoder is None:
-        encoder = ConvEncoder(image_chw, config.conv_channels, n_codes) if arch == "conv" else None
-        encoder = encoder or mlp(n_in, config.hidden_dims, n_codes)
+        encoder = _encoder(arch, config, blocks[-1].stop, image_chw, posterior.n_params_per_dim)
     if decoder is None:
-        if arch == "conv":
-            decoder = ConvDecoder(
-                config.latent_dim, image_chw, config.conv_channels, likelihood.params_per_dim
-            )
-        else:
-            decoder = mlp(
-                config.latent_dim, tuple(reversed(config.hidden_dims)), likelihood.n_params
-            )
+        decoder = _decoder(arch, config, image_chw, likelihood.params_per_dim, likelihood.n_params)
     return FactorizedAutoencoder(encoder, posterior, decoder, likelihood, config, attributes)
 
 
 def _hides_by_construction(config: FDSConfig, sensitive_slots: Sequence[int]) -> bool:
     return bool(config.private_dim and sensitive_slots and config.public_input != "all")
+
+
+def _encoder(
+    arch: str,
+    config: FDSConfig,
+    n_in: int,
+    image_chw: tuple[int, int, int] | None,
+    params_per_dim: int,
+) -> nn.Module:
+    n_codes = params_per_dim * config.latent_dim
+    if arch == "conv":
+        return ConvEncoder(image_chw, config.conv_channels, n_codes)
+    private_dim = config.private_dim or 0
+    if arch == "mlp" or not private_dim:
+        return mlp(n_in, config.hidden_dims, n_codes)
+    # the key reads one drawing in its own frame, not a scene: half the width is enough
+    key_hidden = tuple(max(8, h // 2) for h in config.hidden_dims)
+    return SplitEncoder(
+        mlp(n_in, config.hidden_dims, params_per_dim * config.public_dim),
+        CanonicalEncoder(image_chw, key_hidden, params_per_dim * private_dim),
+        config.public_dim,
+        params_per_dim,
+    )
+
+
+def _decoder(
+    arch: str,
+    config: FDSConfig,
+    image_chw: tuple[int, int, int] | None,
+    params_per_pixel: int,
+    n_params: int,
+) -> nn.Module:
+    hidden = tuple(reversed(config.hidden_dims))
+    if arch == "conv":
+        return ConvDecoder(config.latent_dim, image_chw, config.conv_channels, params_per_pixel)
+    if arch == "mlp":
+        return mlp(config.latent_dim, hidden, n_params)
+    private_dim = config.private_dim or 0
+    return WhatWhereDecoder(
+        config.latent_dim,
+        image_chw,
+        hidden,
+        params_per_pixel,
+        where_dim=config.public_dim,
+        key_dim=private_dim,
+    )

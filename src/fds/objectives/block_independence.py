@@ -35,7 +35,9 @@ def block_hsic(public: torch.Tensor, private: torch.Tensor) -> torch.Tensor:
         return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
 
     k, m = centred_gram(public), centred_gram(private)
-    return (k * m).sum() / ((k * k).sum() * (m * m).sum()).sqrt().clamp_min(1e-12)
+    # clamp before the square root: a collapsed block (every row alike) has a zero Gram matrix,
+    # and sqrt's gradient at 0 would turn the whole step into NaN
+    return (k * m).sum() / ((k * k).sum() * (m * m).sum()).clamp_min(1e-24).sqrt()
 
 
 def _independence(inputs: TermInputs, weight: float) -> torch.Tensor:

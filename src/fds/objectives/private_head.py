@@ -1,5 +1,12 @@
 """The key's private head: the private block is trained to predict the sensitive attributes, so
-it carries them (β = `censor`, no warm-up: the key is learned from the first step)."""
+it carries them (β = `censor`, no warm-up: the key is learned from the first step).
+
+A key made of the attributes alone (`private_only`, tables) is read as the decoder reads it, a
+posterior draw: a head on its means is satisfied by groups a hair apart, which the decoder cannot
+tell apart through the posterior's noise, and then decodes every record with the majority's
+attribute. A key that also carries what the attribute shapes (images: a sprite's rotation) is
+kept sharp by the reconstruction itself, and there a head on draws destabilised training (one
+seed of three decoded empty images), so the head reads its mean (measured: docs/privacy-key.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +21,10 @@ PRIVATE_HEAD = Network(
 
 
 def _private(inputs: TermInputs, weight: float) -> torch.Tensor:
-    _, private = inputs.blocks()
+    if inputs.config.private_only:
+        private = inputs.post.z[:, inputs.config.public_dim :]
+    else:
+        _, private = inputs.blocks()
     outputs = inputs.networks[PRIVATE_HEAD.name](private)
     return weight * attribute_nll(outputs, inputs.s, inputs.attributes)
 
@@ -23,6 +33,7 @@ TERM = LossTerm(
     name="private",
     weight="censor",
     value=_private,
+    reads=("private_only",),
     needs=frozenset({"private_block", "labels"}),
     network=PRIVATE_HEAD,
 )

@@ -22,6 +22,9 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
                      necessary_accuracy, necessary_auc} and utility.{target, utility_metric,
                      utility, …}; n_train, n_test, split, budget, notes; null otherwise (see
                      fds.workflows.leakage)
+    key              (models with a private block) attributes.{name}.{keyed_fidelity,
+                     public_only_attribute_accuracy, majority, swap_success, swap_keeps, …},
+                     n_rows; null otherwise (see fds.workflows.key_quality)
     synthetic        kind ("table" | "images"); tables: quality.{quality_score, column_shapes,
                      column_pair_trends, column_shape_scores}, tstr.{…} | null;
                      images: precision, recall, density, coverage, classifier_accuracy, …
@@ -60,6 +63,7 @@ from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
 from fds.privacy.leakage import FAST, TRUTHFUL
 from fds.rundir import CONFIG_FILE, EVALUATION_FILE, plain_json, write_json
+from fds.workflows.key_quality import key_headline, key_quality
 from fds.workflows.leakage import measure_leakage
 
 __all__ = ["evaluate_path", "evaluate_run", "headline"]
@@ -73,6 +77,7 @@ GROUPS = (
     "disentanglement",
     "synthetic",
     "leakage",
+    "key",
 )
 _BATCH = 512
 # Row budgets (default, fast): held-out rows scored, rows for the disentanglement metrics
@@ -194,6 +199,11 @@ def evaluate_run(
             model, data, target=utility_target, seed=seed, budget=budget
         )
         seconds["leakage"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    report["key"] = key_quality(model, data, seed=seed, fast=fast)
+    if report["key"] is not None:
+        seconds["key"] = time.perf_counter() - tick
 
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
@@ -442,6 +452,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         for key in ("precision", "recall", "density", "coverage", "classifier_accuracy"):
             rows[f"sample_{key}" if key != "classifier_accuracy" else key] = syn.get(key)
     rows |= leakage_headline(report.get("leakage"))
+    rows |= key_headline(report.get("key"))
     rows["seconds"] = (report.get("seconds") or {}).get("total")
     return rows
 

@@ -23,6 +23,7 @@ from fds.data.stream import split_indices
 from fds.errors import DataError
 from fds.estimator import FDS
 from fds.evaluation.disentanglement import factor_latent_mi
+from fds.nn.what_where import WhatWhereDecoder
 from fds.report import plots
 from fds.report.html import (
     Figure,
@@ -51,6 +52,7 @@ from fds.workflows.report_key import key_section
 MAX_ROWS = 2000  # rows encoded for the latent maps and the MI heatmap (t-SNE's budget)
 TRAVERSAL_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 MAX_TRAVERSAL_DIMS = 20
+MAX_TRAVERSAL_ROWS = 500  # held-out codes that measure each dimension's spread
 N_RECONSTRUCTIONS = 10
 N_SAMPLES = 50
 _OBJECTIVE_WEIGHTS = ("kl", "tc", "factor", "sparsity_l1", "sparsity_kl", "independence")
@@ -98,9 +100,9 @@ def write_report(
     sections = [
         _training_section(records),
         _reconstruction_section(model, X_view, rows.held_out),
-        key_section(model, X_view, evaluation),
+        key_section(model, X_view, evaluation, seed),
         _samples_section(model, X_view, seed),
-        _traversal_section(model),
+        _traversal_section(model, X_view),
         _latent_map_section(codes, colour, colour_name, seed),
         _mi_section(data, rows.sample, codes),
         _probe_section(probes),
@@ -287,39 +289,44 @@ def _samples_section(model: FDS, X_view: Any, seed: int) -> Section:
     return section
 
 
-def _traversal_codes(model: FDS) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """Codes (dims × values, D) moving one dimension at a time from the prior's mean, in units
-    of the prior's standard deviation along that dimension."""
-    loc = np.asarray(model.latent_loc_, dtype=np.float32)
-    tril = np.asarray(model.latent_scale_tril_, dtype=np.float32)
-    scale = np.sqrt((tril**2).sum(axis=1))
-    dims = list(range(min(len(loc), MAX_TRAVERSAL_DIMS)))
+def _traversal_codes(model: FDS, X_view: Any) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Codes (dims × values, D): a held-out record's code with one dimension at a time run over
+    its range on the held-out codes (their mean ± 3 sd), so every row stays among codes the
+    decoder has seen; the dimensions ordered by that spread, the active ones first (an inactive
+    one barely moves and is shown last)."""
+    codes = model.transform(_take(X_view, np.arange(min(len(X_view), MAX_TRAVERSAL_ROWS))))
+    centre, spread = codes.mean(axis=0), codes.std(axis=0)
+    dims = [int(d) for d in np.argsort(-spread, kind="stable")[:MAX_TRAVERSAL_DIMS]]
     values = np.asarray(TRAVERSAL_VALUES, dtype=np.float32)
-    z = np.tile(loc, (len(dims), len(values), 1))
+    z = np.tile(codes[0].astype(np.float32), (len(dims), len(values), 1))
     for row, d in enumerate(dims):
-        z[row, :, d] = loc[d] + values * scale[d]
-    return z.reshape(-1, len(loc)), dims, scale
+        z[row, :, d] = centre[d] + values * spread[d]
+    return z.reshape(-1, codes.shape[1]), dims, spread
 
 
-def _traversal_section(model: FDS) -> Section:
-    z, dims, _ = _traversal_codes(model)
+def _traversal_section(model: FDS, X_view: Any) -> Section:
+    z, dims, spread = _traversal_codes(model, X_view)
     n_values = len(TRAVERSAL_VALUES)
     decoded = model.inverse_transform(z)
-    labels = [f"z{d}" for d in dims]
-    prior = "N(0, I)" if model.model_.stochastic else "a Gaussian fitted to the training codes"
+    public_dim = model.model_.public_dim if model.model_.private_dim else len(spread)
+    labels = [f"z{d}{' (key)' if d >= public_dim else ''} sd {spread[d]:.2f}" for d in dims]
     shown = (
-        f" The first {len(dims)} of {model.config_.latent_dim} dimensions are shown."
+        f" The {len(dims)} most active of {model.config_.latent_dim} dimensions are shown."
         if len(dims) < model.config_.latent_dim
         else ""
+    )
+    start = (
+        "the first held-out record's code (posterior mean) with that one dimension set to its "
+        "mean over the held-out records' codes plus −3 … +3 times its spread (sd); dimensions are "
+        "ordered by that spread, most active first, and those of the private block are marked "
+        "(key)"
     )
     section = Section("traversals", "Latent traversals")
     if model.input_kind_ == "images":
         images = np.asarray(decoded).reshape(len(dims), n_values, *np.asarray(decoded).shape[1:])
         png = plots.latent_traversal_png(images, TRAVERSAL_VALUES, labels)
         caption = (
-            "One row per latent dimension: the code starts at the prior's mean and that one "
-            f"dimension is set to −3 … +3 standard deviations of the prior ({prior}); the images "
-            "are the decoder means." + shown
+            f"One row per latent dimension: {start}; the images are the decoder means." + shown
         )
     else:
         frame = _as_frame(decoded)
@@ -329,9 +336,8 @@ def _traversal_section(model: FDS) -> Section:
         ]
         png = plots.table_traversal_png(parts, TRAVERSAL_VALUES, labels)
         caption = (
-            "Each panel is one column; each line one latent dimension set to −3 … +3 standard "
-            f"deviations of the prior ({prior}) with the others at the prior's mean. A flat line "
-            "means that dimension does not change the column." + shown
+            f"Each panel is one column; each line one latent dimension: {start}. A flat line means "
+            "that dimension does not change the column." + shown
         )
     section.figures.append(Figure(png, caption))
     return section
@@ -502,6 +508,8 @@ def _network(model: FDS) -> str:
         layers = "custom encoder/decoder"
     elif net.convolutional:
         layers = "conv channels " + ", ".join(str(c) for c in cfg.conv_channels)
+    elif isinstance(net.decoder, WhatWhereDecoder):
+        layers = "what/where (MLP hidden " + ", ".join(str(h) for h in cfg.hidden_dims) + ")"
     else:
         layers = "MLP hidden " + ", ".join(str(h) for h in cfg.hidden_dims)
     likelihood = type(net.likelihood).__name__

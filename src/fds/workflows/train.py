@@ -45,19 +45,6 @@ from fds.rundir import (
 from fds.training.trainer import TrainingInterrupted
 from fds.workflows.leakage import sensitive_values
 
-# The quickstart: the `fds` preset on the built-in sprites with the sprite's shape as the sensitive
-# factor (held by the private block, the key), sized to finish in about a minute on 2 cores.
-QUICKSTART: dict[str, Any] = {
-    "data": "shapes",
-    "preset": "fds",
-    "sensitive": ["factor:shape"],
-    "latent_dim": 10,
-    "hidden_dims": [512, 256],
-    "epochs": 15,
-    "batch_size": 128,
-    "seed": 0,
-}
-
 
 def split_run_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """(model parameters, data arguments) from a mapping that mixes both; the data arguments are

@@ -1,0 +1,179 @@
+"""What/where networks for images: a drawing made in a frame of its own, then sized and placed.
+
+The decoder draws a template from the whole code ("what"), resizes it about its centre and
+places it with two soft shifts, one over rows and one over columns, all three computed from the
+public block ("where"), as a spatial transformer places a glimpse (Jaderberg et al. 2015) but
+with the shifts separable and spread over offsets, so the placement gets a gradient from every
+offset. The template's layers are modulated
+by the private block (FiLM, Perez et al. 2018), so the key steers what is drawn. For a model with a
+private block, the key is read by an encoder that sees each image in a frame of its own (centred
+on its centre of pixel mass and zoomed to a fixed spread): it cannot carry the position or the
+size, which therefore stay in the public block, and a swapped key changes what is drawn without
+moving or resizing it.
+
+Measured on the built-in `shapes` (docs/privacy-key.md): a decoder that must place the drawing
+itself (MLP or stride-2 convolutions) still drew blobs after the quickstart's training, while
+this one drew the shapes; a key encoder that saw the uncentred image carried the position, so
+swaps moved the sprite.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fds.nn.mlp import mlp
+
+WHERE_HIDDEN = 64  # the small networks that place the drawing
+MAX_LOG_ZOOM = 1.4  # the drawing is resized by a factor in [e^-1.4, e^1.4] ≈ [1/4, 4]
+
+
+def shift_indices(n: int) -> torch.Tensor:
+    """[n, n + 1] source index of output position i under offset o − n//2, edges replicated."""
+    offsets = torch.arange(n + 1) - n // 2
+    return (torch.arange(n)[:, None] - offsets[None, :]).clamp(0, n - 1)
+
+
+def shift_matrices(weights: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """[B, n, n] matrices that move a map along one axis by each offset, weighted by `weights`
+    ([B, n + 1], a distribution over offsets): a one-hot weight is an exact shift."""
+    batch, n = len(weights), indices.shape[0]
+    out = weights.new_zeros(batch, n, n)
+    return out.scatter_add_(
+        2, indices[None].expand(batch, -1, -1), weights[:, None, :].expand(-1, n, -1)
+    )
+
+
+def _zoomed(maps: torch.Tensor, zoom: torch.Tensor) -> torch.Tensor:
+    """Maps [B, K, H, W] resized about their centre by `zoom` [B] (bilinear, edges replicated)."""
+    zero = torch.zeros_like(zoom)
+    inverse = 1 / zoom  # affine_grid maps output coordinates to input ones
+    theta = torch.stack(
+        [torch.stack([inverse, zero, zero], 1), torch.stack([zero, inverse, zero], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(maps.shape), align_corners=False)
+    return F.grid_sample(maps, grid, padding_mode="border", align_corners=False)
+
+
+class FiLMMLP(nn.Module):
+    """An MLP whose hidden layers are scaled and shifted by a conditioning vector (FiLM)."""
+
+    def __init__(self, n_in: int, n_cond: int, hidden: Sequence[int], n_out: int) -> None:
+        super().__init__()
+        widths = [n_in, *hidden]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+        self.films = nn.ModuleList(nn.Linear(n_cond, 2 * b) for b in hidden)
+        self.out = nn.Linear(widths[-1], n_out)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = x
+        for layer, film in zip(self.layers, self.films, strict=True):
+            scale, shift = film(cond).chunk(2, dim=1)
+            h = torch.relu(layer(h) * (1 + scale) + shift)
+        return self.out(h)
+
+
+class WhatWhereDecoder(nn.Module):
+    """Latent → template maps (FiLM-modulated by the key) → soft row and column shifts from the
+    `where_dim` first latents. Outputs the likelihood's (P, C·H·W) parameter layout, flattened."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        chw: tuple[int, int, int],
+        hidden: Sequence[int],
+        params_per_pixel: int,
+        where_dim: int,
+        key_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        c, h, w = chw
+        self.chw, self.params_per_pixel = chw, params_per_pixel
+        self.where_dim, self.key_dim = where_dim, key_dim
+        n_maps = params_per_pixel * c * h * w
+        if key_dim:
+            self.template: nn.Module = FiLMMLP(latent_dim, key_dim, hidden, n_maps)
+        else:
+            self.template = mlp(latent_dim, hidden, n_maps)
+        self.rows = mlp(where_dim, (WHERE_HIDDEN,), h + 1)
+        self.cols = mlp(where_dim, (WHERE_HIDDEN,), w + 1)
+        self.zoom = mlp(where_dim, (WHERE_HIDDEN,), 1)
+        nn.init.zeros_(self.zoom[-1].weight)  # starts at 1: the template as drawn
+        nn.init.zeros_(self.zoom[-1].bias)
+        self.register_buffer("row_index", shift_indices(h), persistent=False)
+        self.register_buffer("col_index", shift_indices(w), persistent=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        c, h, w = self.chw
+        maps = self.template(z, z[:, -self.key_dim :]) if self.key_dim else self.template(z)
+        maps = maps.view(len(z), self.params_per_pixel * c, h, w)
+        where = z[:, : self.where_dim]
+        maps = _zoomed(maps, torch.exp(torch.tanh(self.zoom(where)[:, 0]) * MAX_LOG_ZOOM))
+        rows = shift_matrices(torch.softmax(self.rows(where), dim=1), self.row_index)
+        cols = shift_matrices(torch.softmax(self.cols(where), dim=1), self.col_index)
+        placed = rows[:, None] @ maps @ cols[:, None].transpose(2, 3)
+        return placed.reshape(len(z), -1)
+
+
+class CanonicalEncoder(nn.Module):
+    """An MLP reading each image in a frame of its own: moved so that its centre of pixel mass
+    sits at the centre and zoomed so that the mass spreads over `SPREAD` of the frame (radius of
+    gyration), bilinearly. Whatever it encodes, it cannot be the position or the size."""
+
+    SPREAD = 1 / 8
+
+    def __init__(self, chw: tuple[int, int, int], hidden: Sequence[int], n_out: int) -> None:
+        super().__init__()
+        self.chw = chw
+        self.net = mlp(chw[0] * chw[1] * chw[2], hidden, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c, h, w = self.chw
+        images = x.view(-1, c, h, w)
+        with torch.no_grad():  # where to look is read off the pixels, not learned
+            grid = F.affine_grid(
+                self._frames(images.sum(1)), list(images.shape), align_corners=False
+            )
+        canonical = F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
+        return self.net(canonical.reshape(len(x), -1))
+
+    def _frames(self, mass: torch.Tensor) -> torch.Tensor:
+        """[B, 2, 3] affine maps from the canonical frame to each image, in the [-1, 1] units
+        of `affine_grid`."""
+        _, h, w = mass.shape
+        total = mass.sum((1, 2)).clamp_min(1e-6)
+        ys = (torch.arange(h, dtype=mass.dtype) + 0.5) / h * 2 - 1
+        xs = (torch.arange(w, dtype=mass.dtype) + 0.5) / w * 2 - 1
+        cy = (mass.sum(2) * ys).sum(1) / total
+        cx = (mass.sum(1) * xs).sum(1) / total
+        spread2 = (ys[None, :, None] - cy[:, None, None]) ** 2 + (
+            xs[None, None, :] - cx[:, None, None]
+        ) ** 2
+        radius = ((mass * spread2).sum((1, 2)) / total).sqrt()
+        zoom = (radius / (2 * self.SPREAD)).clamp(1 / max(h, w), 1.0)  # the frame is 2 units wide
+        zero = torch.zeros_like(zoom)
+        return torch.stack([torch.stack([zoom, zero, cx], 1), torch.stack([zero, zoom, cy], 1)], 1)
+
+
+class SplitEncoder(nn.Module):
+    """Two encoders, one per latent block, whose outputs are interleaved into the posterior's
+    layout (each of the `params_per_dim` parameter groups holds the public block, then the
+    private block)."""
+
+    def __init__(
+        self, public: nn.Module, private: nn.Module, public_dim: int, params_per_dim: int
+    ) -> None:
+        super().__init__()
+        self.public, self.private = public, private
+        self.public_dim, self.params_per_dim = public_dim, params_per_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        public = self.public(x).chunk(self.params_per_dim, dim=1)
+        private = self.private(x).chunk(self.params_per_dim, dim=1)
+        return torch.cat(
+            [part for pair in zip(public, private, strict=True) for part in pair], dim=1
+        )

@@ -1,0 +1,140 @@
+"""The image networks: what/where decoder and canonical key encoder, conv nets at any size, and
+what `architecture: auto` picks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fds import FDS
+from fds.config import make_config
+from fds.errors import ConfigError
+from fds.models.build import choose_architecture, for_data
+from fds.nn.conv import ConvDecoder, ConvEncoder
+from fds.nn.what_where import (
+    CanonicalEncoder,
+    SplitEncoder,
+    WhatWhereDecoder,
+    shift_indices,
+    shift_matrices,
+)
+
+SIZES = [(1, 16, 16), (3, 17, 23), (1, 16, 128), (3, 100, 60), (1, 128, 128)]
+
+
+def _square(side: int, top: int, left: int, size: int = 5) -> torch.Tensor:
+    image = torch.zeros(1, 1, side, side)
+    image[0, 0, top : top + size, left : left + size] = 1.0
+    return image
+
+
+def test_a_one_hot_offset_is_an_exact_shift_with_edges_replicated() -> None:
+    maps = torch.arange(36, dtype=torch.float32).view(1, 1, 6, 6)
+    index = shift_indices(6)
+    identity = torch.zeros(1, 7)
+    identity[0, 3] = 1.0  # offset 0
+    down_two = torch.zeros(1, 7)
+    down_two[0, 5] = 1.0  # offset +2
+    assert torch.equal(shift_matrices(identity, index)[:, None] @ maps, maps)
+    moved = shift_matrices(down_two, index)[:, None] @ maps
+    assert torch.equal(moved[0, 0, 2:], maps[0, 0, :4])
+    assert torch.equal(moved[0, 0, 0], maps[0, 0, 0]) and torch.equal(moved[0, 0, 1], maps[0, 0, 0])
+
+
+@pytest.mark.parametrize("chw", SIZES)
+def test_image_networks_fit_any_size_and_channels(chw: tuple[int, int, int]) -> None:
+    n = chw[0] * chw[1] * chw[2]
+    x, z = torch.rand(2, n), torch.randn(2, 8)
+    assert ConvEncoder(chw, (8, 8), 16)(x).shape == (2, 16)
+    assert ConvDecoder(8, chw, (8, 8), 2)(z).shape == (2, 2 * n)
+    assert WhatWhereDecoder(8, chw, (16,), 2, where_dim=5, key_dim=3)(z).shape == (2, 2 * n)
+    assert WhatWhereDecoder(8, chw, (16,), 1, where_dim=8)(z).shape == (2, n)
+    assert CanonicalEncoder(chw, (16,), 6)(x).shape == (2, 6)
+
+
+def test_the_key_encoder_sees_neither_position_nor_size() -> None:
+    torch.manual_seed(0)
+    encoder = CanonicalEncoder((1, 32, 32), (32,), 4)
+    here = encoder(_square(32, 4, 6).flatten(1))
+    there = encoder(_square(32, 20, 17).flatten(1))
+    larger = encoder(_square(32, 10, 10, size=10).flatten(1))
+    torch.testing.assert_close(here, there)
+    torch.testing.assert_close(here, larger, atol=0.05, rtol=0.05)
+    assert not torch.allclose(here, encoder(torch.rand(1, 1024)), atol=0.05)
+
+
+def test_the_split_encoder_lays_out_each_parameter_group_public_first() -> None:
+    public = torch.nn.Linear(4, 6)  # 2 parameter groups × public 3
+    private = torch.nn.Linear(4, 4)  # 2 parameter groups × private 2
+    x = torch.randn(5, 4)
+    out = SplitEncoder(public, private, 3, 2)(x)
+    means, logvars = out.chunk(2, dim=1)
+    torch.testing.assert_close(means, torch.cat([public(x)[:, :3], private(x)[:, :2]], 1))
+    torch.testing.assert_close(logvars, torch.cat([public(x)[:, 3:], private(x)[:, 2:]], 1))
+
+
+def test_the_key_steers_the_drawing_and_the_public_block_places_it() -> None:
+    torch.manual_seed(0)
+    decoder = WhatWhereDecoder(6, (1, 16, 16), (32,), 1, where_dim=4, key_dim=2)
+    z = torch.randn(1, 6)
+    other_key = z.clone()
+    other_key[:, 4:] += 1.0
+    moved = z.clone()
+    moved[:, :4] += 1.0
+    assert not torch.allclose(decoder(z), decoder(other_key))
+    assert not torch.allclose(decoder(z), decoder(moved))
+
+
+def test_auto_picks_what_where_for_a_key_on_images_of_16_px_and_an_mlp_otherwise() -> None:
+    key = make_config(preset="fds", sensitive=("s",)).resolved()
+    assert choose_architecture(key, (3, 16, 40)) == "what_where"
+    assert choose_architecture(key, (1, 8, 8)) == "mlp"
+    assert choose_architecture(key, None) == "mlp"
+    config = make_config(preset="vae").resolved()
+    assert choose_architecture(config, (1, 32, 32)) == "mlp"
+    conv = make_config(preset="vae", architecture="conv").resolved()
+    assert choose_architecture(conv, (1, 8, 8)) == "conv"
+    for arch in ("conv", "what_where"):
+        with pytest.raises(ConfigError, match=f"architecture {arch} needs images"):
+            choose_architecture(make_config(architecture=arch).resolved(), None)
+
+
+def test_private_only_auto_is_on_for_tables_and_off_for_images() -> None:
+    config = make_config(preset="fds", sensitive=("s",)).resolved()
+    assert config.private_only == "auto"
+    assert for_data(config, None).private_only is True
+    assert for_data(config, (1, 32, 32)).private_only is False
+    explicit = make_config(preset="fds", private_only=True).resolved()
+    assert for_data(explicit, (1, 32, 32)).private_only is True
+
+
+def test_an_image_key_model_trains_saves_and_loads(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    images = np.zeros((96, 16, 16), dtype=np.uint8)
+    labels = rng.integers(0, 2, size=96)
+    for i, (top, left) in enumerate(rng.integers(0, 10, size=(96, 2))):
+        images[i, top : top + 6, left : left + (6 if labels[i] else 3)] = 255
+    model = FDS(
+        preset="fds", latent_dim=5, private_dim=2, hidden_dims=[16], epochs=1, verbose=False
+    ).fit(images, sensitive=labels)
+    assert isinstance(model.model_.decoder, WhatWhereDecoder)
+    assert isinstance(model.model_.encoder, SplitEncoder)
+    model.save(tmp_path / "m")
+    loaded = FDS.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.transform(images), model.transform(images))
+    np.testing.assert_array_equal(
+        loaded.inverse_transform(model.transform(images[:4])),
+        model.inverse_transform(model.transform(images[:4])),
+    )
+
+
+def test_the_quickstart_trains_a_what_where_key_model() -> None:
+    from fds.workflows.quickstart import QUICKSTART
+    from fds.workflows.train import split_run_params
+
+    params, data = split_run_params(QUICKSTART)
+    config = for_data(make_config(**params).resolved(), (1, 32, 32))
+    assert data == {"data": "shapes"}
+    assert choose_architecture(config, (1, 32, 32)) == "what_where"
+    assert config.private_dim and config.private_only is False
