@@ -16,8 +16,7 @@ from fds.privacy.leakage import FAST, attribute_leakage
 from fds.workflows.attack import attack_run
 from fds.workflows.evaluate import evaluate_run, leakage_headline
 from fds.workflows.leakage import leakage_notes, measure_leakage
-
-from .cli_helpers import fds, train_run
+from tests.cli_helpers import fds, train_run
 
 
 @pytest.fixture(scope="module")

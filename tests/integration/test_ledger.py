@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from fds.privacy.ledger import Ledger, data_fingerprint
-
-from .cli_helpers import fds
+from tests.cli_helpers import fds
 
 FAST_DP = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\nprivacy: {epsilon: 2}\n"
 

@@ -19,8 +19,7 @@ from fds.evaluation.disentanglement import factor_latent_mi
 from fds.report.html import json_node, probe_tables
 from fds.report.plots import training_curves_png
 from fds.workflows.report import write_report
-
-from .cli_helpers import fds, train_run
+from tests.cli_helpers import fds, train_run
 
 FAST_YAML = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\n"
 PNG = "data:image/png;base64,"

@@ -14,8 +14,7 @@ from fds.data.files import LoadedData, read_data
 from fds.errors import DataError
 from fds.estimator import FDS
 from fds.workflows.evaluate import GROUPS, evaluate_run, headline
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 runner = CliRunner()
 

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from fds.data.datasets import make_census
-
-from .cli_helpers import fds, one_line_error
+from tests.cli_helpers import fds, one_line_error
 
 FAST_YAML = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\n"
 

@@ -20,8 +20,7 @@ from fds.privacy.attacks import (
     roc_metrics,
 )
 from fds.workflows.attack import membership
-
-from .cli_helpers import fds, one_line_error, train_run
+from tests.cli_helpers import fds, one_line_error, train_run
 
 # --------------------------------------------------------------------------- metrics
 

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from fds.data.datasets import make_census
-
-from .cli_helpers import fds, train_run
+from tests.cli_helpers import fds, train_run
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,7 @@ from fds.config import DPConfig
 from fds.errors import ConfigError
 from fds.training.dp import noise_multiplier_for
 from fds.workflows.train import DPCodecFile
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 DP = {"epsilon": 2.0}
 

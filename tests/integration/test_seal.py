@@ -28,7 +28,7 @@ from fds.privacy.he import (
 )
 from fds.privacy.service import create_app, infer_remote
 from tests.cli_helpers import fds, one_line_error
-from tests.test_he_service import _serving
+from tests.integration.test_he_service import _serving
 
 SETTINGS = {"latent_dim": 4, "hidden_dims": [32], "epochs": 2, "batch_size": 64, "verbose": False}
 CKKS_TOLERANCE = 1e-3  # the bound on the latents, in code units

@@ -16,11 +16,10 @@ import pytest
 
 from fds import FDS
 from fds.models import SplitEncoder
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 KEY = FAST | {"preset": "fds", "sensitive": ("sex",), "latent_dim": 4}
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).parents[3] / "benchmarks"
 
 
 def _flip_sex(table: pd.DataFrame) -> pd.DataFrame:

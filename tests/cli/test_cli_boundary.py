@@ -16,8 +16,7 @@ from rich.traceback import Traceback
 
 import fds.workflows.train as train_workflow
 from fds.cli import main
-
-from .cli_helpers import fds, one_line_error
+from tests.cli_helpers import fds, one_line_error
 
 MARKER = "SECRET-MARKER-7f3a"
 FAST_YAML = "latent_dim: 2\nhidden_dims: [16]\nepochs: 1\nbatch_size: 32\n"

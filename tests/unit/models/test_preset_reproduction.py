@@ -5,7 +5,7 @@ not move the digests), with fixed seeds and one thread, and compares the sha256 
 weights and of the per-epoch log (without its wall time) with `tests/data/preset_weights.json`. A refactor of the objective or the trainer must keep
 them; a change meant to alter training regenerates them, saying so in its commit:
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python -m tests.test_preset_reproduction --write
+    OMP_NUM_THREADS=1 PYTHONPATH=src python -m tests.unit.models.test_preset_reproduction --write
 
 The digest covers the state_dict in sorted key order, each entry as its key, dtype, shape and raw
 bytes. Key names are part of it on purpose: a saved model directory is loaded by those names.
@@ -26,7 +26,7 @@ import torch
 
 from fds import FDS
 
-DIGESTS = Path(__file__).parent / "data" / "preset_weights.json"
+DIGESTS = Path(__file__).parents[2] / "data" / "preset_weights.json"
 TINY = {"latent_dim": 4, "hidden_dims": [16], "batch_size": 32, "epochs": 2, "seed": 5}
 TINY |= {"verbose": False}
 DP = {"epsilon": 4.0, "noise_seed": 11}

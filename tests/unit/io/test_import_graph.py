@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 # Top to bottom. A module belongs to the layer of its longest listed prefix (the package root
 # only to itself); within a layer any import is allowed as long as it closes no cycle.
