@@ -173,6 +173,7 @@ def test_a_validation_nan_after_a_good_epoch_keeps_that_epoch(
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_before_the_first_checkpoint_says_so_and_resume_starts_cleanly(
     tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,6 +196,7 @@ def test_ctrl_c_before_the_first_checkpoint_says_so_and_resume_starts_cleanly(
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_names_the_checkpoint_it_wrote(
     tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,6 +266,7 @@ def test_overwrite_swaps_in_the_new_run_at_the_end(
     _only(tmp_path, "run")
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_run_keeps_its_probes_and_ledger(
     tmp_path: Path, workspace: Path, finished: Path
 ) -> None:

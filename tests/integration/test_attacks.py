@@ -99,6 +99,7 @@ def test_domias_finds_members_a_generator_memorised() -> None:
 # --------------------------------------------------------------------------- inversion
 
 
+@pytest.mark.slow
 def test_inversion_recovers_data_from_informative_latents() -> None:
     rng = np.random.default_rng(0)
     W = rng.normal(size=(4, 12))

@@ -87,6 +87,7 @@ def test_split_widths_and_decoding_with_and_without_the_key(
     assert len(per_row) == len(table)
 
 
+@pytest.mark.slow
 def test_the_key_decodes_an_unbalanced_attribute() -> None:
     """30 % "yes": a head reading the key's means let the decoder give everyone "no"."""
     rng = np.random.default_rng(0)

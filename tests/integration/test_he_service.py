@@ -271,6 +271,7 @@ def test_fds_serve_runs_a_saved_probe_end_to_end(tmp_path: Path, keys: Path) -> 
     assert np.mean(encrypted.to_numpy() == clear.to_numpy()) >= 0.999
 
 
+@pytest.mark.slow
 def test_service_runs_a_polynomial_mlp_head(data) -> None:
     from sklearn.neural_network import MLPClassifier
 

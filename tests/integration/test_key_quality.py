@@ -42,6 +42,7 @@ def test_image_key_group_has_every_figure(shapes: LoadedData) -> None:
     )
 
 
+@pytest.mark.slow
 def test_table_key_group_reads_the_decoded_column_and_lands_in_evaluation() -> None:
     rng = np.random.default_rng(0)
     s = rng.integers(0, 2, size=800)

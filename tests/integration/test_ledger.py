@@ -135,6 +135,7 @@ def test_report_shows_the_privacy_section(run):
     assert 'id="privacy"' in html and "dp-sgd" in html and "noise_multiplier" in html
 
 
+@pytest.mark.slow
 def test_codec_statistics_are_a_ledger_entry(tmp_path):
     from fds.data.datasets import make_census
 

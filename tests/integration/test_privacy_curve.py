@@ -71,6 +71,7 @@ def test_dp_training_without_declared_bounds_is_refused_in_one_line(run: Path) -
     assert "ε=1" in line and "declared bounds" in line and len(line.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_dp_training_points_carry_spent_epsilon_and_membership_auc(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)

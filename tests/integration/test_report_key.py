@@ -25,6 +25,7 @@ def keyed(shapes: LoadedData) -> FDS:
     return model.fit(shapes.X, sensitive=shapes.factors[["shape"]].add_prefix("factor:"))
 
 
+@pytest.mark.slow
 def test_key_section_shows_the_decodings_and_the_key_figures(
     keyed: FDS, shapes: LoadedData, tmp_path: Path
 ) -> None:

@@ -60,6 +60,7 @@ def _table(n: int = 800, share: float = 0.3) -> pd.DataFrame:
     )
 
 
+@pytest.mark.slow
 def test_public_only_decodings_follow_the_marginal_not_the_majority(tmp_path) -> None:
     table = _table()
     model = FDS(

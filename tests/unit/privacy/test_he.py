@@ -337,6 +337,7 @@ def test_poly_mlp_head_is_the_folded_polynomial_network(mlp_setup, latents) -> N
     assert report["accuracy_loss"] == report["exact_accuracy"] - report["poly_accuracy"]
 
 
+@pytest.mark.slow
 def test_poly_mlp_head_runs_encrypted(deep_ctx, mlp_setup, latents) -> None:
     _, head = mlp_setup
     Z, _ = latents

@@ -65,6 +65,7 @@ def test_dp_changes_training_and_non_private_has_no_record(digits):
     assert not np.allclose(plain.transform(digits[:5]), private.transform(digits[:5]))
 
 
+@pytest.mark.slow
 def test_noise_multiplier_grows_as_epsilon_shrinks():
     sigmas = [
         noise_multiplier_for(DPConfig(epsilon=e), sample_rate=0.05, steps=200, delta=1e-5)
@@ -220,6 +221,7 @@ def test_noise_and_batches_are_secret_unless_a_noise_seed_is_given(digits, tmp_p
     assert saved["params"]["privacy"]["noise_seed"] is None
 
 
+@pytest.mark.slow
 def test_dp_run_interrupted_mid_epoch_resumes_bit_for_bit(digits, tmp_path, monkeypatch):
     """Key, noise generator and loop position come back from the checkpoint: same weights, same ε."""
     from fds.training.trainer import Trainer
