@@ -130,7 +130,12 @@ def _seen(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[tuple[Any, ...
 
 
 def _allowed_combinations(rule: FixedCombinationsConstraint, frame: pd.DataFrame) -> np.ndarray:
-    allowed = {tuple(map(_key, combo)) for combo in rule.combinations or ()}
+    if rule.combinations is None:  # a model that was not fitted by FDS.fit (a federated run)
+        raise ConfigError(
+            f"constraint {describe(rule)} has no combinations: declare them "
+            "(combinations: [[...], ...]) or fit the model on the table"
+        )
+    allowed = {tuple(map(_key, combo)) for combo in rule.combinations}
     part = frame[list(rule.columns)]
     missing = part.isna().any(axis=1).to_numpy()
     seen = np.fromiter(

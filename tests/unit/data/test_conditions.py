@@ -193,3 +193,10 @@ def test_too_few_rows_is_an_error_unless_fewer_are_allowed() -> None:
     draw, _ = _uniform()
     some = draw_accepted(draw, lambda f: f, [rare], 1000, max_draws=20_000, allow_fewer=True)
     assert 0 < len(some.rows) < 1000 and (some.rows["u"] < 0.001).all()
+
+
+def test_a_combinations_rule_never_fitted_is_refused_not_silently_empty() -> None:
+    """A model trained outside FDS.fit (a federated run) never read its combinations."""
+    (unfitted,) = rules({"type": "fixed_combinations", "columns": ["city", "sex"]})
+    with pytest.raises(ConfigError, match="fixed combinations of city, sex has no combinations"):
+        holds(unfitted, FRAME)
