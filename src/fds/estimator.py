@@ -594,10 +594,8 @@ def _noise_seed(seed: int | None) -> int:
 
 
 def _batch_seed(base: int, batch: int) -> int:
-    """The noise seed of a conditional sample's batch: the first is `base` itself (so its rows
-    are the unconditional sample's), the next ones derived from it."""
-    if batch == 0:
-        return base
+    """The noise seed of batch `batch` of a conditional sample whose noise seed is `base`: each
+    batch draws new noise, and the same `base` gives the same batches."""
     return int(np.random.SeedSequence([base, batch]).generate_state(1, np.uint64)[0] >> 1)
 
 

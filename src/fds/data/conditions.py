@@ -73,16 +73,18 @@ def _compare(values: np.ndarray, op: str, value: float) -> np.ndarray:
 def parse_conditions(
     conditions: Any, columns: Mapping[str, ColumnSpec], rules: Sequence[Constraint] = ()
 ) -> list[Condition]:
-    """`conditions` as typed `Condition`s: a mapping {column: value} (equalities), or a sequence
-    of texts `column OP value` or (column, op, value) triples. `columns`: the fitted columns'
+    """`conditions` as typed `Condition`s: a mapping {column: value} (equalities), or a text
+    `column OP value`, or a sequence of such texts or (column, op, value) triples. `columns`: the fitted columns'
     specs; `rules`: the model's constraints, which narrow what a condition may ask."""
     if conditions is None:
         return []
+    if isinstance(conditions, str):
+        conditions = [conditions]
     if isinstance(conditions, Mapping):
         items = [
             (str(column), "==", value, f"{column}={value}") for column, value in conditions.items()
         ]
-    elif isinstance(conditions, str) or not isinstance(conditions, Sequence):
+    elif not isinstance(conditions, Sequence):
         raise DataError(
             "conditions must be a mapping {column: value} or a list of 'column OP value' texts, "
             f"got {type(conditions).__name__}"
@@ -157,9 +159,11 @@ def _categorical(column: str, op: str, value: Any, text: str, spec: ColumnSpec) 
                 "(use = or !=)"
             )
         return Condition(column, op, _number(value, text, column), True, text)
-    exact = [c for c in categories if type(c) is type(value) and c == value]
-    by_text = [c for c in categories if str(c) == str(value)]
-    found = exact or by_text
+    found = (
+        [c for c in categories if type(c) is type(value) and c == value]
+        or [c for c in categories if str(c) == str(value)]
+        or [c for c in categories if _same_label(c, value)]
+    )
     if not found:
         shown = ", ".join(map(str, categories[:10])) + (", …" if len(categories) > 10 else "")
         close = difflib.get_close_matches(str(value), list(map(str, categories)), n=1)
@@ -169,6 +173,19 @@ def _categorical(column: str, op: str, value: Any, text: str, spec: ColumnSpec) 
             f"known: {shown}"
         )
     return Condition(column, op, found[0], False, text)
+
+
+def _same_label(category: Any, value: Any) -> bool:
+    """Text typed for a category that is not text: `true` for True, `2.0` for 2."""
+    text = str(value).strip().lower()
+    if isinstance(category, bool):
+        return text == str(category).lower()
+    if isinstance(category, int | float):
+        try:
+            return float(text) == category
+        except ValueError:
+            return False
+    return False
 
 
 def _check_support(

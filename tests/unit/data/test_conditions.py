@@ -69,6 +69,9 @@ def test_conditions_are_typed_by_the_column() -> None:
     (equal,) = parse_conditions(mapping, SPECS)
     assert equal.meets(FRAME).tolist() == (FRAME["sex"] == "m").tolist()
     assert parse_conditions(["level>1"], SPECS)[0].numeric  # categories that are numbers
+    assert parse_conditions("age>=30", SPECS) == text[2:]  # one text alone
+    with pytest.raises(DataError, match="got int"):
+        parse_conditions(5, SPECS)
 
 
 def test_a_missing_value_meets_no_condition() -> None:
@@ -200,3 +203,12 @@ def test_a_combinations_rule_never_fitted_is_refused_not_silently_empty() -> Non
     (unfitted,) = rules({"type": "fixed_combinations", "columns": ["city", "sex"]})
     with pytest.raises(ConfigError, match="fixed combinations of city, sex has no combinations"):
         holds(unfitted, FRAME)
+
+
+def test_text_typed_for_booleans_and_numbers_finds_the_category() -> None:
+    frame = pd.DataFrame({"married": [True, False, True], "level": [1, 2, 3]})
+    specs = {c.name: c for c in TabularCodec.fit(frame, kinds={"level": "categorical"}).columns}
+    married, level = parse_conditions(["married=true", "level=2.0"], specs)
+    assert married.value is True and level.value == 2
+    assert married.meets(frame).tolist() == [True, False, True]
+    assert level.meets(frame).tolist() == [False, True, False]
