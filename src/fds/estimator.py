@@ -415,10 +415,10 @@ class FDS(TransformerMixin, BaseEstimator):
         `conditions` (tables): {column: value} equalities, or texts such as "age>=30" (operators
         ==, =, !=, <, <=, >, >=). Rows are drawn in batches and only those meeting every condition
         and every constraint of the model are kept (rejection sampling: exact, see
-        docs/synthesis.md), drawing at most `max_draws` rows (default: 100 per row asked, at least
-        10,000). A condition no row can meet, or fewer than `n` rows kept, raises
+        docs/synthesis.md), drawing at most `max_draws` rows (default: 200 per row asked, at least
+        100,000). A condition no row can meet, or fewer than `n` rows kept, raises
         `ConditionNotMetError` naming it; `allow_fewer` returns the rows kept instead (at least
-        one)."""
+        one). With `verbose`, a progress bar shows once such sampling takes over a second."""
         check_is_fitted(self, "model_")
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
@@ -433,6 +433,7 @@ class FDS(TransformerMixin, BaseEstimator):
             int(n),
             max_draws=max_draws,
             allow_fewer=allow_fewer,
+            progress=bool(self.verbose),
         )
         return accepted.rows
 

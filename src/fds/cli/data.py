@@ -335,7 +335,7 @@ def sample(
             "--max-draws",
             min=1,
             help="Most rows drawn to meet the conditions and constraints.",
-            show_default="100 per row asked, at least 10,000",
+            show_default="200 per row asked, at least 100,000",
         ),
     ] = None,
     allow_fewer: Annotated[
@@ -346,6 +346,7 @@ def sample(
     ] = False,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Generate new rows or images from the prior (tables: every row obeys the model's
@@ -363,7 +364,9 @@ def sample(
 
     if out.exists() and not overwrite:
         raise DataError(f"{out} exists; pass --overwrite to replace it")
-    samples = FDS.load(model).sample(
+    fitted = FDS.load(model)
+    fitted.verbose = not quiet  # a bar once rejection sampling takes over a second
+    samples = fitted.sample(
         n, seed=seed, conditions=condition or None, max_draws=max_draws, allow_fewer=allow_fewer
     )
     write_output(samples, out, overwrite=overwrite)

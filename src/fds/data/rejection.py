@@ -11,18 +11,23 @@ kept always is.
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fds.errors import ConditionNotMetError
 
-DRAWS_PER_ROW = 100  # the default budget: this many draws per requested row …
-MIN_DRAWS = 10_000  # … and never fewer than this in all
+DRAWS_PER_ROW = 200  # the default budget: this many draws per requested row …
+MIN_DRAWS = 100_000  # … and never fewer than this in all
 _MIN_BATCH, _MAX_BATCH = 1024, 65_536
+_QUIET_SECONDS = 1.0  # a bar appears only once sampling has run this long
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,32 @@ def draw_accepted(
     *,
     max_draws: int | None = None,
     allow_fewer: bool = False,
+    progress: bool = False,
 ) -> Accepted:
     """Up to `n` rows of `draw(size, batch_number)` (a DataFrame or an array) that pass every rule
-    (`as_frame` gives a batch column names to test on), drawing at most `max_draws` rows."""
+    (`as_frame` gives a batch column names to test on), drawing at most `max_draws` rows.
+    `progress`: a bar on stderr once sampling takes more than a second."""
     budget = default_budget(n) if max_draws is None else int(max_draws)
     if budget < n:
         raise ConditionNotMetError(f"max_draws={budget} is below the {n} rows asked for")
+    with _Bar(progress, n) as bar:
+        kept, n_kept, drawn, passed = _draw_batches(draw, as_frame, rules, n, budget, bar)
+    out = np.concatenate(kept) if isinstance(kept[0], np.ndarray) else pd.concat(kept)
+    out = out[:n] if isinstance(out, np.ndarray) else out.iloc[:n].reset_index(drop=True)
+    if n_kept == 0 or (n_kept < n and not allow_fewer):
+        raise ConditionNotMetError(_shortfall(rules, passed, min(n_kept, n), n, drawn))
+    return Accepted(out, drawn)
+
+
+def _draw_batches(
+    draw: Callable[[int, int], Any],
+    as_frame: Callable[[Any], pd.DataFrame],
+    rules: Sequence[Rule],
+    n: int,
+    budget: int,
+    bar: _Bar,
+) -> tuple[list[Any], int, int, np.ndarray]:
+    """(the batches' kept rows, how many, rows drawn, how many passed each rule)."""
     kept: list[Any] = []
     n_kept, drawn, batch = 0, 0, 0
     passed = np.zeros(len(rules), np.int64)
@@ -76,11 +101,43 @@ def draw_accepted(
         kept.append(rows[ok] if isinstance(rows, np.ndarray) else rows[ok].reset_index(drop=True))
         n_kept += int(ok.sum())
         drawn, batch = drawn + size, batch + 1
-    out = np.concatenate(kept) if isinstance(kept[0], np.ndarray) else pd.concat(kept)
-    out = out[:n] if isinstance(out, np.ndarray) else out.iloc[:n].reset_index(drop=True)
-    if n_kept == 0 or (n_kept < n and not allow_fewer):
-        raise ConditionNotMetError(_shortfall(rules, passed, min(n_kept, n), n, drawn))
-    return Accepted(out, drawn)
+        bar.update(n_kept, drawn)
+    return kept, n_kept, drawn, passed
+
+
+class _Bar:
+    """Rows kept of `n` and rows drawn, on stderr, once sampling has run a second (a fast sample
+    prints nothing); a no-op when disabled (tests, --quiet)."""
+
+    def __init__(self, enabled: bool, n: int) -> None:
+        self.enabled, self.n = enabled, n
+        self._started = time.monotonic()
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, kept: int, drawn: int) -> None:
+        if not self.enabled or time.monotonic() - self._started < _QUIET_SECONDS:
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]sampling"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("rows kept, {task.fields[drawn]} drawn"),
+                TimeElapsedColumn(),
+                console=Console(file=sys.stderr),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("sampling", total=self.n, drawn="0")
+        self._progress.update(self._task, completed=min(kept, self.n), drawn=f"{drawn:,}")
 
 
 def _shortfall(rules: Sequence[Rule], passed: np.ndarray, kept: int, n: int, drawn: int) -> str:
@@ -90,9 +147,11 @@ def _shortfall(rules: Sequence[Rule], passed: np.ndarray, kept: int, n: int, dra
     if kept == 0:
         head = f"no sampled row met {_names(rules, passed)} in {drawn:,} draws ({held})"
         return f"{head}; nothing was sampled: relax them or raise max_draws (--max-draws)"
+    needed = math.ceil(1.1 * n * drawn / kept)
     return (
         f"only {kept:,} of {n:,} rows met {_names(rules, passed)} in {drawn:,} draws ({held}); pass "
-        "allow_fewer (--allow-fewer) to keep them, or raise max_draws (--max-draws)"
+        f"allow_fewer (--allow-fewer) to keep them, or raise max_draws (--max-draws) to about "
+        f"{needed:,}"
     )
 
 

@@ -176,7 +176,7 @@ def test_the_sampler_keeps_only_passing_rows_and_stops_at_n() -> None:
     rare = Rule("u<0.01", lambda f: (f["u"] < 0.01).to_numpy())
     accepted = draw_accepted(draw, lambda f: f, [rare], 50)
     assert len(accepted.rows) == 50 and (accepted.rows["u"] < 0.01).all()
-    assert accepted.draws == sum(calls) <= 100 * 50
+    assert accepted.draws == sum(calls) <= 100_000  # the default budget for 50 rows
 
 
 @pytest.mark.parametrize("budget", [1000, 5000, 123_457])
@@ -212,3 +212,14 @@ def test_text_typed_for_booleans_and_numbers_finds_the_category() -> None:
     assert married.value is True and level.value == 2
     assert married.meets(frame).tolist() == [True, False, True]
     assert level.meets(frame).tolist() == [False, True, False]
+
+
+def test_the_progress_bar_changes_nothing_but_stderr(monkeypatch, capsys) -> None:
+    from fds.data import rejection
+
+    monkeypatch.setattr(rejection, "_QUIET_SECONDS", 0.0)  # show it from the first batch
+    rare = Rule("u<0.05", lambda f: (f["u"] < 0.05).to_numpy())
+    shown = draw_accepted(_uniform()[0], lambda f: f, [rare], 300, progress=True)
+    silent = draw_accepted(_uniform()[0], lambda f: f, [rare], 300)
+    pd.testing.assert_frame_equal(shown.rows, silent.rows)
+    assert capsys.readouterr().out == ""
