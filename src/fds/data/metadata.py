@@ -167,7 +167,7 @@ def _decimals(numbers: np.ndarray) -> int | None:
     """The fewest decimals that write every value exactly (None: more than 10)."""
     scale = np.maximum(np.abs(numbers), 1.0)
     for places in range(_MAX_DECIMALS + 1):
-        if (np.abs(np.round(numbers, places) - numbers) <= 1e-9 * scale).all():
+        if (np.abs(np.round(numbers, places) - numbers) <= 1e-12 * scale).all():
             return places
     return None
 

@@ -4,11 +4,14 @@ a bad file is one line naming the file and the culprit."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fds.data.metadata import detect_metadata, fds_kind, read_metadata, with_metadata
 from fds.data.tabular import TabularCodec
@@ -48,6 +51,8 @@ def test_detect_round_trips_and_describes_each_kind(mixed: pd.DataFrame, tmp_pat
     assert columns["age"]["kind"] == "integer" and columns["age"]["support"]["min"] == 21
     assert columns["delta"]["support"]["sign"] == "any"
     assert columns["ratio"]["support"]["decimals"] == 3
+    big = detect_metadata(pd.DataFrame({"x": [123456.789, 0.1 + 0.2, 7.0]}))
+    assert big.columns["x"]["support"]["decimals"] == 3  # not fooled by size or float error
     assert columns["flag"] == {"kind": "boolean", "categories": [False, True], "missing_rate": 0.0}
     assert columns["dummy"]["kind"] == "boolean" and columns["dummy"]["categories"] == [0, 1]
     assert columns["city"]["categories"] == ["basel", "bern", "chur"]
@@ -187,3 +192,27 @@ def test_a_file_that_is_not_strict_json_is_one_line(
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"not found.*nope\.json"):
         read_metadata(tmp_path / "nope.json")
+
+
+COLUMNS = st.one_of(
+    st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 3)), min_size=6, max_size=6
+    ),
+    st.lists(st.integers(-50, 50), min_size=6, max_size=6),
+    st.lists(st.booleans(), min_size=6, max_size=6),
+    st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=6, max_size=6),
+)
+
+
+@given(columns=st.lists(COLUMNS, min_size=1, max_size=5), holes=st.lists(st.integers(0, 5)))
+def test_any_detected_file_reads_back_unchanged(columns: list[list], holes: list[int]) -> None:
+    """Whatever the table, what detect writes passes validation and reads back as written."""
+    frame = pd.DataFrame({f"c{i}": values for i, values in enumerate(columns)})
+    hole = frame.index.isin(sorted(set(holes))[:4])  # some missing values, never all
+    frame["c0"] = frame["c0"].where(~hole)
+    detected = detect_metadata(frame)
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_json(Path(folder) / "meta.json", detected.to_json())
+        assert read_metadata(path) == detected
+    for name, column in detected.columns.items():
+        assert column["missing_rate"] == pytest.approx(frame[name].isna().mean(), abs=1e-6)
