@@ -127,6 +127,80 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# --------------------------------------------------------------------------- constraints
+# Rules every sampled row obeys (docs/synthesis.md), declared in a metadata file or as
+# `constraints:`; `fds.data.constraints` checks them against the data and tests rows.
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class RangeConstraint(_Rule):
+    """`low <= column <= high` (either end may be left out)."""
+
+    type: Literal["range"]
+    column: str
+    low: Float | None = None
+    high: Float | None = None
+
+    @model_validator(mode="after")
+    def _an_ordered_end(self) -> RangeConstraint:
+        if self.low is None and self.high is None:
+            raise ValueError(f"range of column {self.column!r} needs low, high or both")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"range of column {self.column!r} has low > high")
+        return self
+
+
+class InequalityConstraint(_Rule):
+    """`low <= high` between two numeric columns (`strict`: `low < high`)."""
+
+    type: Literal["inequality"]
+    low: str
+    high: str
+    strict: bool = False
+
+    @model_validator(mode="after")
+    def _two_columns(self) -> InequalityConstraint:
+        if self.low == self.high:
+            raise ValueError(f"inequality compares column {self.low!r} with itself")
+        return self
+
+
+class FixedCombinationsConstraint(_Rule):
+    """Only the combinations of these categorical columns' values seen in the training rows
+    (or the `combinations` declared, which DP training needs: it reads none from the data)."""
+
+    type: Literal["fixed_combinations"]
+    columns: tuple[str, ...] = Field(min_length=2)
+    combinations: tuple[tuple[Category, ...], ...] | None = None
+
+    @model_validator(mode="after")
+    def _distinct_and_wide(self) -> FixedCombinationsConstraint:
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError(f"fixed_combinations names a column twice: {list(self.columns)}")
+        for combination in self.combinations or ():
+            if len(combination) != len(self.columns):
+                raise ValueError(
+                    f"fixed_combinations of {list(self.columns)}: combination "
+                    f"{list(combination)} needs {len(self.columns)} values"
+                )
+        return self
+
+
+class PositiveConstraint(_Rule):
+    """`column >= 0` (`strict`: `column > 0`)."""
+
+    type: Literal["positive"]
+    column: str
+    strict: bool = False
+
+
+Constraint = Annotated[
+    RangeConstraint | InequalityConstraint | FixedCombinationsConstraint | PositiveConstraint,
+    Field(discriminator="type"),
+]
+
+
 class DPConfig(BaseModel):
     """DP-SGD settings (`privacy: {epsilon: 1}`); see docs/privacy.md for what the guarantee covers.
 
@@ -228,6 +302,8 @@ class FDSConfig(BaseModel):
     privacy: DPConfig | None = None
     bounds: dict[str, tuple[Float, Float]] | None = None
     categories: dict[str, list[Category]] | None = None
+    # rules every sampled row obeys (fds.data.constraints; docs/synthesis.md)
+    constraints: tuple[Constraint, ...] = ()
 
     @model_validator(mode="after")
     def _known_preset(self) -> FDSConfig:

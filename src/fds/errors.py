@@ -7,6 +7,7 @@ command runs, and `fds --help` must stay fast.
 from __future__ import annotations
 
 __all__ = [
+    "ConditionNotMetError",
     "ConfigError",
     "DataError",
     "DataTypeError",
@@ -24,6 +25,11 @@ class FDSError(Exception):
 
 class DataError(FDSError, ValueError):
     """Input data is missing, malformed, or inconsistent with a fitted codec."""
+
+
+class ConditionNotMetError(DataError):
+    """Sampling could not return the rows asked for: a condition (or constraint) names a value
+    the model never produces, or too few draws met it within the budget."""
 
 
 class DataTypeError(DataError, TypeError):

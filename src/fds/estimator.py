@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import secrets
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +26,10 @@ from torch import nn
 from fds.config import FDSConfig, make_config, reject_unknown
 from fds.data.codec import Codec, input_kind_of
 from fds.data.codecs import codec_from_json
+from fds.data.conditions import parse_conditions
+from fds.data.constraints import describe, fit_constraints, holds
 from fds.data.image_codec import ImageCodec
+from fds.data.rejection import Rule, draw_accepted
 from fds.data.sensitive import (
     SensitiveColumn,
     encode_sensitive,
@@ -126,6 +130,7 @@ class FDS(TransformerMixin, BaseEstimator):
         config = self._config()
         X = _as_input(X)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
+        config = _fit_constraints(X, config)
         saved = codec_store.load() if resume and codec_store is not None else None
         codec, source, encode, statistics = _fit_codec(X, config, saved)
         if statistics is not None and saved is None and codec_store is not None:
@@ -393,18 +398,51 @@ class FDS(TransformerMixin, BaseEstimator):
             count += x.numel()
         return total / count
 
-    @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> Any:
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        conditions: Any = None,
+        max_draws: int | None = None,
+        allow_fewer: bool = False,
+    ) -> Any:
         """`n` new rows or images from the prior. Table cells are drawn from the decoder's
         distribution (so categories vary as in the data); images are the decoder mean. The draws
         are fresh OS randomness at every call unless `seed` fixes them (the model's own `seed`
-        never does)."""
+        never does).
+
+        `conditions` (tables): {column: value} equalities, or texts such as "age>=30" (operators
+        ==, =, !=, <, <=, >, >=). Rows are drawn in batches and only those meeting every condition
+        and every constraint of the model are kept (rejection sampling: exact, see
+        docs/synthesis.md), drawing at most `max_draws` rows (default: 200 per row asked, at least
+        100,000). A condition no row can meet, or fewer than `n` rows kept, raises
+        `ConditionNotMetError` naming it; `allow_fewer` returns the rows kept instead (at least
+        one). With `verbose`, a progress bar shows once such sampling takes over a second."""
         check_is_fitted(self, "model_")
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
+        rules = self._sampling_rules(conditions)
+        base = _noise_seed(seed)
+        if not rules:
+            return self._draw(int(n), base)
+        accepted = draw_accepted(
+            lambda size, batch: self._draw(size, _batch_seed(base, batch)),
+            self._as_frame,
+            rules,
+            int(n),
+            max_draws=max_draws,
+            allow_fewer=allow_fewer,
+            progress=bool(self.verbose),
+        )
+        return accepted.rows
+
+    @torch.no_grad()
+    def _draw(self, n: int, noise_seed: int) -> Any:
+        """`n` rows or images from the prior, their noise seeded by `noise_seed`."""
         with torch.random.fork_rng():
-            torch.manual_seed(_noise_seed(seed))
-            eps = torch.randn(int(n), self.config_.latent_dim)
+            torch.manual_seed(noise_seed)
+            eps = torch.randn(n, self.config_.latent_dim)
             z = self.latent_loc_ + eps @ self.latent_scale_tril_.T
             if isinstance(self.codec_, ImageCodec):
                 return self.codec_.decode(self._decode_mean(z))
@@ -412,6 +450,25 @@ class FDS(TransformerMixin, BaseEstimator):
                 self.model_.likelihood.sample(self.model_.decode(c)) for c in z.split(_EVAL_BATCH)
             ]
         return self.codec_.decode(torch.cat(draws).numpy())
+
+    def _sampling_rules(self, conditions: Any) -> list[Rule]:
+        """The model's constraints and the caller's conditions, as tests on decoded rows."""
+        constraints = self.config_.constraints
+        if conditions is None and not constraints:
+            return []
+        if not isinstance(self.codec_, TabularCodec):
+            raise DataError("conditions apply to table columns; this model was fitted on images")
+        specs = {spec.name: spec for spec in self.codec_.columns}
+        parsed = parse_conditions(conditions, specs, constraints)
+        return [Rule(f"constraint {describe(r)}", partial(holds, r)) for r in constraints] + [
+            Rule(f"condition {c}", c.meets) for c in parsed
+        ]
+
+    def _as_frame(self, rows: Any) -> pd.DataFrame:
+        """Decoded rows with their column names (a model fitted on an array decodes to one)."""
+        if isinstance(rows, pd.DataFrame):
+            return rows
+        return pd.DataFrame(rows, columns=self.codec_.feature_names)
 
     @torch.no_grad()
     def score_samples(self, X: Any) -> np.ndarray:
@@ -535,6 +592,25 @@ def _noise_seed(seed: int | None) -> int:
     """The seed of noise drawn for output: the caller's, else 63 fresh bits from the OS (never
     the model's stored `seed`, which anyone holding the model directory can read)."""
     return secrets.randbits(63) if seed is None else int(seed)
+
+
+def _batch_seed(base: int, batch: int) -> int:
+    """The noise seed of batch `batch` of a conditional sample whose noise seed is `base`: each
+    batch draws new noise, and the same `base` gives the same batches."""
+    return int(np.random.SeedSequence([base, batch]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _fit_constraints(X: Any, config: FDSConfig) -> FDSConfig:
+    """The config with its constraints checked against the table (and the combinations a
+    fixed_combinations rule allows read from it); see `fds.data.constraints`."""
+    if not config.constraints:
+        return config
+    if input_kind_of(X) != "table":
+        raise ConfigError("constraints apply to table columns; the data are images")
+    frame = X.copy(deep=False) if isinstance(X, pd.DataFrame) else pd.DataFrame(X).add_prefix("x")
+    frame.columns = [str(c) for c in frame.columns]
+    rules = fit_constraints(config.constraints, frame, private=config.privacy is not None)
+    return config.model_copy(update={"constraints": rules})
 
 
 def _param_defaults() -> dict[str, Any]:

@@ -6,7 +6,7 @@ inside its commands, so `fds --help` and `fds COMMAND --help` stay fast.
 
 from __future__ import annotations
 
-from fds.cli import data, evaluate, federated, he, privacy, probe
+from fds.cli import data, evaluate, federated, he, metadata, privacy, probe
 from fds.cli.common import new_typer
 
 __all__ = ["app", "main"]
@@ -23,6 +23,7 @@ app.add_typer(probe.app, name="probe")
 app.add_typer(he.keys_app, name="keys")
 app.add_typer(privacy.ledger_app, name="ledger")
 app.add_typer(federated.app, name="federated")
+app.add_typer(metadata.app, name="metadata")
 
 
 def main() -> None:

@@ -83,6 +83,15 @@ def train(
     private_dim: Annotated[
         int | None, typer.Option("--private-dim", help="Size of the private latent block.")
     ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata",
+            help="Metadata file (`fds metadata detect`): its kinds, bounds, categories and "
+            "constraints are laid over the config's.",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create.")
     ] = None,
@@ -104,6 +113,8 @@ def train(
     `fds train --resume runs/mine`   (after a crash or Ctrl-C: continues bit for bit)
 
     `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
+
+    `fds train --data table.csv --metadata meta.json --out runs/mine`   (kinds, constraints)
     """
     from fds.config import load_yaml
     from fds.workflows.train import train_run
@@ -111,7 +122,13 @@ def train(
     target = out or run
     if target is None:
         raise typer.BadParameter("give the run directory with --out RUN (or as RUN)")
+    if metadata is not None and resume:
+        raise typer.BadParameter("--metadata sets up a new run; --resume reads the run's own")
     params: dict[str, Any] = load_yaml(config) if config else {}
+    if metadata is not None:
+        from fds.data.metadata import read_metadata, with_metadata
+
+        params = with_metadata(params, read_metadata(metadata))
     cli = {
         "data": data,
         "data_root": data_root,
@@ -303,17 +320,54 @@ def sample(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output: .csv/.parquet (tables) or .npy.")
     ],
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition",
+            help="Keep rows meeting COLUMN OP VALUE (OP: = == != < <= > >=), e.g. sex=female or "
+            "'age>=30'; repeat for several (all must hold).",
+            show_default=False,
+        ),
+    ] = None,
+    max_draws: Annotated[
+        int | None,
+        typer.Option(
+            "--max-draws",
+            min=1,
+            help="Most rows drawn to meet the conditions and constraints.",
+            show_default="200 per row asked, at least 100,000",
+        ),
+    ] = None,
+    allow_fewer: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fewer", help="Write the rows that met the conditions even if fewer than -n."
+        ),
+    ] = False,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Generate new rows or images from the prior.
+    """Generate new rows or images from the prior (tables: every row obeys the model's
+    constraints and meets every `--condition`; too few rows within `--max-draws` is an error, nothing
+    written, unless `--allow-fewer`).
 
     Example: `fds sample --model runs/census -n 1000 --out synthetic.csv`
+
+    Example: `fds sample --model runs/census -n 100 --condition sex=female --condition 'age>=30'
+    --out women_over_30.csv`
     """
     from fds.data.files import write_output
+    from fds.errors import DataError
     from fds.estimator import FDS
 
-    samples = FDS.load(model).sample(n, seed=seed)
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} exists; pass --overwrite to replace it")
+    fitted = FDS.load(model)
+    fitted.verbose = not quiet  # a bar once rejection sampling takes over a second
+    samples = fitted.sample(
+        n, seed=seed, conditions=condition or None, max_draws=max_draws, allow_fewer=allow_fewer
+    )
     write_output(samples, out, overwrite=overwrite)
-    emit({"out": str(out), "rows": len(samples)}, as_json, "sampled")
+    emit({"out": str(out), "rows": len(samples), "requested": n}, as_json, "sampled")

@@ -277,7 +277,7 @@ def write_figures(model: FDS, X_val: Any, out: Path) -> list[Path]:
             ),
             image_grid(model.sample(50, seed=0), out / SAMPLES_PNG, "samples from the prior"),
         ]
-    synthetic = model.sample(len(X_val), seed=0)
+    synthetic = model.sample(len(X_val), seed=0, allow_fewer=True)  # constraints may reject
     if isinstance(synthetic, np.ndarray):
         synthetic = pd.DataFrame(synthetic, columns=[f"x{i}" for i in range(synthetic.shape[1])])
         X_val = pd.DataFrame(np.asarray(X_val), columns=synthetic.columns)
