@@ -88,17 +88,36 @@ def _sdmetrics_report(real: pd.DataFrame, synthetic: pd.DataFrame) -> Any:
     return report
 
 
+def _pearson(pair: pd.DataFrame) -> float | None:
+    """Pearson correlation of a two-column frame on its complete rows; None when undefined
+    (fewer than two rows, or a constant column)."""
+    values = pair.dropna().to_numpy(dtype=np.float64)
+    if len(values) < 2 or (values.std(axis=0) == 0).any():
+        return None
+    return float(np.corrcoef(values.T)[0, 1])
+
+
+def _correlation_similarity(real: pd.DataFrame, synthetic: pd.DataFrame) -> float | None:
+    """SDMetrics' CorrelationSimilarity, 1 − |r_real − r_synthetic| / 2; a synthetic column that
+    is constant (or absent) carries no trend and counts as r = 0; undefined real r → None."""
+    r_real = _pearson(real)
+    if r_real is None:
+        return None
+    r_synthetic = _pearson(synthetic)
+    return 1.0 - abs(r_real - (r_synthetic or 0.0)) / 2.0
+
+
 def pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
     """Every column pair's trend score, one row per pair (columns a, b, metric, score).
 
     Two numerical columns: SDMetrics' CorrelationSimilarity (1 − |Pearson real − synthetic| / 2,
-    on the rows where both are present). Any other pair: its ContingencySimilarity (1 − total
+    on the rows where both are present; see `_correlation_similarity`). Any other pair: its ContingencySimilarity (1 − total
     variation distance of the pair's joint frequencies, missing values a category of their own),
     numbers binned into 10 bins whose edges come from the REAL column for both tables. SDMetrics'
     report bins each table on its own range instead, so a sample whose range differs by one
     outlier (or one rare value) shifts every bin and scores low on every pair with that column.
     """
-    from sdmetrics.column_pairs import ContingencySimilarity, CorrelationSimilarity
+    from sdmetrics.column_pairs import ContingencySimilarity
 
     kinds = {name: column_kind(real[name]) for name in real.columns}
     rows = []
@@ -109,14 +128,14 @@ def pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
             for b in names[i + 1 :]:
                 numeric = [c for c in (a, b) if kinds[c] == "numerical"]
                 if len(numeric) == 2:
-                    metric = CorrelationSimilarity
-                    score = metric.compute(real[[a, b]].dropna(), synthetic[[a, b]].dropna())
+                    metric = "CorrelationSimilarity"
+                    score = _correlation_similarity(real[[a, b]], synthetic[[a, b]])
                 else:
-                    metric = ContingencySimilarity
-                    score = metric.compute(
+                    metric = "ContingencySimilarity"
+                    score = ContingencySimilarity.compute(
                         real[[a, b]], synthetic[[a, b]], continuous_column_names=numeric or None
                     )
-                rows.append((str(a), str(b), metric.__name__, _finite(score)))
+                rows.append((str(a), str(b), metric, _finite(score)))
     return pd.DataFrame(rows, columns=["a", "b", "metric", "score"])
 
 

@@ -129,3 +129,15 @@ def test_table_quality_names_sdmetrics_thresholded_figure_apart() -> None:
     assert result["sdmetrics_column_pair_trends_thresholded"] is None
     assert result["column_pair_trends"] is not None
     assert result["sdmetrics_quality_score"] == pytest.approx(result["column_shapes"])
+
+
+def test_a_collapsed_synthetic_column_scores_its_pairs_as_trendless() -> None:
+    train = _table(300)
+    train["tenure"] = train["age"] - 20 + np.random.default_rng(1).integers(0, 3, 300)
+    collapsed = _table(300, seed=1).assign(tenure=5, wage=np.nan)  # constant and empty columns
+    pairs = pair_trends(train, collapsed).set_index(["a", "b"])["score"]
+    real_r = np.corrcoef(train["age"], train["tenure"])[0, 1]
+    assert pairs["age", "tenure"] == pytest.approx(1 - abs(real_r) / 2)  # counted as r = 0
+    assert pairs["age", "wage"] == pytest.approx(
+        1 - abs(train[["age", "wage"]].corr().iloc[0, 1]) / 2
+    )
