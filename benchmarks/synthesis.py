@@ -272,6 +272,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _mean(runs: list[dict[str, Any]], key: str) -> float | None:
+    numbers = [r[key] for r in runs if isinstance(r[key], int | float)]
+    return statistics.fmean(numbers) if numbers else None
+
+
+def goals(results: dict[str, Any]) -> dict[str, dict[str, bool | None]]:
+    """Issue 15's figures to reach, per table, on the seed means of `fds_vae` (None: not
+    measured, e.g. no SDV synthesizer in this run or no category to cover)."""
+    verdicts = {}
+    for table_name, entry in results.items():
+        runs = entry["runs"]
+        if "fds_vae" not in runs:
+            continue
+        fds = {key: _mean(runs["fds_vae"], key) for key in (*COLUMNS, "copies_real")}
+        peers = {name: r for name, r in runs.items() if name in SDV_SYNTHS}
+        best = {
+            key: max((v for r in peers.values() if (v := _mean(r, key)) is not None), default=None)
+            for key in ("quality", "tstr")
+        }
+        tvae = {key: _mean(peers["tvae"], key) for key in COLUMNS} if "tvae" in peers else None
+        verdicts[table_name] = {
+            "quality_ge_best_sdv": None
+            if best["quality"] is None
+            else fds["quality"] >= best["quality"],
+            "tstr_ge_best_sdv_minus_0.01": None
+            if best["tstr"] is None or fds["tstr"] is None
+            else fds["tstr"] >= best["tstr"] - 0.01,
+            "dcr_within_0.5_pm_0.03": abs(fds["dcr"] - 0.5) <= 0.03,
+            "copies_le_real": fds["copies"] <= fds["copies_real"],
+            "no_value_outside_support": fds["oos"] == 0,
+            "precision_kept": None if fds["precision"] is None else fds["precision"] == 1.0,
+            "missing_within_1_point": fds["miss_err"] <= 0.01,
+            "every_category_present": None if fds["cat_cov"] is None else fds["cat_cov"] == 1.0,
+            "fit_cpu_le_tvae_at_ge_quality": None
+            if tvae is None
+            else fds["fit_cpu_s"] <= tvae["fit_cpu_s"] and fds["quality"] >= tvae["quality"],
+        }
+    return verdicts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="600 rows, 2 epochs: a smoke run")
@@ -293,6 +333,17 @@ def main() -> None:
                 [table_name, synth, metric, *(_summary([r[c] for r in runs]) for c in COLUMNS)]
             )
     print_table(["table", "synthesizer", "tstr_by", *COLUMNS], rows)
+    verdicts = goals(results)
+    if verdicts:
+        names = list(next(iter(verdicts.values())))
+        print("\nIssue 15's goals for fds_vae (seed means):")
+        print_table(
+            ["table", *names],
+            [
+                [table, *("-" if v is None else "met" if v else "NOT met" for v in row.values())]
+                for table, row in verdicts.items()
+            ],
+        )
     emit_json(
         {
             "benchmark": "synthesis",
@@ -305,6 +356,7 @@ def main() -> None:
             },
             "environment": environment(),
             "results": results,
+            "goals": verdicts,
         }
     )
 
