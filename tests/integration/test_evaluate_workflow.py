@@ -63,6 +63,15 @@ def test_evaluate_run_on_a_table_reports_columns_quality_and_tstr(tmp_path: Path
     assert "rmse" in columns["income"] and "accuracy" in columns["occupation"]
     assert 0 <= saved["synthetic"]["quality"]["quality_score"] <= 1
     assert saved["synthetic"]["tstr"]["target"] == "high_income"  # found from the labels
+    quality, fidelity = saved["synthetic"]["quality"], saved["synthetic"]["fidelity"]
+    assert quality["n_pairs"] == 55  # every pair of the 11 columns, not only strong ones
+    assert quality["n_pairs_thresholded"] < quality["n_pairs"]
+    assert set(fidelity["out_of_support"]["columns"]) == set(table.columns)
+    assert set(fidelity["missing"]["columns"]) == set(table.columns)
+    assert fidelity["categories"]["n_categories"] >= 10  # sex, group, education, occupation…
+    dcr = saved["synthetic"]["dcr"]
+    assert dcr["n_subsets"] == len(dcr["shares"]) == 5 and 0 < dcr["share"] < 1
+    assert "dcr_share" in headline(saved) and "out_of_support_rows" in headline(saved)
     other = evaluate_run(model, data, iwae_k=10, target="income", fast=True)
     assert other["synthetic"]["tstr"]["metric"] == "r2"
     again = evaluate_run(model, data, iwae_k=10, target="income", fast=True)

@@ -66,7 +66,10 @@ def evaluate(
     """Evaluate a trained model on its held-out rows and write RUN/evaluation.json.
 
     Reconstruction, ELBO and IWAE, latent health, independence, sparsity, disentanglement (when
-    factors are known) and the quality of synthetic data; for a model with a private block, the
+    factors are known) and the quality of synthetic data (tables: column shapes, pair trends over
+    all pairs beside SDMetrics' thresholded figure, TSTR, values outside the training support,
+    missing-rate error, category coverage, precision kept, DCR share over several reference
+    subsets; docs/synthetic-quality.md); for a model with a private block, the
     leakage of each sensitive attribute from the public and private blocks (best attacker's
     accuracy beside the majority, AUC, learning curve). With --json the whole report is printed.
 

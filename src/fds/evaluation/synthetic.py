@@ -1,6 +1,7 @@
 """Quality of synthetic data: pure functions of real and synthetic samples.
 
-- `table_quality`: SDMetrics' single-table quality report (column shapes, column pair trends).
+- `table_quality`: SDMetrics' quality report (column shapes, column pair trends over all pairs,
+  and SDMetrics' own thresholded figures, named so).
 - `tstr`: train on synthetic, test on real, beside train on real, test on real (Esteban et al. 2017).
 - `prdc`: precision, recall, density and coverage of fake against real features (Naeem et al.,
   "Reliable Fidelity and Diversity Metrics for Generative Models", ICML 2020), exact k-NN.
@@ -27,8 +28,9 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from fds.errors import DataError
+from fds.evaluation.fidelity import column_kind
 
-__all__ = ["image_sample_quality", "prdc", "table_quality", "tstr"]
+__all__ = ["image_sample_quality", "pair_trends", "prdc", "table_quality", "tstr"]
 
 _MAX_CLASSES_FOR_CLASSIFICATION = 20
 _DISTANCE_CHUNK = 1024  # rows of the fake × real distance matrix computed at once
@@ -45,18 +47,10 @@ def _finite(value: Any) -> float | None:
 # --------------------------------------------------------------------------- tables
 
 
-def _sdtype(column: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(column.dtype):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(column.dtype):
-        return "numerical"
-    return "categorical"
-
-
 def table_metadata(real: pd.DataFrame) -> dict[str, Any]:
     """SDMetrics single-table metadata from the dtypes: bool → boolean, numbers → numerical,
     everything else (strings, categories, objects) → categorical."""
-    return {"columns": {str(name): {"sdtype": _sdtype(real[name])} for name in real.columns}}
+    return {"columns": {str(name): {"sdtype": column_kind(real[name])} for name in real.columns}}
 
 
 def _check_tables(real: Any, synthetic: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,34 +66,122 @@ def _check_tables(real: Any, synthetic: Any) -> tuple[pd.DataFrame, pd.DataFrame
     return real, synthetic[list(real.columns)]
 
 
-def table_quality(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, Any]:
-    """SDMetrics' quality report of `synthetic` against `real` (scores in [0, 1], 1 is best).
+def _mean(values: pd.Series) -> float | None:
+    values = values.dropna()
+    return _finite(values.mean()) if len(values) else None
 
-    ``column_shapes``: mean over columns of KSComplement (numerical) or TVComplement (categorical,
-    boolean); ``column_pair_trends``: mean over column pairs of correlation similarity (numerical
-    pairs) or contingency similarity; ``quality_score`` their mean. ``column_shape_scores`` gives
-    each column's score. Column types come from the real table's dtypes (see `table_metadata`).
+
+def _sdmetrics_report(real: pd.DataFrame, synthetic: pd.DataFrame) -> Any:
+    """SDMetrics' current (unified) QualityReport with its default thresholds."""
+    name = "table"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas FutureWarnings inside SDMetrics
+        from sdmetrics.reports import QualityReport
+
+        report = QualityReport()
+        report.generate(
+            {name: real},
+            {name: synthetic},
+            {"tables": {name: table_metadata(real)}},
+            verbose=False,
+        )
+    return report
+
+
+def _pearson(pair: pd.DataFrame) -> float | None:
+    """Pearson correlation of a two-column frame on its complete rows; None when undefined
+    (fewer than two rows, or a constant column)."""
+    values = pair.dropna().to_numpy(dtype=np.float64)
+    if len(values) < 2 or (values.std(axis=0) == 0).any():
+        return None
+    return float(np.corrcoef(values.T)[0, 1])
+
+
+def _correlation_similarity(real: pd.DataFrame, synthetic: pd.DataFrame) -> float | None:
+    """SDMetrics' CorrelationSimilarity, 1 − |r_real − r_synthetic| / 2; a synthetic column that
+    is constant (or absent) carries no trend and counts as r = 0; undefined real r → None."""
+    r_real = _pearson(real)
+    if r_real is None:
+        return None
+    r_synthetic = _pearson(synthetic)
+    return 1.0 - abs(r_real - (r_synthetic or 0.0)) / 2.0
+
+
+def pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
+    """Every column pair's trend score, one row per pair (columns a, b, metric, score).
+
+    Two numerical columns: SDMetrics' CorrelationSimilarity (1 − |Pearson real − synthetic| / 2,
+    on the rows where both are present; see `_correlation_similarity`). Any other pair: its ContingencySimilarity (1 − total
+    variation distance of the pair's joint frequencies, missing values a category of their own),
+    numbers binned into 10 bins whose edges come from the REAL column for both tables. SDMetrics'
+    report bins each table on its own range instead, so a sample whose range differs by one
+    outlier (or one rare value) shifts every bin and scores low on every pair with that column.
+    """
+    from sdmetrics.column_pairs import ContingencySimilarity
+
+    kinds = {name: column_kind(real[name]) for name in real.columns}
+    rows = []
+    names = list(real.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant columns: pearsonr warns and returns NaN
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                numeric = [c for c in (a, b) if kinds[c] == "numerical"]
+                if len(numeric) == 2:
+                    metric = "CorrelationSimilarity"
+                    score = _correlation_similarity(real[[a, b]], synthetic[[a, b]])
+                else:
+                    metric = "ContingencySimilarity"
+                    score = ContingencySimilarity.compute(
+                        real[[a, b]], synthetic[[a, b]], continuous_column_names=numeric or None
+                    )
+                rows.append((str(a), str(b), metric, _finite(score)))
+    return pd.DataFrame(rows, columns=["a", "b", "metric", "score"])
+
+
+def table_quality(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, Any]:
+    """Quality of `synthetic` against `real` (scores in [0, 1], 1 is best), pair trends over ALL
+    column pairs.
+
+    ``column_shapes``: SDMetrics' mean over columns of KSComplement (numerical) or TVComplement
+    (categorical, boolean); ``column_pair_trends``: the mean over every column pair of
+    `pair_trends`; ``quality_score`` their mean. SDMetrics' own report counts only pairs
+    strongly related in the real data (|correlation| > 0.5, Cramér's V > 0.3) and bins each
+    table on its own range; its figures are reported separately and named so:
+    ``sdmetrics_column_pair_trends_thresholded`` (null when no pair qualifies) over
+    ``n_pairs_thresholded`` pairs, and ``sdmetrics_quality_score`` (which then equals the column
+    shapes). ``worst_pairs`` lists the five lowest-scoring pairs. Column types come from the
+    real table's dtypes (see `table_metadata`).
     """
     real, synthetic = _check_tables(real, synthetic)
     real = real.reset_index(drop=True)
     synthetic = synthetic.reset_index(drop=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecation notices and pandas FutureWarnings inside
-        from sdmetrics.reports.single_table import QualityReport
-
-        report = QualityReport()
-        report.generate(real, synthetic, table_metadata(real), verbose=False)
-        properties = report.get_properties()
-        shapes = report.get_details("Column Shapes")
-    scores = dict(zip(properties["Property"], properties["Score"], strict=True))
+    report = _sdmetrics_report(real, synthetic)
+    shapes = report.get_details("Column Shapes")
+    strong = report.get_details("Column Pair Trends")
+    strong = strong[strong["Score"].notna()]
+    pairs = pair_trends(real, synthetic)
+    pairs = pairs[pairs["score"].notna()]
+    column_shapes = _mean(shapes["Score"])
+    trends = _mean(pairs["score"])
+    parts = [v for v in (column_shapes, trends) if v is not None]
+    worst = pairs.nsmallest(5, "score")
     return {
-        "quality_score": _finite(report.get_score()),
-        "column_shapes": _finite(scores.get("Column Shapes")),
-        "column_pair_trends": _finite(scores.get("Column Pair Trends")),
+        "quality_score": float(np.mean(parts)) if parts else None,
+        "column_shapes": column_shapes,
+        "column_pair_trends": trends,
+        "n_pairs": len(pairs),
+        "sdmetrics_quality_score": _finite(report.get_score()),
+        "sdmetrics_column_pair_trends_thresholded": _mean(strong["Score"]),
+        "n_pairs_thresholded": len(strong),
         "column_shape_scores": {
             str(col): _finite(score)
             for col, score in zip(shapes["Column"], shapes["Score"], strict=True)
         },
+        "worst_pairs": [
+            {"columns": [a, b], "metric": metric, "score": score}
+            for a, b, metric, score in worst.itertuples(index=False)
+        ],
     }
 
 

@@ -26,7 +26,12 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
                      public_only_attribute_accuracy, majority, swap_success, swap_keeps, …},
                      n_rows; null otherwise (see fds.workflows.key_quality)
     synthetic        kind ("table" | "images"); tables: quality.{quality_score, column_shapes,
-                     column_pair_trends, column_shape_scores}, tstr.{…} | null;
+                     column_pair_trends (all pairs), n_pairs, sdmetrics_quality_score,
+                     sdmetrics_column_pair_trends_thresholded, n_pairs_thresholded,
+                     column_shape_scores, worst_pairs} (vs held-out rows), tstr.{…} | null,
+                     fidelity.{out_of_support, missing, categories, precision} (vs training
+                     rows; see fds.evaluation.fidelity), dcr.{share, spread, shares, n_subsets,
+                     exact_copy_rate, holdout_exact_copy_rate, …} (see fds.evaluation.dcr);
                      images: precision, recall, density, coverage, classifier_accuracy, …
     seconds          one entry per group and total
     notes            sentences on what was skipped or approximated
@@ -51,7 +56,9 @@ from fds.data.image_codec import ImageCodec
 from fds.data.stream import split_indices, take_rows
 from fds.errors import DataError
 from fds.estimator import FDS
+from fds.evaluation.dcr import dcr_share
 from fds.evaluation.disentanglement import evaluate_disentanglement
+from fds.evaluation.fidelity import table_fidelity
 from fds.evaluation.metrics import (
     elbo_and_iwae,
     independence,
@@ -66,7 +73,7 @@ from fds.rundir import CONFIG_FILE, EVALUATION_FILE, plain_json, write_json
 from fds.workflows.key_quality import key_headline, key_quality
 from fds.workflows.leakage import measure_leakage
 
-__all__ = ["evaluate_path", "evaluate_run", "headline"]
+__all__ = ["evaluate_path", "evaluate_run", "headline", "synthetic_table_headline"]
 
 GROUPS = (
     "reconstruction",
@@ -310,12 +317,19 @@ def _table_quality(
     if isinstance(synthetic, np.ndarray):
         synthetic = pd.DataFrame(synthetic, columns=model.codec_.feature_names)
     real_held = real.iloc[held].reset_index(drop=True)
+    real_fit = real.iloc[train_idx].reset_index(drop=True)  # what the model learned from
     result: dict[str, Any] = {
         "kind": "table",
         "n_synthetic": len(synthetic),
         "quality": table_quality(real_held, synthetic),
         "tstr": None,
+        "fidelity": table_fidelity(real_fit, synthetic),
+        "dcr": None,
     }
+    if len(train_idx) and not np.isin(held, train_idx).any():
+        result["dcr"] = dcr_share(real_fit, real_held, synthetic, seed=seed)
+    else:
+        notes.append("dcr: no held-out rows to compare the training rows with")
     target = target or _label_column(real, data.labels)
     if target is None:
         notes.append("tstr: skipped; pass --target COLUMN to train on synthetic, test on real")
@@ -444,7 +458,7 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
             rows[key] = dis[key]
     syn = report.get("synthetic") or {}
     if syn.get("kind") == "table":
-        rows["quality_score"] = syn["quality"]["quality_score"]
+        rows |= synthetic_table_headline(syn)
         if syn.get("tstr"):
             rows[f"tstr_{syn['tstr']['metric']}"] = syn["tstr"]["tstr"]
             rows[f"trtr_{syn['tstr']['metric']}"] = syn["tstr"]["trtr"]
@@ -455,6 +469,37 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     rows |= key_headline(report.get("key"))
     rows["seconds"] = (report.get("seconds") or {}).get("total")
     return rows
+
+
+def synthetic_table_headline(syn: dict[str, Any]) -> dict[str, Any]:
+    """The synthetic-table figures a person checks first (`fds evaluate`'s summary, the report)."""
+    quality = syn["quality"]
+    rows: dict[str, Any] = {
+        "quality_score": quality["quality_score"],
+        "column_shapes": quality["column_shapes"],
+        "column_pair_trends": f"{_fmt(quality['column_pair_trends'])} (all {quality['n_pairs']} pairs)",
+        "sdmetrics_pair_trends_thresholded": (
+            f"{_fmt(quality['sdmetrics_column_pair_trends_thresholded'])} "
+            f"({quality['n_pairs_thresholded']} strongly related pairs)"
+        ),
+    }
+    fidelity = syn.get("fidelity")
+    if fidelity:
+        rows["out_of_support_rows"] = fidelity["out_of_support"]["rate"]
+        rows["missing_rate_max_error"] = fidelity["missing"]["max_error"]
+        rows["category_coverage"] = fidelity["categories"]["coverage"]
+        rows["precision_kept"] = fidelity["precision"]["value_share"]
+    dcr = syn.get("dcr")
+    if dcr:
+        rows["dcr_share"] = f"{_fmt(dcr['share'])} ± {_fmt(dcr['spread'])} (0.5 ideal)"
+        rows["exact_copies"] = (
+            f"{_fmt(dcr['exact_copy_rate'])} (held-out rows: {_fmt(dcr['holdout_exact_copy_rate'])})"
+        )
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 def leakage_headline(leakage: dict[str, Any] | None) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from fds.rundir import (
 )
 from fds.workflows.report_curve import curve_section
 from fds.workflows.report_key import key_section
+from fds.workflows.report_synthesis import synthesis_section
 
 MAX_ROWS = 2000  # rows encoded for the latent maps and the MI heatmap (t-SNE's budget)
 TRAVERSAL_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
@@ -106,6 +107,7 @@ def write_report(
         _latent_map_section(codes, colour, colour_name, seed),
         _mi_section(data, rows.sample, codes),
         _probe_section(probes),
+        synthesis_section(evaluation),
         _evaluation_section(evaluation, run_dir),
         _privacy_section(model.privacy_, _read_json(run_dir / LEDGER_FILE)),
         _attacks_section(attacks),
