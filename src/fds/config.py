@@ -106,6 +106,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "beta_tcvae": {"posterior": "gaussian", "kl": 1.0, "tc": 5.0},
     # FactorVAE (Kim & Mnih 2018): TC estimated by a discriminator, γ = 10.
     "factor_vae": {"posterior": "gaussian", "kl": 1.0, "factor": 10.0},
+    # VAE-GAN (Larsen et al. 2016): the vae plus a critic of decoded data (fds.objectives.gan);
+    # gan weighs the non-saturating adversarial loss against the NLL (docs/synthesis.md).
+    "vae_gan": {"posterior": "gaussian", "kl": 1.0, "free_bits": 0.5, "gan": 0.05},
     # The key: a VAE whose last `private_dim` latents carry the sensitive attributes (supervised
     # head, β = censor) while an MMD between the public codes of each sensitive group and the rest
     # keeps them out of the public block (variational fair autoencoder, Louizos et al. 2016) and
@@ -250,6 +253,7 @@ class FDSConfig(BaseModel):
     tc: PresetAmount = None
     tc_estimator: Literal["mss", "mws"] = "mss"
     factor: PresetAmount = None
+    gan: PresetAmount = None  # the VAE-GAN's adversarial term (a critic of decoded data)
     sparsity_l1: PresetAmount = None
     sparsity_kl: PresetAmount = None
     sparsity_target: Float = Field(0.05, gt=0, lt=1)
