@@ -107,8 +107,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # FactorVAE (Kim & Mnih 2018): TC estimated by a discriminator, γ = 10.
     "factor_vae": {"posterior": "gaussian", "kl": 1.0, "factor": 10.0},
     # VAE-GAN (Larsen et al. 2016): the vae plus a critic of decoded data (fds.objectives.gan);
-    # gan weighs the non-saturating adversarial loss against the NLL (docs/synthesis.md).
-    "vae_gan": {"posterior": "gaussian", "kl": 1.0, "free_bits": 0.5, "gan": 0.05},
+    # gan is the adversarial loss's weight per value of a row (the NLL sums over them); 0.02 was
+    # chosen by benchmarks/vae_gan.py among 0.01-0.1 (0.1 collapsed the samples: docs/vae-gan.md).
+    "vae_gan": {"posterior": "gaussian", "kl": 1.0, "free_bits": 0.5, "gan": 0.02},
     # The key: a VAE whose last `private_dim` latents carry the sensitive attributes (supervised
     # head, β = censor) while an MMD between the public codes of each sensitive group and the rest
     # keeps them out of the public block (variational fair autoencoder, Louizos et al. 2016) and
