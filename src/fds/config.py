@@ -106,6 +106,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "beta_tcvae": {"posterior": "gaussian", "kl": 1.0, "tc": 5.0},
     # FactorVAE (Kim & Mnih 2018): TC estimated by a discriminator, γ = 10.
     "factor_vae": {"posterior": "gaussian", "kl": 1.0, "factor": 10.0},
+    # VAE-GAN (Larsen et al. 2016): the vae plus a critic of decoded data (fds.objectives.gan);
+    # gan is the adversarial loss's weight per value of a row (the NLL sums over them); 0.02 was
+    # chosen by benchmarks/vae_gan.py among 0.01-0.1 (0.1 collapsed the samples: docs/vae-gan.md).
+    "vae_gan": {"posterior": "gaussian", "kl": 1.0, "free_bits": 0.5, "gan": 0.02},
     # The key: a VAE whose last `private_dim` latents carry the sensitive attributes (supervised
     # head, β = censor) while an MMD between the public codes of each sensitive group and the rest
     # keeps them out of the public block (variational fair autoencoder, Louizos et al. 2016) and
@@ -250,6 +254,7 @@ class FDSConfig(BaseModel):
     tc: PresetAmount = None
     tc_estimator: Literal["mss", "mws"] = "mss"
     factor: PresetAmount = None
+    gan: PresetAmount = None  # the VAE-GAN's adversarial term (a critic of decoded data)
     sparsity_l1: PresetAmount = None
     sparsity_kl: PresetAmount = None
     sparsity_target: Float = Field(0.05, gt=0, lt=1)

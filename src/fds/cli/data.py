@@ -62,7 +62,9 @@ def train(
     ] = None,
     preset: Annotated[
         str | None,
-        typer.Option(help="ae, dae, sparse_ae, vae, beta_vae, beta_tcvae, factor_vae, fds."),
+        typer.Option(
+            help="ae, dae, sparse_ae, vae, beta_vae, beta_tcvae, factor_vae, vae_gan, fds."
+        ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training rows.")] = None,
     latent_dim: Annotated[

@@ -22,6 +22,7 @@ from fds.nn.likelihoods import Likelihood
 from fds.nn.posteriors import PosteriorSample
 from fds.objectives import (
     AttributeSpec,
+    DataLayout,
     LossTerm,
     OptimizerGroup,
     TermInputs,
@@ -45,7 +46,10 @@ class FactorizedAutoencoder(nn.Module):
         likelihood: Likelihood,
         config: FDSConfig,
         attributes: Sequence[AttributeSpec] | None = None,
+        layout: DataLayout | None = None,
     ) -> None:
+        """`layout` describes the data to the terms' networks (default: rows of the likelihood's
+        width)."""
         super().__init__()
         self.encoder, self.posterior, self.decoder, self.likelihood = (
             encoder,
@@ -58,6 +62,7 @@ class FactorizedAutoencoder(nn.Module):
         self.private_dim = config.private_dim or 0
         self.public_dim = config.latent_dim - self.private_dim
         self.attributes = list(attributes or [])
+        self.layout = layout or DataLayout(likelihood.dim)
         if self.private_dim and not self.attributes:
             raise ConfigError(
                 "a private block (private_dim > 0) needs sensitive attributes to carry: set "
@@ -67,7 +72,7 @@ class FactorizedAutoencoder(nn.Module):
         for term in self.terms:
             network = term.network
             if network is not None and network.name not in self.network_names:
-                self.add_module(network.name, network.build(config, self.attributes))
+                self.add_module(network.name, network.build(config, self.attributes, self.layout))
                 self.network_names.append(network.name)
 
     @property
@@ -137,9 +142,22 @@ class FactorizedAutoencoder(nn.Module):
         if per_example:
             check_per_example(cfg)
         post = self.encode(corrupt(x, cfg.corruption, cfg.corruption_level or 0.0), sample=True)
-        terms = {"nll": self.likelihood.nll(self.decode(post.z), x)}
+        decoded = self.decode(post.z)
+        terms = {"nll": self.likelihood.nll(decoded, x)}
         networks = {name: self.get_submodule(name) for name in self.network_names}
-        inputs = TermInputs(cfg, post, s, self.attributes, dataset_size, networks)
+        inputs = TermInputs(
+            cfg,
+            post,
+            s,
+            self.attributes,
+            dataset_size,
+            networks,
+            x,
+            decoded,
+            self.decode,
+            self.likelihood,
+            self.layout,
+        )
         on = [
             term
             for term in self.terms

@@ -16,7 +16,7 @@ from fds.nn.likelihoods import build_likelihood
 from fds.nn.mlp import mlp
 from fds.nn.posteriors import make_posterior
 from fds.nn.what_where import CanonicalEncoder, SplitEncoder, WhatWhereDecoder
-from fds.objectives import AttributeSpec
+from fds.objectives import AttributeSpec, DataLayout
 
 # Below this side an image is a handful of pixels (digits: 8×8): an MLP decodes it best.
 MIN_PLACED_SIDE = 16
@@ -87,7 +87,10 @@ def build_model(
         encoder = _encoder(arch, config, blocks[-1].stop, image_chw, posterior.n_params_per_dim)
     if decoder is None:
         decoder = _decoder(arch, config, image_chw, likelihood.params_per_dim, likelihood.n_params)
-    return FactorizedAutoencoder(encoder, posterior, decoder, likelihood, config, attributes)
+    layout = DataLayout(blocks[-1].stop, image_chw, convolutional=arch == "conv")
+    return FactorizedAutoencoder(
+        encoder, posterior, decoder, likelihood, config, attributes, layout
+    )
 
 
 def _hides_by_construction(config: FDSConfig, sensitive_slots: Sequence[int]) -> bool:

@@ -47,6 +47,12 @@ class Likelihood(nn.Module):
     ) -> torch.Tensor:
         raise NotImplementedError
 
+    def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        """A draw that gradients flow through: reparameterised for real values, Gumbel-softmax
+        (Jang et al. 2017; Maddison et al. 2017) at `temperature` for categories and binaries.
+        What a critic of decoded rows sees (CTGAN does the same for its categories)."""
+        raise NotImplementedError
+
 
 class Bernoulli(Likelihood):
     """Binary columns, or pixels in [0, 1] read as probabilities (the classic image VAE loss)."""
@@ -61,6 +67,10 @@ class Bernoulli(Likelihood):
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         return torch.bernoulli(torch.sigmoid(params), generator=generator)
+
+    def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        u = torch.rand_like(params).clamp(1e-6, 1 - 1e-6)
+        return torch.sigmoid((params + u.log() - (-u).log1p()) / temperature)
 
 
 class Gaussian(Likelihood):
@@ -82,6 +92,9 @@ class Gaussian(Likelihood):
     ) -> torch.Tensor:
         noise = torch.randn(params.shape, generator=generator, dtype=params.dtype)
         return params + self.scale * noise
+
+    def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        return params + self.scale * torch.randn_like(params)
 
 
 def _scale(raw: torch.Tensor) -> torch.Tensor:
@@ -107,6 +120,10 @@ class GaussianLearned(Likelihood):
     ) -> torch.Tensor:
         mean, raw = self.split(params).unbind(1)
         return mean + _scale(raw) * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+
+    def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        mean, raw = self.split(params).unbind(1)
+        return mean + _scale(raw) * torch.randn_like(mean)
 
 
 class MixtureOfGaussians(Likelihood):
@@ -140,6 +157,11 @@ class MixtureOfGaussians(Likelihood):
         mean, scale = means.gather(1, pick)[:, 0], scales.gather(1, pick)[:, 0]
         return mean + scale * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
 
+    def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        log_w, means, scales = self._parts(params)
+        pick = F.gumbel_softmax(log_w, tau=temperature, dim=1)  # a soft choice of component
+        return (pick * (means + scales * torch.randn_like(means))).sum(1)
+
 
 class Categorical(Likelihood):
     """One categorical column, one-hot in the data; `dim` is the number of categories."""
@@ -155,6 +177,9 @@ class Categorical(Likelihood):
     ) -> torch.Tensor:
         pick = torch.multinomial(F.softmax(params, dim=-1), 1, generator=generator)
         return F.one_hot(pick[:, 0], self.dim).to(params.dtype)
+
+    def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        return F.gumbel_softmax(params, tau=temperature, dim=-1)
 
 
 class Mixed(Likelihood):
@@ -190,6 +215,9 @@ class Mixed(Likelihood):
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         return torch.cat([head.sample(p, generator) for _, head, p in self._each(params)], dim=1)
+
+    def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
+        return torch.cat([head.relaxed(p, temperature) for _, head, p in self._each(params)], 1)
 
 
 def real_head(kind: str, dim: int, *, scale: float, components: int) -> Likelihood:

@@ -5,7 +5,14 @@ Adding a term is one module (its pure functions, a `LossTerm` and any `Network` 
 """
 
 from fds.objectives.attributes import AttributeSpec
-from fds.objectives.base import LossTerm, Network, OptimizerGroup, TermInputs, warmup_factor
+from fds.objectives.base import (
+    DataLayout,
+    LossTerm,
+    Network,
+    OptimizerGroup,
+    TermInputs,
+    warmup_factor,
+)
 from fds.objectives.registry import (
     TERMS,
     applying_terms,
@@ -16,6 +23,7 @@ from fds.objectives.registry import (
 __all__ = [
     "TERMS",
     "AttributeSpec",
+    "DataLayout",
     "LossTerm",
     "Network",
     "OptimizerGroup",

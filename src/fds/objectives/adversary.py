@@ -12,7 +12,7 @@ from fds.objectives.heads import AttributeHeads, attribute_nll
 
 # Shared with the alternating censor: one adversary network, trained one way or the other.
 ADVERSARY = Network(
-    "adversary", lambda config, attributes: AttributeHeads(config.public_dim, attributes)
+    "adversary", lambda config, attributes, layout: AttributeHeads(config.public_dim, attributes)
 )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
+from fds.nn.likelihoods import Likelihood
 from fds.nn.posteriors import PosteriorSample
 from fds.objectives.attributes import AttributeSpec
 
@@ -26,6 +27,16 @@ Need = Literal["gaussian", "private_block", "labels"]
 
 
 @dataclass(frozen=True)
+class DataLayout:
+    """What a term's network needs to know of the data: the encoded row's width, and for images
+    their (C, H, W) and whether the model's networks are convolutional."""
+
+    width: int
+    image_chw: tuple[int, int, int] | None = None
+    convolutional: bool = False
+
+
+@dataclass(frozen=True)
 class TermInputs:
     """One batch as the terms see it."""
 
@@ -35,6 +46,11 @@ class TermInputs:
     attributes: Sequence[AttributeSpec]
     dataset_size: int
     networks: Mapping[str, nn.Module]  # the terms' networks, by `Network.name`
+    x: torch.Tensor  # the clean batch (the reconstruction's target)
+    decoded: torch.Tensor  # the decoder's output for `post.z` (the likelihood's parameters)
+    decode: Callable[[torch.Tensor], torch.Tensor]  # codes → the decoder's output
+    likelihood: Likelihood
+    layout: DataLayout
 
     def blocks(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(public, private) blocks of the posterior means: what `transform` shares and keeps."""
@@ -47,7 +63,7 @@ class Network:
     """A network a term trains beside the autoencoder; saved with the model's weights."""
 
     name: str  # the model's attribute, so the prefix of its weights in model files and checkpoints
-    build: Callable[[FDSConfig, Sequence[AttributeSpec]], nn.Module]
+    build: Callable[[FDSConfig, Sequence[AttributeSpec], DataLayout], nn.Module]
 
 
 @dataclass(frozen=True)

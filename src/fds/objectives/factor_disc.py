@@ -44,7 +44,7 @@ def discriminator_loss(discriminator: Discriminator, z: torch.Tensor) -> torch.T
 
 
 DISCRIMINATOR = Network(
-    "discriminator", lambda config, attributes: Discriminator(config.latent_dim)
+    "discriminator", lambda config, attributes, layout: Discriminator(config.latent_dim)
 )
 
 

@@ -16,7 +16,8 @@ from fds.objectives.base import LossTerm, Network, TermInputs
 from fds.objectives.heads import AttributeHeads, attribute_nll
 
 PRIVATE_HEAD = Network(
-    "private_head", lambda config, attributes: AttributeHeads(config.private_dim, attributes)
+    "private_head",
+    lambda config, attributes, layout: AttributeHeads(config.private_dim, attributes),
 )
 
 

@@ -16,6 +16,7 @@ from fds.objectives import (
     alternating_censor,
     block_independence,
     factor_disc,
+    gan,
     hsic,
     kl,
     mmd,
@@ -42,6 +43,7 @@ TERMS: tuple[LossTerm, ...] = (
     private_head.TERM,
     adversary.TERM,
     alternating_censor.TERM,
+    gan.TERM,
 )
 
 
@@ -63,8 +65,9 @@ def check_per_example(config: FDSConfig) -> None:
 
 def check_trainable_under_dp(config: FDSConfig) -> None:
     """Refuse what DP-SGD cannot train: a batch-coupled term, or a network with its own optimizer
-    (it would fit the data without clipping or noise)."""
-    check_per_example(config)
+    (it would fit the data without clipping or noise). The network is named first: it is the
+    reason no per-example form could help."""
     for term in applying_terms(config):
         if term.optimizer is not None:
             raise ConfigError(term.optimizer.dp_refusal)
+    check_per_example(config)

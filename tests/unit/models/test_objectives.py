@@ -333,7 +333,9 @@ CRITIC = LossTerm(
     name="critic_score",
     weight="sparsity_l1",
     value=lambda inputs, weight: weight * inputs.networks["critic"](inputs.post.z)[:, 0],
-    network=Network("critic", lambda config, attributes: torch.nn.Linear(config.latent_dim, 1)),
+    network=Network(
+        "critic", lambda config, attributes, layout: torch.nn.Linear(config.latent_dim, 1)
+    ),
     optimizer=OptimizerGroup(
         "critic", loss=_critic_loss, dp_refusal="the critic trains outside DP-SGD", lr_scale=2.0
     ),

@@ -57,7 +57,7 @@ def _images(n: int = 96, side: int = 16) -> tuple[np.ndarray, np.ndarray]:
     return images, (left >= side // 2).astype(np.int64)
 
 
-TABLE_PRESETS = ("ae", "dae", "sparse_ae", "vae", "beta_vae", "beta_tcvae", "factor_vae")
+TABLE_PRESETS = ("ae", "dae", "sparse_ae", "vae", "beta_vae", "beta_tcvae", "factor_vae", "vae_gan")
 KEY = {"preset": "fds", "sensitive": ("s",)}
 # name -> (data, FDS parameters); "images" rows carry their labels as `sensitive=`
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -73,6 +73,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "ae_hsic": ("table", {"preset": "ae", "independence": 1.0}),
     "fds_decorrelation": ("table", KEY | {"independence_kind": "decorrelation"}),
     "vae_conv_images": ("images", {"preset": "vae", "architecture": "conv"}),
+    "vae_gan_conv_images": ("images", {"preset": "vae_gan", "architecture": "conv"}),
     "beta_vae_mlp_images": ("images", {"preset": "beta_vae", "architecture": "mlp"}),
     "vae_dp_images": ("images", {"preset": "vae", "privacy": DP}),
     "fds_dp_images": (
