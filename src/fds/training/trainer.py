@@ -27,6 +27,7 @@ from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE, write_text
 from fds.runtime.threads import MAX_THREADS, choose_threads, threads_in_use
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
+from fds.training.optimizers import make_adam
 from fds.training.progress import TrainingProgress
 from fds.training.schedule import lr_at
 
@@ -59,15 +60,17 @@ class Trainer:
         self.show_progress = show_progress
         # "model" (the main optimizer) and one per optimizer group of the model's terms; the
         # names are the checkpoint's, so a run resumes with the optimizers it saved.
-        opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizers = {
-            "model": opt_cls(
-                model.main_parameters(), lr=config.lr, weight_decay=config.weight_decay
+            "model": make_adam(
+                model.main_parameters(),
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                decoupled=config.optimizer == "adamw",
             )
         }
         self.lr_scales = {"model": 1.0}
         for group, params in model.optimizer_groups():
-            self.optimizers[group.name] = torch.optim.Adam(
+            self.optimizers[group.name] = make_adam(
                 params, lr=config.lr * group.lr_scale, betas=group.betas
             )
             self.lr_scales[group.name] = group.lr_scale
