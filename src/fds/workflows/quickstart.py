@@ -8,6 +8,7 @@ from typing import Any
 
 from fds.config import load_yaml
 from fds.errors import ConfigError, DataError
+from fds.runtime.threads import choose_threads, threads_in_use
 from fds.workflows.evaluate import evaluate_path
 from fds.workflows.key_quality import key_headline
 from fds.workflows.report import write_report
@@ -85,7 +86,8 @@ def run_quickstart(
         summary["utility"] = leakage["utility"]["utility"]
     summary |= key_headline(evaluation.get("key"))
     summary["evaluation"] = str(evaluation_path)
-    summary["report"] = str(write_report(Path(summary["run_dir"])))
+    with threads_in_use(choose_threads(threads)):  # the report encodes and decodes images
+        summary["report"] = str(write_report(Path(summary["run_dir"])))
     return summary
 
 
