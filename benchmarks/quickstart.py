@@ -33,13 +33,14 @@ def fds_command() -> list[str]:
     return [sys.executable, "-m", "fds.cli"]  # fallback when the console script is missing
 
 
-def run_once(extra: list[str]) -> dict[str, Any]:
+def run_once(extra: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One `fds quickstart` in a fresh process (`env`: its environment, default this one's)."""
     with tempfile.TemporaryDirectory(prefix="fds-quickstart-") as tmp:
         out = Path(tmp) / "run"
         cmd = [*fds_command(), "quickstart", "--out", str(out), "--quiet", "--json", *extra]
         with CpuPressure() as pressure:
             started = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
             seconds = time.perf_counter() - started
         if proc.returncode != 0:
             raise SystemExit(

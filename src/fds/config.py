@@ -299,6 +299,9 @@ class FDSConfig(BaseModel):
     val_fraction: Float = Field(0.1, ge=0, lt=1)
     early_stopping_patience: Size | None = None
     seed: Seed = 0
+    # threads of torch and the BLAS/OpenMP pools while training (None: the free cores, 1 for
+    # small models, kept by the run's checkpoints; see fds.runtime.threads)
+    threads: Size | None = None
     # data
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
     missing: Literal["error", "impute"] | dict[str, Literal["error", "impute"]] = "error"

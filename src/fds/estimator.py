@@ -143,8 +143,8 @@ class FDS(TransformerMixin, BaseEstimator):
         trainer = Trainer(
             model,
             config,
-            Rows(source, train_idx, encode, attributes),
-            Rows(source, val_idx, encode, attributes) if len(val_idx) else None,
+            Rows(source, train_idx, encode, attributes).in_memory(),
+            Rows(source, val_idx, encode, attributes).in_memory() if len(val_idx) else None,
             run_dir=Path(run_dir) if run_dir else None,
             show_progress=bool(self.verbose),
         )

@@ -65,6 +65,16 @@ NoiseSeedOpt = Annotated[
         show_default=False,
     ),
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="Threads for torch and the BLAS/OpenMP pools; default: the cores free when the work "
+        "starts (1 for small models), or OMP_NUM_THREADS if set.",
+        show_default=False,
+    ),
+]
 DataRootOpt = Annotated[
     str | None,
     typer.Option("--data-root", help="Folder of a built-in's files (fashion-mnist)."),

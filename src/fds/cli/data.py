@@ -14,6 +14,7 @@ from fds.cli.common import (
     ModelOpt,
     NoiseSeedOpt,
     OverwriteOpt,
+    ThreadsOpt,
     emit,
     new_typer,
     out_console,
@@ -101,6 +102,7 @@ def train(
         bool, typer.Option("--resume", help="Continue the run in RUN from its last checkpoint.")
     ] = False,
     overwrite: OverwriteOpt = False,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -140,6 +142,7 @@ def train(
         "seed": seed,
         "sensitive": tuple(sensitive) if sensitive else None,
         "private_dim": private_dim,
+        "threads": threads,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
@@ -163,6 +166,7 @@ def quickstart(
             help="Replace an earlier quickstart run in --out (its probes and ledger included).",
         ),
     ] = False,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -176,7 +180,9 @@ def quickstart(
     """
     from fds.workflows.quickstart import run_quickstart
 
-    summary = run_quickstart(out, epochs=epochs, overwrite=overwrite, verbose=not quiet)
+    summary = run_quickstart(
+        out, epochs=epochs, threads=threads, overwrite=overwrite, verbose=not quiet
+    )
     emit(summary, as_json, "FDS quickstart: the key (fds preset) on shapes")
 
 

@@ -14,6 +14,7 @@ from fds.cli.common import (
     RunDataOpt,
     RunModelOpt,
     SampleSeedOpt,
+    ThreadsOpt,
     emit,
     err_console,
     labelled,
@@ -61,6 +62,7 @@ def evaluate(
         ),
     ] = None,
     seed: SampleSeedOpt = 0,
+    threads: ThreadsOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Evaluate a trained model on its held-out rows and write RUN/evaluation.json.
@@ -90,6 +92,7 @@ def evaluate(
         seed=seed,
         target=target,
         utility_target=utility_target,
+        threads=threads,
     )
     if as_json:
         print_json({"evaluation_json": str(path)} | report)

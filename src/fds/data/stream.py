@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+# Encoded rows up to this size are held in memory for training (Rows.in_memory).
+IN_MEMORY_BYTES = 2**30
+
 
 class Rows:
     """A subset (`index`) of `source`'s rows, encoded batch by batch with `encode`.
@@ -37,6 +40,25 @@ class Rows:
         if self.encode is not None:
             batch = self.encode(batch)
         return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def in_memory(self, max_bytes: int = IN_MEMORY_BYTES) -> Rows:
+        """These rows encoded once, as float32 in memory, so that a batch is a slice instead of
+        a read and an encode per step; self when the source is memory-mapped (data larger than
+        RAM stays streamed), the index unsorted, or the encoded rows would exceed `max_bytes`.
+        Batches are the same rows in the same order, so training is unchanged."""
+        if (
+            self.encode is None
+            or isinstance(self.source, np.memmap)
+            or len(self) == 0
+            or np.any(np.diff(self.index) <= 0)
+        ):
+            return self
+        width = int(np.prod(self.take(np.arange(1)).shape[1:]))
+        if 4 * width * len(self) > max_bytes:
+            return self
+        encoded = np.ascontiguousarray(self.encode(self.source[self.index]), dtype=np.float32)
+        attributes = None if self.attributes is None else self.attributes[self.index]
+        return Rows(encoded, np.arange(len(self)), None, attributes)
 
     def attributes_at(self, positions: np.ndarray) -> torch.Tensor | None:
         """The sensitive attributes of the rows `take(positions)` returns, in the same order."""

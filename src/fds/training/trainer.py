@@ -24,8 +24,10 @@ from fds.data.stream import Rows
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.models import FactorizedAutoencoder
 from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE, write_text
+from fds.runtime.threads import MAX_THREADS, choose_threads, threads_in_use
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
+from fds.training.optimizers import make_adam
 from fds.training.progress import TrainingProgress
 from fds.training.schedule import lr_at
 
@@ -58,15 +60,17 @@ class Trainer:
         self.show_progress = show_progress
         # "model" (the main optimizer) and one per optimizer group of the model's terms; the
         # names are the checkpoint's, so a run resumes with the optimizers it saved.
-        opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizers = {
-            "model": opt_cls(
-                model.main_parameters(), lr=config.lr, weight_decay=config.weight_decay
+            "model": make_adam(
+                model.main_parameters(),
+                lr=config.lr,
+                weight_decay=config.weight_decay,
+                decoupled=config.optimizer == "adamw",
             )
         }
         self.lr_scales = {"model": 1.0}
         for group, params in model.optimizer_groups():
-            self.optimizers[group.name] = torch.optim.Adam(
+            self.optimizers[group.name] = make_adam(
                 params, lr=config.lr * group.lr_scale, betas=group.betas
             )
             self.lr_scales[group.name] = group.lr_scale
@@ -112,7 +116,11 @@ class Trainer:
             self._truncate_log(len(self.history))
         elif self.run_dir is not None:  # a new run, or one stopped before its first checkpoint
             self._path(METRICS_FILE).write_text("")
-        with self._catch_interrupt(), TrainingProgress(self.show_progress, self.epochs) as progress:
+        with (
+            self._catch_interrupt(),
+            threads_in_use(self._threads(loop)),
+            TrainingProgress(self.show_progress, self.epochs) as progress,
+        ):
             while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
                 if self._run_epoch(loop, progress):
                     break
@@ -120,6 +128,18 @@ class Trainer:
             self.privacy = self.dp.record(loop["step"])
             self.dp.close()
         return self.history
+
+    def _threads(self, loop: dict[str, Any]) -> int:
+        """The run's thread count: config.threads if set, else the count the checkpoint's run
+        used (the last bits of the weights may depend on it), else one chosen from the cores
+        that are free now (fds.runtime.threads). It is kept in the loop state, so checkpoints
+        carry it."""
+        saved = loop.get("threads")
+        if self.config.threads is None and type(saved) is int and 1 <= saved <= MAX_THREADS:
+            return saved
+        work = sum(p.numel() for p in self.model.parameters()) * self.batch_size
+        loop["threads"] = choose_threads(self.config.threads, work=work)
+        return loop["threads"]
 
     # ------------------------------------------------------------------ epoch
     def _run_epoch(self, loop: dict[str, Any], progress: TrainingProgress) -> bool:

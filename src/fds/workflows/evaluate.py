@@ -70,6 +70,7 @@ from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
 from fds.privacy.leakage import FAST, TRUTHFUL
 from fds.rundir import CONFIG_FILE, EVALUATION_FILE, plain_json, write_json
+from fds.runtime.threads import choose_threads, threads_in_use
 from fds.workflows.key_quality import key_headline, key_quality
 from fds.workflows.leakage import measure_leakage
 
@@ -379,11 +380,14 @@ def evaluate_path(
     seed: int = 0,
     target: str | None = None,
     utility_target: str | None = None,
+    threads: int | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Load a run (or model directory), read its data and write RUN/evaluation.json.
 
     The run directory is the parent of `model/`. Without `data`, the run's config.yaml names it.
     Built-in data sets are generated with the training seed, so the held-out rows are the same.
+    `threads`: torch's and the OpenMP pools' threads (None: as `fds.runtime.threads` chooses,
+    from the free cores; BLAS stays at 1 thread, see `evaluate_run`).
     """
     model, run_dir, loaded = load_run(model_path, data, data_root)
     factors = None
@@ -392,17 +396,19 @@ def evaluate_path(
         if not isinstance(table, pd.DataFrame):
             raise DataError(f"{factors_path}: factors must be a table (CSV or Parquet)")
         factors = table
-    report = evaluate_run(
-        model,
-        loaded,
-        out=run_dir,
-        iwae_k=iwae_k,
-        fast=fast,
-        seed=seed,
-        target=target,
-        factors=factors,
-        utility_target=utility_target,
-    )
+    work = sum(p.numel() for p in model.model_.parameters()) * _BATCH
+    with threads_in_use(choose_threads(threads, work=work)):
+        report = evaluate_run(
+            model,
+            loaded,
+            out=run_dir,
+            iwae_k=iwae_k,
+            fast=fast,
+            seed=seed,
+            target=target,
+            factors=factors,
+            utility_target=utility_target,
+        )
     return report, run_dir / EVALUATION_FILE
 
 

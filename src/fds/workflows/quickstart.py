@@ -8,6 +8,7 @@ from typing import Any
 
 from fds.config import load_yaml
 from fds.errors import ConfigError, DataError
+from fds.runtime.threads import choose_threads, threads_in_use
 from fds.workflows.evaluate import evaluate_path
 from fds.workflows.key_quality import key_headline
 from fds.workflows.report import write_report
@@ -38,10 +39,16 @@ IWAE_K = 10  # importance samples of the ELBO bound: enough for the quickstart's
 
 
 def run_quickstart(
-    out: str | Path, *, epochs: int | None = None, overwrite: bool = False, verbose: bool = True
+    out: str | Path,
+    *,
+    epochs: int | None = None,
+    threads: int | None = None,
+    overwrite: bool = False,
+    verbose: bool = True,
 ) -> dict[str, Any]:
     """Train the quickstart model into `out`, then write evaluation.json and report.html; returns
-    the training summary plus their paths.
+    the training summary plus their paths. `threads` fixes the thread count of training and
+    evaluation (None: chosen from the free cores, `fds.runtime.threads`).
 
     `out` must be missing or empty, or hold an earlier quickstart run, which `overwrite` replaces
     once the new model has trained (anything else there is never touched)."""
@@ -57,10 +64,11 @@ def run_quickstart(
                 f"{out} holds an earlier quickstart run; pass --overwrite to replace it "
                 "(its saved probes and privacy ledger included)"
             )
-    params = QUICKSTART | ({"epochs": epochs} if epochs is not None else {})
+    given = {"epochs": epochs, "threads": threads}
+    params = QUICKSTART | {k: v for k, v in given.items() if v is not None}
     summary = train_run(params, out, overwrite=overwrite, verbose=verbose)
     evaluation, evaluation_path = evaluate_path(
-        summary["model_dir"], utility_target=UTILITY_TARGET, iwae_k=IWAE_K
+        summary["model_dir"], utility_target=UTILITY_TARGET, iwae_k=IWAE_K, threads=threads
     )
     summary["active_units"] = evaluation["latent_health"]["active_units"]
     summary["mig"] = (evaluation.get("disentanglement") or {}).get("mig")
@@ -78,7 +86,8 @@ def run_quickstart(
         summary["utility"] = leakage["utility"]["utility"]
     summary |= key_headline(evaluation.get("key"))
     summary["evaluation"] = str(evaluation_path)
-    summary["report"] = str(write_report(Path(summary["run_dir"])))
+    with threads_in_use(choose_threads(threads)):  # the report encodes and decodes images
+        summary["report"] = str(write_report(Path(summary["run_dir"])))
     return summary
 
 

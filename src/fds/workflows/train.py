@@ -61,10 +61,14 @@ def train_run(
     overwrite: bool = False,
     verbose: bool = True,
 ) -> dict[str, Any]:
-    """Train into run directory `out` (or continue it with `resume`) and return the summary."""
+    """Train into run directory `out` (or continue it with `resume`) and return the summary.
+
+    A resumed run takes its parameters from its config.yaml, except `threads` when given (else
+    it keeps the thread count its checkpoint records; another count may change the last bits)."""
     out = Path(out)
     if resume:
-        params = _resume_params(out)
+        threads = params.get("threads")
+        params = _resume_params(out) | ({"threads": threads} if threads is not None else {})
     model_params, data_args = split_run_params(params)
     if "data" not in data_args:
         raise DataError("no data given: pass --data PATH|BUILTIN or set data: in the config")

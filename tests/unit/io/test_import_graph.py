@@ -32,6 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config", ("fds.config",)),
     # files on disk: rundir (run directory, atomic writes), io (DESIGN.md's modeldir), probefiles
     ("files", ("fds.rundir", "fds.modeldir", "fds.io", "fds.probefiles")),
+    # the process FDS runs in: thread pools sized to the free cores
+    ("runtime", ("fds.runtime",)),
     ("base", ("fds.errors", "fds._version")),
 ]
 
