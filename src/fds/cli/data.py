@@ -11,6 +11,7 @@ from rich.table import Table
 from fds.cli.common import (
     DataRootOpt,
     JsonFlag,
+    LogOpt,
     ModelOpt,
     NoiseSeedOpt,
     OverwriteOpt,
@@ -90,6 +91,7 @@ def train(
         bool, typer.Option("--resume", help="Continue the run in RUN from its last checkpoint.")
     ] = False,
     overwrite: OverwriteOpt = False,
+    log: LogOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -104,8 +106,11 @@ def train(
     `fds train --resume runs/mine`   (after a crash or Ctrl-C: continues bit for bit)
 
     `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
+
+    `fds train --data census --epochs 10 --out runs/c --log mlflow`   (tracked in ./mlruns)
     """
     from fds.config import load_yaml
+    from fds.tracking import open_tracker
     from fds.workflows.train import train_run
 
     target = out or run
@@ -124,7 +129,10 @@ def train(
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
-    summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
+    tracker = open_tracker(log)  # a missing package fails before anything trains
+    summary = train_run(
+        params, target, resume=resume, overwrite=overwrite, verbose=not quiet, tracker=tracker
+    )
     emit(summary, as_json, "FDS training run")
 
 
