@@ -104,7 +104,15 @@ def test_a_missing_tracker_package_is_one_line_saying_how_to_install(
         importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a)
     )
     result = fds(
-        "train", "--data", "digits", "--config", config, "--out", tmp_path / "run", "--log", "mlflow"
+        "train",
+        "--data",
+        "digits",
+        "--config",
+        config,
+        "--out",
+        tmp_path / "run",
+        "--log",
+        "mlflow",
     )
     one_line_error(result, "pip install 'fds[mlflow]'")
     assert not (tmp_path / "run").exists()
