@@ -123,3 +123,54 @@ def test_an_unknown_tracker_is_refused(tmp_path, config) -> None:
         "train", "--data", "digits", "--config", config, "--out", tmp_path / "run", "--log", "wandb"
     )
     one_line_error(result, "wandb", "mlflow or tensorboard")
+
+
+def test_tune_tracks_every_trial_as_a_run(tmp_path) -> None:
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is absent")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    space = tmp_path / "space.yaml"
+    space.write_text("latent_dim: {type: int, low: 2, high: 4}\nhidden_dims: [16]\n")
+    logdir = tmp_path / "tb"
+    result = fds(
+        "tune", "--data", "digits", "--space", space, "--trials", 2, "--epochs", 2,
+        "--out", tmp_path / "tune", "--log", f"tensorboard={logdir}", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    runs = sorted(p.name for p in (logdir / "fds-tune").iterdir())
+    assert runs == ["0000", "0001"]
+    for run in runs:
+        events = EventAccumulator(str(logdir / "fds-tune" / run))
+        events.Reload()
+        assert [e.step for e in events.Scalars("val_elbo")] == [1, 2]
+
+
+def test_federated_simulation_tracks_each_round(tmp_path) -> None:
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is absent")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tmp_path / "fed.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            data: digits
+            preset: vae
+            latent_dim: 3
+            hidden_dims: [16]
+            batch_size: 64
+            federated: {sites: 2, rounds: 2, local_epochs: 1, timeout: 120}
+            """
+        )
+    )
+    logdir = tmp_path / "tb"
+    result = fds(
+        "federated", "simulate", "--config", config, "--out", tmp_path / "fed",
+        "--log", f"tensorboard={logdir}", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    events = EventAccumulator(str(logdir / "fds-federated" / "fed"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val_elbo")] == [1, 2]
+    (final,) = events.Scalars("final/val_elbo")
+    assert final.value == pytest.approx(summary["val_elbo"], rel=1e-6)
