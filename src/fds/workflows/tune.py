@@ -40,7 +40,7 @@ from fds.workflows.train import train_run
 from fds.workflows.tune_objectives import Objective, TrialFigures, parse_objectives
 from fds.workflows.tune_space import chosen_values, load_space, suggest
 
-__all__ = ["SAMPLERS", "tune"]
+__all__ = ["SAMPLERS", "load_summary", "tune"]
 
 SETTINGS_FILE = "tune.yaml"
 STORAGE_FILE = "study.db"
@@ -255,7 +255,6 @@ class _Objective:
         summary = train_run(
             params,
             run,
-            overwrite=True,
             verbose=False,
             tracker=self.tracker,
             on_epoch=self._pruning(trial),
