@@ -71,6 +71,7 @@ def test_resume_continues_an_interrupted_study(tmp_path, census_csv) -> None:
     _study(out).ask()  # a trial left RUNNING, as a killed process leaves it
     with pytest.raises(DataError, match="--resume"):
         fds.tune(str(census_csv), out=out, space=SPACE, trials=2, epochs=1, verbose=False)
+    one_line_error(fds_cli("tune", "--resume", "--out", out, "--data", "census"), "--data")
     study = fds.tune(out=out, trials=4, resume=True, verbose=False)
     states = [t.state for t in study.trials]
     assert states[2] == TrialState.FAIL  # the interrupted one

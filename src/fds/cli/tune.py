@@ -73,10 +73,18 @@ def tune(
     `fds tune --resume --out tune/ --trials 80`   (continue, up to 80 trials in total)
     """
     from fds.config import load_yaml
+    from fds.errors import ConfigError
     from fds.tracking import open_tracker
     from fds.workflows.tune import load_summary
     from fds.workflows.tune import tune as run_tune
 
+    given = {"--data": data, "--space": space, "--objective": objective, "--sensitive": sensitive}
+    given |= {"--config": config, "--epochs": epochs}
+    if resume and any(value for value in given.values()):
+        names = ", ".join(name for name, value in given.items() if value)
+        raise ConfigError(
+            f"--resume continues the study with the settings in {out}/tune.yaml; drop {names}"
+        )
     params = load_yaml(config) if config else None
     if params:
         data = data or params.pop("data", None)
