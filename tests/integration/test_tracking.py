@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pandas as pd
 import pytest
 
 from tests.cli_helpers import fds, one_line_error
@@ -139,10 +140,15 @@ def test_tune_tracks_every_trial_as_a_run(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     runs = sorted(p.name for p in (logdir / "fds-tune").iterdir())
     assert runs == ["0000", "0001"]
+    values = {}
     for run in runs:
         events = EventAccumulator(str(logdir / "fds-tune" / run))
         events.Reload()
         assert [e.step for e in events.Scalars("val_elbo")] == [1, 2]
+        (objective,) = events.Scalars("final/objective.elbo")  # the value the trial returned
+        values[int(run)] = objective.value
+    trials = pd.read_csv(tmp_path / "tune" / "trials.csv")
+    assert values == pytest.approx(dict(zip(trials["number"], trials["elbo"], strict=True)))
 
 
 def test_federated_simulation_tracks_each_round(tmp_path) -> None:

@@ -35,7 +35,7 @@ from fds.data.files import LoadedData, check_creatable, read_data
 from fds.errors import ConfigError, DataError, TrainingDivergedError
 from fds.estimator import FDS
 from fds.rundir import MODEL_DIR, write_json, write_text
-from fds.tracking import Tracker
+from fds.tracking import Tracker, epoch_logger, run_files, tracked_run
 from fds.workflows.train import train_run
 from fds.workflows.tune_objectives import Objective, TrialFigures, parse_objectives
 from fds.workflows.tune_space import chosen_values, load_space, suggest
@@ -252,15 +252,20 @@ class _Objective:
         params = self.settings["params"] | chosen | {"data": self.settings["data"]}
         if self.settings.get("data_root"):
             params["data_root"] = self.settings["data_root"]
-        summary = train_run(
-            params,
-            run,
-            verbose=False,
-            tracker=self.tracker,
-            on_epoch=self._pruning(trial),
-        )
-        model = FDS.load(run / MODEL_DIR)
-        values = TrialFigures(self.goals, model, self.data, summary, self.settings["seed"]).values()
+        # The trial is one tracked run: its parameters as searched, each epoch, the run's
+        # figures with the objectives' values, and its files.
+        with tracked_run(self.tracker, run.name, params | {"trial": trial.number}):
+            hook = epoch_logger(self.tracker, self._pruning(trial))
+            summary = train_run(params, run, verbose=False, on_epoch=hook)
+            model = FDS.load(run / MODEL_DIR)
+            seed = self.settings["seed"]
+            values = TrialFigures(self.goals, model, self.data, summary, seed).values()
+            if self.tracker is not None:
+                figures = {
+                    f"objective.{g.name}": v for g, v in zip(self.goals, values, strict=True)
+                }
+                self.tracker.log_metrics(summary | figures)
+                self.tracker.log_artifacts(run_files(run))
         return values[0] if len(values) == 1 else values
 
     def _pruning(self, trial: Any) -> Callable[[dict[str, Any]], None] | None:
