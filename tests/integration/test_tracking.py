@@ -12,8 +12,6 @@ import pytest
 
 from tests.cli_helpers import fds, one_line_error
 
-pytestmark = pytest.mark.slow  # a few small trainings and MLflow's SQLite schema set-up
-
 EPOCHS = 3
 
 
@@ -43,6 +41,7 @@ def _train(tmp_path, config, *log: str):
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow  # trains
 def test_mlflow_records_params_epochs_figures_and_the_run(tmp_path, config) -> None:
     pytest.importorskip("mlflow", reason="the mlflow extra (pip install 'fds[mlflow]') is absent")
     from mlflow.tracking import MlflowClient
@@ -70,6 +69,7 @@ def test_mlflow_records_params_epochs_figures_and_the_run(tmp_path, config) -> N
     assert not any(a.startswith("checkpoints") for a in artifacts)
 
 
+@pytest.mark.slow  # trains
 def test_tensorboard_event_files_hold_each_epoch_and_the_final_figures(tmp_path, config) -> None:
     pytest.importorskip("tensorboard", reason="the tensorboard extra is absent")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -87,6 +87,7 @@ def test_tensorboard_event_files_hold_each_epoch_and_the_final_figures(tmp_path,
     assert "columns" in events.Tags()["images"] or "samples" in events.Tags()["images"]
 
 
+@pytest.mark.slow  # trains
 def test_both_trackers_at_once(tmp_path, config) -> None:
     pytest.importorskip("mlflow", reason="the mlflow extra is absent")
     pytest.importorskip("tensorboard", reason="the tensorboard extra is absent")
@@ -126,6 +127,7 @@ def test_an_unknown_tracker_is_refused(tmp_path, config) -> None:
     one_line_error(result, "wandb", "mlflow or tensorboard")
 
 
+@pytest.mark.slow  # trains
 def test_tune_tracks_every_trial_as_a_run(tmp_path) -> None:
     pytest.importorskip("tensorboard", reason="the tensorboard extra is absent")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -151,6 +153,7 @@ def test_tune_tracks_every_trial_as_a_run(tmp_path) -> None:
     assert values == pytest.approx(dict(zip(trials["number"], trials["elbo"], strict=True)))
 
 
+@pytest.mark.slow  # trains
 def test_federated_simulation_tracks_each_round(tmp_path) -> None:
     pytest.importorskip("tensorboard", reason="the tensorboard extra is absent")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

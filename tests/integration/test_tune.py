@@ -21,8 +21,6 @@ from fds.workflows.train import train_run
 from tests.cli_helpers import fds as fds_cli
 from tests.cli_helpers import one_line_error
 
-pytestmark = pytest.mark.slow  # several small trainings per test
-
 SPACE = {
     "latent_dim": {"type": "int", "low": 2, "high": 6},
     "hidden_dims": {"type": "categorical", "choices": [[16], [8, 8]]},
@@ -41,6 +39,7 @@ def _study(out):
     return optuna.load_study(study_name="fds-tune", storage=f"sqlite:///{out / 'study.db'}")
 
 
+@pytest.mark.slow  # trains
 def test_single_objective_saves_every_trial_and_the_best_run(tmp_path, census_csv) -> None:
     out = tmp_path / "tune"
     study = fds.tune(
@@ -64,6 +63,7 @@ def test_single_objective_saves_every_trial_and_the_best_run(tmp_path, census_cs
     assert _study(out).best_value == study.best_value  # the SQLite storage holds the study
 
 
+@pytest.mark.slow  # trains
 def test_resume_continues_an_interrupted_study(tmp_path, census_csv) -> None:
     out = tmp_path / "tune"
     first = fds.tune(str(census_csv), out=out, space=SPACE, trials=2, epochs=1, verbose=False)
@@ -79,6 +79,7 @@ def test_resume_continues_an_interrupted_study(tmp_path, census_csv) -> None:
     assert [(t.number, t.value) for t in study.trials[:2]] == before
 
 
+@pytest.mark.slow  # trains
 def test_pruning_stops_a_trial_at_an_epoch_boundary_leaving_a_resumable_run(
     tmp_path, census_csv
 ) -> None:
@@ -95,6 +96,7 @@ def test_pruning_stops_a_trial_at_an_epoch_boundary_leaving_a_resumable_run(
     assert summary["epochs_trained"] == 3
 
 
+@pytest.mark.slow  # trains
 def test_two_objectives_give_a_front_of_non_dominated_runs(tmp_path, census_csv) -> None:
     out = tmp_path / "front"
     space = {
