@@ -162,3 +162,25 @@ def _yaml(tmp_path, space):
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(space))
     return path
+
+
+def test_a_space_turns_suggestions_into_options() -> None:
+    from fds.workflows.tune_space import default_space, load_space, suggest
+
+    space = load_space(
+        {
+            "latent_dim": {"type": "int", "low": 2, "high": 8},
+            "hidden_dims": {"type": "categorical", "choices": [[16], [32, 32]]},
+            "epochs": 3,
+        },
+        "vae",
+    )
+    trial = optuna.trial.FixedTrial({"latent_dim": 5, "hidden_dims": "[32, 32]"})
+    assert suggest(trial, space) == {"latent_dim": 5, "hidden_dims": [32, 32], "epochs": 3}
+    for preset in ("vae", "fds", "beta_tcvae", "ae"):  # every default names real options
+        assert "latent_dim" in default_space(preset)
+    assert {"mmd", "censor"} <= set(default_space("fds"))
+    with pytest.raises(ConfigError, match="seed"):
+        load_space({"seed": {"type": "int", "low": 0, "high": 3}}, "vae")
+    with pytest.raises(ConfigError, match="choices"):
+        load_space({"hidden_dims": {"type": "categorical"}}, "vae")
