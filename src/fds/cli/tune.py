@@ -120,10 +120,11 @@ def tune(
     if as_json:
         emit(summary | ({"front": front} if front is not None else {}), True, "")
         return
-    if front:
-        table = Table(*front[0].keys(), title="non-dominated trials (the front)")
+    if front:  # the trials' parameters are in front.csv; here what a point is and where it is
+        columns = ["number", *summary["objectives"], "run_dir"]
+        table = Table(*columns, title="non-dominated trials (the front)")
         for row in front:
-            table.add_row(*(_cell(v) for v in row.values()))
+            table.add_row(*(_cell(row[c]) for c in columns))
         out_console.print(table)
     summary["best_params"] = str(summary.get("best_params", "")) or None
     emit({k: v for k, v in summary.items() if v is not None}, False, "fds tune")
