@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The whole check CI runs (after scripts/setup.sh): lint, formatting, then every test lane.
+# The whole check CI runs (after scripts/setup.sh): lint, formatting, the docs site, then every
+# test lane.
 # Pass pytest options through, e.g. `bash scripts/test.sh -m "not slow"` for the fast lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
+# The documentation site: broken links, anchors and API references fail the build.
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 .venv/bin/python -m pytest -q "$@"

@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import secrets
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,6 +117,7 @@ class FDS(TransformerMixin, BaseEstimator):
         run_dir: str | Path | None = None,
         resume: bool = False,
         codec_store: CodecStore | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
     ) -> FDS:
         """Fit the codec and train the model; `y` is ignored (unsupervised), as in scikit-learn.
 
@@ -126,7 +128,8 @@ class FDS(TransformerMixin, BaseEstimator):
 
         `run_dir`: where the Trainer writes its log and checkpoints (`resume` continues from them).
         `codec_store`: where a DP run keeps the codec it fitted from noisy statistics; with
-        `resume`, the codec it holds is reused instead of drawn (and spent) again."""
+        `resume`, the codec it holds is reused instead of drawn (and spent) again.
+        `on_epoch(record)`: called with each epoch's metrics (trackers, Optuna's pruning)."""
         config = self._config()
         X = _as_input(X)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
@@ -147,6 +150,7 @@ class FDS(TransformerMixin, BaseEstimator):
             Rows(source, val_idx, encode, attributes).in_memory() if len(val_idx) else None,
             run_dir=Path(run_dir) if run_dir else None,
             show_progress=bool(self.verbose),
+            on_epoch=on_epoch,
         )
         self.history_ = trainer.fit(resume=resume)
         self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training

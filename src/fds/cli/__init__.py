@@ -6,7 +6,7 @@ inside its commands, so `fds --help` and `fds COMMAND --help` stay fast.
 
 from __future__ import annotations
 
-from fds.cli import data, evaluate, federated, he, metadata, privacy, probe
+from fds.cli import data, evaluate, federated, he, metadata, privacy, probe, tune
 from fds.cli.common import new_typer
 
 __all__ = ["app", "main"]
@@ -17,7 +17,7 @@ app = new_typer(
     rich_markup_mode="markdown",
 )
 # The order here is the order of `fds --help`: the commands, then the command groups.
-for commands in (data.app, evaluate.app, he.app, privacy.app):
+for commands in (data.app, evaluate.app, tune.app, he.app, privacy.app):
     app.add_typer(commands)
 app.add_typer(probe.app, name="probe")
 app.add_typer(he.keys_app, name="keys")

@@ -42,6 +42,16 @@ ModelOpt = Annotated[
     Path, typer.Option("--model", "-m", help="Run directory or its model/ folder.")
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+LogOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--log",
+        help="Track the run: `mlflow` (local mlruns/), `mlflow=URI`, `tensorboard` (tensorboard/) "
+        "or `tensorboard=DIR`; repeat for both. Needs `pip install 'fds[mlflow]'` / "
+        "`'fds[tensorboard]'`.",
+        show_default=False,
+    ),
+]
 RunArg = Annotated[
     Path | None, typer.Argument(help="Run directory (same as --model).", show_default=False)
 ]

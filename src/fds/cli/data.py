@@ -11,6 +11,7 @@ from rich.table import Table
 from fds.cli.common import (
     DataRootOpt,
     JsonFlag,
+    LogOpt,
     ModelOpt,
     NoiseSeedOpt,
     OverwriteOpt,
@@ -103,6 +104,7 @@ def train(
     ] = False,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    log: LogOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -119,8 +121,11 @@ def train(
     `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
 
     `fds train --data table.csv --metadata meta.json --out runs/mine`   (kinds, constraints)
+
+    `fds train --data census --epochs 10 --out runs/c --log mlflow`   (tracked in ./mlruns)
     """
     from fds.config import load_yaml
+    from fds.tracking import open_tracker
     from fds.workflows.train import train_run
 
     target = out or run
@@ -146,7 +151,10 @@ def train(
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
-    summary = train_run(params, target, resume=resume, overwrite=overwrite, verbose=not quiet)
+    tracker = open_tracker(log)  # a missing package fails before anything trains
+    summary = train_run(
+        params, target, resume=resume, overwrite=overwrite, verbose=not quiet, tracker=tracker
+    )
     emit(summary, as_json, "FDS training run")
 
 

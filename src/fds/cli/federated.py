@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fds.cli.common import JsonFlag, OverwriteOpt, emit, new_typer
+from fds.cli.common import JsonFlag, LogOpt, OverwriteOpt, emit, new_typer
 
 app = new_typer(
     help="Federated training on Flower: sites train one FDS without pooling their data.\n\n"
@@ -23,16 +23,21 @@ def federated_simulate_command(
     config: FedConfigOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
     overwrite: OverwriteOpt = False,
+    log: LogOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """N simulated sites on Flower's simulation engine (Ray); writes RUN/config.yaml,
     RUN/metrics.jsonl (one line per round) and RUN/model/.
 
     Example: `FLWR_TELEMETRY_ENABLED=0 fds federated simulate --config fed.yaml --out runs/fed`
+
+    Tracked: `fds federated simulate --config fed.yaml --out runs/fed --log tensorboard`
     """
+    from fds.tracking import open_tracker
     from fds.workflows.federated import simulate
 
-    summary = simulate(config, out, overwrite=overwrite, verbose=not as_json)
+    tracker = open_tracker(log, experiment="fds-federated")
+    summary = simulate(config, out, overwrite=overwrite, verbose=not as_json, tracker=tracker)
     summary["site_rows"] = ", ".join(f"{k}: {v}" for k, v in summary["site_rows"].items())
     if not as_json:
         summary.pop("val_elbo_per_site")

@@ -52,10 +52,14 @@ class Trainer:
         run_dir: Path | None = None,
         show_progress: bool = True,
         extra_loss: Callable[[FactorizedAutoencoder], torch.Tensor] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        """`extra_loss(model)` is added to every step's loss (e.g. FedProx's proximal term)."""
+        """`extra_loss(model)` is added to every step's loss (e.g. FedProx's proximal term).
+        `on_epoch(record)` sees each epoch's metrics.jsonl record once its checkpoint is written
+        (experiment trackers, Optuna's pruning); an exception it raises stops training there."""
         self.model, self.config, self.train, self.val = model, config, train, val
         self.extra_loss = extra_loss
+        self.on_epoch = on_epoch
         self.run_dir = Path(run_dir) if run_dir else None
         self.show_progress = show_progress
         # "model" (the main optimizer) and one per optimizer group of the model's terms; the
@@ -169,7 +173,10 @@ class Trainer:
                 raise TrainingInterrupted(self.on_disk("a checkpoint"))
         record = self._end_epoch(loop, time.perf_counter() - started)
         progress.end_epoch(record)
-        return self._early_stop(loop, record)
+        stop = self._early_stop(loop, record)
+        if self.on_epoch is not None:
+            self.on_epoch(record)
+        return stop
 
     def _step(
         self, x: torch.Tensor, step: int, epoch_progress: float, s: torch.Tensor | None = None

@@ -23,6 +23,7 @@ from fds.federated.run import RunWriter, make_plan
 from fds.federated.settings import FederatedSettings, load_federated_yaml
 from fds.federated.site import split_sites
 from fds.rundir import MODEL_DIR
+from fds.tracking import Tracker, run_files, tracked_run
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -34,18 +35,43 @@ def simulate(
     verbose: bool = True,
     client_mods: list[Any] | None = None,
     on_round: Callable[[dict[str, Any]], None] | None = None,
+    tracker: Tracker | None = None,
 ) -> dict[str, Any]:
-    """`fds federated simulate`: N simulated sites on Flower's simulation engine (Ray)."""
+    """`fds federated simulate`: N simulated sites on Flower's simulation engine (Ray).
+
+    `tracker` (`fds.tracking.open_tracker`) records the parameters, each round's metrics at its
+    round, the summary's figures and the run's files."""
     params, settings = load_federated_yaml(config_path)
-    return simulate_params(
-        params,
-        settings,
-        out,
-        overwrite=overwrite,
-        verbose=verbose,
-        client_mods=client_mods,
-        on_round=on_round,
-    )
+    resolved = params | {"federated": settings.model_dump(mode="json")}
+    with tracked_run(tracker, Path(out).name, resolved):
+        summary = simulate_params(
+            params,
+            settings,
+            out,
+            overwrite=overwrite,
+            verbose=verbose,
+            client_mods=client_mods,
+            on_round=_round_logger(tracker, on_round),
+        )
+        if tracker is not None:
+            tracker.log_metrics(summary)
+            tracker.log_artifacts(run_files(Path(summary["run_dir"])))
+    return summary
+
+
+def _round_logger(
+    tracker: Tracker | None, then: Callable[[dict[str, Any]], None] | None
+) -> Callable[[dict[str, Any]], None] | None:
+    """`on_round`: log the round's record at its round number, then call `then`."""
+    if tracker is None:
+        return then
+
+    def on_round(record: dict[str, Any]) -> None:
+        tracker.log_metrics(record, step=int(record["round"]))
+        if then is not None:
+            then(record)
+
+    return on_round
 
 
 def simulate_params(

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from fds.rundir import (
     atomic_write,
     write_text,
 )
+from fds.tracking import Tracker, epoch_logger, run_files, tracked_run
 from fds.training.trainer import TrainingInterrupted
 from fds.workflows.leakage import sensitive_values
 
@@ -60,11 +61,16 @@ def train_run(
     resume: bool = False,
     overwrite: bool = False,
     verbose: bool = True,
+    tracker: Tracker | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train into run directory `out` (or continue it with `resume`) and return the summary.
 
     A resumed run takes its parameters from its config.yaml, except `threads` when given (else
-    it keeps the thread count its checkpoint records; another count may change the last bits)."""
+    it keeps the thread count its checkpoint records; another count may change the last bits).
+    `tracker` (`fds.tracking.open_tracker`) records the parameters, every epoch's metrics, the
+    summary's figures and the finished run's files; `on_epoch(record)` sees each epoch too (an
+    exception it raises, such as Optuna's TrialPruned, stops training after the checkpoint)."""
     out = Path(out)
     if resume:
         threads = params.get("threads")
@@ -76,14 +82,39 @@ def train_run(
     replacing = not resume and _check_out(out, overwrite)
     data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
     sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
+    resolved = config.model_dump(mode="json") | data_args
+    with tracked_run(tracker, out.name, resolved):
+        hook = epoch_logger(tracker, on_epoch)
+        summary = _train_resolved(
+            model_params, resolved, data, sensitive, out, resume, replacing, verbose, hook
+        )
+        if tracker is not None:
+            tracker.log_metrics(summary)
+            tracker.log_artifacts(run_files(out))
+    return summary
+
+
+def _train_resolved(
+    model_params: dict[str, Any],
+    resolved: dict[str, Any],
+    data: LoadedData,
+    sensitive: Any,
+    out: Path,
+    resume: bool,
+    replacing: bool,
+    verbose: bool,
+    hook: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """A new run built in place (or beside the run it replaces), or a resumed one."""
     try:
         if resume:
-            model, summary = _train(model_params, data, sensitive, out, out, verbose, resume=True)
+            model, summary = _train(
+                model_params, data, sensitive, out, out, verbose, hook, resume=True
+            )
         else:
             with _new_run(out, replacing) as build:
-                resolved = config.model_dump(mode="json") | data_args
                 write_text(build / CONFIG_FILE, dump_yaml(resolved))
-                model, summary = _train(model_params, data, sensitive, build, out, verbose)
+                model, summary = _train(model_params, data, sensitive, build, out, verbose, hook)
     except KeyboardInterrupt as exc:
         raise KeyboardInterrupt(_interrupted(exc, out, replacing)) from None
     if model.privacy_ is not None:
@@ -179,6 +210,7 @@ def _train(
     build: Path,
     out: Path,
     verbose: bool,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
     resume: bool = False,
 ) -> tuple[FDS, dict[str, Any]]:
     """Fit in `build`, save the model there; the summary names the paths the run will have at
@@ -186,7 +218,12 @@ def _train(
     started = time.perf_counter()
     model = FDS(**model_params, verbose=verbose)
     model.fit(
-        data.X, run_dir=build, resume=resume, sensitive=sensitive, codec_store=DPCodecFile(build)
+        data.X,
+        run_dir=build,
+        resume=resume,
+        sensitive=sensitive,
+        codec_store=DPCodecFile(build),
+        on_epoch=on_epoch,
     )
     seconds = time.perf_counter() - started
     _save_keeping_probes(model, build / MODEL_DIR)

@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("package root", ("fds",)),  # fds/__init__.py re-exports FDS (lazily) and the errors
     ("cli", ("fds.cli",)),
     ("workflows", ("fds.workflows",)),
+    ("tracking", ("fds.tracking",)),  # experiment trackers (MLflow, TensorBoard) for workflows
     ("synthesizers", ("fds.synthesizers",)),
     ("estimator", ("fds.estimator",)),
     ("federated", ("fds.federated",)),
