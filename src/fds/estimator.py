@@ -627,7 +627,7 @@ def _sensitive_slots(codec: Codec, names: tuple[str, ...]) -> list[int]:
     given beside the table): what the public encoder must not see."""
     if not isinstance(codec, TabularCodec):
         return []
-    return column_slots(codec.blocks, {c.name: c.width for c in codec.columns}, names)
+    return column_slots(codec.blocks, codec.part_widths(), names)
 
 
 def _fit_sensitive(
