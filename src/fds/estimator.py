@@ -144,6 +144,7 @@ class FDS(TransformerMixin, BaseEstimator):
             show_progress=bool(self.verbose),
         )
         self.history_ = trainer.fit(resume=resume)
+        self.best_epoch_ = trainer.best_epoch  # whose weights the model holds (None: the last)
         self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training
         if self.privacy_ is not None:
             self.privacy_ = _with_statistics(self.privacy_, statistics)

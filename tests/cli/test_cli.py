@@ -54,11 +54,14 @@ def test_train_writes_a_complete_run_and_one_json_object(trained: Path, workspac
         "run_dir",
         "model_dir",
         "epochs_trained",
+        "best_epoch",
+        "best_val_loss",
         "val_elbo",
         "val_reconstruction_mse",
         "seconds",
     } <= summary.keys()
     assert summary["epochs_trained"] == 2
+    assert summary["best_epoch"] in (1, 2)  # the epoch whose weights the model holds
 
 
 def test_encode_decode_sample_round_trip(trained: Path, workspace: Path) -> None:

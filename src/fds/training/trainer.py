@@ -2,6 +2,12 @@
 
 The order of batches in epoch e depends only on (seed, e), and the checkpoint stores torch's RNG
 state, so a run resumed from any checkpoint reaches the same weights as an uninterrupted one.
+
+With validation rows, the weights of the epoch with the lowest validation loss are kept (in memory
+and in the checkpoint) and restored when training ends, so a late spike of the loss is never what
+the user gets; `best_epoch` says which epoch they are. Not under DP-SGD: choosing among epochs by
+the loss on held-out rows is a use of the data its accountant does not cover, so the last epoch's
+weights are kept there.
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ class Trainer:
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.history: list[dict[str, Any]] = []
+        self.best_epoch: int | None = None  # the epoch whose weights fit restored (1-based)
+        self._best: dict[str, torch.Tensor] | None = None  # those weights, while training
         self._stop_requested = False
         self.saved: dict[str, int] | None = None  # step and epochs done of the checkpoint on disk
         # DP-SGD (config.privacy): Poisson batches, per-example clipping and noise; see dp.py.
@@ -99,6 +107,7 @@ class Trainer:
                 "planned steps; build a new Trainer (and account for both runs together)"
             )
         loop = {"epoch": 0, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0, "sums": {}}
+        loop["best_epoch"] = None
         if resume and self.run_dir is None:
             raise ConfigError("resume needs the run directory (run_dir) that holds the checkpoint")
         if resume and self._path(LAST_CHECKPOINT_FILE).is_file():
@@ -108,6 +117,7 @@ class Trainer:
             if self.dp is not None:
                 self.dp.restore(loop.pop("dp"), reseed=False)
             self.history = loop.pop("history")
+            self._best = loop.pop("best_state", None)
             self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
             self._truncate_log(len(self.history))
         elif self.run_dir is not None:  # a new run, or one stopped before its first checkpoint
@@ -119,7 +129,16 @@ class Trainer:
         if self.dp is not None:
             self.privacy = self.dp.record(loop["step"])
             self.dp.close()
+        self._restore_best(loop)
         return self.history
+
+    def _restore_best(self, loop: dict[str, Any]) -> None:
+        """Load the best validation epoch's weights (the last checkpoint keeps the last ones, so a
+        resumed run goes on from where it stopped)."""
+        self.best_epoch = loop.get("best_epoch")
+        if self._best is not None and self.best_epoch != len(self.history):
+            self.model.load_state_dict(self._best)
+        self._best = None
 
     # ------------------------------------------------------------------ epoch
     def _run_epoch(self, loop: dict[str, Any], progress: TrainingProgress) -> bool:
@@ -227,16 +246,21 @@ class Trainer:
         return record
 
     def _early_stop(self, loop: dict[str, Any], record: dict[str, Any]) -> bool:
+        """Track the best validation epoch (keeping its weights); True when patience runs out."""
         patience, val = self.config.early_stopping_patience, record.get("val_loss")
-        stop = False
-        if patience and val is not None:
+        if val is not None and self.dp is None:
+            if loop["best_val"] is None or val < loop["best_val"]:
+                loop["best_val"], loop["best_epoch"], loop["bad_epochs"] = val, record["epoch"], 0
+                self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                loop["bad_epochs"] += 1
+        elif patience and val is not None:  # DP: early stopping as before, no weights kept
             if loop["best_val"] is None or val < loop["best_val"]:
                 loop["best_val"], loop["bad_epochs"] = val, 0
             else:
                 loop["bad_epochs"] += 1
-                stop = loop["bad_epochs"] >= patience
         self._checkpoint(loop)
-        return stop
+        return bool(patience) and loop["bad_epochs"] >= patience
 
     @torch.no_grad()
     def validate(self, rows: Rows) -> dict[str, float]:
@@ -280,6 +304,7 @@ class Trainer:
                 self.optimizers,
                 loop | {"history": self.history} | extra,
                 self._generators(),
+                best=self._best,
             )
             self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
 
