@@ -7,7 +7,8 @@ With validation rows, the weights of the epoch with the lowest validation loss a
 and in the checkpoint) and restored when training ends, so a late spike of the loss is never what
 the user gets; `best_epoch` says which epoch they are. Not under DP-SGD: choosing among epochs by
 the loss on held-out rows is a use of the data its accountant does not cover, so the last epoch's
-weights are kept there.
+weights are kept there. Epochs inside a loss warm-up (kl_warmup_epochs, censor_warmup_epochs) are
+not candidates: their losses weigh the terms differently.
 """
 
 from __future__ import annotations
@@ -246,17 +247,20 @@ class Trainer:
         return record
 
     def _early_stop(self, loop: dict[str, Any], record: dict[str, Any]) -> bool:
-        """Track the best validation epoch (keeping its weights); True when patience runs out."""
+        """Track the best validation epoch (keeping its weights, except under DP); True when
+        patience runs out."""
         patience, val = self.config.early_stopping_patience, record.get("val_loss")
-        if val is not None and self.dp is None:
-            if loop["best_val"] is None or val < loop["best_val"]:
-                loop["best_val"], loop["best_epoch"], loop["bad_epochs"] = val, record["epoch"], 0
-                self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                loop["bad_epochs"] += 1
-        elif patience and val is not None:  # DP: early stopping as before, no weights kept
+        # while a warm-up ramps a term's weight, losses of different epochs are not comparable
+        warm = record["epoch"] >= max(
+            self.config.kl_warmup_epochs, self.config.censor_warmup_epochs
+        )
+        keep = self.dp is None
+        if val is not None and warm and (keep or patience):
             if loop["best_val"] is None or val < loop["best_val"]:
                 loop["best_val"], loop["bad_epochs"] = val, 0
+                if keep:
+                    loop["best_epoch"] = record["epoch"]
+                    self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 loop["bad_epochs"] += 1
         self._checkpoint(loop)

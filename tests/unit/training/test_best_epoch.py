@@ -76,3 +76,14 @@ def test_a_resumed_run_restores_the_same_best_weights(scripted, tmp_path: Path) 
 def test_without_validation_rows_the_last_epoch_is_kept() -> None:
     model = FDS(**FAST | {"val_fraction": 0.0}).fit(_table())
     assert model.best_epoch_ is None
+
+
+def test_epochs_inside_a_warmup_are_not_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    losses = iter([1.0, 2.0, 4.0, 3.0, 5.0])  # epoch 1 looks best only because KL weighs ~0 then
+
+    def validate(self: Trainer, rows) -> dict[str, float]:
+        return {"val_loss": next(losses), "val_nll": 0.0, "val_elbo": 0.0}
+
+    monkeypatch.setattr(Trainer, "validate", validate)
+    model = FDS(**FAST | {"epochs": 5, "kl_warmup_epochs": 3}).fit(_table())
+    assert model.best_epoch_ == 4
