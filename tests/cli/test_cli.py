@@ -234,3 +234,16 @@ def test_sample_and_encode_draws_are_fresh_unless_seeded(trained: Path, workspac
         assert not np.array_equal(first, second), command
         seeded = draw(command, f"c{suffix}", "--seed", 5), draw(command, f"d{suffix}", "--seed", 5)
         assert np.array_equal(*seeded), command
+
+
+def test_train_missing_flag_picks_the_policy(workspace: Path) -> None:
+    gappy = workspace / "gappy.csv"
+    make_census(n=300, seed=0, missing=0.2).to_csv(gappy, index=False)
+    base = ["train", "--data", gappy, "--config", workspace / "fast.yaml", "--quiet", "--json"]
+    result = fds(*base, "--missing", "impute", "--out", workspace / "impute")
+    assert result.exit_code == 0, result.output
+    assert "missing: impute" in (workspace / "impute" / "config.yaml").read_text()
+    samples = pd.read_csv(workspace / "impute" / "samples.csv")
+    assert not samples.isna().any().any()  # imputed: no gaps are generated
+    one_line_error(fds(*base, "--missing", "fill", "--out", workspace / "bad"), "missing")
+    assert not (workspace / "bad").exists()

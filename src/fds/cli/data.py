@@ -83,6 +83,14 @@ def train(
     private_dim: Annotated[
         int | None, typer.Option("--private-dim", help="Size of the private latent block.")
     ] = None,
+    missing: Annotated[
+        str | None,
+        typer.Option(
+            help="Missing values: model (learned, samples keep the missing rates), impute "
+            "(median/mode), drop (rows) or error.",
+            show_default="model",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create.")
     ] = None,
@@ -104,6 +112,8 @@ def train(
     `fds train --resume runs/mine`   (after a crash or Ctrl-C: continues bit for bit)
 
     `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
+
+    `fds train --data table.csv --missing impute --out runs/filled`   (no NaN in samples)
     """
     from fds.config import load_yaml
     from fds.workflows.train import train_run
@@ -121,6 +131,7 @@ def train(
         "seed": seed,
         "sensitive": tuple(sensitive) if sensitive else None,
         "private_dim": private_dim,
+        "missing": missing,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on

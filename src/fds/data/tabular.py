@@ -216,6 +216,15 @@ class TabularCodec:
         """Each encoded part's column name and width, in encoded order (an indicator is 1 wide)."""
         return [(spec.name, 1 if flag else spec.width) for spec, flag in self._slots]
 
+    def indicator_positions(self) -> list[int]:
+        """The encoded positions of the missingness indicators (inside the binary block)."""
+        positions, start = [], 0
+        for spec, flag in self._slots:
+            if flag:
+                positions.append(start)
+            start += 1 if flag else spec.width
+        return positions
+
     # ---------------------------------------------------------------- encode
     def encode(self, data: pd.DataFrame | np.ndarray) -> np.ndarray:
         frame, _ = _as_frame(data, expected=self.feature_names if self.from_array else None)

@@ -68,7 +68,11 @@ def build_model(
             "use gaussian, gaussian_learned or mixture"
         )
     likelihood = build_likelihood(
-        blocks, real, scale=config.likelihood_scale, components=config.mixture_components
+        blocks,
+        real,
+        scale=config.likelihood_scale,
+        components=config.mixture_components,
+        floor=config.scale_floor,
     )
     posterior = make_posterior(config.posterior, config.noise_std)
     arch = choose_architecture(config, image_chw)
