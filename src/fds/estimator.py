@@ -102,6 +102,7 @@ class FDS(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = True  # ELBO scores use a posterior sample
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.allow_nan = self.missing != "error"  # missing: model/impute/drop take NaN
         return tags
 
     # ------------------------------------------------------------------ fit

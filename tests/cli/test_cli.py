@@ -143,6 +143,8 @@ def test_bad_inputs_exit_2_and_write_nothing(workspace: Path, trained: Path) -> 
                 workspace / "holes.csv",
                 "--config",
                 workspace / "fast.yaml",
+                "--missing",
+                "error",
                 "--out",
                 workspace / "o4",
             ],
