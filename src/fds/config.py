@@ -169,9 +169,10 @@ class FDSConfig(BaseModel):
     noise_std: Float = Field(0.1, ge=0)
     likelihood: Likelihood = "auto"
     likelihood_scale: Float = Field(1.0, gt=0)
-    # the least σ a learned Gaussian (or mixture) head may predict, in encoded units: a floor
-    # near 0 lets σ collapse on integer-valued columns and the NLL spike (benchmarks/table_defaults.py)
-    scale_floor: Float = Field(1e-3, gt=0)
+    # the least σ a learned Gaussian (or mixture) head may predict, in encoded units; None: 0.1
+    # for tables (a floor near 0 lets σ collapse on integer-valued columns and the validation
+    # loss spike: benchmarks/table_defaults.py), 1e-3 for images (pixels in [0, 1])
+    scale_floor: Float | None = Field(None, gt=0)
     mixture_components: Int = Field(5, ge=2)
     # loss terms, read by the terms registered in fds.objectives (None = the preset's value)
     kl: PresetAmount = None

@@ -18,6 +18,10 @@ from fds.nn.posteriors import make_posterior
 from fds.nn.what_where import CanonicalEncoder, SplitEncoder, WhatWhereDecoder
 from fds.objectives import AttributeSpec
 
+# the least σ of a learned Gaussian head when `scale_floor` is not set, in encoded units:
+# measured on real tables (benchmarks/table_defaults.py); pixels keep the old 1e-3
+TABLE_SCALE_FLOOR, IMAGE_SCALE_FLOOR = 0.1, 1e-3
+
 # Below this side an image is a handful of pixels (digits: 8×8): an MLP decodes it best.
 MIN_PLACED_SIDE = 16
 
@@ -72,7 +76,7 @@ def build_model(
         real,
         scale=config.likelihood_scale,
         components=config.mixture_components,
-        floor=config.scale_floor,
+        floor=config.scale_floor or (IMAGE_SCALE_FLOOR if image_chw else TABLE_SCALE_FLOOR),
     )
     posterior = make_posterior(config.posterior, config.noise_std)
     arch = choose_architecture(config, image_chw)
