@@ -34,6 +34,7 @@ Likelihood = Literal["auto", "bernoulli", "gaussian", "gaussian_learned", "mixtu
 Corruption = Literal["gaussian", "masking", "salt_pepper"]
 Adversary = Literal["gradient_reversal", "alternating", "none"]
 Architecture = Literal["auto", "mlp", "conv", "what_where"]
+MissingPolicy = Literal["model", "impute", "drop", "error"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,10 @@ class FDSConfig(BaseModel):
     noise_std: Float = Field(0.1, ge=0)
     likelihood: Likelihood = "auto"
     likelihood_scale: Float = Field(1.0, gt=0)
+    # the least σ a learned Gaussian (or mixture) head may predict, in encoded units; None: 0.1
+    # for tables (a floor near 0 lets σ collapse on integer-valued columns and the validation
+    # loss spike: benchmarks/table_defaults.py), 1e-3 for images (pixels in [0, 1])
+    scale_floor: Float | None = Field(None, gt=0)
     mixture_components: Int = Field(5, ge=2)
     # loss terms, read by the terms registered in fds.objectives (None = the preset's value)
     kl: PresetAmount = None
@@ -304,8 +309,12 @@ class FDSConfig(BaseModel):
     threads: Size | None = None
     # data
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
-    missing: Literal["error", "impute"] | dict[str, Literal["error", "impute"]] = "error"
-    continuous_transform: Literal["standard", "quantile"] = "standard"
+    # model: a missingness indicator per column with gaps, learned, decoded back to NaN (samples
+    # keep the data's missing rates); impute: fill with median/mode; drop: drop those rows; error
+    missing: MissingPolicy | dict[str, MissingPolicy] = "model"
+    # bounded keeps decoded values inside each column's range (fds.data.support); all three round
+    # to the data's precision and clip to its range on decoding
+    continuous_transform: Literal["standard", "quantile", "bounded"] = "bounded"
     # privacy: DP-SGD; declared bounds and categories replace statistics read from the data
     privacy: DPConfig | None = None
     bounds: dict[str, tuple[Float, Float]] | None = None

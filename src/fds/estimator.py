@@ -40,17 +40,19 @@ from fds.data.sensitive import (
     sensitive_to_json,
 )
 from fds.data.stream import Rows, split_indices
-from fds.data.tabular import HistogramNoise, TabularCodec
+from fds.data.tabular import HistogramNoise, TabularCodec, rows_kept
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model
 from fds.models import FactorizedAutoencoder, build_model, column_slots
 from fds.models.key_prior import KeyPrior, group_index
+from fds.models.missing_rates import MISSING_SHIFT, fit_shift, logit_positions
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
 from fds.objectives import AttributeSpec
 from fds.training.trainer import Trainer
 
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
+_SHIFT_DRAWS = 20_000  # prior draws the indicator shift is fitted on (at least the train size)
 PARTS = ("all", "public", "private")
 
 
@@ -105,6 +107,7 @@ class FDS(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = True  # ELBO scores use a posterior sample
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.allow_nan = self.missing != "error"  # missing: model/impute/drop take NaN
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -131,7 +134,7 @@ class FDS(TransformerMixin, BaseEstimator):
         `resume`, the codec it holds is reused instead of drawn (and spent) again.
         `on_epoch(record)`: called with each epoch's metrics (trackers, Optuna's pruning)."""
         config = self._config()
-        X = _as_input(X)
+        X, sensitive = _drop_missing(_as_input(X), config, sensitive)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
         config = _fit_constraints(X, config)
         saved = codec_store.load() if resume and codec_store is not None else None
@@ -153,12 +156,14 @@ class FDS(TransformerMixin, BaseEstimator):
             on_epoch=on_epoch,
         )
         self.history_ = trainer.fit(resume=resume)
+        self.best_epoch_ = trainer.best_epoch  # whose weights the model holds (None: the last)
         self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training
         if self.privacy_ is not None:
             self.privacy_ = _with_statistics(self.privacy_, statistics)
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self._set_input_attributes(X)
         self._fit_code_distribution(Rows(source, train_idx, encode))
+        self._fit_missing_shift(source, train_idx)
         self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
 
@@ -202,6 +207,37 @@ class FDS(TransformerMixin, BaseEstimator):
         cov += 1e-6 * torch.eye(len(cov), dtype=cov.dtype)
         self.latent_loc_ = codes.mean(0).float()
         self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
+
+    @torch.no_grad()
+    def _fit_missing_shift(self, source: Any, train_idx: np.ndarray) -> None:
+        """Shift the missingness indicators' logits so that sampled rows miss each column as
+        often as the training rows do (fds.models.missing_rates). Not under DP-SGD, for the
+        reason `_fit_code_distribution` gives."""
+        self.missing_shift_ = None
+        if not isinstance(self.codec_, TabularCodec) or self.config_.privacy is not None:
+            return
+        encoded = self.codec_.indicator_positions()
+        if not encoded:
+            return
+        rates = torch.as_tensor(np.asarray(source[train_idx][:, encoded], dtype=np.float64).mean(0))
+        with torch.random.fork_rng():
+            torch.manual_seed(self.config_.seed)
+            z = self._prior_draws(max(len(train_idx), _SHIFT_DRAWS))
+        where = logit_positions(self.model_.likelihood, encoded)
+        logits = torch.cat([self.model_.decode(c)[:, where] for c in z.split(_EVAL_BATCH)])
+        self.missing_shift_ = fit_shift(logits, rates)
+
+    def _prior_draws(self, n: int) -> torch.Tensor:
+        eps = torch.randn(n, self.config_.latent_dim)
+        return self.latent_loc_ + eps @ self.latent_scale_tril_.T
+
+    def _decoded_params(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's parameters for codes drawn from the prior, indicator logits shifted."""
+        params = self.model_.decode(z)
+        if getattr(self, "missing_shift_", None) is not None:
+            where = logit_positions(self.model_.likelihood, self.codec_.indicator_positions())
+            params[:, where] += self.missing_shift_
+        return params
 
     @torch.no_grad()
     def _fit_key_prior(self, rows: Rows) -> None:
@@ -446,12 +482,11 @@ class FDS(TransformerMixin, BaseEstimator):
         """`n` rows or images from the prior, their noise seeded by `noise_seed`."""
         with torch.random.fork_rng():
             torch.manual_seed(noise_seed)
-            eps = torch.randn(n, self.config_.latent_dim)
-            z = self.latent_loc_ + eps @ self.latent_scale_tril_.T
+            z = self._prior_draws(n)
             if isinstance(self.codec_, ImageCodec):
                 return self.codec_.decode(self._decode_mean(z))
             draws = [
-                self.model_.likelihood.sample(self.model_.decode(c)) for c in z.split(_EVAL_BATCH)
+                self.model_.likelihood.sample(self._decoded_params(c)) for c in z.split(_EVAL_BATCH)
             ]
         return self.codec_.decode(torch.cat(draws).numpy())
 
@@ -549,6 +584,8 @@ class FDS(TransformerMixin, BaseEstimator):
         tensors = model_tensors(self.model_, self.latent_loc_, self.latent_scale_tril_)
         if getattr(self, "key_prior_", None) is not None:
             tensors |= self.key_prior_.tensors()
+        if getattr(self, "missing_shift_", None) is not None:
+            tensors[MISSING_SHIFT] = self.missing_shift_
         return tensors
 
     @classmethod
@@ -572,6 +609,13 @@ class FDS(TransformerMixin, BaseEstimator):
         model.model_ = model._build(model.config_, model.codec_).eval()
         model.latent_loc_ = tensors.pop(LATENT_LOC)
         model.latent_scale_tril_ = tensors.pop(LATENT_SCALE_TRIL)
+        model.missing_shift_ = tensors.pop(MISSING_SHIFT, None)
+        indicators = getattr(model.codec_, "indicator_positions", list)()
+        if model.missing_shift_ is not None and model.missing_shift_.shape != (len(indicators),):
+            raise ModelFormatError(
+                f"weights.safetensors holds {MISSING_SHIFT} of shape "
+                f"{tuple(model.missing_shift_.shape)}, codec.json has {len(indicators)} indicators"
+            )
         model.key_prior_ = KeyPrior.from_tensors(tensors, model.model_.private_dim)
         if model.key_prior_ is None and model.model_.private_dim:
             model.key_prior_ = model._block_prior()  # a model file without one: the block prior
@@ -707,7 +751,21 @@ def _sensitive_slots(codec: Codec, names: tuple[str, ...]) -> list[int]:
     given beside the table): what the public encoder must not see."""
     if not isinstance(codec, TabularCodec):
         return []
-    return column_slots(codec.blocks, {c.name: c.width for c in codec.columns}, names)
+    return column_slots(codec.blocks, codec.part_widths(), names)
+
+
+def _drop_missing(X: Any, config: FDSConfig, sensitive: Any) -> tuple[Any, Any]:
+    """A table without the rows missing: drop removes, and the sensitive values of the rows kept."""
+    if input_kind_of(X) != "table":
+        return X, sensitive
+    keep = rows_kept(X, config.missing)
+    if keep is None or keep.all():
+        return X, sensitive
+    if isinstance(sensitive, pd.DataFrame | pd.Series):
+        sensitive = sensitive.iloc[keep]
+    elif sensitive is not None:
+        sensitive = np.asarray(sensitive)[keep]
+    return (X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]), sensitive
 
 
 def _fit_sensitive(

@@ -54,11 +54,14 @@ def test_train_writes_a_complete_run_and_one_json_object(trained: Path, workspac
         "run_dir",
         "model_dir",
         "epochs_trained",
+        "best_epoch",
+        "best_val_loss",
         "val_elbo",
         "val_reconstruction_mse",
         "seconds",
     } <= summary.keys()
     assert summary["epochs_trained"] == 2
+    assert summary["best_epoch"] in (1, 2)  # the epoch whose weights the model holds
 
 
 def test_encode_decode_sample_round_trip(trained: Path, workspace: Path) -> None:
@@ -140,6 +143,8 @@ def test_bad_inputs_exit_2_and_write_nothing(workspace: Path, trained: Path) -> 
                 workspace / "holes.csv",
                 "--config",
                 workspace / "fast.yaml",
+                "--missing",
+                "error",
                 "--out",
                 workspace / "o4",
             ],
@@ -231,3 +236,16 @@ def test_sample_and_encode_draws_are_fresh_unless_seeded(trained: Path, workspac
         assert not np.array_equal(first, second), command
         seeded = draw(command, f"c{suffix}", "--seed", 5), draw(command, f"d{suffix}", "--seed", 5)
         assert np.array_equal(*seeded), command
+
+
+def test_train_missing_flag_picks_the_policy(workspace: Path) -> None:
+    gappy = workspace / "gappy.csv"
+    make_census(n=300, seed=0, missing=0.2).to_csv(gappy, index=False)
+    base = ["train", "--data", gappy, "--config", workspace / "fast.yaml", "--quiet", "--json"]
+    result = fds(*base, "--missing", "impute", "--out", workspace / "impute")
+    assert result.exit_code == 0, result.output
+    assert "missing: impute" in (workspace / "impute" / "config.yaml").read_text()
+    samples = pd.read_csv(workspace / "impute" / "samples.csv")
+    assert not samples.isna().any().any()  # imputed: no gaps are generated
+    one_line_error(fds(*base, "--missing", "fill", "--out", workspace / "bad"), "missing")
+    assert not (workspace / "bad").exists()

@@ -96,6 +96,14 @@ def train(
             show_default=False,
         ),
     ] = None,
+    missing: Annotated[
+        str | None,
+        typer.Option(
+            help="Missing values: model (learned, samples keep the missing rates), impute "
+            "(median/mode), drop (rows) or error.",
+            show_default="model",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create.")
     ] = None,
@@ -123,6 +131,8 @@ def train(
     `fds train --data table.csv --metadata meta.json --out runs/mine`   (kinds, constraints)
 
     `fds train --data census --epochs 10 --out runs/c --log mlflow`   (tracked in ./mlruns)
+
+    `fds train --data table.csv --missing impute --out runs/filled`   (no NaN in samples)
     """
     from fds.config import load_yaml
     from fds.tracking import open_tracker
@@ -148,6 +158,7 @@ def train(
         "sensitive": tuple(sensitive) if sensitive else None,
         "private_dim": private_dim,
         "threads": threads,
+        "missing": missing,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on

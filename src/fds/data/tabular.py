@@ -1,8 +1,16 @@
 """Tabular codec: DataFrame rows ↔ float32 vectors, one fitted transform per column.
 
-Continuous columns are standardized (or quantile-mapped to a standard normal, which tames skew),
-counts are log1p-standardized, binary columns become 0/1, categoricals one-hot. Everything fitted
-is stored as plain JSON so a saved model never needs pickle.
+Continuous columns are standardized, quantile-mapped to a standard normal, or (`bounded`) mapped
+through the logit of their position in their range (fds.data.support); counts are log1p-mapped
+under the first two; binary columns become 0/1, categoricals one-hot. Every decoded number is
+snapped to its column's support: the range seen at fit (or declared), integers for integer
+columns, the data's number of decimals. Everything fitted is stored as plain JSON so a saved model
+never needs pickle.
+
+Missing values follow a policy per column: `error` refuses them, `impute` fills them (median or
+mode), `model` fills them too and encodes a missingness indicator beside the binary columns (a
+Bernoulli the model learns with everything else), which decodes back to NaN where it fires; `drop`
+is applied by the caller, which removes the rows before fitting (the codec then refuses NaN).
 
 Declared `bounds` ({column: [low, high]}) and `categories` ({column: [...]}) replace the statistics
 read from the data; with `declared_only` (DP training) nothing is read from the data's values:
@@ -26,14 +34,22 @@ from scipy.special import ndtr, ndtri
 
 from fds.data.codec import Block, blocks_from_json, blocks_to_json
 from fds.data.schema import KINDS, Kind, first_missing_row, infer_kind
+from fds.data.support import (
+    MAX_DECIMALS,
+    detect_decimals,
+    from_logit,
+    log_scale_for,
+    snap,
+    to_logit,
+)
 from fds.data.validation import FLOAT32_MAX, first_unrepresentable, why_unrepresentable
 from fds.errors import ConfigError, DataError
 
 _N_QUANTILES = 1000
 _DP_BINS = 64  # histogram bins between declared bounds (DP statistics)
 _DP_QUANTILES = 101
-_POLICIES = ("error", "impute")
-_TRANSFORMS = ("standard", "quantile")
+_POLICIES = ("error", "impute", "model", "drop")
+_TRANSFORMS = ("standard", "quantile", "bounded")
 _EPS = 1e-6
 
 
@@ -51,10 +67,20 @@ class ColumnSpec:
     quantiles: list[float] | None = None
     categories: list[Any] = field(default_factory=list)
     bounds: list[float] | None = None  # declared [low, high]: values are clipped to it
+    support: list[float] | None = None  # [min, max] seen at fit: decoded values stay inside
+    decimals: int | None = None  # decoded values are rounded to this many decimals
+    bounded: bool = False  # the bounded transform (logit of the position in the range)
+    log_scale: float | None = None  # bounded: log-spread first, at this scale (skewed columns)
+    indicator: bool = False  # missing: model, and a missingness indicator is encoded
 
     @property
     def width(self) -> int:
         return len(self.categories) if self.kind == "categorical" else 1
+
+    @property
+    def range(self) -> list[float] | None:
+        """The values a decoded number may take: the declared bounds, else the fitted support."""
+        return self.bounds or self.support
 
 
 @dataclass
@@ -167,20 +193,37 @@ class TabularCodec:
     def _layout(self) -> list[Block]:
         order = {"continuous": 0, "count": 0, "binary": 1, "categorical": 2}
         self.columns.sort(key=lambda c: order[c.kind])  # stable: keeps the table's order inside
+        reals = [c for c in self.columns if c.kind in ("continuous", "count")]
+        binaries = [c for c in self.columns if c.kind == "binary"]
+        flags = [c for c in self.columns if c.indicator]
+        categoricals = [c for c in self.columns if c.kind == "categorical"]
+        # what each encoded position holds, in order: (column, True) is its missingness indicator
+        self._slots = [(c, False) for c in reals + binaries]
+        self._slots += [(c, True) for c in flags] + [(c, False) for c in categoricals]
         blocks, start = [], 0
-        n_real = sum(c.kind in ("continuous", "count") for c in self.columns)
-        n_binary = sum(c.kind == "binary" for c in self.columns)
-        if n_real:
-            blocks.append(Block("real", 0, n_real, "real"))
-            start = n_real
-        if n_binary:
-            blocks.append(Block("binary", start, start + n_binary, "binary"))
-            start += n_binary
-        for col in self.columns:
-            if col.kind == "categorical":
-                blocks.append(Block("categorical", start, start + col.width, col.name))
-                start += col.width
+        if reals:
+            blocks.append(Block("real", 0, len(reals), "real"))
+            start = len(reals)
+        if binaries or flags:
+            blocks.append(Block("binary", start, start + len(binaries) + len(flags), "binary"))
+            start += len(binaries) + len(flags)
+        for col in categoricals:
+            blocks.append(Block("categorical", start, start + col.width, col.name))
+            start += col.width
         return blocks
+
+    def part_widths(self) -> list[tuple[str, int]]:
+        """Each encoded part's column name and width, in encoded order (an indicator is 1 wide)."""
+        return [(spec.name, 1 if flag else spec.width) for spec, flag in self._slots]
+
+    def indicator_positions(self) -> list[int]:
+        """The encoded positions of the missingness indicators (inside the binary block)."""
+        positions, start = [], 0
+        for spec, flag in self._slots:
+            if flag:
+                positions.append(start)
+            start += 1 if flag else spec.width
+        return positions
 
     # ---------------------------------------------------------------- encode
     def encode(self, data: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -192,18 +235,32 @@ class TabularCodec:
         for name in known:
             if name not in frame.columns:
                 raise DataError(f"the data lacks column {name!r}, which the model was fitted on")
-        parts = [_encode_column(spec, frame[spec.name]) for spec in self.columns]
+        parts = [
+            frame[spec.name].isna().to_numpy(dtype=np.float32)[:, None]
+            if flag
+            else _encode_column(spec, frame[spec.name])
+            for spec, flag in self._slots
+        ]
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
 
     # ---------------------------------------------------------------- decode
     def decode(self, encoded: np.ndarray) -> pd.DataFrame | np.ndarray:
-        """Encoded rows (real values, probabilities or one-hots) → the user's table."""
+        """Encoded rows (real values, probabilities or one-hots) → the user's table; a
+        missingness indicator at 0.5 or more puts NaN in its column."""
         if encoded.ndim != 2 or encoded.shape[1] != self.n_encoded:
             raise DataError(f"expected encoded rows of width {self.n_encoded}, got {encoded.shape}")
-        out, start = {}, 0
+        values, gaps, start = {}, {}, 0
+        for spec, flag in self._slots:
+            width = 1 if flag else spec.width
+            part = encoded[:, start : start + width]
+            if flag:
+                gaps[spec.name] = part[:, 0] >= 0.5
+            else:
+                values[spec.name] = part
+            start += width
+        out = {}
         for spec in self.columns:
-            out[spec.name] = _decode_column(spec, encoded[:, start : start + spec.width])
-            start += spec.width
+            out[spec.name] = _decode_column(spec, values[spec.name], gaps.get(spec.name))
         frame = pd.DataFrame({name: out[name] for name in self.feature_names})
         return frame.to_numpy(dtype=np.float64) if self.from_array else frame
 
@@ -293,7 +350,14 @@ def _spec_problem(item: dict[str, Any]) -> str | None:
         return f"its fields must be {', '.join(sorted(_SPEC_FIELDS))}"
     if kind not in KINDS or item.get("missing", "error") not in _POLICIES:
         return "kind or missing is unknown"
+    if not isinstance(item.get("indicator", False), bool) or (
+        item.get("indicator") and item.get("missing") != "model"
+    ):
+        return "indicator must be a bool, true only with missing: model"
     if kind in ("continuous", "count"):
+        problem = _support_problem(item)
+        if problem is not None:
+            return problem
         quantiles, bounds = item.get("quantiles"), item.get("bounds")
         if not _finite(item.get("center", 0.0), item.get("scale", 1.0), item.get("fill")):
             return "center, scale and fill must be finite numbers"
@@ -324,6 +388,47 @@ def _spec_problem(item: dict[str, Any]) -> str | None:
     return None
 
 
+def _support_problem(item: dict[str, Any]) -> str | None:
+    """What is wrong with a numeric column's support fields, None when nothing is."""
+    support, decimals, log_scale = item.get("support"), item.get("decimals"), item.get("log_scale")
+    if support is not None and not (
+        isinstance(support, list)
+        and len(support) == 2
+        and _finite(*support)
+        and support[0] <= support[1]
+    ):
+        return "support must be [min, max] finite numbers with min <= max"
+    if decimals is not None and not (
+        isinstance(decimals, int)
+        and not isinstance(decimals, bool)
+        and 0 <= decimals <= MAX_DECIMALS
+    ):
+        return f"decimals must be an integer from 0 to {MAX_DECIMALS}"
+    if not isinstance(item.get("bounded", False), bool) or (
+        item.get("bounded") and item.get("bounds") is None and support is None
+    ):
+        return "bounded must be a bool, true only with bounds or a support"
+    if log_scale is not None and not (_finite(log_scale) and log_scale > 0):
+        return "log_scale must be a positive finite number"
+    return None
+
+
+def rows_kept(data: pd.DataFrame | np.ndarray, missing: str | dict[str, str]) -> np.ndarray | None:
+    """Which rows a table keeps under missing: drop (those without a gap in a drop column),
+    None when no column's policy is drop."""
+    frame, _ = _as_frame(data)
+    if isinstance(missing, str):
+        names = list(frame.columns) if missing == "drop" else []
+    else:
+        names = [name for name, policy in missing.items() if policy == "drop"]
+    if not names:
+        return None
+    keep = ~frame[[n for n in names if n in frame.columns]].isna().any(axis=1).to_numpy()
+    if not keep.any():
+        raise DataError(f"missing: drop leaves no rows: every row has a gap in {names[0]!r}")
+    return keep
+
+
 def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
     return missing if isinstance(missing, dict) else {}
 
@@ -336,6 +441,7 @@ def _numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndar
     except (TypeError, ValueError, OverflowError):
         raise DataError(f"column {name!r} must be numeric") from None
     if fill is not None:  # on the float array: a nullable Int64 column cannot hold a median of 0.5
+        numbers = numbers.copy()  # to_numpy may return the caller's own float64 data
         numbers[np.isnan(numbers)] = fill
     bad = first_unrepresentable(numbers)
     if bad is not None:
@@ -387,8 +493,10 @@ def _declared_column(
     transform: str = "standard",
     noise: HistogramNoise | None = None,
 ) -> ColumnSpec:
-    """A column spec built from declared bounds or categories only (no statistic of the data)."""
+    """A column spec built from declared bounds or categories only (no statistic of the data):
+    under missing: model it gets an indicator whether or not it has gaps (not read either)."""
     spec = ColumnSpec(name=name, kind=kind, dtype=str(column.dtype), missing=policy)
+    spec.indicator = policy == "model"
     if kind in ("continuous", "count"):
         if name not in declared["bounds"]:
             raise ConfigError(
@@ -402,15 +510,17 @@ def _declared_column(
             )
         if kind == "count" and lo < 0:
             raise ConfigError(f"bounds of count column {name!r} must not be negative")
-        mapped = np.log1p([lo, hi]) if kind == "count" else np.array([lo, hi])
         spec.bounds, spec.fill = [lo, hi], (lo + hi) / 2
+        spec.bounded = transform == "bounded"
+        # the dtype is the schema, not a statistic: integer columns decode to integers
+        spec.decimals = 0 if kind == "count" or is_integer_dtype(column.dtype) else None
+        mapped = _premap(spec, np.array([lo, hi]))
         spec.center = float(mapped.mean())
         spec.scale = float(mapped[1] - mapped[0]) / 2
         if noise is not None:
             if not pd.api.types.is_numeric_dtype(column.dtype):
                 raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
-            values = np.clip(column.dropna().to_numpy(dtype=np.float64), lo, hi)
-            values = np.log1p(values) if kind == "count" else values
+            values = _premap(spec, np.clip(column.dropna().to_numpy(dtype=np.float64), lo, hi))
             edges = np.linspace(mapped[0], mapped[1], _DP_BINS + 1)
             counts = np.histogram(values, edges)[0] + noise.rng.normal(0, noise.std, _DP_BINS)
             quantile = transform == "quantile" and kind == "continuous"
@@ -458,11 +568,12 @@ def _fit_column(
     if len(values) == 0:
         raise DataError(f"column {name!r} has no values (all missing)")
     row = first_missing_row(column)
-    if row is not None and policy == "error":
+    if row is not None and policy in ("error", "drop"):
         raise DataError(
-            f"column {name!r} has a missing value (NaN) at row {row!r}; "
-            f"set missing: impute (or missing: {{{name!r}: impute}}) to fill it"
+            f"column {name!r} has a missing value (NaN) at row {row!r}; set missing: model or "
+            f"impute (or missing: {{{name!r}: model}}), or drop the rows first"
         )
+    spec.indicator = policy == "model" and row is not None
     if kind in ("continuous", "count"):
         if not pd.api.types.is_numeric_dtype(column.dtype):
             raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
@@ -472,7 +583,12 @@ def _fit_column(
                 f"column {name!r} is declared count but holds negative or fractional values"
             )
         spec.fill = float(np.median(numbers))
-        mapped = np.log1p(numbers) if kind == "count" else numbers
+        spec.support = [float(numbers.min()), float(numbers.max())]
+        spec.decimals = detect_decimals(numbers)
+        if transform == "bounded":
+            spec.bounded = True
+            spec.log_scale = log_scale_for(numbers, spec.support[0])
+        mapped = _premap(spec, numbers)
         if transform == "quantile" and kind == "continuous":
             levels = np.linspace(0, 1, min(_N_QUANTILES, max(len(mapped), 2)))  # 1 row: [q, q]
             spec.quantiles = np.quantile(mapped, levels).tolist()
@@ -491,18 +607,35 @@ def _fit_column(
     return spec
 
 
+def _premap(spec: ColumnSpec, numbers: np.ndarray) -> np.ndarray:
+    """A numeric column's values before standardizing: the bounded logit, log1p for counts."""
+    if spec.bounded:
+        return to_logit(numbers, spec.range, spec.log_scale)
+    return np.log1p(np.maximum(numbers, 0)) if spec.kind == "count" else numbers
+
+
+def _unmap(spec: ColumnSpec, mapped: np.ndarray) -> np.ndarray:
+    """The inverse of `_premap`, for any real input."""
+    if spec.bounded:
+        return from_logit(mapped, spec.range, spec.log_scale)
+    if spec.kind == "count":  # expm1 overflows past log1p(FLOAT32_MAX) ≈ 88.7
+        return np.expm1(np.clip(mapped, 0.0, np.log1p(FLOAT32_MAX)))
+    return np.clip(mapped, -FLOAT32_MAX, FLOAT32_MAX)
+
+
 def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     row = first_missing_row(column)
-    if row is not None and spec.missing == "error":
+    if row is not None and spec.missing in ("error", "drop"):
         raise DataError(
             f"column {spec.name!r} has a missing value (NaN) at row {row!r}; "
-            "the model was fitted with missing: error"
+            f"the model was fitted with missing: {spec.missing}"
         )
     if spec.kind in ("continuous", "count"):
         numbers = _numbers(spec.name, column, spec.fill if row is not None else None)
-        if spec.bounds is not None:
-            numbers = np.clip(numbers, *spec.bounds)
-        mapped = np.log1p(np.maximum(numbers, 0)) if spec.kind == "count" else numbers
+        limits = spec.range if spec.bounded else spec.bounds
+        if limits is not None:
+            numbers = np.clip(numbers, *limits)
+        mapped = _premap(spec, numbers)
         if spec.quantiles is not None:
             ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))
             return ndtri(np.clip(ranks, _EPS, 1 - _EPS))[:, None]
@@ -531,17 +664,16 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     return np.eye(len(spec.categories), dtype=np.float32)[codes]
 
 
-def _decode_column(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
+def _decode_column(spec: ColumnSpec, values: np.ndarray, gaps: np.ndarray | None) -> pd.Series:
+    """One column's decoded values in its fitted dtype; NaN (None) where `gaps` is True."""
     if spec.kind in ("continuous", "count"):
         z = values[:, 0].astype(np.float64)
         if spec.quantiles is not None:
             mapped = np.interp(ndtr(z), np.linspace(0, 1, len(spec.quantiles)), spec.quantiles)
         else:
             mapped = z * spec.scale + spec.center
-        if spec.kind == "count":  # expm1 overflows past log1p(FLOAT32_MAX) ≈ 88.7
-            mapped = np.clip(mapped, 0.0, np.log1p(FLOAT32_MAX))
-            return _restore_dtype(spec, np.rint(np.expm1(mapped)))
-        return _restore_dtype(spec, np.clip(mapped, -FLOAT32_MAX, FLOAT32_MAX))
+        decimals = 0 if spec.kind == "count" else spec.decimals
+        return _restore_dtype(spec, snap(_unmap(spec, mapped), spec.range, decimals), gaps)
     if spec.kind == "binary":
         index = (
             (values[:, 0] >= 0.5).astype(int)
@@ -550,11 +682,16 @@ def _decode_column(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
         )
     else:
         index = values.argmax(axis=1)
-    return _restore_dtype(spec, np.asarray(spec.categories, dtype=object)[index])
+    return _restore_dtype(spec, np.asarray(spec.categories, dtype=object)[index], gaps)
 
 
-def _restore_dtype(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
-    """Decoded values in the column's fitted dtype (numpy, nullable, `str`, object or category)."""
+def _restore_dtype(spec: ColumnSpec, values: np.ndarray, gaps: np.ndarray | None) -> pd.Series:
+    """Decoded values in the column's fitted dtype (numpy, nullable, `str`, object or category);
+    with gaps, a numpy integer column becomes float64 and a bool one `boolean`, as pandas does."""
+    holes = gaps is not None and bool(gaps.any())
+    if holes:
+        values = values.astype(np.float64 if values.dtype.kind == "f" else object)
+        values[gaps] = np.nan if values.dtype.kind == "f" else None
     if spec.dtype == "category":
         return pd.Series(pd.Categorical(values, categories=spec.categories))
     try:
@@ -563,6 +700,8 @@ def _restore_dtype(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
         return pd.Series(values)
     if is_integer_dtype(dtype) and values.dtype.kind == "f":
         values = np.rint(values)  # an integer column modelled as continuous decodes to integers
+    if holes and isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        dtype = np.dtype(np.float64) if dtype.kind in "iu" else pd.BooleanDtype()
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         limit = float(np.finfo(dtype).max)  # float16 holds ±65504: decoded values stay finite
         values = np.clip(values, -limit, limit)

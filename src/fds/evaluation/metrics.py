@@ -474,6 +474,8 @@ def _column_errors(codec: TabularCodec, x: np.ndarray, x_hat: np.ndarray) -> dic
         a, b = np.asarray(real[spec.name]), np.asarray(rebuilt[spec.name])
         if spec.kind in ("continuous", "count"):
             a, b = a.astype(np.float64), b.astype(np.float64)
+            both = ~(np.isnan(a) | np.isnan(b))  # missing: model decodes gaps to NaN
+            a, b = a[both], b[both]
             diff = a - b
             rmse = float(np.sqrt((diff**2).mean()))
             std = float(a.std())

@@ -12,11 +12,15 @@ from fds.errors import ConfigError
 from fds.models.autoencoder import FactorizedAutoencoder
 from fds.models.split_encoder import SplitEncoder as TableSplitEncoder
 from fds.nn.conv import ConvDecoder, ConvEncoder
-from fds.nn.likelihoods import build_likelihood
+from fds.nn.likelihoods import DEFAULT_FLOOR, build_likelihood
 from fds.nn.mlp import mlp
 from fds.nn.posteriors import make_posterior
 from fds.nn.what_where import CanonicalEncoder, SplitEncoder, WhatWhereDecoder
 from fds.objectives import AttributeSpec, DataLayout
+
+# the least σ of a learned Gaussian head on tables when `scale_floor` is not set, in encoded
+# units: measured on real tables (benchmarks/table_defaults.py); pixels keep DEFAULT_FLOOR (1e-3)
+TABLE_SCALE_FLOOR = 0.1
 
 # Below this side an image is a handful of pixels (digits: 8×8): an MLP decodes it best.
 MIN_PLACED_SIDE = 16
@@ -68,7 +72,11 @@ def build_model(
             "use gaussian, gaussian_learned or mixture"
         )
     likelihood = build_likelihood(
-        blocks, real, scale=config.likelihood_scale, components=config.mixture_components
+        blocks,
+        real,
+        scale=config.likelihood_scale,
+        components=config.mixture_components,
+        floor=config.scale_floor or (DEFAULT_FLOOR if image_chw else TABLE_SCALE_FLOOR),
     )
     posterior = make_posterior(config.posterior, config.noise_std)
     arch = choose_architecture(config, image_chw)

@@ -46,12 +46,12 @@ class SplitEncoder(nn.Module):
 
 
 def column_slots(
-    blocks: Sequence[Block], widths: dict[str, int], names: Sequence[str]
+    blocks: Sequence[Block], widths: Sequence[tuple[str, int]], names: Sequence[str]
 ) -> list[int]:
-    """The encoded positions of the columns `names`, given each column's encoded width in block
-    order (`widths`, insertion-ordered as the codec lays them out)."""
+    """The encoded positions of the columns `names`, given each encoded part's column and width
+    in block order (`widths`: a column may own several parts, e.g. its missingness indicator)."""
     slots, start, wanted = [], 0, set(names)
-    for name, width in widths.items():
+    for name, width in widths:
         if name in wanted:
             slots.extend(range(start, start + width))
         start += width
@@ -59,4 +59,4 @@ def column_slots(
         raise ValueError(
             f"column widths add up to {start}, the codec's layout to {blocks[-1].stop}"
         )
-    return slots
+    return sorted(slots)

@@ -97,19 +97,27 @@ class Gaussian(Likelihood):
         return params + self.scale * torch.randn_like(params)
 
 
-def _scale(raw: torch.Tensor) -> torch.Tensor:
-    """Softplus with a floor: a learned σ that can neither vanish nor blow the NLL up."""
-    return F.softplus(raw) + 1e-3
+DEFAULT_FLOOR = 1e-3
 
 
 class GaussianLearned(Likelihood):
-    """Heteroscedastic Gaussian: the decoder predicts a mean and a scale per column."""
+    """Heteroscedastic Gaussian: the decoder predicts a mean and a scale per column.
+
+    σ = softplus(raw) + floor: it can neither vanish nor blow the NLL up. On a column holding few
+    distinct values (integers) a tiny floor lets σ collapse onto them and the NLL spike."""
 
     params_per_dim = 2
 
+    def __init__(self, dim: int, floor: float = DEFAULT_FLOOR) -> None:
+        super().__init__(dim)
+        self.floor = floor
+
+    def _scale(self, raw: torch.Tensor) -> torch.Tensor:
+        return F.softplus(raw) + self.floor
+
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         mean, raw = self.split(params).unbind(1)
-        scale = _scale(raw)
+        scale = self._scale(raw)
         return (0.5 * ((x - mean) / scale) ** 2 + scale.log() + 0.5 * _LOG_2PI).sum(-1)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
@@ -119,24 +127,26 @@ class GaussianLearned(Likelihood):
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         mean, raw = self.split(params).unbind(1)
-        return mean + _scale(raw) * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        return mean + self._scale(raw) * torch.randn(
+            mean.shape, generator=generator, dtype=mean.dtype
+        )
 
     def relaxed(self, params: torch.Tensor, temperature: float) -> torch.Tensor:
         mean, raw = self.split(params).unbind(1)
-        return mean + _scale(raw) * torch.randn_like(mean)
+        return mean + self._scale(raw) * torch.randn_like(mean)
 
 
-class MixtureOfGaussians(Likelihood):
+class MixtureOfGaussians(GaussianLearned):
     """K-component Gaussian mixture per column (a mixture density network output): multimodal columns."""
 
-    def __init__(self, dim: int, components: int) -> None:
-        super().__init__(dim)
+    def __init__(self, dim: int, components: int, floor: float = DEFAULT_FLOOR) -> None:
+        super().__init__(dim, floor)
         self.components = components
         self.params_per_dim = 3 * components
 
     def _parts(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, means, raw = params.view(len(params), 3, self.components, self.dim).unbind(1)
-        return F.log_softmax(logits, dim=1), means, _scale(raw)
+        return F.log_softmax(logits, dim=1), means, self._scale(raw)
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         log_w, means, scales = self._parts(params)
@@ -220,29 +230,34 @@ class Mixed(Likelihood):
         return torch.cat([head.relaxed(p, temperature) for _, head, p in self._each(params)], 1)
 
 
-def real_head(kind: str, dim: int, *, scale: float, components: int) -> Likelihood:
-    """The head for real-valued columns or pixels, by its config name."""
+def real_head(
+    kind: str, dim: int, *, scale: float, components: int, floor: float = DEFAULT_FLOOR
+) -> Likelihood:
+    """The head for real-valued columns or pixels, by its config name; `floor`: the least σ of
+    the learned heads."""
     if kind == "bernoulli":
         return Bernoulli(dim)
     if kind == "gaussian":
         return Gaussian(dim, scale)
     if kind == "mixture":
-        return MixtureOfGaussians(dim, components)
+        return MixtureOfGaussians(dim, components, floor)
     if kind == "gaussian_learned":
-        return GaussianLearned(dim)
+        return GaussianLearned(dim, floor)
     raise ConfigError(
         f"unknown likelihood {kind!r}; valid: bernoulli, gaussian, gaussian_learned, mixture"
     )
 
 
 def build_likelihood(
-    blocks: list[Block], real: str, *, scale: float, components: int
+    blocks: list[Block], real: str, *, scale: float, components: int, floor: float = DEFAULT_FLOOR
 ) -> Likelihood:
     """One head per block; a single block needs no routing."""
     heads: list[Likelihood] = []
     for block in blocks:
         if block.kind == "real":
-            heads.append(real_head(real, block.width, scale=scale, components=components))
+            heads.append(
+                real_head(real, block.width, scale=scale, components=components, floor=floor)
+            )
         elif block.kind == "binary":
             heads.append(Bernoulli(block.width))
         else:

@@ -1,7 +1,8 @@
 """Checkpoints as one safetensors file (tensors + JSON metadata): no pickle, written atomically.
 
-A checkpoint holds the model, the optimizers' states, torch's RNG state and the loop position,
-which is everything `--resume` needs to continue bit for bit.
+A checkpoint holds the model, the optimizers' states, torch's RNG state, the loop position and the
+best validation epoch's weights so far, which is everything `--resume` needs to continue bit for
+bit (and to restore the same best weights at the end).
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     loop_state: dict[str, Any],
     generators: dict[str, torch.Generator] | None = None,
+    best: dict[str, torch.Tensor] | None = None,
 ) -> None:
+    """`best`: the best validation epoch's state_dict, stored beside the current one."""
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    tensors |= {f"best.{k}": v.contiguous() for k, v in (best or {}).items()}
     groups = {}
     for name, opt in optimizers.items():
         flat, groups[name] = _flatten_optimizer(f"optim.{name}", opt.state_dict())
@@ -64,7 +68,8 @@ def load_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     generators: dict[str, torch.Generator] | None = None,
 ) -> dict[str, Any]:
-    """Restore model, optimizers, torch's RNG and `generators` in place; return the loop state.
+    """Restore model, optimizers, torch's RNG and `generators` in place; return the loop state,
+    with the best epoch's weights under "best_state" when the checkpoint holds them.
 
     A corrupt, truncated or foreign file (a pickle, another model's checkpoint) is refused with
     one ModelFormatError line naming it.
@@ -89,6 +94,9 @@ def load_checkpoint(
         torch.set_rng_state(tensors["rng.torch"])
         for name, generator in (generators or {}).items():
             generator.set_state(tensors[f"rng.{name}"])
+        best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        if best:
+            loop["best_state"] = _checked_best(best, model)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         reason = (
             f"{exc.args[0]!r} is missing"
@@ -97,6 +105,14 @@ def load_checkpoint(
         )
         raise ModelFormatError(f"{path} does not fit this run's model: {reason}") from None
     return loop
+
+
+def _checked_best(best: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The best weights, if they have exactly the model's names and shapes (ValueError if not)."""
+    current = model.state_dict()
+    if set(best) != set(current) or any(best[k].shape != v.shape for k, v in current.items()):
+        raise ValueError("its best weights do not match the model's")
+    return best
 
 
 def _metadata_json(meta: dict[str, str], key: str, path: Path) -> dict[str, Any]:
@@ -121,6 +137,9 @@ def _check_loop(loop: dict[str, Any], path: Path, dp: bool) -> None:
         raise ModelFormatError(f"{path} has invalid 'loop' metadata: history")
     if not isinstance(loop.get("best_val"), int | float | None):
         raise ModelFormatError(f"{path} has invalid 'loop' metadata: best_val")
+    best_epoch = loop.get("best_epoch")
+    if best_epoch is not None and (not isinstance(best_epoch, int) or best_epoch < 1):
+        raise ModelFormatError(f"{path} has invalid 'loop' metadata: best_epoch")
     if dp and not (
         isinstance(loop.get("dp"), dict) and isinstance(loop["dp"].get("key"), int | None)
     ):

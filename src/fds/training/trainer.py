@@ -2,6 +2,13 @@
 
 The order of batches in epoch e depends only on (seed, e), and the checkpoint stores torch's RNG
 state, so a run resumed from any checkpoint reaches the same weights as an uninterrupted one.
+
+With validation rows, the weights of the epoch with the lowest validation loss are kept (in memory
+and in the checkpoint) and restored when training ends, so a late spike of the loss is never what
+the user gets; `best_epoch` says which epoch they are. Not under DP-SGD: choosing among epochs by
+the loss on held-out rows is a use of the data its accountant does not cover, so the last epoch's
+weights are kept there. Epochs inside a loss warm-up (kl_warmup_epochs, censor_warmup_epochs) are
+not candidates: their losses weigh the terms differently.
 """
 
 from __future__ import annotations
@@ -83,6 +90,8 @@ class Trainer:
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.history: list[dict[str, Any]] = []
+        self.best_epoch: int | None = None  # the epoch whose weights fit restored (1-based)
+        self._best: dict[str, torch.Tensor] | None = None  # those weights, while training
         self._stop_requested = False
         self.saved: dict[str, int] | None = None  # step and epochs done of the checkpoint on disk
         # DP-SGD (config.privacy): Poisson batches, per-example clipping and noise; see dp.py.
@@ -107,6 +116,7 @@ class Trainer:
                 "planned steps; build a new Trainer (and account for both runs together)"
             )
         loop = {"epoch": 0, "batch": 0, "step": 0, "best_val": None, "bad_epochs": 0, "sums": {}}
+        loop["best_epoch"] = None
         if resume and self.run_dir is None:
             raise ConfigError("resume needs the run directory (run_dir) that holds the checkpoint")
         if resume and self._path(LAST_CHECKPOINT_FILE).is_file():
@@ -116,6 +126,7 @@ class Trainer:
             if self.dp is not None:
                 self.dp.restore(loop.pop("dp"), reseed=False)
             self.history = loop.pop("history")
+            self._best = loop.pop("best_state", None)
             self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
             self._truncate_log(len(self.history))
         elif self.run_dir is not None:  # a new run, or one stopped before its first checkpoint
@@ -131,6 +142,7 @@ class Trainer:
         if self.dp is not None:
             self.privacy = self.dp.record(loop["step"])
             self.dp.close()
+        self._restore_best(loop)
         return self.history
 
     def _threads(self, loop: dict[str, Any]) -> int:
@@ -144,6 +156,14 @@ class Trainer:
         work = sum(p.numel() for p in self.model.parameters()) * self.batch_size
         loop["threads"] = choose_threads(self.config.threads, work=work)
         return loop["threads"]
+
+    def _restore_best(self, loop: dict[str, Any]) -> None:
+        """Load the best validation epoch's weights (the last checkpoint keeps the last ones, so a
+        resumed run goes on from where it stopped)."""
+        self.best_epoch = loop.get("best_epoch")
+        if self._best is not None and self.best_epoch != len(self.history):
+            self.model.load_state_dict(self._best)
+        self._best = None
 
     # ------------------------------------------------------------------ epoch
     def _run_epoch(self, loop: dict[str, Any], progress: TrainingProgress) -> bool:
@@ -254,16 +274,24 @@ class Trainer:
         return record
 
     def _early_stop(self, loop: dict[str, Any], record: dict[str, Any]) -> bool:
+        """Track the best validation epoch (keeping its weights, except under DP); True when
+        patience runs out."""
         patience, val = self.config.early_stopping_patience, record.get("val_loss")
-        stop = False
-        if patience and val is not None:
+        # while a warm-up ramps a term's weight, losses of different epochs are not comparable
+        warm = record["epoch"] >= max(
+            self.config.kl_warmup_epochs, self.config.censor_warmup_epochs
+        )
+        keep = self.dp is None
+        if val is not None and warm and (keep or patience):
             if loop["best_val"] is None or val < loop["best_val"]:
                 loop["best_val"], loop["bad_epochs"] = val, 0
+                if keep:
+                    loop["best_epoch"] = record["epoch"]
+                    self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 loop["bad_epochs"] += 1
-                stop = loop["bad_epochs"] >= patience
         self._checkpoint(loop)
-        return stop
+        return bool(patience) and loop["bad_epochs"] >= patience
 
     @torch.no_grad()
     def validate(self, rows: Rows) -> dict[str, float]:
@@ -307,6 +335,7 @@ class Trainer:
                 self.optimizers,
                 loop | {"history": self.history} | extra,
                 self._generators(),
+                best=self._best,
             )
             self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
 

@@ -25,6 +25,7 @@ import pandas as pd
 from fds.config import check_run_keys, dump_yaml, load_yaml, make_config
 from fds.data.files import LoadedData, check_creatable, read_data
 from fds.data.stream import split_indices
+from fds.data.tabular import rows_kept
 from fds.errors import DataError, TrainingDivergedError
 from fds.estimator import FDS
 from fds.report.plots import column_comparison, image_grid, reconstruction_grid
@@ -280,9 +281,14 @@ def _summarize(
     model: FDS, data: LoadedData, build: Path, out: Path, seconds: float
 ) -> dict[str, Any]:
     last = model.history_[-1] if model.history_ else {}
-    _, val_idx = split_indices(len(data.X), model.config_.val_fraction, model.config_.seed)
-    held_out = val_idx if len(val_idx) else np.arange(len(data.X))
-    X_val = data.X.iloc[held_out] if isinstance(data.X, pd.DataFrame) else data.X[held_out]
+    best = model.history_[model.best_epoch_ - 1] if model.best_epoch_ else last
+    X = data.X
+    keep = rows_kept(X, model.config_.missing) if model.input_kind_ == "table" else None
+    if keep is not None:  # missing: drop trained on the rows kept, and split those
+        X = X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]
+    _, val_idx = split_indices(len(X), model.config_.val_fraction, model.config_.seed)
+    held_out = val_idx if len(val_idx) else np.arange(len(X))
+    X_val = X.iloc[held_out] if isinstance(X, pd.DataFrame) else X[held_out]
     summary = {
         "run_dir": str(out),
         "model_dir": str(out / MODEL_DIR),
@@ -290,8 +296,10 @@ def _summarize(
         "preset": model.config_.preset,
         "latent_dim": model.config_.latent_dim,
         "epochs_trained": len(model.history_),
+        "best_epoch": model.best_epoch_ or len(model.history_),
         "train_loss": last.get("train_loss"),
         "val_loss": last.get("val_loss"),
+        "best_val_loss": best.get("val_loss"),
         "val_elbo": float(model.score(X_val)),
         "val_reconstruction_mse": model.reconstruction_mse(X_val),
         "seconds": round(seconds, 2),

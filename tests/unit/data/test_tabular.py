@@ -287,7 +287,7 @@ def test_all_missing_column_is_refused() -> None:
     ("kwargs", "culprit"),
     [
         ({"missing": "imput"}, "imput"),
-        ({"missing": {"x": "drop"}}, "drop"),
+        ({"missing": {"x": "dropna"}}, "dropna"),
         ({"transform": "quantil"}, "quantil"),
         ({"kinds": {"x": "ordinal"}}, "ordinal"),
     ],

@@ -176,7 +176,7 @@ def test_deterministic_codes_sample_from_fitted_gaussian(digits: np.ndarray) -> 
 )
 def test_bad_training_data_names_the_problem(data, message: str) -> None:
     with pytest.raises(DataError, match=message):
-        FDS(**FAST).fit(data)
+        FDS(**FAST, missing="error").fit(data)
 
 
 def test_bad_inputs_after_fit(census: pd.DataFrame) -> None:
@@ -202,9 +202,14 @@ def test_missing_values_policy(census: pd.DataFrame) -> None:
     holes = census.copy()
     holes.loc[holes.index[5], "income"] = np.nan
     with pytest.raises(DataError, match=r"'income' has a missing value \(NaN\) at row 5"):
-        FDS(**FAST).fit(holes)
+        FDS(**FAST, missing="error").fit(holes)
     m = FDS(**FAST, missing="impute").fit(holes)
     assert not m.inverse_transform(m.transform(holes)).isna().any().any()
+    holes.loc[holes.index[::4], "income"] = np.nan
+    m = FDS(**FAST).fit(holes)  # missing: model, the default: samples keep the missing rate
+    assert np.isfinite(m.transform(holes)).all()
+    rate = m.sample(5000, seed=0)["income"].isna().mean()
+    assert rate == pytest.approx(holes["income"].isna().mean(), abs=0.03)
 
 
 def test_memory_mapped_images_are_read_batch_by_batch(tmp_path, digits: np.ndarray) -> None:

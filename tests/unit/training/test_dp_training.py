@@ -111,7 +111,9 @@ def test_codec_uses_declared_bounds_and_categories_only(census):
     }
     model = FDS(**FAST, privacy=DP, **declared).fit(table)
     specs = {c.name: c for c in model.codec_.columns}
-    assert specs["age"].center == 54 and specs["age"].scale == 36  # from the bounds, not the data
+    # from the bounds, not the data: the bounded transform maps [18, 90] onto ±logit(0.99)
+    assert specs["age"].center == pytest.approx(0, abs=1e-12)
+    assert specs["age"].scale == pytest.approx(np.log(0.99 / 0.01))
     assert specs["sex"].categories == ["female", "male"]
     shifted = table.assign(age=table["age"] + 1000)  # out of bounds: clipped, not rescaled
     assert model.codec_.encode(shifted)[:, 0].max() == pytest.approx(1.0)
@@ -263,7 +265,9 @@ def _census_table(census: pd.DataFrame) -> pd.DataFrame:
 
 def test_dp_codec_statistics_are_estimated_and_charged(census):
     table = _census_table(census)
-    model = FDS(**FAST, privacy=DP | {"statistics_epsilon": 2.0}, **STATS).fit(table)
+    model = FDS(
+        **FAST, privacy=DP | {"statistics_epsilon": 2.0}, continuous_transform="standard", **STATS
+    ).fit(table)
     age = next(c for c in model.codec_.columns if c.name == "age")
     # a DP estimate: near the data's mean and spread, unlike the bounds' midpoint (60) and half range
     assert abs(age.center - table["age"].mean()) < 8 and abs(age.scale - table["age"].std()) < 8
