@@ -25,8 +25,8 @@ def test_builtin_loads_aligned_modalities_and_factors() -> None:
 
 def test_same_seed_same_records_other_split_other_records() -> None:
     a, fa = make_shapes_mm(20, seed=1)
-    b, fb = make_shapes_mm(20, seed=1)
-    c, fc = make_shapes_mm(20, seed=1, split="test")
+    b, _fb = make_shapes_mm(20, seed=1)
+    _c, fc = make_shapes_mm(20, seed=1, split="test")
     assert a["text"] == b["text"] and np.array_equal(a["audio"], b["audio"])
     assert not fa.equals(fc)
 

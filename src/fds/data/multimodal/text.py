@@ -58,7 +58,7 @@ class TextCodec:
         out = np.full((len(texts), self.length), PAD, dtype=np.int64)
         for row, text in enumerate(texts):
             ids = [self.index.get(w, UNK) for w in tokenize(_check_text(text, row))]
-            ids = ids[: self.length - 1] + [EOS]
+            ids = [*ids[: self.length - 1], EOS]
             out[row, : len(ids)] = ids
         return out
 
@@ -68,7 +68,7 @@ class TextCodec:
         for row in np.asarray(ids):
             words = []
             for i in row:
-                if i == EOS or i == PAD:
+                if i in (EOS, PAD):
                     break
                 if i >= len(SPECIALS) or i == UNK:
                     words.append(self.words[int(i)])
