@@ -228,6 +228,11 @@ class FDSConfig(BaseModel):
     privacy: DPConfig | None = None
     bounds: dict[str, tuple[Float, Float]] | None = None
     categories: dict[str, list[Category]] | None = None
+    # multimodal data (a dict of modalities): the fusion model (fds.models.fusion), the share of
+    # each record's modalities hidden at random while training, mmvae_plus's own latents
+    fusion: Literal["poe", "moe", "mopoe", "mmvae_plus"] = "mopoe"
+    missing_rate: Float = Field(0.0, ge=0, lt=1)
+    modality_specific_dim: Size = 4
 
     @model_validator(mode="after")
     def _known_preset(self) -> FDSConfig:

@@ -20,7 +20,15 @@ from fds.data.multimodal.text import TextCodec
 from fds.data.tabular import TabularCodec
 from fds.errors import DataError
 
-__all__ = ["DEFAULT_SAMPLE_RATE", "MODALITY_KINDS", "MultimodalCodec", "present_mask"]
+__all__ = [
+    "DEFAULT_SAMPLE_RATE",
+    "MODALITY_KINDS",
+    "MultimodalCodec",
+    "check_aligned",
+    "hide_at_random",
+    "present_mask",
+    "subsets",
+]
 
 MODALITY_KINDS = ("image", "text", "audio", "table")
 DEFAULT_SAMPLE_RATE = 16000
@@ -181,3 +189,13 @@ def subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
     for mask in range(1, 2 ** len(modalities)):
         out.append(tuple(m for i, m in enumerate(modalities) if mask >> i & 1))
     return sorted(out, key=len)
+
+
+def hide_at_random(present: np.ndarray, rate: float, seed: int) -> np.ndarray:
+    """(M, N) mask with each present modality hidden with probability `rate`, every record
+    keeping at least one (a record left with none gets one of its own back, at random)."""
+    rng = np.random.default_rng([seed, 1])
+    kept = present & (rng.random(present.shape) >= rate)
+    for n in np.flatnonzero(~kept.any(0) & present.any(0)):
+        kept[rng.choice(np.flatnonzero(present[:, n])), n] = True
+    return kept
