@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import secrets
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -122,7 +123,13 @@ class FDS(TransformerMixin, BaseEstimator):
 
         `run_dir`: where the Trainer writes its log and checkpoints (`resume` continues from them).
         `codec_store`: where a DP run keeps the codec it fitted from noisy statistics; with
-        `resume`, the codec it holds is reused instead of drawn (and spent) again."""
+        `resume`, the codec it holds is reused instead of drawn (and spent) again.
+
+        A dict `{"image": ..., "text": ..., "audio": ..., "table": ...}` of aligned records
+        (None/NaN where a record lacks a modality) trains the fusion model `fusion` instead
+        (`fds.multimodal`, docs/multimodal.md)."""
+        if isinstance(X, Mapping):
+            return self._fit_multimodal(X)
         config = self._config()
         X = _as_input(X)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
@@ -152,6 +159,23 @@ class FDS(TransformerMixin, BaseEstimator):
         self._fit_code_distribution(Rows(source, train_idx, encode))
         self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
+
+    def _fit_multimodal(self, X: Mapping[str, Any]) -> FDS:
+        from fds.multimodal import MultimodalFit
+
+        self.fusion_ = MultimodalFit.fit(X, self._config(), verbose=bool(self.verbose))
+        self.model_, self.config_ = self.fusion_.model, self.fusion_.config
+        self.codec_, self.history_, self.input_kind_ = (
+            self.fusion_.codec,
+            self.fusion_.history,
+            "multimodal",
+        )
+        return self
+
+    def _fusion(self) -> Any:
+        """The fitted multimodal model, or None for a model of one table or image set."""
+        check_is_fitted(self, "model_")
+        return getattr(self, "fusion_", None)
 
     def _config(self) -> FDSConfig:
         params = {k: getattr(self, k) for k in FDSConfig.model_fields}
@@ -244,6 +268,7 @@ class FDS(TransformerMixin, BaseEstimator):
         seed: int | None = None,
         *,
         seal: Any = None,
+        modalities: Sequence[str] | None = None,
     ) -> Any:
         """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`.
 
@@ -255,7 +280,14 @@ class FDS(TransformerMixin, BaseEstimator):
 
         `seal`: the owner's CKKS keys (a `fds keys new` directory, or a loaded context; only
         the public key is used): returns `SealedLatents`, the public block in the clear and the
-        private block encrypted, for `inverse_transform(sealed, keys=...)` or `.save(path)`."""
+        private block encrypted, for `inverse_transform(sealed, keys=...)` or `.save(path)`.
+
+        `modalities`: for a multimodal model, the modalities the code is fused from (default:
+        every modality X holds)."""
+        if self._fusion() is not None:
+            with torch.random.fork_rng():
+                torch.manual_seed(_noise_seed(seed))
+                return self.fusion_.transform(X, modalities, sample)
         if part not in PARTS:
             raise DataError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
         if seal is not None and part != "all":
@@ -277,7 +309,13 @@ class FDS(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def inverse_transform(
-        self, Z: Any, private: Any = None, *, keys: Any = None, seed: int | None = None
+        self,
+        Z: Any,
+        private: Any = None,
+        *,
+        keys: Any = None,
+        seed: int | None = None,
+        modality: str | None = None,
     ) -> Any:
         """Decoder mean for latent codes, in the type and columns of the training input.
 
@@ -293,8 +331,17 @@ class FDS(TransformerMixin, BaseEstimator):
         `Z` may be `SealedLatents` (`transform(X, seal=keys)`, `SealedLatents.load`): with
         `keys` (the owner's keys directory, `secret.ctx` or secret context) the private block is
         decrypted and the full records come back; without, public-only records, decoded from
-        the public block as above."""
+        the public block as above.
+
+        `modality`: for a multimodal model, the one modality to decode Z into (required)."""
         from fds.privacy.he.seal import SealedLatents  # CKKS only for sealed latents
+
+        if self._fusion() is not None:
+            if modality is None:
+                raise DataError(
+                    f"name the modality to decode: one of {', '.join(self.fusion_.modalities)}"
+                )
+            return self.fusion_.decode(Z, modality)
 
         if isinstance(Z, SealedLatents):
             Z, private = self._unseal(Z, private, keys)
@@ -394,12 +441,16 @@ class FDS(TransformerMixin, BaseEstimator):
         return total / count
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> Any:
+    def sample(
+        self, n: int, seed: int | None = None, *, modalities: Sequence[str] | None = None
+    ) -> Any:
         """`n` new rows or images from the prior. Table cells are drawn from the decoder's
         distribution (so categories vary as in the data); images are the decoder mean. The draws
         are fresh OS randomness at every call unless `seed` fixes them (the model's own `seed`
-        never does)."""
-        check_is_fitted(self, "model_")
+        never does). A multimodal model returns {modality: records} for `modalities`
+        (default: all)."""
+        if self._fusion() is not None:
+            return self.fusion_.sample(n, modalities, _noise_seed(seed))
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
         with torch.random.fork_rng():
@@ -469,7 +520,8 @@ class FDS(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the model directory (no pickle); see `fds.io`."""
-        check_is_fitted(self, "model_")
+        if self._fusion() is not None:
+            return self.fusion_.save(path)
         return save_trained(
             path,
             self.config_,
@@ -506,6 +558,8 @@ class FDS(TransformerMixin, BaseEstimator):
             model.config_ = model._config()
         except ConfigError as exc:
             raise ModelFormatError(f"config.json: {exc}") from None
+        if codec_state.get("input_kind") == "multimodal":
+            return model._load_multimodal(tensors, codec_state)
         model.codec_ = codec_from_json(codec_state)
         model.sensitive_ = sensitive_from_json(config["fitted"].get("sensitive") or [])
         model.model_ = model._build(model.config_, model.codec_).eval()
@@ -529,6 +583,16 @@ class FDS(TransformerMixin, BaseEstimator):
         model.history_ = []
         model.privacy_ = manifest.get("privacy")
         return model
+
+    def _load_multimodal(
+        self, tensors: dict[str, torch.Tensor], codec_state: dict[str, Any]
+    ) -> FDS:
+        from fds.multimodal import MultimodalFit
+
+        self.fusion_ = MultimodalFit.from_saved(self.config_, tensors, codec_state)
+        self.model_, self.codec_ = self.fusion_.model, self.fusion_.codec
+        self.input_kind_, self.history_ = "multimodal", []
+        return self
 
 
 def _noise_seed(seed: int | None) -> int:

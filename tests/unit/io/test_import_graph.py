@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("fds.cli",)),
     ("workflows", ("fds.workflows",)),
     ("synthesizers", ("fds.synthesizers",)),
-    ("estimator", ("fds.estimator",)),
+    ("estimator", ("fds.estimator", "fds.multimodal")),  # multimodal: FDS.fit on a dict
     ("federated", ("fds.federated",)),
     ("privacy", ("fds.privacy",)),  # context_registry too (privacy/, for the HE service)
     ("evaluation", ("fds.evaluation",)),
