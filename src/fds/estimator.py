@@ -170,6 +170,7 @@ class FDS(TransformerMixin, BaseEstimator):
             self.fusion_.history,
             "multimodal",
         )
+        self.privacy_ = None  # DP-SGD is not offered for fusion models
         return self
 
     def _fusion(self) -> Any:
@@ -591,7 +592,7 @@ class FDS(TransformerMixin, BaseEstimator):
 
         self.fusion_ = MultimodalFit.from_saved(self.config_, tensors, codec_state)
         self.model_, self.codec_ = self.fusion_.model, self.fusion_.codec
-        self.input_kind_, self.history_ = "multimodal", []
+        self.input_kind_, self.history_, self.privacy_ = "multimodal", [], None
         return self
 
 

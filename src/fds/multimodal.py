@@ -18,7 +18,7 @@ import torch
 from fds.config import FDSConfig
 from fds.data.multimodal import MultimodalCodec
 from fds.data.multimodal.codec import hide_at_random
-from fds.errors import DataError, ModelFormatError
+from fds.errors import ConfigError, DataError, ModelFormatError
 from fds.io import save_model
 from fds.models.fusion import FusionModel, build_fusion
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL
@@ -51,6 +51,8 @@ class MultimodalFit:
     ) -> MultimodalFit:
         """Fit the codecs on the present records, hide `missing_rate` of the modalities at
         random (each record keeps one), and train the fusion model `config.fusion`."""
+        if config.privacy is not None:
+            raise ConfigError("DP-SGD (privacy) is not supported with multimodal data yet")
         if config.private_dim:
             raise DataError(
                 "a private block (private_dim) is not supported with multimodal data yet; "

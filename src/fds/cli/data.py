@@ -83,6 +83,14 @@ def train(
     private_dim: Annotated[
         int | None, typer.Option("--private-dim", help="Size of the private latent block.")
     ] = None,
+    fusion: Annotated[
+        str | None,
+        typer.Option(help="Multimodal data: poe, moe, mopoe (default) or mmvae_plus."),
+    ] = None,
+    missing_rate: Annotated[
+        float | None,
+        typer.Option("--missing-rate", help="Multimodal data: share of modalities hidden."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create.")
     ] = None,
@@ -104,6 +112,9 @@ def train(
     `fds train --resume runs/mine`   (after a crash or Ctrl-C: continues bit for bit)
 
     `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
+
+    `fds train --data shapes-mm --fusion mmvae_plus --missing-rate 0.5 --out runs/mm`
+    (image, caption, sound and table of each record in one code; docs/multimodal.md)
     """
     from fds.config import load_yaml
     from fds.workflows.train import train_run
@@ -121,6 +132,8 @@ def train(
         "seed": seed,
         "sensitive": tuple(sensitive) if sensitive else None,
         "private_dim": private_dim,
+        "fusion": fusion,
+        "missing_rate": missing_rate,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
@@ -186,6 +199,14 @@ def encode(
             show_default=False,
         ),
     ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Multimodal model: the modalities to encode from, e.g. image,text (default: all).",
+            show_default=False,
+        ),
+    ] = None,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
@@ -197,6 +218,8 @@ def encode(
     Example: `fds encode --model runs/key --data census --part public --out public.npy`
 
     Example: `fds encode --model runs/key --data census --seal keys/ --out shared.fdsz`
+
+    Example: `fds encode --model runs/mm --data shapes-mm --from text --out codes.npy`
     """
     from fds.data.files import SEALED_SUFFIX, read_data, write_output
     from fds.errors import DataError
@@ -210,7 +233,8 @@ def encode(
     fitted = FDS.load(model)
     X = read_data(data).X
     if seal is None:
-        codes = fitted.transform(X, sample=sample, part=part, seed=seed)
+        given = {"modalities": _names(from_)} if from_ else {}
+        codes = fitted.transform(X, sample=sample, part=part, seed=seed, **given)
         write_output(codes, out, overwrite=overwrite)
         emit(
             {"out": str(out), "rows": len(codes), "latent_dim": codes.shape[1]}, as_json, "encoded"
@@ -259,6 +283,10 @@ def decode(
             show_default=False,
         ),
     ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Multimodal model: the modality to decode into, e.g. text."),
+    ] = None,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
@@ -270,6 +298,9 @@ def decode(
     Example: `fds decode --model runs/key --latents public.npy --private prior --out hidden.csv`
 
     Example: `fds decode --model runs/key --latents shared.fdsz --keys keys/ --out records.csv`
+
+    Example: `fds decode --model runs/mm --latents codes.npy --to text --out captions.csv`
+    (captions and tables as .csv, images and sounds as .npy)
     """
     from fds.data.files import SEALED_SUFFIX, read_latents, write_output
     from fds.errors import DataError
@@ -281,6 +312,13 @@ def decode(
     if out.exists() and not overwrite:
         raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
+    if to is not None:
+        from fds.workflows.multimodal import modality_frame
+
+        decoded = fitted.inverse_transform(read_latents(latents), modality=to)
+        write_output(modality_frame(to, decoded), out, overwrite=overwrite)
+        emit({"out": str(out), "rows": len(decoded), "modality": to}, as_json, "decoded")
+        return
     key = private if private in (None, "prior", "neutral") else read_latents(private)
     extra: dict[str, Any] = {}
     if sealed:
@@ -303,6 +341,15 @@ def sample(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output: .csv/.parquet (tables) or .npy.")
     ],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Multimodal model: the modalities to generate, e.g. image,text (default: all); "
+            "--out is then a folder (image.npy, audio.npy, text.csv, table.csv).",
+            show_default=False,
+        ),
+    ] = None,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
@@ -310,10 +357,25 @@ def sample(
     """Generate new rows or images from the prior.
 
     Example: `fds sample --model runs/census -n 1000 --out synthetic.csv`
+
+    Example: `fds sample --model runs/mm -n 50 --to image,text --out samples/`
     """
     from fds.data.files import write_output
     from fds.estimator import FDS
 
-    samples = FDS.load(model).sample(n, seed=seed)
+    fitted = FDS.load(model)
+    if fitted.input_kind_ == "multimodal":
+        from fds.workflows.multimodal import write_modalities
+
+        drawn = fitted.sample(n, seed=seed, modalities=_names(to) if to else None)
+        files = write_modalities(drawn, out, overwrite=overwrite)
+        emit({"out": str(out), "rows": n, "files": [str(f) for f in files]}, as_json, "sampled")
+        return
+    samples = fitted.sample(n, seed=seed)
     write_output(samples, out, overwrite=overwrite)
     emit({"out": str(out), "rows": len(samples)}, as_json, "sampled")
+
+
+def _names(value: str) -> list[str]:
+    """`image, text` → ["image", "text"]."""
+    return [name.strip() for name in value.split(",") if name.strip()]

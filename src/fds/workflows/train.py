@@ -238,6 +238,10 @@ def _swap(build: Path, out: Path) -> None:
 def _summarize(
     model: FDS, data: LoadedData, build: Path, out: Path, seconds: float
 ) -> dict[str, Any]:
+    if model.input_kind_ == "multimodal":
+        from fds.workflows.multimodal import multimodal_summary
+
+        return multimodal_summary(model, data.X, data.source, out, seconds)
     last = model.history_[-1] if model.history_ else {}
     _, val_idx = split_indices(len(data.X), model.config_.val_fraction, model.config_.seed)
     held_out = val_idx if len(val_idx) else np.arange(len(data.X))
