@@ -15,7 +15,14 @@ from fds.errors import DataError
 from fds.estimator import FDS
 from fds.rundir import MODEL_DIR, write_together
 
-__all__ = ["MODALITY_FILES", "modality_frame", "multimodal_summary", "write_modalities"]
+__all__ = [
+    "MODALITY_FILES",
+    "evaluate_multimodal",
+    "modality_frame",
+    "multimodal_headline",
+    "multimodal_summary",
+    "write_modalities",
+]
 
 # the file each decoded modality is written to inside an output folder
 MODALITY_FILES = {
@@ -79,3 +86,68 @@ def _writer(value: pd.DataFrame | np.ndarray):
             np.save(handle, value)
 
     return save
+
+
+_EVAL_ROWS = (1000, 300)  # records scored (default, fast); half fit the probes
+_MAX_LEVELS = 10  # factor columns with at most this many levels are coherence labels
+_JOINT_DRAWS = 500
+
+
+def evaluate_multimodal(
+    model: FDS, X: Mapping[str, Any], labels: Any, factors: Any, *, fast: bool, seed: int
+) -> dict[str, Any]:
+    """`fds evaluate`'s `multimodal` group: per-modality reconstruction, cross-modal coherence
+    for every subset → modality, joint coherence of prior draws and a probe per subset, for each
+    label (the data's factor columns of at most 10 levels, and its labels unless one of them)."""
+    from fds.evaluation import coherence
+
+    n = min(_EVAL_ROWS[fast], len(next(iter(X.values()))))
+    targets: dict[str, np.ndarray] = {}
+    if factors is not None:
+        for name in factors.columns:
+            if factors[name].nunique() <= _MAX_LEVELS:
+                targets[str(name)] = factors[name].to_numpy()[:n]
+    if labels is not None and not any(np.array_equal(labels[:n], t) for t in targets.values()):
+        targets["label"] = np.asarray(labels)[:n]
+    encoded, present = model.fusion_.codec.encode({k: v[:n] for k, v in X.items()})
+    complete = np.logical_and.reduce([present[k] for k in model.fusion_.modalities])
+    encoded = {k: v[complete] for k, v in encoded.items()}
+    targets = {k: v[complete] for k, v in targets.items()}
+    fusion, codec = model.model_, model.fusion_.codec
+    group: dict[str, Any] = {
+        "n_records": int(complete.sum()),
+        "reconstruction": coherence.reconstruction(fusion, encoded),
+        "labels": list(targets),
+    }
+    if not targets or complete.sum() < 4:
+        return group | {"cross_coherence": None, "joint_coherence": None, "probes": None}
+    half = int(complete.sum()) // 2
+    first = {k: v[:half] for k, v in encoded.items()}
+    second = {k: v[half:] for k, v in encoded.items()}
+    first_y = {k: v[:half] for k, v in targets.items()}
+    second_y = {k: v[half:] for k, v in targets.items()}
+    classifiers = coherence.fit_classifiers(codec, first, first_y)
+    group["cross_coherence"] = coherence.cross_coherence(
+        fusion, codec, second, second_y, classifiers
+    )
+    group["joint_coherence"] = coherence.joint_coherence(
+        fusion, codec, classifiers, tuple(targets), _JOINT_DRAWS, seed
+    )
+    group["probes"] = coherence.subset_probes(fusion, first, first_y, second, second_y)
+    return group
+
+
+def multimodal_headline(group: dict[str, Any] | None) -> dict[str, Any]:
+    """Per label: the mean coherence from one modality, and the joint coherence."""
+    if not group or not group.get("cross_coherence"):
+        return {}
+    rows: dict[str, Any] = {}
+    for label in group["labels"]:
+        single = [
+            r["accuracy"]
+            for r in group["cross_coherence"]
+            if r["label"] == label and "+" not in r["from"]
+        ]
+        rows[f"coherence_from_one_{label}"] = float(np.mean(single))
+        rows[f"joint_coherence_{label}"] = group["joint_coherence"][label]
+    return rows

@@ -82,6 +82,20 @@ def test_model_directory_round_trip_without_pickle(fitted: FDS, records: dict, t
     )
 
 
+def test_evaluation_reports_coherence_per_subset_and_label(fitted: FDS, records: dict) -> None:
+    from fds.workflows.multimodal import evaluate_multimodal, multimodal_headline
+
+    _, factors = make_shapes_mm(20, seed=0)
+    group = evaluate_multimodal(fitted, records, None, factors, fast=True, seed=0)
+    assert group["n_records"] == 18  # two records lack a modality
+    assert group["labels"] == ["shape", "scale", "rotation"]  # x and y have 16 levels
+    pairs = {(r["from"], r["to"]) for r in group["cross_coherence"]}
+    assert ("image+text", "table") in pairs and ("table", "image") in pairs and len(pairs) == 9
+    assert {p["from"] for p in group["probes"]} >= {"image", "image+text+table"}
+    rows = multimodal_headline(group)
+    assert 0.0 <= rows["coherence_from_one_shape"] <= 1.0 and "joint_coherence_scale" in rows
+
+
 def test_bad_multimodal_input_is_named() -> None:
     with pytest.raises(DataError, match="unknown modality 'photo'"):
         FDS(**TINY).fit({"photo": np.zeros((4, 8, 8), np.uint8)})
