@@ -233,6 +233,10 @@ class FDSConfig(BaseModel):
     fusion: Literal["poe", "moe", "mopoe", "mmvae_plus"] = "mopoe"
     missing_rate: Float = Field(0.0, ge=0, lt=1)
     modality_specific_dim: Size = 4
+    # a table whose columns hold the modalities: {"image": "photo", "text": "description",
+    # "audio": "clip", "table": "rest"} (PNG/WAV paths; `rest` = every other column)
+    modalities: dict[Literal["image", "text", "audio", "table"], str] | None = None
+    sample_rate: Size | None = None  # of the audio clips (WAV files set it), Hz
 
     @model_validator(mode="after")
     def _known_preset(self) -> FDSConfig:

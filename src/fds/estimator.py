@@ -128,7 +128,7 @@ class FDS(TransformerMixin, BaseEstimator):
         A dict `{"image": ..., "text": ..., "audio": ..., "table": ...}` of aligned records
         (None/NaN where a record lacks a modality) trains the fusion model `fusion` instead
         (`fds.multimodal`, docs/multimodal.md)."""
-        if isinstance(X, Mapping):
+        if isinstance(X, Mapping) or self.modalities:
             return self._fit_multimodal(X)
         config = self._config()
         X = _as_input(X)
@@ -160,7 +160,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
 
-    def _fit_multimodal(self, X: Mapping[str, Any]) -> FDS:
+    def _fit_multimodal(self, X: Any) -> FDS:
         from fds.multimodal import MultimodalFit
 
         self.fusion_ = MultimodalFit.fit(X, self._config(), verbose=bool(self.verbose))

@@ -13,18 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from fds.config import FDSConfig
 from fds.data.multimodal import MultimodalCodec
 from fds.data.multimodal.codec import hide_at_random
+from fds.data.multimodal.columns import split_modalities
 from fds.errors import ConfigError, DataError, ModelFormatError
 from fds.io import save_model
 from fds.models.fusion import FusionModel, build_fusion
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL
 from fds.training.fusion import train_fusion
 
-__all__ = ["MultimodalFit"]
+__all__ = ["MultimodalFit", "as_modalities"]
 
 _BATCH = 512
 
@@ -41,16 +43,10 @@ class MultimodalFit:
         return self.codec.modalities
 
     @classmethod
-    def fit(
-        cls,
-        data: Mapping[str, Any],
-        config: FDSConfig,
-        *,
-        sample_rate: int | None = None,
-        verbose: bool = False,
-    ) -> MultimodalFit:
+    def fit(cls, data: Any, config: FDSConfig, *, verbose: bool = False) -> MultimodalFit:
         """Fit the codecs on the present records, hide `missing_rate` of the modalities at
-        random (each record keeps one), and train the fusion model `config.fusion`."""
+        random (each record keeps one), and train the fusion model `config.fusion`. `data` is a
+        dict of modalities, or a table split by `config.modalities`."""
         if config.privacy is not None:
             raise ConfigError("DP-SGD (privacy) is not supported with multimodal data yet")
         if config.private_dim:
@@ -58,9 +54,12 @@ class MultimodalFit:
                 "a private block (private_dim) is not supported with multimodal data yet; "
                 "train without one"
             )
+        data, found_rate = as_modalities(data, config)
         options = {"missing": config.missing, "transform": config.continuous_transform}
-        rate = {"sample_rate": sample_rate} if sample_rate else {}
-        codec = MultimodalCodec.fit(data, table_options=options, **rate)
+        rate = config.sample_rate or found_rate
+        codec = MultimodalCodec.fit(
+            data, table_options=options, **({"sample_rate": rate} if rate else {})
+        )
         encoded, present = codec.encode(data)
         mask = np.stack([present[kind] for kind in codec.modalities])
         if len(mask[0]) < 2:
@@ -90,8 +89,7 @@ class MultimodalFit:
     ) -> np.ndarray:
         """Fused codes of the records from `modalities` (default: every modality `data` has);
         a record lacking all of them gets the prior mean (zeros)."""
-        if not isinstance(data, Mapping):
-            raise DataError("this model was fitted on multimodal data: pass a dict of modalities")
+        data, _ = as_modalities(data, self.config)
         given = self._given(list(data) if modalities is None else modalities)
         missing = [kind for kind in given if kind not in data]
         if missing:
@@ -168,3 +166,18 @@ class MultimodalFit:
                 f"weights.safetensors does not fit the config: {first}"
             ) from None
         return cls(codec, model, config)
+
+
+def as_modalities(
+    data: Any, config: FDSConfig, base: Path | None = None
+) -> tuple[Mapping[str, Any], int | None]:
+    """(the dict of modalities, the WAV sample rate found): a dict as it is, a table split by
+    `config.modalities` (paths relative to `base`, else to the working directory)."""
+    if isinstance(data, Mapping):
+        return data, None
+    if isinstance(data, pd.DataFrame) and config.modalities:
+        return split_modalities(data, config.modalities, base)
+    raise DataError(
+        "this model reads multimodal data: pass a dict of modalities, or a table with "
+        "modalities={kind: column} (CLI: --modalities image=photo,text=description,table=rest)"
+    )

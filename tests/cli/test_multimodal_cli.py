@@ -50,3 +50,23 @@ def test_unknown_modality_is_one_line_and_writes_nothing(model_dir: Path, tmp_pa
     result = fds("decode", "--model", model_dir, "--latents", codes, "--to", "video", "--out", out)
     one_line_error(result, "unknown modality 'video'", "image, text, audio, table")
     assert not out.exists()
+
+
+@pytest.mark.slow  # a CLI training run: imports every workflow
+def test_train_on_a_table_of_paths_and_encode_from_its_images(tmp_path: Path) -> None:
+    from tests.unit.data.test_multimodal_columns import items
+
+    items(tmp_path)
+    run = tmp_path / "run"
+    result = fds("train", "--data", tmp_path / "items.csv", "--modalities",
+                 "image=photo,text=description,audio=clip,table=rest", "--epochs", 1,
+                 "--latent-dim", 2, "--out", run, "--quiet", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["modalities"] == ["image", "text", "audio", "table"]
+    codes = tmp_path / "codes.npy"
+    result = fds("encode", "--model", run, "--data", tmp_path / "items.csv", "--from", "image",
+                 "--out", codes)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    Z = np.load(codes)
+    assert Z.shape == (6, 2) and np.all(Z[5] == 0.0)  # the last record has no photo

@@ -91,6 +91,14 @@ def train(
         float | None,
         typer.Option("--missing-rate", help="Multimodal data: share of modalities hidden."),
     ] = None,
+    modalities: Annotated[
+        str | None,
+        typer.Option(
+            help="Columns holding each modality: image=COL (PNG paths), text=COL, audio=COL "
+            "(WAV paths), table=rest|COL+COL.",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create.")
     ] = None,
@@ -114,9 +122,12 @@ def train(
     `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
 
     `fds train --data shapes-mm --fusion mmvae_plus --missing-rate 0.5 --out runs/mm`
+
+    `fds train --data items.csv --modalities image=photo,text=description,table=rest --out runs/i`
     (image, caption, sound and table of each record in one code; docs/multimodal.md)
     """
     from fds.config import load_yaml
+    from fds.data.multimodal.columns import parse_modalities
     from fds.workflows.train import train_run
 
     target = out or run
@@ -134,6 +145,7 @@ def train(
         "private_dim": private_dim,
         "fusion": fusion,
         "missing_rate": missing_rate,
+        "modalities": parse_modalities(modalities) if modalities else None,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
@@ -232,6 +244,10 @@ def encode(
             raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
     X = read_data(data).X
+    if fitted.input_kind_ == "multimodal":  # a table's path columns: beside the table file
+        from fds.multimodal import as_modalities
+
+        X, _ = as_modalities(X, fitted.config_, Path(data).parent)
     if seal is None:
         given = {"modalities": _names(from_)} if from_ else {}
         codes = fitted.transform(X, sample=sample, part=part, seed=seed, **given)

@@ -72,6 +72,11 @@ def train_run(
     replacing = not resume and _check_out(out, overwrite)
     data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
     sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
+    if config.modalities and isinstance(data.X, pd.DataFrame):  # paths: beside the table file
+        from fds.multimodal import as_modalities
+
+        data.X, rate = as_modalities(data.X, config, Path(data.source).parent)
+        model_params.setdefault("sample_rate", rate)
     try:
         if resume:
             model, summary = _train(model_params, data, sensitive, out, out, verbose, resume=True)
