@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from fds.data.datasets import load_builtin
@@ -61,3 +62,17 @@ def test_table_measures_position_and_size_with_noise() -> None:
     corners = table["corners"].astype(int).to_numpy()
     right = corners == np.array([4, 0, 3])[factors["shape"]]
     assert 0.85 < right.mean() < 1.0  # sometimes misread, mostly right
+
+
+def test_fashion_mm_captions_name_the_class() -> None:
+    from fds.data.datasets.fashion_mm import FASHION_WORDS
+    from fds.data.datasets.fashion_mnist import fashion_mnist_status
+
+    installed, hint = fashion_mnist_status()
+    if not installed:
+        pytest.skip(f"fashion-mnist is not installed: {hint}")
+    data = load_builtin("fashion-mm", n=200)
+    assert data.X["image"].shape == (200, 28, 28) and len(data.X["text"]) == 200
+    for text, label in zip(data.X["text"], data.labels, strict=True):
+        assert any(word in text for word in FASHION_WORDS[label])
+    assert len(set(data.X["text"])) > 50  # wording varies

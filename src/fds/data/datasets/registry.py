@@ -17,6 +17,7 @@ import pandas as pd
 
 from fds.data.datasets.census import load_census
 from fds.data.datasets.digits import load_digits
+from fds.data.datasets.fashion_mm import load_fashion_mm
 from fds.data.datasets.fashion_mnist import fashion_mnist_status, load_fashion_mnist
 from fds.data.datasets.shapes import load_shapes
 from fds.data.datasets.shapes_mm import load_shapes_mm
@@ -79,6 +80,12 @@ _REGISTRY: dict[str, _Entry] = {
         load_fashion_mnist,
         "images",
         "70000 28×28 grayscale clothing images in 10 classes; read from local IDX files",
+        status=fashion_mnist_status,
+    ),
+    "fashion-mm": _Entry(
+        load_fashion_mm,
+        "multimodal",
+        "fashion-mnist images with generated captions naming the class in varied words",
         status=fashion_mnist_status,
     ),
     "census": _Entry(
