@@ -16,11 +16,13 @@ from fds.estimator import FDS
 from fds.rundir import MODEL_DIR, write_together
 
 __all__ = [
+    "CROSS_MODAL_PNG",
     "MODALITY_FILES",
     "evaluate_multimodal",
     "modality_frame",
     "multimodal_headline",
     "multimodal_summary",
+    "write_grids",
     "write_modalities",
 ]
 
@@ -34,9 +36,12 @@ MODALITY_FILES = {
 _SUMMARY_ROWS = 500
 
 
-def multimodal_summary(model: FDS, X: Mapping[str, Any], source: str, out: Path, seconds: float):
+def multimodal_summary(
+    model: FDS, X: Mapping[str, Any], source: str, build: Path, out: Path, seconds: float
+) -> dict[str, Any]:
     """The numbers a person checks first: the fusion model, its loss, and each modality
-    rebuilt from itself alone on (up to) the first 500 records."""
+    rebuilt from itself alone on (up to) the first 500 records; the grids are drawn in `build`
+    (the run being written) and named at `out` (where it will be)."""
     from fds.evaluation.coherence import reconstruction
 
     n = min(_SUMMARY_ROWS, len(next(iter(X.values()))))
@@ -54,6 +59,7 @@ def multimodal_summary(model: FDS, X: Mapping[str, Any], source: str, out: Path,
         "train_loss": last.get("train_loss"),
         "reconstruction": reconstruction(model.model_, encoded),
         "seconds": round(seconds, 2),
+        "artifacts": [str(out / p.name) for p in write_grids(model, X, build)],
     }
 
 
@@ -151,3 +157,54 @@ def multimodal_headline(group: dict[str, Any] | None) -> dict[str, Any]:
         rows[f"coherence_from_one_{label}"] = float(np.mean(single))
         rows[f"joint_coherence_{label}"] = group["joint_coherence"][label]
     return rows
+
+
+CROSS_MODAL_PNG = "cross_modal.png"
+_GRID_ROWS = 6
+# what each modality is generated from in the grid
+_SOURCES = {"image": ("text", "audio"), "text": ("image",), "audio": ("text",)}
+
+
+def write_grids(model: FDS, X: Mapping[str, Any], out: Path) -> list[Path]:
+    """cross_modal.png (each displayable modality, real and generated from another: captions →
+    images, images → captions, sounds as spectrograms, images from sounds) and samples.png
+    (prior samples of every displayable modality side by side)."""
+    from fds.report.modality_grid import modality_grid
+    from fds.rundir import SAMPLES_PNG
+
+    fit = model.fusion_
+    kinds = [k for k in ("image", "text", "audio") if k in fit.modalities]
+    if not kinds:
+        return []
+    X = {k: v[: 4 * _GRID_ROWS] for k, v in X.items()}
+    _, present = fit.codec.encode(X)
+    rows = np.flatnonzero(np.logical_and.reduce([present[k] for k in fit.modalities]))
+    X = {k: _take(v, rows[:_GRID_ROWS]) for k, v in X.items()}
+    columns = []
+    for kind in kinds:
+        columns.append((f"{kind} (real)", *_shown(fit, kind, X[kind])))
+        for source in (s for s in _SOURCES[kind] if s in kinds):
+            z = fit.transform(X, modalities=[source])
+            columns.append((f"{kind} from {source}", *_shown(fit, kind, fit.decode(z, kind))))
+    drawn = fit.sample(_GRID_ROWS, kinds, seed=0)
+    samples = [(f"{kind} (prior sample)", *_shown(fit, kind, drawn[kind])) for kind in kinds]
+    return [
+        modality_grid(columns, out / CROSS_MODAL_PNG, "held-in records and cross-modal generation"),
+        modality_grid(samples, out / SAMPLES_PNG, "samples from the prior, all modalities"),
+    ]
+
+
+def _take(values: Any, rows: np.ndarray) -> Any:
+    if isinstance(values, pd.DataFrame):
+        return values.iloc[rows]
+    if isinstance(values, np.ndarray):
+        return values[rows]
+    return [values[i] for i in rows]
+
+
+def _shown(fit: Any, kind: str, values: Any) -> tuple[str, list[Any]]:
+    """(how to draw, the values): sounds as their magnitude spectrograms."""
+    if kind == "audio":
+        codec = fit.codec.codecs["audio"]
+        return "spectrogram", list(codec.magnitudes(codec.encode(values)))
+    return kind, list(values)

@@ -246,7 +246,7 @@ def _summarize(
     if model.input_kind_ == "multimodal":
         from fds.workflows.multimodal import multimodal_summary
 
-        return multimodal_summary(model, data.X, data.source, out, seconds)
+        return multimodal_summary(model, data.X, data.source, build, out, seconds)
     last = model.history_[-1] if model.history_ else {}
     _, val_idx = split_indices(len(data.X), model.config_.val_fraction, model.config_.seed)
     held_out = val_idx if len(val_idx) else np.arange(len(data.X))

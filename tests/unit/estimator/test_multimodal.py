@@ -96,6 +96,17 @@ def test_evaluation_reports_coherence_per_subset_and_label(fitted: FDS, records:
     assert 0.0 <= rows["coherence_from_one_shape"] <= 1.0 and "joint_coherence_scale" in rows
 
 
+def test_grids_show_real_and_generated_modalities(fitted: FDS, records: dict, tmp_path) -> None:
+    from PIL import Image
+
+    from fds.workflows.multimodal import write_grids
+
+    cross, samples = write_grids(fitted, records, tmp_path)
+    assert cross.name == "cross_modal.png" and samples.name == "samples.png"
+    wide, _ = Image.open(cross).size
+    assert wide > Image.open(samples).size[0]  # real + generated columns vs. one per modality
+
+
 def test_bad_multimodal_input_is_named() -> None:
     with pytest.raises(DataError, match="unknown modality 'photo'"):
         FDS(**TINY).fit({"photo": np.zeros((4, 8, 8), np.uint8)})
