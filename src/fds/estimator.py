@@ -496,11 +496,13 @@ class FDS(TransformerMixin, BaseEstimator):
 
         `task`: auto, classification, regression or clustering (`y` may be None); `heads`: names
         from `fds.evaluation.probes.HEADS`. Returns `{"task", "n_train", "n_test", "n_dropped",
-        "rows": [{"head", "features": "latent"|"raw", metric: value}]}`.
+        "rows": [{"head", "features": "latent"|"raw", metric: value}]}`. A multimodal model
+        probes its fused code (no raw rows: its records have no one feature table).
         """
         from fds.evaluation.probes import run_probe, split_for_probe  # sklearn heads: lazy
 
         Z = self.transform(X)
+        raw = raw and self._fusion() is None  # multimodal records have no one raw feature table
         seed = self.config_.seed if seed is None else seed
         split = split_for_probe(len(Z), y, task=task, test_size=test_size, seed=seed)
         tr, te = split.train, split.test

@@ -107,6 +107,12 @@ def test_grids_show_real_and_generated_modalities(fitted: FDS, records: dict, tm
     assert wide > Image.open(samples).size[0]  # real + generated columns vs. one per modality
 
 
+def test_probes_read_the_fused_code(fitted: FDS, records: dict) -> None:
+    _, factors = make_shapes_mm(20, seed=0)
+    result = fitted.probe(records, factors["shape"].to_numpy(), heads=["logistic"], seed=0)
+    assert {row["features"] for row in result["rows"]} == {"latent"}
+
+
 def test_bad_multimodal_input_is_named() -> None:
     with pytest.raises(DataError, match="unknown modality 'photo'"):
         FDS(**TINY).fit({"photo": np.zeros((4, 8, 8), np.uint8)})
