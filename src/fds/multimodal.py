@@ -103,10 +103,11 @@ class MultimodalFit:
             parts.append(self.model.fuse(batch, mask[:, start : start + _BATCH], sample)[0])
         return torch.cat(parts).numpy()
 
-    def decode(self, Z: Any, modality: str) -> Any:
+    def decode(self, Z: Any, modality: str, specific: torch.Tensor | None = None) -> Any:
         """Modality `modality` of codes Z (N, latent_dim), in the type it was given at fit:
         images as arrays, captions as a list of str, sounds as (N, samples) waveforms, tables
-        as DataFrames."""
+        as DataFrames. `specific`: mmvae_plus's own latents of the modality (default: their
+        prior mean)."""
         kind = self.codec.check(modality)
         z = np.array(Z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.model.latent_dim:
@@ -115,21 +116,29 @@ class MultimodalFit:
             )
         if not np.isfinite(z).all():
             raise DataError("latents hold NaN or inf")
+        chunks = max(1, -(-len(z) // _BATCH))
+        own = [None] * chunks if specific is None else torch.tensor_split(specific, chunks)
         parts = [
-            self.model.generate(torch.from_numpy(c), kind).numpy()
-            for c in np.array_split(z, max(1, -(-len(z) // _BATCH)))
+            self.model.generate(torch.from_numpy(c), kind, u).numpy()
+            for c, u in zip(np.array_split(z, chunks), own, strict=True)
         ]
         return self.codec.decode(kind, np.concatenate(parts))
 
     def sample(
         self, n: int, modalities: Sequence[str] | None = None, seed: int = 0
     ) -> dict[str, Any]:
-        """`n` records drawn from the prior and decoded into each of `modalities`."""
+        """`n` records drawn from the prior and decoded into each of `modalities` (mmvae_plus:
+        each modality's own latents drawn from their prior too)."""
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
         generator = torch.Generator().manual_seed(seed)
         z = torch.randn(int(n), self.model.latent_dim, generator=generator).numpy()
-        return {kind: self.decode(z, kind) for kind in self._given(modalities)}
+        drawn = {}
+        for kind in self._given(modalities):
+            own = self.model.specific_dim
+            specific = torch.randn(int(n), own, generator=generator) if own else None
+            drawn[kind] = self.decode(z, kind, specific)
+        return drawn
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
