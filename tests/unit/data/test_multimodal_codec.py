@@ -70,6 +70,16 @@ def test_missing_records_are_flagged_not_encoded(records: dict) -> None:
     np.testing.assert_array_equal(again.encode(X)[0]["text"], encoded["text"])
 
 
+def test_a_text_column_is_read_by_position_whatever_its_index(records: dict) -> None:
+    import pandas as pd
+
+    captions = pd.Series(records["text"][:4], index=[10, 11, 12, 13])
+    codec = MultimodalCodec.fit({"text": captions})
+    encoded, present = codec.encode({"text": captions})
+    assert present["text"].all()
+    assert codec.decode("text", encoded["text"]) == [c.lower() for c in records["text"][:4]]
+
+
 def test_misaligned_or_unknown_modalities_fail(records: dict) -> None:
     with pytest.raises(DataError, match="aligned rows, got lengths image=60, text=3"):
         MultimodalCodec.fit({"image": records["image"], "text": ["a", "b", "c"]})

@@ -94,6 +94,7 @@ class MultimodalCodec:
         sample_rate: int = DEFAULT_SAMPLE_RATE,
     ) -> MultimodalCodec:
         n = check_aligned(data)
+        data = _positional(data)
         codecs: dict[str, Any] = {}
         for kind, values in data.items():
             keep = present_mask(kind, values)
@@ -119,6 +120,7 @@ class MultimodalCodec:
 
         A modality the codec knows but `data` lacks is absent from every record."""
         n = check_aligned(data)
+        data = _positional(data)
         unknown = sorted(set(data) - set(self.codecs))
         if unknown:
             raise DataError(
@@ -164,6 +166,11 @@ class MultimodalCodec:
                 raise DataError(f"{source} is invalid: modality {kind!r} has the wrong codec")
             codecs[kind] = _CODECS[kind].from_json(item, source)
         return cls(codecs)
+
+
+def _positional(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Series (a DataFrame's text or path column) as lists, so records are taken by position."""
+    return {k: list(v) if isinstance(v, pd.Series) else v for k, v in data.items()}
 
 
 def check_aligned(data: Mapping[str, Any]) -> int:
