@@ -35,42 +35,38 @@ class FusionModel(nn.Module):
         self.specific_dim = specific_dim if self.specific else 0
         self.beta = beta
 
-    @property
-    def n_params(self) -> int:
-        """Encoder outputs: means and log-variances of the shared (and specific) latents."""
-        return 2 * (self.latent_dim + self.specific_dim)
+    def encoded(self, x: Batch) -> list[torch.Tensor]:
+        """Each modality's encoder output, laid out as [μ_shared, μ_own, logσ²_shared, logσ²_own]
+        (the own parts only for models with modality-specific latents)."""
+        return [self.modalities[kind].encoder(x[kind]) for kind in self.kinds]
 
-    def experts(self, x: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def experts(
+        self, x: Batch, encoded: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(M, N, D) means and log-variances of the shared latent, one expert per modality."""
-        params = [self._params(kind, x[kind]) for kind in self.kinds]
-        d = self.latent_dim
+        params = self.encoded(x) if encoded is None else encoded
+        d, width = self.latent_dim, self.latent_dim + self.specific_dim
         mu = torch.stack([p[:, :d] for p in params])
-        logvar = torch.stack([p[:, self.latent_dim + self.specific_dim :][:, :d] for p in params])
+        logvar = torch.stack([p[:, width : width + d] for p in params])
         return mu, logvar.clamp(-12, 8)
-
-    def _params(self, kind: str, rows: torch.Tensor) -> torch.Tensor:
-        return self.modalities[kind].encoder(rows)
 
     def fuse(
         self, x: Batch, mask: torch.Tensor, sample: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The shared code of each record from the modalities `mask` marks: (z, log-variance).
 
-        `sample=False` gives the fused posterior's mean."""
+        `sample=False` gives the fused posterior's mean (for mixtures, with the components'
+        mean log-variance as a summary)."""
         raise NotImplementedError
 
     def loss(self, x: Batch, mask: torch.Tensor) -> torch.Tensor:
         """The negative ELBO-style objective per record: [batch]."""
         raise NotImplementedError
 
-    def reconstruction(
-        self, z: torch.Tensor, x: Batch, mask: torch.Tensor, only: int | None = None
-    ) -> torch.Tensor:
-        """Σ over present modalities (or modality `only`) of weight · NLL from shared code z."""
+    def reconstruction(self, z: torch.Tensor, x: Batch, mask: torch.Tensor) -> torch.Tensor:
+        """Σ over the present modalities of weight · NLL from shared code z."""
         total = torch.zeros(len(z))
         for m, kind in enumerate(self.kinds):
-            if only is not None and m != only:
-                continue
             modality = self.modalities[kind]
             total = total + mask[m] * modality.weight * modality.nll(self.full(z, m), x[kind])
         return total

@@ -20,15 +20,15 @@ class MixturePlus(MixtureOfExperts):
     name = "mmvae_plus"
     specific = True
 
-    def specific_posterior(self, x: Batch, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(u_m | x_m): means and log-variances of modality `kind`'s own latent."""
-        params = self._params(kind, x[kind])
+    def own_posterior(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(u_m | x_m) from modality m's encoder output: means and log-variances."""
         d, s = self.latent_dim, self.specific_dim
         return params[:, d : d + s], params[:, 2 * d + s :].clamp(-12, 8)
 
     def loss(self, x: Batch, mask: torch.Tensor) -> torch.Tensor:
-        mu, logvar = self.experts(x)
-        own = [self.specific_posterior(x, kind) for kind in self.kinds]
+        encoded = self.encoded(x)
+        mu, logvar = self.experts(x, encoded)
+        own = [self.own_posterior(params) for params in encoded]
         total = torch.zeros(mu.shape[1])
         for m in range(len(self.kinds)):
             w = draw(mu[m], logvar[m])
