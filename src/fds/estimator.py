@@ -128,8 +128,8 @@ class FDS(TransformerMixin, BaseEstimator):
         A dict `{"image": ..., "text": ..., "audio": ..., "table": ...}` of aligned records
         (None/NaN where a record lacks a modality) trains the fusion model `fusion` instead
         (`fds.multimodal`, docs/multimodal.md)."""
-        if isinstance(X, Mapping) or self.modalities:
-            return self._fit_multimodal(X)
+        if (isinstance(X, Mapping) and not hasattr(X, "tocsr")) or self.modalities:
+            return self._fit_multimodal(X)  # (scipy's dok sparse arrays are dicts too)
         config = self._config()
         X = _as_input(X)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
