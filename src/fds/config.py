@@ -321,6 +321,15 @@ class FDSConfig(BaseModel):
     categories: dict[str, list[Category]] | None = None
     # rules every sampled row obeys (fds.data.constraints; docs/synthesis.md)
     constraints: tuple[Constraint, ...] = ()
+    # multimodal data (a dict of modalities): the fusion model (fds.models.fusion), the share of
+    # each record's modalities hidden at random while training, mmvae_plus's own latents
+    fusion: Literal["poe", "moe", "mopoe", "mmvae_plus"] = "mopoe"
+    missing_rate: Float = Field(0.0, ge=0, lt=1)
+    modality_specific_dim: Size = 4
+    # a table whose columns hold the modalities: {"image": "photo", "text": "description",
+    # "audio": "clip", "table": "rest"} (PNG/WAV paths; `rest` = every other column)
+    modalities: dict[Literal["image", "text", "audio", "table"], str] | None = None
+    sample_rate: Size | None = None  # of the audio clips (WAV files set it), Hz
 
     @model_validator(mode="after")
     def _known_preset(self) -> FDSConfig:

@@ -12,7 +12,7 @@ import inspect
 import json
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -132,7 +132,13 @@ class FDS(TransformerMixin, BaseEstimator):
         `run_dir`: where the Trainer writes its log and checkpoints (`resume` continues from them).
         `codec_store`: where a DP run keeps the codec it fitted from noisy statistics; with
         `resume`, the codec it holds is reused instead of drawn (and spent) again.
-        `on_epoch(record)`: called with each epoch's metrics (trackers, Optuna's pruning)."""
+        `on_epoch(record)`: called with each epoch's metrics (trackers, Optuna's pruning).
+
+        A dict `{"image": ..., "text": ..., "audio": ..., "table": ...}` of aligned records
+        (None/NaN where a record lacks a modality) trains the fusion model `fusion` instead
+        (`fds.multimodal`, docs/multimodal.md)."""
+        if (isinstance(X, Mapping) and not hasattr(X, "tocsr")) or self.modalities:
+            return self._fit_multimodal(X)  # (scipy's dok sparse arrays are dicts too)
         config = self._config()
         X, sensitive = _drop_missing(_as_input(X), config, sensitive)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
@@ -166,6 +172,24 @@ class FDS(TransformerMixin, BaseEstimator):
         self._fit_missing_shift(source, train_idx)
         self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
+
+    def _fit_multimodal(self, X: Any) -> FDS:
+        from fds.multimodal import MultimodalFit
+
+        self.fusion_ = MultimodalFit.fit(X, self._config(), verbose=bool(self.verbose))
+        self.model_, self.config_ = self.fusion_.model, self.fusion_.config
+        self.codec_, self.history_, self.input_kind_ = (
+            self.fusion_.codec,
+            self.fusion_.history,
+            "multimodal",
+        )
+        self.privacy_ = None  # DP-SGD is not offered for fusion models
+        return self
+
+    def _fusion(self) -> Any:
+        """The fitted multimodal model, or None for a model of one table or image set."""
+        check_is_fitted(self, "model_")
+        return getattr(self, "fusion_", None)
 
     def _config(self) -> FDSConfig:
         params = {k: getattr(self, k) for k in FDSConfig.model_fields}
@@ -289,6 +313,7 @@ class FDS(TransformerMixin, BaseEstimator):
         seed: int | None = None,
         *,
         seal: Any = None,
+        modalities: Sequence[str] | None = None,
     ) -> Any:
         """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`.
 
@@ -300,7 +325,14 @@ class FDS(TransformerMixin, BaseEstimator):
 
         `seal`: the owner's CKKS keys (a `fds keys new` directory, or a loaded context; only
         the public key is used): returns `SealedLatents`, the public block in the clear and the
-        private block encrypted, for `inverse_transform(sealed, keys=...)` or `.save(path)`."""
+        private block encrypted, for `inverse_transform(sealed, keys=...)` or `.save(path)`.
+
+        `modalities`: for a multimodal model, the modalities the code is fused from (default:
+        every modality X holds)."""
+        if self._fusion() is not None:
+            with torch.random.fork_rng():
+                torch.manual_seed(_noise_seed(seed))
+                return self.fusion_.transform(X, modalities, sample)
         if part not in PARTS:
             raise DataError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
         if seal is not None and part != "all":
@@ -322,7 +354,13 @@ class FDS(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def inverse_transform(
-        self, Z: Any, private: Any = None, *, keys: Any = None, seed: int | None = None
+        self,
+        Z: Any,
+        private: Any = None,
+        *,
+        keys: Any = None,
+        seed: int | None = None,
+        modality: str | None = None,
     ) -> Any:
         """Decoder mean for latent codes, in the type and columns of the training input.
 
@@ -338,8 +376,17 @@ class FDS(TransformerMixin, BaseEstimator):
         `Z` may be `SealedLatents` (`transform(X, seal=keys)`, `SealedLatents.load`): with
         `keys` (the owner's keys directory, `secret.ctx` or secret context) the private block is
         decrypted and the full records come back; without, public-only records, decoded from
-        the public block as above."""
+        the public block as above.
+
+        `modality`: for a multimodal model, the one modality to decode Z into (required)."""
         from fds.privacy.he.seal import SealedLatents  # CKKS only for sealed latents
+
+        if self._fusion() is not None:
+            if modality is None:
+                raise DataError(
+                    f"name the modality to decode: one of {', '.join(self.fusion_.modalities)}"
+                )
+            return self.fusion_.decode(Z, modality)
 
         if isinstance(Z, SealedLatents):
             Z, private = self._unseal(Z, private, keys)
@@ -446,6 +493,7 @@ class FDS(TransformerMixin, BaseEstimator):
         conditions: Any = None,
         max_draws: int | None = None,
         allow_fewer: bool = False,
+        modalities: Sequence[str] | None = None,
     ) -> Any:
         """`n` new rows or images from the prior. Table cells are drawn from the decoder's
         distribution (so categories vary as in the data); images are the decoder mean. The draws
@@ -458,7 +506,13 @@ class FDS(TransformerMixin, BaseEstimator):
         docs/synthesis.md), drawing at most `max_draws` rows (default: 200 per row asked, at least
         100,000). A condition no row can meet, or fewer than `n` rows kept, raises
         `ConditionNotMetError` naming it; `allow_fewer` returns the rows kept instead (at least
-        one). With `verbose`, a progress bar shows once such sampling takes over a second."""
+        one). With `verbose`, a progress bar shows once such sampling takes over a second.
+
+        A multimodal model returns {modality: records} for `modalities` (default: all)."""
+        if self._fusion() is not None:
+            if conditions is not None:
+                raise DataError("conditions apply to tables; this model is multimodal")
+            return self.fusion_.sample(n, modalities, _noise_seed(seed))
         check_is_fitted(self, "model_")
         if int(n) < 1:
             raise DataError(f"n must be at least 1, got {n}")
@@ -540,11 +594,13 @@ class FDS(TransformerMixin, BaseEstimator):
 
         `task`: auto, classification, regression or clustering (`y` may be None); `heads`: names
         from `fds.evaluation.probes.HEADS`. Returns `{"task", "n_train", "n_test", "n_dropped",
-        "rows": [{"head", "features": "latent"|"raw", metric: value}]}`.
+        "rows": [{"head", "features": "latent"|"raw", metric: value}]}`. A multimodal model
+        probes its fused code (no raw rows: its records have no one feature table).
         """
         from fds.evaluation.probes import run_probe, split_for_probe  # sklearn heads: lazy
 
         Z = self.transform(X)
+        raw = raw and self._fusion() is None  # multimodal records have no one raw feature table
         seed = self.config_.seed if seed is None else seed
         split = split_for_probe(len(Z), y, task=task, test_size=test_size, seed=seed)
         tr, te = split.train, split.test
@@ -565,7 +621,8 @@ class FDS(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the model directory (no pickle); see `fds.io`."""
-        check_is_fitted(self, "model_")
+        if self._fusion() is not None:
+            return self.fusion_.save(path)
         return save_trained(
             path,
             self.config_,
@@ -604,6 +661,8 @@ class FDS(TransformerMixin, BaseEstimator):
             model.config_ = model._config()
         except ConfigError as exc:
             raise ModelFormatError(f"config.json: {exc}") from None
+        if codec_state.get("input_kind") == "multimodal":
+            return model._load_multimodal(tensors, codec_state)
         model.codec_ = codec_from_json(codec_state)
         model.sensitive_ = sensitive_from_json(config["fitted"].get("sensitive") or [])
         model.model_ = model._build(model.config_, model.codec_).eval()
@@ -634,6 +693,16 @@ class FDS(TransformerMixin, BaseEstimator):
         model.history_ = []
         model.privacy_ = manifest.get("privacy")
         return model
+
+    def _load_multimodal(
+        self, tensors: dict[str, torch.Tensor], codec_state: dict[str, Any]
+    ) -> FDS:
+        from fds.multimodal import MultimodalFit
+
+        self.fusion_ = MultimodalFit.from_saved(self.config_, tensors, codec_state)
+        self.model_, self.codec_ = self.fusion_.model, self.fusion_.codec
+        self.input_kind_, self.history_, self.privacy_ = "multimodal", [], None
+        return self
 
 
 def _noise_seed(seed: int | None) -> int:

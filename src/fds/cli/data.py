@@ -104,6 +104,22 @@ def train(
             show_default="model",
         ),
     ] = None,
+    fusion: Annotated[
+        str | None,
+        typer.Option(help="Multimodal data: poe, moe, mopoe (default) or mmvae_plus."),
+    ] = None,
+    missing_rate: Annotated[
+        float | None,
+        typer.Option("--missing-rate", help="Multimodal data: share of modalities hidden."),
+    ] = None,
+    modalities: Annotated[
+        str | None,
+        typer.Option(
+            help="Columns holding each modality: image=COL (PNG paths), text=COL, audio=COL "
+            "(WAV paths), table=rest|COL+COL.",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory to create.")
     ] = None,
@@ -133,8 +149,14 @@ def train(
     `fds train --data census --epochs 10 --out runs/c --log mlflow`   (tracked in ./mlruns)
 
     `fds train --data table.csv --missing impute --out runs/filled`   (no NaN in samples)
+
+    `fds train --data shapes-mm --fusion mmvae_plus --missing-rate 0.5 --out runs/mm`
+
+    `fds train --data items.csv --modalities image=photo,text=description,table=rest --out runs/i`
+    (image, caption, sound and table of each record in one code; docs/multimodal.md)
     """
     from fds.config import load_yaml
+    from fds.data.multimodal.columns import parse_modalities
     from fds.tracking import open_tracker
     from fds.workflows.train import train_run
 
@@ -159,6 +181,9 @@ def train(
         "private_dim": private_dim,
         "threads": threads,
         "missing": missing,
+        "fusion": fusion,
+        "missing_rate": missing_rate,
+        "modalities": parse_modalities(modalities) if modalities else None,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
@@ -230,6 +255,14 @@ def encode(
             show_default=False,
         ),
     ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Multimodal model: the modalities to encode from, e.g. image,text (default: all).",
+            show_default=False,
+        ),
+    ] = None,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
@@ -241,6 +274,8 @@ def encode(
     Example: `fds encode --model runs/key --data census --part public --out public.npy`
 
     Example: `fds encode --model runs/key --data census --seal keys/ --out shared.fdsz`
+
+    Example: `fds encode --model runs/mm --data shapes-mm --from text --out codes.npy`
     """
     from fds.data.files import SEALED_SUFFIX, read_data, write_output
     from fds.errors import DataError
@@ -253,8 +288,13 @@ def encode(
             raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
     X = read_data(data).X
+    if fitted.input_kind_ == "multimodal":  # a table's path columns: beside the table file
+        from fds.multimodal import as_modalities
+
+        X, _ = as_modalities(X, fitted.config_, Path(data).parent)
     if seal is None:
-        codes = fitted.transform(X, sample=sample, part=part, seed=seed)
+        given = {"modalities": _names(from_)} if from_ else {}
+        codes = fitted.transform(X, sample=sample, part=part, seed=seed, **given)
         write_output(codes, out, overwrite=overwrite)
         emit(
             {"out": str(out), "rows": len(codes), "latent_dim": codes.shape[1]}, as_json, "encoded"
@@ -303,6 +343,10 @@ def decode(
             show_default=False,
         ),
     ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Multimodal model: the modality to decode into, e.g. text."),
+    ] = None,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonFlag = False,
@@ -314,6 +358,9 @@ def decode(
     Example: `fds decode --model runs/key --latents public.npy --private prior --out hidden.csv`
 
     Example: `fds decode --model runs/key --latents shared.fdsz --keys keys/ --out records.csv`
+
+    Example: `fds decode --model runs/mm --latents codes.npy --to text --out captions.csv`
+    (captions and tables as .csv, images and sounds as .npy)
     """
     from fds.data.files import SEALED_SUFFIX, read_latents, write_output
     from fds.errors import DataError
@@ -325,6 +372,13 @@ def decode(
     if out.exists() and not overwrite:
         raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
+    if to is not None:
+        from fds.workflows.multimodal import modality_frame
+
+        decoded = fitted.inverse_transform(read_latents(latents), modality=to)
+        write_output(modality_frame(to, decoded), out, overwrite=overwrite)
+        emit({"out": str(out), "rows": len(decoded), "modality": to}, as_json, "decoded")
+        return
     key = private if private in (None, "prior", "neutral") else read_latents(private)
     extra: dict[str, Any] = {}
     if sealed:
@@ -371,6 +425,15 @@ def sample(
             "--allow-fewer", help="Write the rows that met the conditions even if fewer than -n."
         ),
     ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Multimodal model: the modalities to generate, e.g. image,text (default: all); "
+            "--out is then a folder (image.npy, audio.npy, text.csv, table.csv).",
+            show_default=False,
+        ),
+    ] = None,
     seed: NoiseSeedOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
@@ -384,6 +447,8 @@ def sample(
 
     Example: `fds sample --model runs/census -n 100 --condition sex=female --condition 'age>=30'
     --out women_over_30.csv`
+
+    Example: `fds sample --model runs/mm -n 50 --to image,text --out samples/`
     """
     from fds.data.files import write_output
     from fds.errors import DataError
@@ -392,9 +457,23 @@ def sample(
     if out.exists() and not overwrite:
         raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
+    if fitted.input_kind_ == "multimodal":
+        from fds.workflows.multimodal import write_modalities
+
+        if condition:
+            raise DataError("--condition applies to tables; this model is multimodal")
+        drawn = fitted.sample(n, seed=seed, modalities=_names(to) if to else None)
+        files = write_modalities(drawn, out, overwrite=overwrite)
+        emit({"out": str(out), "rows": n, "files": [str(f) for f in files]}, as_json, "sampled")
+        return
     fitted.verbose = not quiet  # a bar once rejection sampling takes over a second
     samples = fitted.sample(
         n, seed=seed, conditions=condition or None, max_draws=max_draws, allow_fewer=allow_fewer
     )
     write_output(samples, out, overwrite=overwrite)
     emit({"out": str(out), "rows": len(samples), "requested": n}, as_json, "sampled")
+
+
+def _names(value: str) -> list[str]:
+    """`image, text` → ["image", "text"]."""
+    return [name.strip() for name in value.split(",") if name.strip()]

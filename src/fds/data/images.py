@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from fds.errors import DataError
 
-__all__ = ["as_image_array", "read_idx", "read_png_folder"]
+__all__ = ["as_image_array", "read_idx", "read_png", "read_png_folder"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # IDX type codes → big-endian numpy dtypes (http://yann.lecun.com/exdb/mnist/).
@@ -95,6 +95,11 @@ def read_png_folder(path: str | Path) -> np.ndarray:
             )
         out[i] = image
     return out
+
+
+def read_png(path: str | Path) -> np.ndarray:
+    """One PNG file as an (H,W) or (H,W,C) uint8 array (a path column of a multimodal table)."""
+    return _read_png(Path(path))
 
 
 def _read_png(file: Path) -> np.ndarray:

@@ -33,6 +33,10 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
                      rows; see fds.evaluation.fidelity), dcr.{share, spread, shares, n_subsets,
                      exact_copy_rate, holdout_exact_copy_rate, …} (see fds.evaluation.dcr);
                      images: precision, recall, density, coverage, classifier_accuracy, …
+    multimodal       (fusion models; every other group is then null) n_records, labels,
+                     reconstruction.{modality}.{mse | exact_match, token_accuracy},
+                     cross_coherence [{from, to, label, accuracy}], joint_coherence.{label},
+                     probes [{from, label, accuracy}]  (fds.workflows.multimodal)
     seconds          one entry per group and total
     notes            sentences on what was skipped or approximated
 """
@@ -124,6 +128,8 @@ def evaluate_run(
     block's utility for it and the leakage that target alone implies.
     """
     started = time.perf_counter()
+    if model.input_kind_ == "multimodal":
+        return _multimodal_report(model, data, out, fast, seed, started)
     X = data.X
     if input_kind_of(X) != model.input_kind_:
         raise DataError(f"the model was fitted on {model.input_kind_}, got {input_kind_of(X)}")
@@ -439,6 +445,36 @@ def _run_data(run_dir: Path) -> dict[str, Any]:
     return saved if isinstance(saved, dict) else {}
 
 
+def _multimodal_report(
+    model: FDS, data: LoadedData, out: Path | None, fast: bool, seed: int, started: float
+) -> dict[str, Any]:
+    """A fusion model's report: the `multimodal` group (fds.workflows.multimodal); the groups of
+    single-input models are null."""
+    from fds.workflows.multimodal import evaluate_multimodal
+
+    if not isinstance(data.X, dict):
+        raise DataError(f"the model was fitted on multimodal data, got {input_kind_of(data.X)}")
+    group = evaluate_multimodal(model, data.X, data.labels, data.factors, fast=fast, seed=seed)
+    report: dict[str, Any] = {
+        "run": {
+            "data": data.source,
+            "fusion": model.config_.fusion,
+            "modalities": model.fusion_.modalities,
+            "latent_dim": model.config_.latent_dim,
+            "fast": fast,
+            "seed": seed,
+        },
+        **dict.fromkeys(GROUPS),
+        "multimodal": group,
+        "seconds": {"total": round(time.perf_counter() - started, 3)},
+        "notes": ["fusion models train on every record: the figures are on training records"],
+    }
+    report = plain_json(report)
+    if out is not None:
+        write_json(Path(out) / EVALUATION_FILE, report)
+    return report
+
+
 def headline(report: dict[str, Any]) -> dict[str, Any]:
     """The few numbers a person checks first, flat (for the CLI's summary table)."""
     like = report.get("likelihood") or {}
@@ -473,6 +509,10 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
             rows[f"sample_{key}" if key != "classifier_accuracy" else key] = syn.get(key)
     rows |= leakage_headline(report.get("leakage"))
     rows |= key_headline(report.get("key"))
+    if report.get("multimodal"):
+        from fds.workflows.multimodal import multimodal_headline
+
+        rows |= multimodal_headline(report["multimodal"])
     rows["seconds"] = (report.get("seconds") or {}).get("total")
     return rows
 

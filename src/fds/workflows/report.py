@@ -86,6 +86,11 @@ def write_report(
     config = _read_config(run_dir)
     if model is None:
         model = FDS.load(run_dir)
+    if model.input_kind_ == "multimodal":
+        raise DataError(
+            f"fds report does not draw multimodal models yet: see {run_dir}/cross_modal.png, "
+            "samples.png and `fds evaluate` (docs/multimodal.md)"
+        )
     own_data = data is None
     if data is None:
         data = _load_run_data(run_dir, config, model.config_.seed)

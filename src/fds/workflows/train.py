@@ -83,6 +83,11 @@ def train_run(
     replacing = not resume and _check_out(out, overwrite)
     data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
     sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
+    if config.modalities and isinstance(data.X, pd.DataFrame):  # paths: beside the table file
+        from fds.multimodal import as_modalities
+
+        data.X, rate = as_modalities(data.X, config, Path(data.source).parent)
+        model_params.setdefault("sample_rate", rate)
     resolved = config.model_dump(mode="json") | data_args
     with tracked_run(tracker, out.name, resolved):
         hook = epoch_logger(tracker, on_epoch)
@@ -280,6 +285,10 @@ def _swap(build: Path, out: Path) -> None:
 def _summarize(
     model: FDS, data: LoadedData, build: Path, out: Path, seconds: float
 ) -> dict[str, Any]:
+    if model.input_kind_ == "multimodal":
+        from fds.workflows.multimodal import multimodal_summary
+
+        return multimodal_summary(model, data.X, data.source, build, out, seconds)
     last = model.history_[-1] if model.history_ else {}
     best = model.history_[model.best_epoch_ - 1] if model.best_epoch_ else last
     X = data.X

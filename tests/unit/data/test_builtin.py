@@ -28,8 +28,9 @@ from fds.errors import DataError
 
 def test_registry_lists_every_dataset() -> None:
     rows = {row["name"]: row for row in available_datasets()}
-    assert set(rows) == {"shapes", "digits", "fashion-mnist", "census"}
+    assert set(rows) == {"shapes", "shapes-mm", "digits", "fashion-mnist", "fashion-mm", "census"}
     assert rows["census"]["kind"] == "table" and rows["shapes"]["kind"] == "images"
+    assert rows["shapes-mm"]["kind"] == "multimodal"
     assert all(
         set(row) == {"name", "kind", "description", "available", "hint"} for row in rows.values()
     )

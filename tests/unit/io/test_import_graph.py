@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("workflows", ("fds.workflows",)),
     ("tracking", ("fds.tracking",)),  # experiment trackers (MLflow, TensorBoard) for workflows
     ("synthesizers", ("fds.synthesizers",)),
-    ("estimator", ("fds.estimator",)),
+    ("estimator", ("fds.estimator", "fds.multimodal")),  # multimodal: FDS.fit on a dict
     ("federated", ("fds.federated",)),
     ("privacy", ("fds.privacy",)),  # context_registry too (privacy/, for the HE service)
     ("evaluation", ("fds.evaluation",)),

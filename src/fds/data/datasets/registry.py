@@ -17,8 +17,10 @@ import pandas as pd
 
 from fds.data.datasets.census import load_census
 from fds.data.datasets.digits import load_digits
+from fds.data.datasets.fashion_mm import load_fashion_mm
 from fds.data.datasets.fashion_mnist import fashion_mnist_status, load_fashion_mnist
 from fds.data.datasets.shapes import load_shapes
+from fds.data.datasets.shapes_mm import load_shapes_mm
 from fds.data.datasets.splits import Loaded
 from fds.errors import DataError
 
@@ -30,7 +32,8 @@ class Dataset:
     """A loaded data set; `eq=False` because arrays have no single truth value."""
 
     name: str
-    X: np.ndarray | pd.DataFrame  # images (N,H,W)/(N,H,W,C) uint8, or a table
+    # images (N,H,W)/(N,H,W,C) uint8, a table, or a dict of modalities (`kind` "multimodal")
+    X: np.ndarray | pd.DataFrame | dict[str, Any]
     labels: np.ndarray | None  # (N,) integer class labels when the data set has them
     factors: pd.DataFrame | None  # ground-truth generative factors, one int column per factor
     sensitive: tuple[str, ...]  # names of sensitive columns/factors (for the privacy features)
@@ -46,7 +49,7 @@ class _Entry:
     """Registry metadata: how to load a data set and what `fds datasets` says about it."""
 
     loader: Callable[..., Loaded]
-    kind: str  # "images" or "table"
+    kind: str  # "images", "table" or "multimodal"
     description: str
     splits: tuple[str, ...] = ("train", "test")
     sensitive: tuple[str, ...] = ()
@@ -61,6 +64,12 @@ _REGISTRY: dict[str, _Entry] = {
         "32×32 binary sprites with 5 known factors (shape, scale, rotation, x, y); generated",
         sensitive=("shape",),
     ),
+    "shapes-mm": _Entry(
+        load_shapes_mm,
+        "multimodal",
+        "shapes seen as image, caption, sound and noisy measurements; generated (shape, scale)",
+        sensitive=("shape",),
+    ),
     "digits": _Entry(
         load_digits,
         "images",
@@ -71,6 +80,12 @@ _REGISTRY: dict[str, _Entry] = {
         load_fashion_mnist,
         "images",
         "70000 28×28 grayscale clothing images in 10 classes; read from local IDX files",
+        status=fashion_mnist_status,
+    ),
+    "fashion-mm": _Entry(
+        load_fashion_mm,
+        "multimodal",
+        "fashion-mnist images with generated captions naming the class in varied words",
         status=fashion_mnist_status,
     ),
     "census": _Entry(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -10,7 +12,7 @@ from fds.errors import DataError
 __all__ = ["GENERATED_SPLITS", "Loaded", "first_n", "split_rng"]
 
 # What a loader returns: X, labels, factors; load_builtin adds the registry metadata.
-Loaded = tuple[np.ndarray | pd.DataFrame, np.ndarray | None, pd.DataFrame | None]
+Loaded = tuple[np.ndarray | pd.DataFrame | dict[str, Any], np.ndarray | None, pd.DataFrame | None]
 
 GENERATED_SPLITS = ("train", "test")
 

@@ -1,0 +1,84 @@
+"""Fusion models: how experts combine, that absent modalities never reach a record's objective,
+and that a briefly trained model generates one modality from another."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fds.config import make_config
+from fds.data.datasets.shapes_mm import SAMPLE_RATE, make_shapes_mm
+from fds.data.multimodal import MultimodalCodec
+from fds.data.multimodal.codec import hide_at_random
+from fds.models.fusion import FUSIONS, build_fusion
+from fds.models.fusion.experts import mixture_mean, product_of_experts
+from fds.training.fusion import train_fusion
+
+TINY = {"hidden_dims": (32,), "latent_dim": 4, "modality_specific_dim": 2, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def shapes() -> tuple[MultimodalCodec, dict, np.ndarray]:
+    X, _ = make_shapes_mm(24, seed=0)
+    codec = MultimodalCodec.fit(X, sample_rate=SAMPLE_RATE)
+    encoded, present = codec.encode(X)
+    return codec, encoded, np.stack([present[k] for k in codec.modalities])
+
+
+def test_product_of_experts_weights_by_precision_and_falls_back_to_the_prior() -> None:
+    mu = torch.tensor([[[1.0]], [[3.0]]])  # two experts, one record, one dimension
+    logvar = torch.log(torch.tensor([[[1.0]], [[0.25]]]))
+    both = torch.ones(2, 1)
+    mean, lv = product_of_experts(mu, logvar, both, prior=False)
+    assert mean.item() == pytest.approx((1 * 1 + 3 * 4) / 5) and lv.exp().item() == pytest.approx(
+        0.2
+    )
+    mean, lv = product_of_experts(mu, logvar, both, prior=True)
+    assert mean.item() == pytest.approx(13 / 6) and lv.exp().item() == pytest.approx(1 / 6)
+    none = torch.zeros(2, 1)
+    for prior in (True, False):
+        mean, lv = product_of_experts(mu, logvar, none, prior=prior)
+        assert mean.item() == 0.0 and lv.item() == pytest.approx(0.0)
+    assert mixture_mean(mu, torch.tensor([[1.0], [0.0]])).item() == 1.0
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_an_absent_modality_never_reaches_the_objective(fusion: str, shapes) -> None:
+    codec, encoded, _ = shapes
+    torch.manual_seed(0)
+    model = build_fusion(codec, make_config(fusion=fusion, **TINY).resolved())
+    x = {k: torch.from_numpy(v) for k, v in encoded.items()}
+    mask = torch.ones(len(codec.modalities), 24)
+    mask[codec.modalities.index("image"), :12] = 0.0  # the first 12 records lack their image
+    torch.manual_seed(1)
+    loss = model.loss(x, mask)
+    assert loss.shape == (24,) and torch.isfinite(loss).all()
+    scrambled = dict(x, image=torch.rand_like(x["image"]))
+    torch.manual_seed(1)
+    again = model.loss(scrambled, mask)
+    torch.testing.assert_close(again[:12], loss[:12])
+    assert not torch.allclose(again[12:], loss[12:])
+    code, _ = model.fuse(x, mask)
+    assert code.shape == (24, 4)
+
+
+def test_hiding_at_random_keeps_one_modality_per_record(shapes) -> None:
+    _, _, present = shapes
+    hidden = hide_at_random(present, 0.7, seed=0)
+    assert (hidden <= present).all() and hidden.any(0).all()
+    assert 0.3 < 1 - hidden.mean() < 0.75
+    np.testing.assert_array_equal(hidden, hide_at_random(present, 0.7, seed=0))
+
+
+def test_training_lowers_the_loss_and_repeats_with_the_seed(shapes) -> None:
+    codec, encoded, present = shapes
+    config = make_config(fusion="mopoe", epochs=6, lr=1e-2, **TINY).resolved()
+    histories = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_fusion(codec, config)
+        histories.append(train_fusion(model, encoded, hide_at_random(present, 0.5, 0), config))
+    assert histories[0] == histories[1]
+    losses = [record["train_loss"] for record in histories[0]]
+    assert losses[-1] < 0.8 * losses[0], losses
