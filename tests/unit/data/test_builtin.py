@@ -28,7 +28,7 @@ from fds.errors import DataError
 
 def test_registry_lists_every_dataset() -> None:
     rows = {row["name"]: row for row in available_datasets()}
-    assert set(rows) == {"shapes", "digits", "fashion-mnist", "census"}
+    assert set(rows) == {"shapes", "balls", "digits", "fashion-mnist", "census"}
     assert rows["census"]["kind"] == "table" and rows["shapes"]["kind"] == "images"
     assert all(
         set(row) == {"name", "kind", "description", "available", "hint"} for row in rows.values()
