@@ -23,19 +23,20 @@ MIN_PLACED_SIDE = 16
 
 
 def choose_architecture(config: FDSConfig, image_chw: tuple[int, int, int] | None) -> str:
-    """The networks `architecture: auto` stands for, from what decoded best at the same epochs
-    (benchmarks/image_architectures.py, benchmarks/key.py): the what/where networks for a model
-    with a key on images of 16 px and more (their keyed decodings carry the shape, an MLP's do
-    not), an MLP otherwise (as a plain vae it matched the what/where MSE in less time; the conv
-    nets decoded worse in 3.5× the time, and on 8×8 digits the MLP beat both)."""
+    """The networks `architecture: auto` stands for, from what decoded and disentangled best at
+    the same epochs (benchmarks/image_architectures.py, benchmarks/fashion_quality.py,
+    benchmarks/key.py): on images of 16 px and more, the what/where networks for a model with a
+    key (their keyed decodings carry the shape), the conv networks otherwise (lower MSE and higher
+    MIG than the MLP on shapes and Fashion-MNIST); an MLP for tables and tiny images (8×8 digits,
+    where it beat both)."""
     arch = config.architecture
     if arch != "auto":
         if arch != "mlp" and not image_chw:
             raise ConfigError(f"architecture {arch} needs images (N,H,W[,C]); use mlp for tables")
         return arch
-    if image_chw is None or min(image_chw[1:]) < MIN_PLACED_SIDE or not config.private_dim:
+    if image_chw is None or min(image_chw[1:]) < MIN_PLACED_SIDE:
         return "mlp"
-    return "what_where"
+    return "what_where" if config.private_dim else "conv"
 
 
 def for_data(config: FDSConfig, image_chw: tuple[int, int, int] | None) -> FDSConfig:
