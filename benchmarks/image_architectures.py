@@ -9,7 +9,8 @@ the share of reconstructions a convolutional shape classifier (fitted on real tr
 `fds.evaluation.key.fit_image_classifier`) reads as the right shape: a blob scores the majority.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/image_architectures.py [--repeats 3]
-        [--shapes-epochs 15] [--digits-epochs 100] [--quick]
+        [--shapes-epochs 15] [--digits-epochs 100] [--datasets shapes,digits]
+        [--architectures mlp,conv,what_where] [--quick]
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ def main() -> None:
     parser.add_argument("--shapes-epochs", type=int, default=15)
     parser.add_argument("--digits-epochs", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, few images")
+    parser.add_argument("--datasets", default="shapes,digits")
+    parser.add_argument("--architectures", default=",".join(ARCHITECTURES))
     args = parser.parse_args()
+    datasets, architectures = args.datasets.split(","), args.architectures.split(",")
     repeats = 1 if args.quick else args.repeats
     epochs = {"shapes": args.shapes_epochs, "digits": args.digits_epochs}
     if args.quick:
@@ -70,13 +74,13 @@ def main() -> None:
     runs = [
         run(data, arch, epochs[data], seed, args.quick)
         for seed in range(repeats)
-        for data in ("shapes", "digits")
-        for arch in ARCHITECTURES  # alternate, so a slow spell hits every architecture
+        for data in datasets
+        for arch in architectures  # alternate, so a slow spell hits every architecture
     ]
     medians: dict[str, dict[str, Any]] = {}
     rows = []
-    for data in ("shapes", "digits"):
-        for arch in ARCHITECTURES:
+    for data in datasets:
+        for arch in architectures:
             mine = [r for r in runs if r["data"] == data and r["architecture"] == arch]
             entry = {
                 name: statistics.median(r[name] for r in mine)
@@ -91,8 +95,7 @@ def main() -> None:
     )
     print_table(["data", "architecture", "MSE", "ELBO", "CPU s", "shape acc."], rows)
     best = {
-        data: min(ARCHITECTURES, key=lambda a: medians[f"{data}/{a}"]["mse"])
-        for data in ("shapes", "digits")
+        data: min(architectures, key=lambda a: medians[f"{data}/{a}"]["mse"]) for data in datasets
     }
     emit_json(
         {

@@ -28,7 +28,15 @@ from fds.errors import DataError
 
 def test_registry_lists_every_dataset() -> None:
     rows = {row["name"]: row for row in available_datasets()}
-    assert set(rows) == {"shapes", "shapes-mm", "digits", "fashion-mnist", "fashion-mm", "census"}
+    assert set(rows) == {
+        "shapes",
+        "shapes-mm",
+        "balls",
+        "digits",
+        "fashion-mnist",
+        "fashion-mm",
+        "census",
+    }
     assert rows["census"]["kind"] == "table" and rows["shapes"]["kind"] == "images"
     assert rows["shapes-mm"]["kind"] == "multimodal"
     assert all(

@@ -86,13 +86,16 @@ def test_the_key_steers_the_drawing_and_the_public_block_places_it() -> None:
     assert not torch.allclose(decoder(z), decoder(moved))
 
 
-def test_auto_picks_what_where_for_a_key_on_images_of_16_px_and_an_mlp_otherwise() -> None:
+def test_auto_picks_what_where_for_a_key_conv_without_one_and_an_mlp_below_16_px() -> None:
     key = make_config(preset="fds", sensitive=("s",)).resolved()
     assert choose_architecture(key, (3, 16, 40)) == "what_where"
     assert choose_architecture(key, (1, 8, 8)) == "mlp"
     assert choose_architecture(key, None) == "mlp"
     config = make_config(preset="vae").resolved()
-    assert choose_architecture(config, (1, 32, 32)) == "mlp"
+    assert choose_architecture(config, (1, 32, 32)) == "conv"
+    assert choose_architecture(config, (3, 16, 40)) == "conv"
+    assert choose_architecture(config, (1, 8, 8)) == "mlp"
+    assert choose_architecture(config, None) == "mlp"
     conv = make_config(preset="vae", architecture="conv").resolved()
     assert choose_architecture(conv, (1, 8, 8)) == "conv"
     for arch in ("conv", "what_where"):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fds.data.datasets.balls import load_balls
 from fds.data.datasets.census import load_census
 from fds.data.datasets.digits import load_digits
 from fds.data.datasets.fashion_mm import load_fashion_mm
@@ -69,6 +70,11 @@ _REGISTRY: dict[str, _Entry] = {
         "multimodal",
         "shapes seen as image, caption, sound and noisy measurements; generated (shape, scale)",
         sensitive=("shape",),
+    ),
+    "balls": _Entry(
+        load_balls,
+        "images",
+        "32×32 RGB: a red and a cyan ball, 5 known factors (positions, red size); generated",
     ),
     "digits": _Entry(
         load_digits,
