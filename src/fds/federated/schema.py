@@ -30,8 +30,8 @@ def site_codec_state(codec: Codec, n_rows: int) -> dict[str, Any]:
     """What a site reports: its codec's JSON plus its row count (the weight of its statistics)."""
     if codec.input_kind == "table" and getattr(codec, "transform", "standard") != "standard":
         raise ConfigError(
-            "federated training needs continuous_transform: standard (quantiles cannot be pooled "
-            "from per-site summaries)"
+            "federated training needs continuous_transform: standard (quantiles and the bounded "
+            "transform's median scale cannot be pooled from per-site summaries)"
         )
     return {"codec": codec.to_json(), "n": int(n_rows)}
 

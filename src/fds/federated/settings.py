@@ -162,5 +162,10 @@ def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSett
 
 
 def model_config(params: dict[str, Any]) -> FDSConfig:
-    """The resolved FDSConfig of the model part of fed.yaml (`data`/`data_root` set aside)."""
-    return make_config(**split_run_params(params)[0]).resolved()
+    """The resolved FDSConfig of the model part of fed.yaml (`data`/`data_root` set aside).
+
+    Tables default to `continuous_transform: standard`: its mean and sd pool exactly from per-site
+    summaries, where quantiles and the bounded transform's median scale do not."""
+    model_params = split_run_params(params)[0]
+    model_params.setdefault("continuous_transform", "standard")
+    return make_config(**model_params).resolved()
