@@ -280,7 +280,7 @@ def assemble(name: str, raw: list[dict[str, Any]], meta: dict[str, Any]) -> dict
         "necessary_leakage": float(np.median([p["leakage"] for p in necessary])),
         "leace_package_max_gap": max(gaps) if gaps else None,
         "points": points,
-        "per_seed": measured,
+        "per_seed": raw,  # the necessary leakage per seed too, so runs can be merged
         "verdicts": verdicts(points),
     }
 

@@ -442,7 +442,18 @@ def main_front(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     todo = tasks(names, seeds, args.quick)
     sizes = (args.n_train, args.n_test)
-    if args.jobs == 1:  # in this process: no start-up cost of workers (--quick)
+    if args.merge:  # earlier runs' points (other seeds of the same sizes): medians over all
+        todo, raw = [], []
+        for path in args.merge.split(","):
+            runs = json.loads(Path(path).read_text().splitlines()[-1])["fronts"]
+            for r in (r for r in runs if r["data"] in names):
+                raw += r["per_seed"]
+                if len(r["seeds"]) == 1 and all(p["method"] != "necessary" for p in r["per_seed"]):
+                    # runs before per_seed held it: one seed's median is that seed's figure
+                    nec = {"method": "necessary", "seed": r["seeds"][0], "data": r["data"]}
+                    raw.append(nec | {"weight": None, "leakage": r["necessary_leakage"]})
+        seeds = sorted({p["seed"] for p in raw})
+    elif args.jobs == 1:  # in this process: no start-up cost of workers (--quick)
         raw = [point(n, m, w, sizes, s, args.epochs, args.quick) for n, m, w, s in todo]
     else:
         context = multiprocessing.get_context("spawn")
@@ -526,7 +537,13 @@ def main() -> None:
         "--seeds", default="0,1,2", help="--tables, --front: seeds whose medians count"
     )
     parser.add_argument("--front", action="store_true", help="the Pareto front against anchors")
-    parser.add_argument("--jobs", type=int, default=1, help="--front: data sets in parallel")
+    parser.add_argument("--jobs", type=int, default=1, help="--front: points in parallel")
+    parser.add_argument(
+        "--merge",
+        default="",
+        help="--front: comma-separated stdout files of earlier --front runs (other seeds); "
+        "trains nothing, plots the medians over all their seeds",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, 2 epochs")
     args = parser.parse_args()
     if args.quick:
