@@ -164,8 +164,14 @@ def _package_gap(z: np.ndarray, s: np.ndarray) -> float | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "codes.npz", Path(tmp) / "erased.npz"
-        np.savez(source, x=z, s=s)
-        run_in_env(python, Path(__file__).with_name("_leace_package.py"), str(source), str(target))
+        np.savez(source, x=z, s=np.unique(s, return_inverse=True)[1])  # no object arrays
+        try:
+            run_in_env(
+                python, Path(__file__).with_name("_leace_package.py"), *map(str, (source, target))
+            )
+        except subprocess.CalledProcessError as exc:
+            print(f"concept-erasure failed: {exc.stderr}", file=sys.stderr)
+            return None
         theirs = np.load(target)["erased"]
     return float(np.abs(LeaceEraser.fit(z, s).erase(z) - theirs).max())
 
