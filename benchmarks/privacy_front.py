@@ -308,8 +308,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
         if not pts:
             continue
         style = "-" if method == "fds" else ":"
+        images = not any(p["method"] == "raw_without" for p in result["points"])
+        label = "vae (plain: images)" if images and method == "vae_without" else method
         ax.plot([p["utility"] for p in pts], [p["leakage"] for p in pts], style, marker=marker,
-                label=method, lw=2 if method == "fds" else 1)  # fmt: skip
+                label=label, lw=2 if method == "fds" else 1)  # fmt: skip
         for p in pts:
             if p["weight"] is not None:
                 ax.annotate(f"{p['weight']:g}", (p["utility"], p["leakage"]), fontsize=7,
