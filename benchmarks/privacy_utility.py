@@ -48,6 +48,19 @@ vae fitted without the column. `--quick` shrinks any mode to a smoke run (tiny d
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py --tables \
         [--datasets census,slid] [--seeds 0,1,2] [--epochs 30]
 
+`--front` sweeps the hiding weight of the key and of its anchors on one split per data set and
+plots (utility, leakage) per method (benchmarks/privacy_front.py: `fds` over `mmd`, the raw
+columns without the sensitive one, a `vae` without it, LEACE on `vae` latents, gradient
+reversal, the VFAE as a configuration); census (sex; education), shapes (shape; x // 4) and SLID
+(sex; log wages); medians over `--seeds`; one process per point with `--jobs`; writes
+benchmarks/results/front_<data>.png and says, at each anchor's utility, whether the FDS front
+leaks no more. `--quick`: census only, 300 rows, 1 epoch, one weight per method, the FAST
+attackers (a smoke run: its figures do not count).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py --front \
+        [--datasets census,shapes,slid] [--seeds 0] [--n-train 3000] [--n-test 1500]
+        [--epochs 15] [--jobs 8]
+
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py --curve \\
         [--epochs 10] [--curve-epochs 3] [--n-train 3000] [--n-test 1000] [--n-attack 1000]
 """
@@ -415,6 +428,84 @@ def main_tables(args: argparse.Namespace) -> None:
     )
 
 
+def main_front(args: argparse.Namespace) -> None:
+    """The Pareto front against the anchors (benchmarks/privacy_front.py), one data set per
+    process (`--jobs`), one JSON line, a table and benchmarks/results/front_<data>.png."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from privacy_front import TARGETS, assemble, plot, point, tasks
+
+    every = "census" if args.quick else "census,shapes,slid"
+    names = (every if args.datasets == "census,shapes" else args.datasets).split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    started = time.perf_counter()
+    todo = tasks(names, seeds, args.quick)
+    sizes = (args.n_train, args.n_test)
+    if args.merge:  # earlier runs' points (other seeds of the same sizes): medians over all
+        todo, raw = [], []
+        for path in args.merge.split(","):
+            runs = json.loads(Path(path).read_text().splitlines()[-1])["fronts"]
+            for r in (r for r in runs if r["data"] in names):
+                raw += r["per_seed"]
+                if len(r["seeds"]) == 1 and all(p["method"] != "necessary" for p in r["per_seed"]):
+                    # runs before per_seed held it: one seed's median is that seed's figure
+                    nec = {"method": "necessary", "seed": r["seeds"][0], "data": r["data"]}
+                    raw.append(nec | {"weight": None, "leakage": r["necessary_leakage"]})
+        seeds = sorted({p["seed"] for p in raw})
+    elif args.jobs == 1:  # in this process: no start-up cost of workers (--quick)
+        raw = [point(n, m, w, sizes, s, args.epochs, args.quick) for n, m, w, s in todo]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+            futures = [pool.submit(point, n, m, w, sizes, s, args.epochs, args.quick)
+                       for n, m, w, s in todo]  # fmt: skip
+            raw = [f.result() for f in futures]
+    meta = {"seeds": seeds, "epochs": args.epochs}
+    results = [
+        assemble(n, [p for p in raw if p["data"] == n], meta | {"target": TARGETS[n]})
+        for n in names
+    ]
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    for r in results:
+        plot(r, out / f"front_{r['data']}{'_quick' if args.quick else ''}.png")
+        print(f"\n{r['data']}: {r['utility_metric']} of {r['target']}, n_train {r['n_train']}, "
+              f"n_test {r['n_test']}, {r['epochs']} epochs, seeds {r['seeds']} (medians), "
+              f"necessary leakage {r['necessary_leakage']:.4f}")  # fmt: skip
+        print_table(
+            ["method", "weight", "utility", "leakage", "majority", "AUC", "lower bd"],
+            [[p["method"], "" if p["weight"] is None else p["weight"], p["utility"],
+              p["leakage"], p["majority"], p["leakage_auc"], "yes" if p["lower_bound"] else "no"]
+             for p in r["points"]],
+        )  # fmt: skip
+        for v in r["verdicts"]:
+            weight = "" if v["weight"] is None else f" {v['weight']:g}"
+            if v["fds_at_or_below"]:
+                print(f"front {r['data']} {v['anchor']}{weight}: FDS at or below "
+                      f"({v['fds_leakage']:.4f} ≤ {v['anchor_leakage']:.4f} at utility "
+                      f"≥ {v['utility']:.4f})")  # fmt: skip
+            elif v["fds_leakage"] is None:
+                print(f"front {r['data']} {v['anchor']}{weight}: NOT: no FDS point reaches "
+                      f"utility {v['utility']:.4f} (anchor leakage {v['anchor_leakage']:.4f})")  # fmt: skip
+            else:
+                print(f"front {r['data']} {v['anchor']}{weight}: NOT: FDS leaks "
+                      f"{v['fds_leakage']:.4f} > {v['anchor_leakage']:.4f} at utility "
+                      f"≥ {v['utility']:.4f}")  # fmt: skip
+    emit_json(
+        {
+            "benchmark": "privacy_front",
+            "args": vars(args),
+            "seconds": round(time.perf_counter() - started, 1),
+            "fronts": results,
+            "front_holds": {
+                r["data"]: all(v["fds_at_or_below"] for v in r["verdicts"]) for r in results
+            },
+            "environment": environment(),
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="census,shapes")
@@ -442,13 +533,30 @@ def main() -> None:
     parser.add_argument("--curve-epochs", type=int, default=3)
     parser.add_argument("--epsilons", default="0.5,1,2,4,8,inf")
     parser.add_argument("--tables", action="store_true", help="hiding by construction on tables")
-    parser.add_argument("--seeds", default="0,1,2", help="--tables: seeds whose medians count")
+    parser.add_argument(
+        "--seeds", default="0,1,2", help="--tables, --front: seeds whose medians count"
+    )
+    parser.add_argument("--front", action="store_true", help="the Pareto front against anchors")
+    parser.add_argument("--jobs", type=int, default=1, help="--front: points in parallel")
+    parser.add_argument(
+        "--merge",
+        default="",
+        help="--front: comma-separated stdout files of earlier --front runs (other seeds); "
+        "trains nothing, plots the medians over all their seeds",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, 2 epochs")
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.n_train, args.n_test = 2, 600, 300
     if args.tables:
         main_tables(args)
+        return
+    if args.front:
+        if args.quick:  # a smoke run: one weight per method, the FAST attackers
+            args.epochs, args.n_train, args.n_test, args.seeds = 1, 300, 150, "0"
+        args.epochs, args.n_train = args.epochs or 15, args.n_train or 3000
+        args.n_test = args.n_test or 1500
+        main_front(args)
         return
     # --curve trains 1 + 2·len(ε) models: smaller defaults keep it within ~10 min on 2 cores
     defaults = (10, 3000, 1000, 1000) if args.curve else (30, 10000, 3000, None)
