@@ -44,7 +44,8 @@ def column_kind(column: pd.Series) -> str:
     return "categorical"
 
 
-def _check(train: Any, synthetic: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def check_tables(train: Any, synthetic: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both sides as DataFrames with rows, the synthetic columns in the real table's order."""
     if not isinstance(train, pd.DataFrame) or not isinstance(synthetic, pd.DataFrame):
         raise DataError("real and synthetic data must be pandas DataFrames")
     if len(train) == 0 or len(synthetic) == 0:
@@ -77,7 +78,7 @@ def out_of_support(train: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, An
     Each column's ``rate`` is over all synthetic rows; ``rate`` overall is the share of synthetic
     rows holding at least one such value, ``value_rate`` the share of all cells.
     """
-    train, synthetic = _check(train, synthetic)
+    train, synthetic = check_tables(train, synthetic)
     outside = np.zeros((len(synthetic), len(train.columns)), dtype=bool)
     columns: dict[str, Any] = {}
     for j, name in enumerate(train.columns):
@@ -114,7 +115,7 @@ def out_of_support(train: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, An
 def missing_rates(train: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, Any]:
     """Each column's share of missing cells in the training and synthetic rows, and the absolute
     error between them; ``max_error`` and ``mean_error`` over the columns."""
-    train, synthetic = _check(train, synthetic)
+    train, synthetic = check_tables(train, synthetic)
     columns = {}
     for name in train.columns:
         real = float(train[name].isna().mean())
@@ -136,7 +137,7 @@ def category_coverage(
     contain at least once (categorical and boolean columns). A synthesizer that drops a rare but
     real group scores below 1 here while its column shapes barely move. ``coverage`` is null when
     the table has no such categories."""
-    train, synthetic = _check(train, synthetic)
+    train, synthetic = check_tables(train, synthetic)
     if not 0 < min_share < 1:
         raise DataError(f"min_share must be in (0, 1), got {min_share}")
     columns: dict[str, Any] = {}
@@ -184,7 +185,7 @@ def precision_kept(train: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, An
     its ``kept`` is the share of synthetic values with at most d decimals. Columns needing more
     decimals are continuous and not checked. ``value_share`` is the share over all checked
     values, ``columns_kept`` the checked columns where every value keeps the precision."""
-    train, synthetic = _check(train, synthetic)
+    train, synthetic = check_tables(train, synthetic)
     columns: dict[str, Any] = {}
     kept_values = total_values = 0
     for name in train.columns:

@@ -28,7 +28,7 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from fds.errors import DataError
-from fds.evaluation.fidelity import column_kind
+from fds.evaluation.fidelity import check_tables, column_kind
 
 __all__ = ["image_sample_quality", "pair_trends", "prdc", "table_quality", "tstr"]
 
@@ -51,19 +51,6 @@ def table_metadata(real: pd.DataFrame) -> dict[str, Any]:
     """SDMetrics single-table metadata from the dtypes: bool → boolean, numbers → numerical,
     everything else (strings, categories, objects) → categorical."""
     return {"columns": {str(name): {"sdtype": column_kind(real[name])} for name in real.columns}}
-
-
-def _check_tables(real: Any, synthetic: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not isinstance(real, pd.DataFrame) or not isinstance(synthetic, pd.DataFrame):
-        raise DataError("real and synthetic data must be pandas DataFrames")
-    if len(real) == 0 or len(synthetic) == 0:
-        raise DataError(
-            f"need rows on both sides, got {len(real)} real and {len(synthetic)} synthetic"
-        )
-    missing = [c for c in real.columns if c not in synthetic.columns]
-    if missing:
-        raise DataError(f"the synthetic table lacks column {missing[0]!r}")
-    return real, synthetic[list(real.columns)]
 
 
 def _mean(values: pd.Series) -> float | None:
@@ -153,7 +140,7 @@ def table_quality(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, Any]
     shapes). ``worst_pairs`` lists the five lowest-scoring pairs. Column types come from the
     real table's dtypes (see `table_metadata`).
     """
-    real, synthetic = _check_tables(real, synthetic)
+    real, synthetic = check_tables(real, synthetic)
     real = real.reset_index(drop=True)
     synthetic = synthetic.reset_index(drop=True)
     report = _sdmetrics_report(real, synthetic)
@@ -227,7 +214,7 @@ def tstr(
     A side with a single class cannot train a classifier: its score is None and ``reason`` says
     why. ``majority_baseline`` is the accuracy of always predicting the real training majority.
     """
-    frames = [_check_tables(real_train, f)[1] for f in (real_train, synthetic, real_test)]
+    frames = [check_tables(real_train, f)[1] for f in (real_train, synthetic, real_test)]
     if target not in real_train.columns:
         raise DataError(
             f"target column {target!r} is not in the table; columns: {', '.join(map(str, real_train.columns))}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fds.data.datasets.splits import Loaded, split_rng
+from fds.data.datasets.splits import Loaded, factor_codes
 from fds.errors import DataError
 
 __all__ = ["BALLS_FACTORS", "BALLS_SIZE", "load_balls", "make_balls", "render_balls"]
@@ -28,9 +28,7 @@ _CHUNK = 2048
 
 def make_balls(n: int, seed: int = 0, split: str = "train") -> tuple[np.ndarray, pd.DataFrame]:
     """Draw `n` images with uniform, independent factor codes; returns (images, factors)."""
-    rng = split_rng(seed, split)
-    codes = {k: rng.integers(0, levels, size=n) for k, levels in BALLS_FACTORS.items()}
-    factors = pd.DataFrame(codes).astype(np.int64)
+    factors = factor_codes(BALLS_FACTORS, n, seed, split)
     return render_balls(factors), factors
 
 

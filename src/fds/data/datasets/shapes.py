@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fds.data.datasets.splits import Loaded, split_rng
+from fds.data.datasets.splits import Loaded, factor_codes
 from fds.errors import DataError
 
 __all__ = ["SHAPES_FACTORS", "SHAPES_SIZE", "load_shapes", "make_shapes", "render_shapes"]
@@ -25,9 +25,7 @@ _ELLIPSE_ASPECT = 0.5
 
 def make_shapes(n: int, seed: int = 0, split: str = "train") -> tuple[np.ndarray, pd.DataFrame]:
     """Draw `n` sprites with uniform, independent factor codes; returns (images, factors)."""
-    rng = split_rng(seed, split)
-    codes = {k: rng.integers(0, levels, size=n) for k, levels in SHAPES_FACTORS.items()}
-    factors = pd.DataFrame(codes).astype(np.int64)
+    factors = factor_codes(SHAPES_FACTORS, n, seed, split)
     return render_shapes(factors), factors
 
 

@@ -24,6 +24,13 @@ def split_rng(seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, GENERATED_SPLITS.index(split)])
 
 
+def factor_codes(levels: dict[str, int], n: int, seed: int, split: str) -> pd.DataFrame:
+    """`n` rows of uniform, independent codes, one column per factor with its number of levels."""
+    rng = split_rng(seed, split)
+    codes = {k: rng.integers(0, count, size=n) for k, count in levels.items()}
+    return pd.DataFrame(codes).astype(np.int64)
+
+
 def first_n(index: np.ndarray, n: int | None, what: str) -> np.ndarray:
     """The first `n` of `index` (all without `n`); more than it holds is an error naming `what`."""
     if n is None:
