@@ -104,7 +104,10 @@ def markup_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_markup_in_file_and_column_names_is_shown_literally(
     markup_table: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "500")  # long paths on one line, so they can be matched
+    from fds.cli.common import out_console
+
+    # long paths on one line, so they can be matched (the console may predate any COLUMNS set here)
+    monkeypatch.setattr(out_console, "width", 500)
     assert str(markup_table).endswith("[/red]x[/b].csv")
     run = markup_table.parent / "[bold]run"
     config = markup_table.parent / "fast.yaml"
