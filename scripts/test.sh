@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole check CI runs (after scripts/setup.sh): lint, formatting, the docs site, then every
 # test lane.
-# Pass pytest options through, e.g. `bash scripts/test.sh -m "not slow"` for the fast lane.
+# Pass pytest options through, e.g. `bash scripts/test.sh -m "not slow" -n 2` for the fast lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check src tests benchmarks
