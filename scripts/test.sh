@@ -4,8 +4,8 @@
 # Pass pytest options through, e.g. `bash scripts/test.sh -m "not slow" -n 2` for the fast lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks docs/tutorials
+.venv/bin/ruff format --check src tests benchmarks docs/tutorials
 # The documentation site: broken links, anchors and API references fail the build.
 NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 .venv/bin/python -m pytest -q "$@"
