@@ -126,7 +126,10 @@ class Distributed(Single):
                 f"groups yet ({names}); train this preset in one process"
             )
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(_LossTerms(model), device_ids=ids)
+        # gradients as views into the all-reduce buckets: one copy of them fewer per step
+        return nn.parallel.DistributedDataParallel(
+            _LossTerms(model), device_ids=ids, gradient_as_bucket_view=True
+        )
 
     def local(self, positions: np.ndarray) -> np.ndarray:
         """This rank's rows of one global batch: every world_size-th, from its rank."""
