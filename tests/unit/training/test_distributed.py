@@ -142,6 +142,20 @@ class _World2(distributed.Single):
         super().__init__(torch.device("cpu"))
 
 
+def test_a_source_that_shards_itself_gets_its_rank_and_world_size() -> None:
+    class Streamed:
+        def shard(self, rank: int, world_size: int) -> tuple[int, int]:
+            return rank, world_size
+
+    world = _World2()
+    world.rank = 1
+    assert distributed.shard_source(Streamed(), world) == (1, 2)
+    rows = np.arange(6)
+    assert distributed.shard_source(rows, world) is rows  # Rows are sharded batch by batch
+    one = distributed.Single(torch.device("cpu"))
+    assert isinstance(distributed.shard_source(Streamed(), one), Streamed)
+
+
 def test_outside_torchrun_training_is_one_process(monkeypatch) -> None:
     for name in distributed.LAUNCH_VARIABLES:
         monkeypatch.delenv(name, raising=False)
