@@ -324,9 +324,9 @@ class Trainer:
             ):
                 x, s = x.to(device), None if s is None else s.to(device)
                 terms = self.model.loss_terms(x, dataset_size=len(self.train), s=s)
-                sums["val_loss"] = sums.get("val_loss", 0.0) + float(terms["loss"]) * len(x)
-                sums["val_nll"] = sums.get("val_nll", 0.0) + float(terms["nll"]) * len(x)
-                sums["val_elbo"] = sums.get("val_elbo", 0.0) + float(self.model.elbo(x).sum())
+                sums["val_loss"] += float(terms["loss"]) * len(x)
+                sums["val_nll"] += float(terms["nll"]) * len(x)
+                sums["val_elbo"] += float(self.model.elbo(x).sum())
         self.model.train()
         return {k: v / len(rows) for k, v in self.world.sum(sums).items()}
 
