@@ -9,7 +9,9 @@ load hits both; the load average is printed beside the figures.
 
   examples/s  steady-state training examples per second: the epochs' training seconds from
               `history_` (validation excluded), the first epoch skipped as warm-up;
-  final ELBO  held-out mean ELBO (nats, Fashion-MNIST test images) of the trained model.
+  final ELBO  held-out mean ELBO (nats, Fashion-MNIST test images) of the trained model;
+  all-reduce  after training, the fastest of 20 all-reduces of the model's gradient size between
+              the 2 processes: the communication each step pays, beside a step's compute.
 
 Goals (issue 17): examples/s of 2 processes ≥ 1.6 × 1 process, final ELBO within 1%.
 Fashion-MNIST absent: uniform random images of the same shape (throughput only means something).
@@ -80,17 +82,32 @@ def _rank(rank: int, world: int, port: int, args: dict[str, Any], out: Path) -> 
             verbose=False,
         ).fit(X)
         wall = time.perf_counter() - started
+        allreduce = _allreduce_ms(model.model_) if world > 1 else None
         if rank == 0:
             result = {
                 "epoch_seconds": [float(h["seconds"]) for h in model.history_],
                 "steps_per_epoch": int(model.history_[0]["step"]),
                 "elbo": model.score(X_test),
                 "wall_s": wall,
+                "allreduce_ms": allreduce,
             }
             (out / f"world{world}.json").write_text(json.dumps(result))
     finally:
         if world > 1:
             torch.distributed.destroy_process_group()
+
+
+def _allreduce_ms(model: torch.nn.Module, rounds: int = 20) -> float:
+    """Fastest of `rounds` all-reduces of one step's gradients (all parameters, float32): the
+    communication every DDP step pays."""
+    grads = torch.zeros(sum(p.numel() for p in model.parameters()))
+    times = []
+    for _ in range(rounds):
+        torch.distributed.barrier()
+        started = time.perf_counter()
+        torch.distributed.all_reduce(grads)
+        times.append(time.perf_counter() - started)
+    return 1e3 * min(times)
 
 
 def _free_port() -> int:
@@ -176,6 +193,10 @@ def main() -> None:
         ],
     )
     print(
+        f"all-reduce of one step's gradients: {med(2, 'allreduce_ms'):.1f} ms (fastest of 20, "
+        f"median over runs); a step of 1 process: {1e3 * BATCH / med(1, 'examples_per_s'):.1f} ms"
+    )
+    print(
         f"final ELBO gap: {elbo_gap:.2%}; speedup per repeat: "
         + ", ".join(f"{s:.2f}" for s in speedups)
     )
@@ -195,6 +216,7 @@ def main() -> None:
             "elbo_2": med(2, "elbo"),
             "elbo_gap": elbo_gap,
             "elbo_gap_goal": GOAL_ELBO_GAP,
+            "allreduce_ms": med(2, "allreduce_ms"),
             "load_average_before": load_before[0],
             "load_average_after": load_after[0],
             "environment": environment(),
