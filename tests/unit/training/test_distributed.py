@@ -100,6 +100,7 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
         return dict(saved)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("privacy", [None, DP], ids=["sgd", "dp-sgd"])
 def test_two_processes_train_the_single_process_model(tmp_path: Path, privacy) -> None:
     params = PARAMS | ({"privacy": privacy, "bounds": BOUNDS} if privacy else {})
@@ -121,6 +122,7 @@ def test_two_processes_train_the_single_process_model(tmp_path: Path, privacy) -
         assert spent["epsilon"] == pytest.approx(single.privacy_["epsilon"])
 
 
+@pytest.mark.slow
 def test_resume_with_another_world_size_is_refused(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     _fit(PARAMS | {"epochs": 1}, run_dir=tmp_path / "run")  # one process wrote the checkpoint
