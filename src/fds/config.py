@@ -307,6 +307,9 @@ class FDSConfig(BaseModel):
     # threads of torch and the BLAS/OpenMP pools while training (None: the free cores, 1 for
     # small models, kept by the run's checkpoints; see fds.runtime.threads)
     threads: Size | None = None
+    # where training runs: auto (CUDA when torch sees a GPU), cpu or cuda; under torchrun the
+    # backend follows (NCCL on CUDA, gloo on CPU; fds.training.distributed)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     # data
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
     # model: a missingness indicator per column with gaps, learned, decoded back to NaN (samples

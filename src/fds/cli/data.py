@@ -128,6 +128,13 @@ def train(
     ] = False,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (CUDA when available), cpu or cuda; under torchrun NCCL on CUDA, else gloo.",
+            show_default="auto",
+        ),
+    ] = None,
     log: LogOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
@@ -154,10 +161,14 @@ def train(
 
     `fds train --data items.csv --modalities image=photo,text=description,table=rest --out runs/i`
     (image, caption, sound and table of each record in one code; docs/multimodal.md)
+
+    `torchrun --nproc-per-node 2 -m fds train --data census --out runs/ddp`   (one model, two
+    processes, DistributedDataParallel; rank 0 writes the run and prints; docs/scale.md)
     """
     from fds.config import load_yaml
     from fds.data.multimodal.columns import parse_modalities
     from fds.tracking import open_tracker
+    from fds.training.distributed import env_rank
     from fds.workflows.train import train_run
 
     target = out or run
@@ -180,6 +191,7 @@ def train(
         "sensitive": tuple(sensitive) if sensitive else None,
         "private_dim": private_dim,
         "threads": threads,
+        "device": device,
         "missing": missing,
         "fusion": fusion,
         "missing_rate": missing_rate,
@@ -191,7 +203,8 @@ def train(
     summary = train_run(
         params, target, resume=resume, overwrite=overwrite, verbose=not quiet, tracker=tracker
     )
-    emit(summary, as_json, "FDS training run")
+    if env_rank() == 0:  # under torchrun, rank 0 alone reports
+        emit(summary, as_json, "FDS training run")
 
 
 @app.command()

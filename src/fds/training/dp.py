@@ -36,6 +36,7 @@ from fds.training.accounting import default_delta, epsilon_spent, opacus_module
 
 if TYPE_CHECKING:
     from fds.models import FactorizedAutoencoder
+    from fds.training.distributed import Single
 
 COVERS = (
     "the model weights, with respect to adding or removing one training record (record-level, "
@@ -88,8 +89,14 @@ class DPSGD:
         n_train: int,
         batch_size: int,
         total_steps: int,
+        world: Single | None = None,
     ) -> None:
+        """`world`: under torchrun, the ranks share the secret key (rank 0's) and Opacus'
+        DistributedDPOptimizer adds the noise once (on rank 0) to the sum of all ranks' clipped
+        gradients, which it averages over an expected batch of batch_size / world_size per rank:
+        the step is the single process's step on the same global Poisson batch."""
         check_trainable_under_dp(model.config)
+        self.world = world
         self.privacy = privacy
         self.n_train = n_train
         self.sample_rate = batch_size / n_train
@@ -112,9 +119,18 @@ class DPSGD:
                 model, max_grad_norm=clip, use_ghost_clipping=True, loss_reduction="mean"
             )
             optimizer_cls = DPOptimizerFastGradientClipping
+            if world is not None and world.world_size > 1:
+                from opacus.optimizers import DistributedDPOptimizerFastGradientClipping
+
+                optimizer_cls = DistributedDPOptimizerFastGradientClipping
         else:
             self.module = opacus.GradSampleModule(model, loss_reduction="mean")
             optimizer_cls = opacus.optimizers.DPOptimizer
+            if world is not None and world.world_size > 1:
+                optimizer_cls = opacus.optimizers.DistributedDPOptimizer
+        ranks = 1 if world is None else world.world_size
+        if world is not None:
+            world.synchronize(model)  # rank 0's initial weights everywhere, as Opacus' DPDDP
         self.closed = False
         self.generator = torch.Generator()
         self.restore({"key": privacy.noise_seed})
@@ -122,7 +138,7 @@ class DPSGD:
             optimizer,
             noise_multiplier=self.noise_multiplier,
             max_grad_norm=clip,
-            expected_batch_size=batch_size,
+            expected_batch_size=batch_size // ranks,
             loss_reduction="mean",
             generator=self.generator,
         )
@@ -135,6 +151,8 @@ class DPSGD:
         """Set the secret key (None: a fresh one from the OS) and reseed the noise from it; a
         resumed run keeps the generator state its checkpoint restored (`reseed=False`)."""
         self.key = state["key"] if state["key"] is not None else secrets.randbits(63)
+        if self.world is not None:
+            self.key = self.world.broadcast(self.key)
         if reseed:
             self.generator.manual_seed(self.key)
 

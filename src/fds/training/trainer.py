@@ -32,6 +32,7 @@ from fds.errors import ConfigError, TrainingDivergedError
 from fds.models import FactorizedAutoencoder
 from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE, write_text
 from fds.runtime.threads import MAX_THREADS, choose_threads, threads_in_use
+from fds.training import distributed
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
 from fds.training.optimizers import make_adam
@@ -64,7 +65,12 @@ class Trainer:
         """`extra_loss(model)` is added to every step's loss (e.g. FedProx's proximal term).
         `on_epoch(record)` sees each epoch's metrics.jsonl record once its checkpoint is written
         (experiment trackers, Optuna's pruning); an exception it raises stops training there."""
-        self.model, self.config, self.train, self.val = model, config, train, val
+        # one process, or this rank of a torchrun launch (fds.training.distributed)
+        self.world = distributed.current(config.device)
+        self.world.check_batch_size(config.batch_size)
+        self.model = model.to(self.world.device)
+        self.config, self.val = config, val
+        self.train = distributed.shard_source(train, self.world)
         self.extra_loss = extra_loss
         self.on_epoch = on_epoch
         self.run_dir = Path(run_dir) if run_dir else None
@@ -105,8 +111,11 @@ class Trainer:
                 n_train=len(train),
                 batch_size=self.batch_size,
                 total_steps=self.total_steps,
+                world=self.world,
             )
             self.optimizers["model"] = self.dp.optimizer
+        # under torchrun: DDP averages the gradients (DP-SGD: Opacus' DistributedDPOptimizer)
+        self._loss_terms = self.world.loss_terms(model) if self.dp is None else model.loss_terms
 
     # ------------------------------------------------------------------ public
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
@@ -125,12 +134,17 @@ class Trainer:
             )
             if self.dp is not None:
                 self.dp.restore(loop.pop("dp"), reseed=False)
+            distributed.check_world_size(
+                loop.get("world_size"), self.world, self._path(LAST_CHECKPOINT_FILE)
+            )
             self.history = loop.pop("history")
             self._best = loop.pop("best_state", None)
             self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
-            self._truncate_log(len(self.history))
-        elif self.run_dir is not None:  # a new run, or one stopped before its first checkpoint
+            if self._writes():
+                self._truncate_log(len(self.history))
+        elif self._writes():  # a new run, or one stopped before its first checkpoint
             self._path(METRICS_FILE).write_text("")
+        loop["world_size"] = self.world.world_size
         with (
             self._catch_interrupt(),
             threads_in_use(self._threads(loop)),
@@ -143,6 +157,7 @@ class Trainer:
             self.privacy = self.dp.record(loop["step"])
             self.dp.close()
         self._restore_best(loop)
+        self.model.to("cpu")  # the fitted model is used (encode, sample, save) on the CPU
         return self.history
 
     def _threads(self, loop: dict[str, Any]) -> int:
@@ -170,6 +185,7 @@ class Trainer:
         """One epoch (or its remainder after a resume); returns True when early stopping fires."""
         epoch, cfg = loop["epoch"], self.config
         order = np.random.default_rng((cfg.seed, epoch)).permutation(len(self.train))
+        self.world.start_epoch(cfg.seed, epoch)
         started = time.perf_counter()
         self.model.train()
         progress.start_epoch(epoch, self.steps_per_epoch, loop["batch"])
@@ -177,9 +193,9 @@ class Trainer:
             if loop["step"] >= self.total_steps:
                 break
             if self.dp is not None:
-                positions = self.dp.batch_positions(epoch, b)
+                positions = self.world.owned(self.dp.batch_positions(epoch, b))
             else:
-                positions = order[b * self.batch_size : (b + 1) * self.batch_size]
+                positions = self.world.local(order[b * self.batch_size : (b + 1) * self.batch_size])
             # an empty Poisson batch is passed on as zero rows (a noise-only step, see _step)
             x = self.train.take(positions) if len(positions) else self._empty_batch()
             s = self.train.attributes_at(positions)
@@ -212,12 +228,13 @@ class Trainer:
             # one zero row whose loss is weighted 0 contributes a zero gradient.
             x, weight = torch.zeros(1, *x.shape[1:]), 0.0
             s = None if s is None else torch.zeros(1, *s.shape[1:], dtype=s.dtype)
-        terms = self.model.loss_terms(
-            x,
+        device = self.world.device
+        terms = self._loss_terms(
+            x.to(device),
             dataset_size=len(self.train),
             epoch_progress=epoch_progress,
             per_example=self.dp is not None,
-            s=s,
+            s=None if s is None else s.to(device),
         )
         if self.extra_loss is not None:
             terms["extra"] = self.extra_loss(self.model)
@@ -252,7 +269,7 @@ class Trainer:
         record["lr"] = lr_at(
             loop["step"], self.total_steps, self.config.lr, self.config.lr_schedule
         )
-        record |= {f"train_{k}": v / n for k, v in loop["sums"].items()}
+        record |= {f"train_{k}": v / n for k, v in self.world.mean(loop["sums"]).items()}
         if self.val is not None and len(self.val):
             record |= self.validate(self.val)
         elif self.dp is None:  # no validation rows: judge the new weights on one training batch
@@ -268,7 +285,7 @@ class Trainer:
         record["seconds"] = round(seconds, 3)
         self.history.append(record)
         loop["epoch"], loop["batch"], loop["sums"] = loop["epoch"] + 1, 0, {}
-        if self.run_dir is not None:
+        if self._writes():
             with self._path(METRICS_FILE).open("a") as log:
                 log.write(json.dumps(record) + "\n")
         return record
@@ -295,18 +312,23 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, rows: Rows) -> dict[str, float]:
-        """Validation loss and ELBO, with a fixed seed and without touching the training RNG."""
+        """Validation loss and ELBO, with a fixed seed and without touching the training RNG.
+        Under torchrun each rank scores its share of the rows and the sums are added up."""
         self.model.eval()
-        sums: dict[str, float] = {}
+        sums: dict[str, float] = {"val_loss": 0.0, "val_nll": 0.0, "val_elbo": 0.0}
+        device = self.world.device
         with torch.random.fork_rng():
             torch.manual_seed(self.config.seed)
-            for x, s in rows.batches_with_attributes(max(self.batch_size, 256)):
+            for x, s in self.world.shard_rows(rows).batches_with_attributes(
+                max(self.batch_size, 256)
+            ):
+                x, s = x.to(device), None if s is None else s.to(device)
                 terms = self.model.loss_terms(x, dataset_size=len(self.train), s=s)
-                sums["val_loss"] = sums.get("val_loss", 0.0) + float(terms["loss"]) * len(x)
-                sums["val_nll"] = sums.get("val_nll", 0.0) + float(terms["nll"]) * len(x)
-                sums["val_elbo"] = sums.get("val_elbo", 0.0) + float(self.model.elbo(x).sum())
+                sums["val_loss"] += float(terms["loss"]) * len(x)
+                sums["val_nll"] += float(terms["nll"]) * len(x)
+                sums["val_elbo"] += float(self.model.elbo(x).sum())
         self.model.train()
-        return {k: v / len(rows) for k, v in sums.items()}
+        return {k: v / len(rows) for k, v in self.world.sum(sums).items()}
 
     def _first_batch(self) -> Rows:
         rows = self.train
@@ -317,6 +339,10 @@ class Trainer:
         return self.train.take(np.arange(1))[:0]
 
     # ------------------------------------------------------------------ files
+    def _writes(self) -> bool:
+        """Whether this process writes the log and checkpoints: with a run directory, on rank 0."""
+        return self.run_dir is not None and self.world.main
+
     def _path(self, name: str) -> Path:
         assert self.run_dir is not None
         return self.run_dir / name
@@ -327,7 +353,7 @@ class Trainer:
         bad = next((n for n, p in self.model.named_parameters() if not p.isfinite().all()), None)
         if bad is not None:
             self._diverged(f"weights {bad!r} became NaN or inf at step {loop['step']}")
-        if self.run_dir is not None:
+        if self._writes():  # rank 0 writes, the other ranks wait for it
             extra = {"dp": self.dp.state()} if self.dp is not None else {}
             save_checkpoint(
                 self._path(LAST_CHECKPOINT_FILE),
@@ -337,6 +363,8 @@ class Trainer:
                 self._generators(),
                 best=self._best,
             )
+        self.world.barrier()
+        if self.run_dir is not None:
             self.saved = {"step": loop["step"], "epochs": loop["epoch"]}
 
     def on_disk(self, what: str) -> str:

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fds.config import check_run_keys, dump_yaml, load_yaml, make_config
+from fds.config import FDSConfig, check_run_keys, dump_yaml, load_yaml, make_config
 from fds.data.files import LoadedData, check_creatable, read_data
 from fds.data.stream import split_indices
 from fds.data.tabular import rows_kept
-from fds.errors import DataError, TrainingDivergedError
+from fds.errors import ConfigError, DataError, TrainingDivergedError
 from fds.estimator import FDS
 from fds.report.plots import column_comparison, image_grid, reconstruction_grid
 from fds.rundir import (
@@ -44,6 +44,7 @@ from fds.rundir import (
     write_text,
 )
 from fds.tracking import Tracker, epoch_logger, run_files, tracked_run
+from fds.training import distributed
 from fds.training.trainer import TrainingInterrupted
 from fds.workflows.leakage import sensitive_values
 
@@ -80,7 +81,30 @@ def train_run(
     if "data" not in data_args:
         raise DataError("no data given: pass --data PATH|BUILTIN or set data: in the config")
     config = make_config(**model_params).resolved()  # bad options fail before any file is touched
-    replacing = not resume and _check_out(out, overwrite)
+    with distributed.session(config.device) as world:
+        if world.world_size > 1:
+            _check_distributed(config)
+        replacing = not resume and _check_out(out, overwrite)
+        world.barrier()  # every rank has checked `out` before rank 0 writes into it
+        if not world.main:  # trains alongside rank 0, which alone writes the run directory
+            return _train_rank(model_params, data_args, config, out, resume, world)
+        return _train_main(
+            model_params, data_args, config, out, resume, replacing, verbose, tracker, on_epoch
+        )
+
+
+def _train_main(
+    model_params: dict[str, Any],
+    data_args: dict[str, str],
+    config: FDSConfig,
+    out: Path,
+    resume: bool,
+    replacing: bool,
+    verbose: bool,
+    tracker: Tracker | None,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """The run of one process, or of rank 0 under torchrun: it writes the run directory."""
     data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
     sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
     if config.modalities and isinstance(data.X, pd.DataFrame):  # paths: beside the table file
@@ -98,6 +122,35 @@ def train_run(
             tracker.log_metrics(summary)
             tracker.log_artifacts(run_files(out))
     return summary
+
+
+def _check_distributed(config: FDSConfig) -> None:
+    """What torchrun cannot train yet, refused before anything is written."""
+    if config.modalities:
+        raise ConfigError("multimodal models are not trained under torchrun yet: use one process")
+    if config.privacy is not None and config.privacy.statistics_epsilon is not None:
+        raise ConfigError(
+            "privacy.statistics_epsilon draws the codec's noisy statistics once per process; "
+            "under torchrun declare the bounds and categories without it, or train in one process"
+        )
+
+
+def _train_rank(
+    model_params: dict[str, Any],
+    data_args: dict[str, str],
+    config: FDSConfig,
+    out: Path,
+    resume: bool,
+    world: distributed.Single,
+) -> dict[str, Any]:
+    """A rank other than 0: the same data and model, its share of each batch, no files written
+    (it reads the checkpoint to resume). Its summary names only its rank."""
+    data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
+    sensitive = sensitive_values(data, config.sensitive)
+    FDS(**model_params, verbose=False).fit(
+        data.X, run_dir=out if resume else None, resume=resume, sensitive=sensitive
+    )
+    return {"rank": world.rank, "world_size": world.world_size}
 
 
 def _train_resolved(

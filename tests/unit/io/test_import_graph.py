@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[3] / "src"
 # only to itself); within a layer any import is allowed as long as it closes no cycle.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("package root", ("fds",)),  # fds/__init__.py re-exports FDS (lazily) and the errors
-    ("cli", ("fds.cli",)),
+    ("cli", ("fds.cli", "fds.__main__")),  # fds.__main__: `python -m fds`, `torchrun -m fds`
     ("workflows", ("fds.workflows",)),
     ("tracking", ("fds.tracking",)),  # experiment trackers (MLflow, TensorBoard) for workflows
     ("synthesizers", ("fds.synthesizers",)),

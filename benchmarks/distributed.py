@@ -1,0 +1,228 @@
+"""torch.distributed training: 2 processes × 1 thread against 1 process × 1 thread, in one run.
+
+The model is the core benchmark's (benchmarks/_common.py MODEL_SPEC: the Fashion-MNIST MLP `vae`,
+784-512-512-(2×16), Bernoulli likelihood), global batch 128, Adam lr 1e-3, the same seed. The two
+ranks join one gloo process group over TCP on 127.0.0.1 (what `torchrun --nproc-per-node 2 -m fds
+train` sets up) and FDS trains one model with DistributedDataParallel, each rank on 64 rows of
+every global batch of 128. Contenders alternate (1, 2, 1, 2, …) so drift of the shared machine's
+load hits both; the load average is printed beside the figures.
+
+  examples/s  steady-state training examples per second: the epochs' training seconds from
+              `history_` (validation excluded), the first epoch skipped as warm-up;
+  final ELBO  held-out mean ELBO (nats, Fashion-MNIST test images) of the trained model;
+  all-reduce  after training, the fastest of 20 all-reduces of the model's gradient size between
+              the 2 processes: the communication each step pays, beside a step's compute.
+
+Goals (issue 17): examples/s of 2 processes ≥ 1.6 × 1 process, final ELBO within 1%.
+Fashion-MNIST absent: uniform random images of the same shape (throughput only means something).
+
+    .venv/bin/python benchmarks/distributed.py [--repeats 3] [--n 12800] [--epochs 3] [--quick]
+
+Prints one line per run, a table of medians, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+from _common import (
+    BATCH,
+    LR,
+    MODEL_SPEC,
+    emit_json,
+    environment,
+    load_fashion,
+    median,
+    print_table,
+    random_images,
+)
+
+GOAL_SPEEDUP, GOAL_ELBO_GAP = 1.6, 0.01
+
+
+def _data(n: int, n_test: int) -> tuple[np.ndarray, np.ndarray, str]:
+    train, test = load_fashion("train", n=n), load_fashion("test", n=n_test)
+    if train is None or test is None:
+        return random_images(n, seed=0), random_images(n_test, seed=1), "random"
+    return train[0], test[0], "fashion-mnist"
+
+
+def _rank(rank: int, world: int, port: int, args: dict[str, Any], out: Path) -> None:
+    """One training process (1 thread); rank 0 writes the epochs' seconds and the final ELBO."""
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if world > 1:
+        torch.distributed.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+        )
+    try:
+        from fds import FDS
+
+        X, X_test, _ = _data(args["n"], args["n_test"])
+        started = time.perf_counter()
+        model = FDS(
+            **MODEL_SPEC,
+            batch_size=BATCH,
+            epochs=args["epochs"],
+            lr=LR,
+            val_fraction=0.0,
+            seed=args["seed"],
+            threads=1,
+            device="cpu",
+            verbose=False,
+        ).fit(X)
+        wall = time.perf_counter() - started
+        allreduce = _allreduce_ms(model.model_) if world > 1 else None
+        if rank == 0:
+            result = {
+                "epoch_seconds": [float(h["seconds"]) for h in model.history_],
+                "steps_per_epoch": int(model.history_[0]["step"]),
+                "elbo": model.score(X_test),
+                "wall_s": wall,
+                "allreduce_ms": allreduce,
+            }
+            (out / f"world{world}.json").write_text(json.dumps(result))
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def _allreduce_ms(model: torch.nn.Module, rounds: int = 20) -> float:
+    """Fastest of `rounds` all-reduces of one step's gradients (all parameters, float32): the
+    communication every DDP step pays."""
+    grads = torch.zeros(sum(p.numel() for p in model.parameters()))
+    times = []
+    for _ in range(rounds):
+        torch.distributed.barrier()
+        started = time.perf_counter()
+        torch.distributed.all_reduce(grads)
+        times.append(time.perf_counter() - started)
+    return 1e3 * min(times)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(world: int, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Train once with `world` processes; rank 0's figures."""
+    with tempfile.TemporaryDirectory(prefix="fds-ddp-bench-") as scratch:
+        out = Path(scratch)
+        context = mp.start_processes(
+            _rank, args=(world, _free_port(), args, out), nprocs=world, join=False
+        )
+        for process in context.processes:
+            process.join(timeout=timeout)
+        if any(p.is_alive() or p.exitcode != 0 for p in context.processes):
+            for p in context.processes:
+                p.kill()
+            raise SystemExit(f"the {world}-process run failed or exceeded {timeout:.0f} s")
+        result = json.loads((out / f"world{world}.json").read_text())
+    timed = result["epoch_seconds"][1:] or result["epoch_seconds"]
+    result["examples_per_s"] = result["steps_per_epoch"] * BATCH / median(timed)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
+    parser.add_argument("--n", type=int, default=12800, help="training images")
+    parser.add_argument("--n-test", type=int, default=2000, help="held-out images for the ELBO")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per run (first: warm-up)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+    parser.add_argument("--quick", action="store_true", help="smoke run of about a minute")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.n, args.n_test, args.epochs = 1, 2560, 500, 2
+    settings = {"n": args.n, "n_test": args.n_test, "epochs": args.epochs, "seed": args.seed}
+    data = _data(8, 8)[2]
+    load_before = os.getloadavg()
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    for r in range(args.repeats):
+        for world in (1, 2):
+            result = run(world, settings, args.timeout)
+            runs[world].append(result)
+            print(
+                f"repeat {r + 1}/{args.repeats}, {world} process(es): "
+                f"{result['examples_per_s']:,.0f} examples/s, final ELBO {result['elbo']:.2f}, "
+                f"wall {result['wall_s']:.1f} s, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    load_after = os.getloadavg()
+
+    def med(world: int, key: str) -> float:
+        return median([result[key] for result in runs[world]])
+
+    speedups = [
+        two["examples_per_s"] / one["examples_per_s"]
+        for one, two in zip(runs[1], runs[2], strict=True)
+    ]
+    speedup = median(speedups)
+    elbo_gap = abs(med(2, "elbo") - med(1, "elbo")) / abs(med(1, "elbo"))
+    print()
+    print(
+        f"data: {data}, {args.n} training images, batch {BATCH} (global), {args.epochs} epochs "
+        f"(the first one warm-up), 1 thread per process, {args.repeats} alternating repeats; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+        f"({os.cpu_count()} CPUs)"
+    )
+    print_table(
+        ["", "median examples/s", "ratio", "final ELBO", "goal"],
+        [
+            ["1 process × 1 thread", med(1, "examples_per_s"), 1.0, med(1, "elbo"), ""],
+            [
+                "2 processes × 1 thread (DDP, gloo)",
+                med(2, "examples_per_s"),
+                speedup,
+                med(2, "elbo"),
+                f"ratio ≥ {GOAL_SPEEDUP}, ELBO within {GOAL_ELBO_GAP:.0%}",
+            ],
+        ],
+    )
+    print(
+        f"all-reduce of one step's gradients: {med(2, 'allreduce_ms'):.1f} ms (fastest of 20, "
+        f"median over runs); a step of 1 process: {1e3 * BATCH / med(1, 'examples_per_s'):.1f} ms"
+    )
+    print(
+        f"final ELBO gap: {elbo_gap:.2%}; speedup per repeat: "
+        + ", ".join(f"{s:.2f}" for s in speedups)
+    )
+    emit_json(
+        {
+            "benchmark": "distributed",
+            "data": data,
+            "n": args.n,
+            "epochs": args.epochs,
+            "batch": BATCH,
+            "repeats": args.repeats,
+            "examples_per_s_1": med(1, "examples_per_s"),
+            "examples_per_s_2": med(2, "examples_per_s"),
+            "speedup": speedup,
+            "speedup_goal": GOAL_SPEEDUP,
+            "elbo_1": med(1, "elbo"),
+            "elbo_2": med(2, "elbo"),
+            "elbo_gap": elbo_gap,
+            "elbo_gap_goal": GOAL_ELBO_GAP,
+            "allreduce_ms": med(2, "allreduce_ms"),
+            "load_average_before": load_before[0],
+            "load_average_after": load_after[0],
+            "environment": environment(),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Training under torch.distributed: 2 processes on 127.0.0.1 (gloo) train the model one process
+trains with the same global batch and seed.
+
+Tolerance: the `ae` preset draws no noise, so the only difference is the order of floating-point
+sums (each rank's batch mean, then the all-reduce; one process sums the whole batch at once). After
+the 10 Adam steps here that left the weights 1.1e-6 apart at most (float32 ulps, amplified by Adam's
+division by √v); we allow 1e-4 absolute on weights of order 0.1-1, while ranks that skip the gradient
+average (each training on its half alone) end 1.3e-2 apart. Logged losses: 1e-4 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from fds import FDS
+from fds.errors import ConfigError
+from fds.training import distributed
+
+WEIGHTS_ATOL = 1e-4
+LOSS_RTOL = 1e-4
+PARAMS: dict[str, Any] = {
+    "preset": "ae",
+    "latent_dim": 2,
+    "epochs": 2,
+    "batch_size": 16,
+    "val_fraction": 0.25,
+    "seed": 3,
+    "threads": 1,
+    "verbose": False,
+}
+BOUNDS = {f"x{i}": (-8.0, 8.0) for i in range(5)}  # DP reads no statistics from the rows
+DP = {"epsilon": 8.0, "max_grad_norm": 1.0, "noise_seed": 11, "delta": 1e-3}
+
+
+def _rows() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(96, 2))
+    return (z @ rng.normal(size=(2, 5)) + 0.1 * rng.normal(size=(96, 5))).astype(np.float64)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fit(params: dict[str, Any], run_dir: Path | None = None, resume: bool = False) -> FDS:
+    return FDS(**params).fit(_rows(), run_dir=run_dir, resume=resume)
+
+
+def _save(model: FDS, out: Path) -> None:
+    weights = {k: v.numpy() for k, v in model.model_.state_dict().items()}
+    np.savez(out / "weights.npz", **weights)
+    (out / "history.json").write_text(json.dumps(model.history_))
+    (out / "privacy.json").write_text(json.dumps(model.privacy_))
+
+
+def _worker(rank: int, port: int, out: Path, params: dict[str, Any], job: str) -> None:
+    """One rank: join the group over TCP, train, and (rank 0) write what it trained."""
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2
+    )
+    try:
+        if job == "resume":
+            try:
+                _fit(params, run_dir=out / "run", resume=True)
+            except ConfigError as exc:
+                (out / f"error{rank}.txt").write_text(str(exc))
+            return
+        model = _fit(params)
+        if rank == 0:
+            _save(model, out)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def _two_ranks(tmp_path: Path, params: dict[str, Any], job: str = "fit") -> None:
+    context = mp.start_processes(
+        _worker, args=(_free_port(), tmp_path, params, job), nprocs=2, join=False
+    )
+    for process in context.processes:
+        process.join(timeout=240)
+    alive = [p for p in context.processes if p.is_alive()]
+    for process in alive:
+        process.kill()
+    assert not alive, "a rank did not finish within 240 s"
+    assert all(p.exitcode == 0 for p in context.processes), "a rank failed"
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path / "weights.npz") as saved:
+        return dict(saved)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("privacy", [None, DP], ids=["sgd", "dp-sgd"])
+def test_two_processes_train_the_single_process_model(tmp_path: Path, privacy) -> None:
+    params = PARAMS | ({"privacy": privacy, "bounds": BOUNDS} if privacy else {})
+    _two_ranks(tmp_path, params)
+    single = _fit(params)
+    two = _weights(tmp_path)
+    for name, value in single.model_.state_dict().items():
+        np.testing.assert_allclose(
+            two[name], value.numpy(), rtol=0, atol=WEIGHTS_ATOL, err_msg=name
+        )
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history) == len(single.history_) == PARAMS["epochs"]
+    for mine, theirs in zip(history, single.history_, strict=True):
+        for key in ("train_loss", "val_loss", "val_elbo"):
+            assert mine[key] == pytest.approx(theirs[key], rel=LOSS_RTOL), key
+    if privacy:  # the accountant sees the global Poisson rate and steps
+        spent = json.loads((tmp_path / "privacy.json").read_text())
+        assert spent["sample_rate"] == single.privacy_["sample_rate"]
+        assert spent["epsilon"] == pytest.approx(single.privacy_["epsilon"])
+
+
+@pytest.mark.slow
+def test_resume_with_another_world_size_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    _fit(PARAMS | {"epochs": 1}, run_dir=tmp_path / "run")  # one process wrote the checkpoint
+    _two_ranks(tmp_path, PARAMS, job="resume")
+    for rank in (0, 1):
+        error = (tmp_path / f"error{rank}.txt").read_text()
+        assert "1 process(es)" in error and "not 2" in error
+
+
+def test_a_batch_that_does_not_split_is_refused() -> None:
+    with pytest.raises(ConfigError, match="batch_size 15 does not split over 2"):
+        distributed.Single.check_batch_size(_World2(), 15)
+
+
+class _World2(distributed.Single):
+    world_size = 2
+
+    def __init__(self) -> None:
+        super().__init__(torch.device("cpu"))
+
+
+def test_a_source_that_shards_itself_gets_its_rank_and_world_size() -> None:
+    class Streamed:
+        def shard(self, rank: int, world_size: int) -> tuple[int, int]:
+            return rank, world_size
+
+    world = _World2()
+    world.rank = 1
+    assert distributed.shard_source(Streamed(), world) == (1, 2)
+    rows = np.arange(6)
+    assert distributed.shard_source(rows, world) is rows  # Rows are sharded batch by batch
+    one = distributed.Single(torch.device("cpu"))
+    assert isinstance(distributed.shard_source(Streamed(), one), Streamed)
+
+
+def test_outside_torchrun_training_is_one_process(monkeypatch) -> None:
+    for name in distributed.LAUNCH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with distributed.session("cpu") as world:
+        assert (world.rank, world.world_size, world.main) == (0, 1, True)
+    assert not torch.distributed.is_initialized()
+
+
+def test_cuda_without_a_gpu_is_a_config_error() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: device: cuda is valid here")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        distributed.resolve_device("cuda")
