@@ -143,31 +143,10 @@ class TabularCodec:
                 "minimum of 1 is required, and at least 1 row"
             )
         names = [str(c) for c in frame.columns]
-        if transform not in _TRANSFORMS:
-            raise DataError(f"unknown transform {transform!r}; valid: {', '.join(_TRANSFORMS)}")
-        given = missing.items() if isinstance(missing, dict) else [(None, missing)]
-        for name, policy in given:
-            if policy not in _POLICIES:
-                where = f" for column {name!r}" if name is not None else ""
-                raise DataError(
-                    f"unknown missing policy {policy!r}{where}; valid: {', '.join(_POLICIES)}"
-                )
         declared = {"bounds": bounds or {}, "categories": categories or {}}
-        if declared_only and transform == "quantile" and histogram_noise is None:
-            raise ConfigError(
-                "continuous_transform quantile needs the data's quantiles, which DP training does "
-                "not read; set privacy.statistics_epsilon (DP quantiles) or use standard"
-            )
-        for option, mapping in (
-            ("columns", kinds or {}),
-            ("missing", _as_dict(missing)),
-            *declared.items(),
-        ):
-            for name in mapping:
-                if name not in names:
-                    raise DataError(
-                        f"{option} names column {name!r}, which the data lacks{_suggest(name, names)}"
-                    )
+        check_fit_options(
+            names, kinds, missing, transform, declared, declared_only, histogram_noise
+        )
         policies = _as_dict(missing)
         default_policy = missing if isinstance(missing, str) else "error"
         specs = []
@@ -310,6 +289,43 @@ class TabularCodec:
         return codec
 
 
+def check_fit_options(
+    names: list[str],
+    kinds: dict[str, str] | None,
+    missing: str | dict[str, str],
+    transform: str,
+    declared: dict[str, dict[str, Any]],
+    declared_only: bool,
+    histogram_noise: HistogramNoise | None,
+) -> None:
+    """Refuse an unknown transform or policy, a column option naming no column of `names`, and
+    quantiles under DP without DP statistics (before any statistic is read)."""
+    if transform not in _TRANSFORMS:
+        raise DataError(f"unknown transform {transform!r}; valid: {', '.join(_TRANSFORMS)}")
+    given = missing.items() if isinstance(missing, dict) else [(None, missing)]
+    for name, policy in given:
+        if policy not in _POLICIES:
+            where = f" for column {name!r}" if name is not None else ""
+            raise DataError(
+                f"unknown missing policy {policy!r}{where}; valid: {', '.join(_POLICIES)}"
+            )
+    if declared_only and transform == "quantile" and histogram_noise is None:
+        raise ConfigError(
+            "continuous_transform quantile needs the data's quantiles, which DP training does "
+            "not read; set privacy.statistics_epsilon (DP quantiles) or use standard"
+        )
+    for option, mapping in (
+        ("columns", kinds or {}),
+        ("missing", _as_dict(missing)),
+        *declared.items(),
+    ):
+        for name in mapping:
+            if name not in names:
+                raise DataError(
+                    f"{option} names column {name!r}, which the data lacks{_suggest(name, names)}"
+                )
+
+
 _SPEC_FIELDS = frozenset(ColumnSpec.__dataclass_fields__)
 
 
@@ -417,16 +433,27 @@ def rows_kept(data: pd.DataFrame | np.ndarray, missing: str | dict[str, str]) ->
     """Which rows a table keeps under missing: drop (those without a gap in a drop column),
     None when no column's policy is drop."""
     frame, _ = _as_frame(data)
-    if isinstance(missing, str):
-        names = list(frame.columns) if missing == "drop" else []
-    else:
-        names = [name for name, policy in missing.items() if policy == "drop"]
+    keep = rows_without_gaps(frame, missing)
+    if keep is not None and not keep.any():
+        raise DataError(
+            f"missing: drop leaves no rows: every row has a gap in {_drop_columns(frame, missing)[0]!r}"
+        )
+    return keep
+
+
+def rows_without_gaps(frame: pd.DataFrame, missing: str | dict[str, str]) -> np.ndarray | None:
+    """The rows of `frame` without a gap in a column whose policy is drop (None: no such column);
+    a piece of a streamed table may keep none."""
+    names = _drop_columns(frame, missing)
     if not names:
         return None
-    keep = ~frame[[n for n in names if n in frame.columns]].isna().any(axis=1).to_numpy()
-    if not keep.any():
-        raise DataError(f"missing: drop leaves no rows: every row has a gap in {names[0]!r}")
-    return keep
+    return ~frame[names].isna().any(axis=1).to_numpy()
+
+
+def _drop_columns(frame: pd.DataFrame, missing: str | dict[str, str]) -> list[str]:
+    if isinstance(missing, str):
+        return list(frame.columns) if missing == "drop" else []
+    return [name for name, policy in missing.items() if policy == "drop" and name in frame.columns]
 
 
 def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
