@@ -223,6 +223,7 @@ class FDS(TransformerMixin, BaseEstimator):
         )
         self.history_ = trainer.fit(resume=resume)
         self.best_epoch_, self.privacy_ = trainer.best_epoch, None
+        self.validation_units_ = val_units  # the held-out row groups
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self.input_kind_ = "table"
         self.feature_names_in_ = np.asarray(codec.feature_names, dtype=object)

@@ -126,6 +126,15 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in RUN from its last checkpoint.")
     ] = False,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Read the table piece by piece, never whole (Parquet file or folder, CSV; "
+            "docs/scale.md).",
+            show_default="a folder of Parquet files, or a table file over 512 MiB",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
     log: LogOpt = None,
@@ -154,6 +163,8 @@ def train(
 
     `fds train --data items.csv --modalities image=photo,text=description,table=rest --out runs/i`
     (image, caption, sound and table of each record in one code; docs/multimodal.md)
+
+    `fds train --data parts/ --epochs 1 --out runs/big`   (a folder of Parquet files, streamed)
     """
     from fds.config import load_yaml
     from fds.data.multimodal.columns import parse_modalities
@@ -184,6 +195,7 @@ def train(
         "fusion": fusion,
         "missing_rate": missing_rate,
         "modalities": parse_modalities(modalities) if modalities else None,
+        "stream": stream,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on

@@ -18,6 +18,7 @@ import pandas as pd
 
 from fds.data.datasets import available_datasets, is_builtin, load_builtin
 from fds.data.images import read_idx, read_png_folder
+from fds.data.table_stream import STREAM_BYTES, TableSource, is_streamable, table_bytes
 from fds.errors import DataError
 from fds.rundir import atomic_write
 
@@ -33,6 +34,7 @@ class LoadedData:
     labels: np.ndarray | None = None
     factors: pd.DataFrame | None = None
     sensitive: tuple[str, ...] = ()
+    table: TableSource | None = None  # a table streamed from disk (X then holds none of it)
 
 
 def _is_idx(path: Path) -> bool:
@@ -62,6 +64,17 @@ def read_data(
     if n is not None:
         X = X.iloc[:n] if isinstance(X, pd.DataFrame) else X[:n]
     return LoadedData(X, str(path))
+
+
+def open_data(spec: str | Path, *, stream: bool | None = None, **kwargs: Any) -> LoadedData:
+    """`read_data`, or with `stream` a table opened to be read piece by piece (`table`). By
+    default (None) a Parquet or CSV file larger than STREAM_BYTES, or a folder of Parquet files,
+    is streamed; False reads it whole."""
+    path = Path(spec)
+    auto = is_streamable(path) and (path.is_dir() or table_bytes(path) > STREAM_BYTES)
+    if stream or (stream is None and auto):
+        return LoadedData(pd.DataFrame(), str(path), table=TableSource(path))
+    return read_data(spec, **kwargs)
 
 
 def _read_file(path: Path) -> pd.DataFrame | np.ndarray:
