@@ -25,6 +25,15 @@ from fds.cli.common import (
 app = new_typer()
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+StreamOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stream/--no-stream",
+        help="Read the input piece by piece and write --out (.parquet) one row group at a time "
+        "(docs/scale.md).",
+        show_default="a folder of Parquet files, or a table file over 512 MiB",
+    ),
+]
 
 
 @app.command()
@@ -276,7 +285,9 @@ def encode(
         ),
     ] = None,
     seed: NoiseSeedOpt = None,
+    stream: StreamOpt = None,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Encode data into latent factors.
@@ -288,8 +299,10 @@ def encode(
     Example: `fds encode --model runs/key --data census --seal keys/ --out shared.fdsz`
 
     Example: `fds encode --model runs/mm --data shapes-mm --from text --out codes.npy`
+
+    Example: `fds encode --model runs/big --data parts/ --out latents.parquet`   (streamed)
     """
-    from fds.data.files import SEALED_SUFFIX, read_data, write_output
+    from fds.data.files import SEALED_SUFFIX, open_data, write_output
     from fds.errors import DataError
     from fds.estimator import FDS
 
@@ -299,7 +312,24 @@ def encode(
         if out.exists() and not overwrite:
             raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
-    X = read_data(data).X
+    loaded = open_data(data, stream=stream)
+    if loaded.table is not None:
+        from fds.workflows.streamed import encode_streamed
+
+        if seal is not None or from_:
+            raise DataError("--seal and --from apply to data in memory, not to a streamed table")
+        summary = encode_streamed(
+            fitted,
+            loaded.table,
+            out,
+            transform=lambda frame, s: fitted.transform(frame, sample=sample, part=part, seed=s),
+            seed=seed,
+            overwrite=overwrite,
+            show_progress=not quiet,
+        )
+        emit(summary, as_json, "encoded (streamed)")
+        return
+    X = loaded.X
     if fitted.input_kind_ == "multimodal":  # a table's path columns: beside the table file
         from fds.multimodal import as_modalities
 
@@ -360,7 +390,9 @@ def decode(
         typer.Option("--to", help="Multimodal model: the modality to decode into, e.g. text."),
     ] = None,
     seed: NoiseSeedOpt = None,
+    stream: StreamOpt = None,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Decode latent factors back into rows or images (the decoder mean).
@@ -373,8 +405,10 @@ def decode(
 
     Example: `fds decode --model runs/mm --latents codes.npy --to text --out captions.csv`
     (captions and tables as .csv, images and sounds as .npy)
+
+    Example: `fds decode --model runs/big --latents latents.parquet --stream --out rows.parquet`
     """
-    from fds.data.files import SEALED_SUFFIX, read_latents, write_output
+    from fds.data.files import SEALED_SUFFIX, open_data, read_latents, write_output
     from fds.errors import DataError
     from fds.estimator import FDS
 
@@ -392,6 +426,21 @@ def decode(
         emit({"out": str(out), "rows": len(decoded), "modality": to}, as_json, "decoded")
         return
     key = private if private in (None, "prior", "neutral") else read_latents(private)
+    table = None if sealed else open_data(latents, stream=stream).table
+    if table is not None:
+        from fds.workflows.streamed import decode_streamed
+
+        summary = decode_streamed(
+            fitted,
+            table,
+            out,
+            private=key,
+            seed=seed,
+            overwrite=overwrite,
+            show_progress=not quiet,
+        )
+        emit(summary, as_json, "decoded (streamed)")
+        return
     extra: dict[str, Any] = {}
     if sealed:
         from fds.privacy.he import SealedLatents
@@ -447,6 +496,14 @@ def sample(
         ),
     ] = None,
     seed: NoiseSeedOpt = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Draw and write --out (.parquet) 65,536 rows at a time, never all in memory.",
+            show_default="above 1,000,000 rows",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
@@ -461,6 +518,8 @@ def sample(
     --out women_over_30.csv`
 
     Example: `fds sample --model runs/mm -n 50 --to image,text --out samples/`
+
+    Example: `fds sample --model runs/big -n 10000000 --out synthetic.parquet`   (streamed)
     """
     from fds.data.files import write_output
     from fds.errors import DataError
@@ -477,6 +536,22 @@ def sample(
         drawn = fitted.sample(n, seed=seed, modalities=_names(to) if to else None)
         files = write_modalities(drawn, out, overwrite=overwrite)
         emit({"out": str(out), "rows": n, "files": [str(f) for f in files]}, as_json, "sampled")
+        return
+    from fds.workflows.streamed import SAMPLE_STREAM_ROWS, sample_streamed
+
+    if stream or (stream is None and n > SAMPLE_STREAM_ROWS):
+        summary = sample_streamed(
+            fitted,
+            n,
+            out,
+            seed=seed,
+            overwrite=overwrite,
+            show_progress=not quiet,
+            conditions=condition or None,
+            max_draws=max_draws,
+            allow_fewer=allow_fewer,
+        )
+        emit(summary, as_json, "sampled (streamed)")
         return
     fitted.verbose = not quiet  # a bar once rejection sampling takes over a second
     samples = fitted.sample(

@@ -139,7 +139,7 @@ class Trainer:
         with (
             self._catch_interrupt(),
             threads_in_use(self._threads(loop)),
-            TrainingProgress(self.show_progress, self.epochs) as progress,
+            TrainingProgress(self.show_progress, self.epochs, self.batch_size) as progress,
         ):
             while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
                 if self._run_epoch(loop, progress):
