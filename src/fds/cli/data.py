@@ -37,11 +37,36 @@ StreamOpt = Annotated[
 
 
 @app.command()
-def datasets(as_json: JsonFlag = False) -> None:
-    """List the built-in data sets.
+def datasets(
+    action: Annotated[
+        str | None,
+        typer.Argument(help="`make` writes a generated table (see NAME).", show_default=False),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="With make: big-table (20 mixed columns).", show_default=False),
+    ] = None,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, help="With make: how many rows.")
+    ] = 1_000_000,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="With make: the .parquet file to write.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="With make: the generator's seed.")] = 0,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the built-in data sets, or write a generated table too large to hold in memory.
 
     Example: `fds datasets --json`
+
+    Example: `fds datasets make big-table --rows 10000000 --out big.parquet`   (written in
+    row groups of 65,536 rows, never whole in memory; docs/scale.md)
     """
+    if action is not None:
+        _make_table(action, name, rows, out, seed, overwrite, quiet, as_json)
+        return
     from fds.data.datasets import available_datasets
 
     items = available_datasets()
@@ -57,6 +82,41 @@ def datasets(as_json: JsonFlag = False) -> None:
             item["description"],
         )
     out_console.print(table)
+
+
+def _make_table(
+    action: str,
+    name: str | None,
+    rows: int,
+    out: Path | None,
+    seed: int,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """`fds datasets make big-table --rows N --out FILE.parquet`."""
+    from fds.data.datasets.big_table import BIG_TABLE_COLUMNS, big_table_pieces
+    from fds.data.files import check_parquet_output, write_parquet_pieces
+    from fds.training.progress import RowProgress
+
+    if action != "make" or name != "big-table":
+        raise typer.BadParameter(
+            f"unknown action {' '.join(filter(None, (action, name)))!r}; "
+            "use `fds datasets make big-table --rows N --out FILE.parquet`"
+        )
+    if out is None:
+        raise typer.BadParameter("give the file to write with --out FILE.parquet")
+    check_parquet_output(out, overwrite)
+    with RowProgress(not quiet, "big-table", rows) as progress:
+
+        def counted() -> Any:
+            for piece in big_table_pieces(rows, seed):
+                yield piece
+                progress.advance(len(piece))
+
+        written = write_parquet_pieces(counted(), out, overwrite=overwrite)
+    summary = {"out": str(out), "rows": written, "columns": BIG_TABLE_COLUMNS, "seed": seed}
+    emit(summary, as_json, "big-table written")
 
 
 @app.command()
