@@ -1,8 +1,7 @@
 """`big-table`: a synthetic mixed-type table of any size, made piece by piece (never whole in
 memory) for the streaming benchmark and tests: 20 columns (8 continuous, 4 counts, 3 binary,
 5 categorical), some depending on others, 4 with missing values. Piece i is drawn from
-(seed, i) alone, so a table of N rows is the same whatever the piece size that wrote it
-(as long as it is a multiple of PIECE_ROWS)."""
+(seed, i) alone, so a table's first k·PIECE_ROWS rows are the same whatever its size."""
 
 from __future__ import annotations
 
