@@ -21,17 +21,17 @@ import pandas as pd
 from fds.data.schema import KINDS, Kind
 from fds.data.support import detect_decimals, log_scale_for
 from fds.data.tabular import (
-    _N_QUANTILES,
+    N_QUANTILES,
     ColumnSpec,
     TabularCodec,
-    _as_dict,
-    _check_labels,
-    _declared_column,
-    _declared_kind,
-    _numbers,
-    _plain,
-    _premap,
     check_fit_options,
+    check_labels,
+    column_numbers,
+    declared_column,
+    declared_kind,
+    plain,
+    policy_dict,
+    premap,
     rows_without_gaps,
 )
 from fds.errors import DataError
@@ -68,14 +68,14 @@ class _Column:
         self.rows += len(column)
         present = column.dropna()
         if self.first_gap is None and len(present) < len(column):
-            self.first_gap = _plain(column.index[int(np.argmax(column.isna().to_numpy()))])
+            self.first_gap = plain(column.index[int(np.argmax(column.isna().to_numpy()))])
         self.values += len(present)
         if self.counts is not None:
             self.counts = self.counts.add(present.value_counts(), fill_value=0)
             if len(self.counts) > MAX_LEVELS:
                 self.counts = None
         if self.numeric and len(present):
-            self._add_numbers(_numbers(self.name, present), rng)
+            self._add_numbers(column_numbers(self.name, present), rng)
 
     def _add_numbers(self, numbers: np.ndarray, rng: np.random.Generator) -> None:
         self.low, self.high = min(self.low, numbers.min()), max(self.high, numbers.max())
@@ -147,18 +147,18 @@ def fit_streamed(
             stats.add(frame[name], rng)
     if not columns or not next(iter(columns.values())).rows:
         raise DataError("the table is empty: at least 1 row is required")
-    policies, default = _as_dict(missing), missing if isinstance(missing, str) else "error"
+    policies, default = policy_dict(missing), missing if isinstance(missing, str) else "error"
     specs = []
     for name, stats in columns.items():
         kind = (kinds or {}).get(name) or (
-            _declared_kind(name, declared) if declared_only else _infer_kind(stats)
+            declared_kind(name, declared) if declared_only else _infer_kind(stats)
         )
         if kind not in KINDS:
             raise DataError(f"column {name!r}: unknown kind {kind!r}; valid: {', '.join(KINDS)}")
         policy = policies.get(name, default)
         if name in declared["bounds"] or name in declared["categories"] or declared_only:
             empty = pd.Series([], dtype=stats.dtype)  # the declared spec reads the dtype only
-            specs.append(_declared_column(name, empty, kind, policy, declared, transform))
+            specs.append(declared_column(name, empty, kind, policy, declared, transform))
         else:
             specs.append(_spec(stats, kind, policy, transform))
     codec = TabularCodec(specs, feature_names=list(columns), from_array=False, transform=transform)
@@ -200,10 +200,10 @@ def _spec(stats: _Column, kind: Kind, policy: str, transform: str) -> ColumnSpec
     levels = sorted(stats.counts.index.tolist(), key=lambda v: (str(type(v)), v))
     if kind == "binary" and len(levels) > 2:
         raise DataError(f"column {name!r} is declared binary but has {len(levels)} distinct values")
-    spec.categories = [_plain(v) for v in levels]
-    _check_labels(name, spec.categories)
+    spec.categories = [plain(v) for v in levels]
+    check_labels(name, spec.categories)
     top = stats.counts.max()
-    spec.fill = next(_plain(v) for v in levels if stats.counts[v] == top)  # pandas' mode
+    spec.fill = next(plain(v) for v in levels if stats.counts[v] == top)  # pandas' mode
     return spec
 
 
@@ -224,10 +224,10 @@ def _numeric_spec(stats: _Column, spec: ColumnSpec, transform: str) -> ColumnSpe
         spec.bounded = True
         spec.log_scale = log_scale_for(sample, spec.support[0])
     if transform == "quantile" and spec.kind == "continuous":
-        levels = np.linspace(0, 1, min(_N_QUANTILES, max(stats.values, 2)))
-        spec.quantiles = np.quantile(_premap(spec, sample), levels).tolist()
+        levels = np.linspace(0, 1, min(N_QUANTILES, max(stats.values, 2)))
+        spec.quantiles = np.quantile(premap(spec, sample), levels).tolist()
     elif spec.bounded:  # the logit of the position in the range needs the range first
-        mapped = _premap(spec, sample)
+        mapped = premap(spec, sample)
         spec.center, spec.scale = float(mapped.mean()), float(mapped.std()) or 1.0
     else:
         n, mean, m2 = stats.moments["log1p" if spec.kind == "count" else "identity"]

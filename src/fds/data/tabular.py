@@ -45,7 +45,7 @@ from fds.data.support import (
 from fds.data.validation import FLOAT32_MAX, first_unrepresentable, why_unrepresentable
 from fds.errors import ConfigError, DataError
 
-_N_QUANTILES = 1000
+N_QUANTILES = 1000
 _DP_BINS = 64  # histogram bins between declared bounds (DP statistics)
 _DP_QUANTILES = 101
 _POLICIES = ("error", "impute", "model", "drop")
@@ -91,7 +91,7 @@ class HistogramNoise:
     rng: np.random.Generator
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """numpy scalars → Python scalars, so the spec dumps to JSON."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -147,13 +147,13 @@ class TabularCodec:
         check_fit_options(
             names, kinds, missing, transform, declared, declared_only, histogram_noise
         )
-        policies = _as_dict(missing)
+        policies = policy_dict(missing)
         default_policy = missing if isinstance(missing, str) else "error"
         specs = []
         for name in names:
             column = frame[name]
             kind = (kinds or {}).get(name) or (
-                _declared_kind(name, declared) if declared_only else infer_kind(column)
+                declared_kind(name, declared) if declared_only else infer_kind(column)
             )
             if kind not in KINDS:
                 raise DataError(
@@ -161,7 +161,7 @@ class TabularCodec:
                 )
             policy = policies.get(name, default_policy)
             if name in declared["bounds"] or name in declared["categories"] or declared_only:
-                spec = _declared_column(
+                spec = declared_column(
                     name, column, kind, policy, declared, transform, histogram_noise
                 )
             else:
@@ -316,7 +316,7 @@ def check_fit_options(
         )
     for option, mapping in (
         ("columns", kinds or {}),
-        ("missing", _as_dict(missing)),
+        ("missing", policy_dict(missing)),
         *declared.items(),
     ):
         for name in mapping:
@@ -350,7 +350,7 @@ def _is_finite_float(value: Any) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
-def _check_labels(name: str, levels: list[Any]) -> None:
+def check_labels(name: str, levels: list[Any]) -> None:
     bad = next((v for v in levels if not _is_label(v)), None)
     if bad is not None:
         raise DataError(
@@ -456,11 +456,11 @@ def _drop_columns(frame: pd.DataFrame, missing: str | dict[str, str]) -> list[st
     return [name for name, policy in missing.items() if policy == "drop" and name in frame.columns]
 
 
-def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
+def policy_dict(missing: str | dict[str, str]) -> dict[str, str]:
     return missing if isinstance(missing, dict) else {}
 
 
-def _numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndarray:
+def column_numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndarray:
     """A numeric column's values as float64, missing ones set to `fill`; NaN, inf and magnitudes
     float32 cannot hold are refused."""
     try:
@@ -473,7 +473,7 @@ def _numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndar
     bad = first_unrepresentable(numbers)
     if bad is not None:
         raise DataError(
-            f"column {name!r} holds {numbers[bad]:g} at row {_plain(column.index[bad])!r}; "
+            f"column {name!r} holds {numbers[bad]:g} at row {plain(column.index[bad])!r}; "
             + why_unrepresentable(numbers[bad])
         )
     return numbers
@@ -498,7 +498,7 @@ def _as_frame(data: Any, expected: list[str] | None = None) -> tuple[pd.DataFram
     return pd.DataFrame(array, columns=names), True
 
 
-def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
+def declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
     """Under DP a column's kind comes from the user, not from looking at its values."""
     if name in declared["bounds"]:
         return "continuous"
@@ -511,7 +511,7 @@ def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
     )
 
 
-def _declared_column(
+def declared_column(
     name: str,
     column: pd.Series,
     kind: Kind,
@@ -541,13 +541,13 @@ def _declared_column(
         spec.bounded = transform == "bounded"
         # the dtype is the schema, not a statistic: integer columns decode to integers
         spec.decimals = 0 if kind == "count" or is_integer_dtype(column.dtype) else None
-        mapped = _premap(spec, np.array([lo, hi]))
+        mapped = premap(spec, np.array([lo, hi]))
         spec.center = float(mapped.mean())
         spec.scale = float(mapped[1] - mapped[0]) / 2
         if noise is not None:
             if not pd.api.types.is_numeric_dtype(column.dtype):
                 raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
-            values = _premap(spec, np.clip(column.dropna().to_numpy(dtype=np.float64), lo, hi))
+            values = premap(spec, np.clip(column.dropna().to_numpy(dtype=np.float64), lo, hi))
             edges = np.linspace(mapped[0], mapped[1], _DP_BINS + 1)
             counts = np.histogram(values, edges)[0] + noise.rng.normal(0, noise.std, _DP_BINS)
             quantile = transform == "quantile" and kind == "continuous"
@@ -561,7 +561,7 @@ def _declared_column(
             f"column {name!r} is {kind} and needs declared categories: {{{name!r}: [...]}}"
         )
     levels = list(declared["categories"][name])
-    _check_labels(name, levels)
+    check_labels(name, levels)
     if len(levels) != len(set(map(repr, levels))) or not levels:
         raise ConfigError(f"categories of column {name!r} must be a non-empty list without repeats")
     if kind == "binary" and len(levels) != 2:
@@ -604,7 +604,7 @@ def _fit_column(
     if kind in ("continuous", "count"):
         if not pd.api.types.is_numeric_dtype(column.dtype):
             raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
-        numbers = _numbers(name, values)
+        numbers = column_numbers(name, values)
         if kind == "count" and ((numbers < 0).any() or (np.mod(numbers, 1) != 0).any()):
             raise DataError(
                 f"column {name!r} is declared count but holds negative or fractional values"
@@ -615,9 +615,9 @@ def _fit_column(
         if transform == "bounded":
             spec.bounded = True
             spec.log_scale = log_scale_for(numbers, spec.support[0])
-        mapped = _premap(spec, numbers)
+        mapped = premap(spec, numbers)
         if transform == "quantile" and kind == "continuous":
-            levels = np.linspace(0, 1, min(_N_QUANTILES, max(len(mapped), 2)))  # 1 row: [q, q]
+            levels = np.linspace(0, 1, min(N_QUANTILES, max(len(mapped), 2)))  # 1 row: [q, q]
             spec.quantiles = np.quantile(mapped, levels).tolist()
         else:
             spec.center = float(mapped.mean())
@@ -628,13 +628,13 @@ def _fit_column(
             raise DataError(
                 f"column {name!r} is declared binary but has {len(levels)} distinct values"
             )
-        spec.categories = [_plain(v) for v in levels]
-        _check_labels(name, spec.categories)
-        spec.fill = _plain(values.mode().iloc[0])
+        spec.categories = [plain(v) for v in levels]
+        check_labels(name, spec.categories)
+        spec.fill = plain(values.mode().iloc[0])
     return spec
 
 
-def _premap(spec: ColumnSpec, numbers: np.ndarray) -> np.ndarray:
+def premap(spec: ColumnSpec, numbers: np.ndarray) -> np.ndarray:
     """A numeric column's values before standardizing: the bounded logit, log1p for counts."""
     if spec.bounded:
         return to_logit(numbers, spec.range, spec.log_scale)
@@ -642,7 +642,7 @@ def _premap(spec: ColumnSpec, numbers: np.ndarray) -> np.ndarray:
 
 
 def _unmap(spec: ColumnSpec, mapped: np.ndarray) -> np.ndarray:
-    """The inverse of `_premap`, for any real input."""
+    """The inverse of `premap`, for any real input."""
     if spec.bounded:
         return from_logit(mapped, spec.range, spec.log_scale)
     if spec.kind == "count":  # expm1 overflows past log1p(FLOAT32_MAX) ≈ 88.7
@@ -658,11 +658,11 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
             f"the model was fitted with missing: {spec.missing}"
         )
     if spec.kind in ("continuous", "count"):
-        numbers = _numbers(spec.name, column, spec.fill if row is not None else None)
+        numbers = column_numbers(spec.name, column, spec.fill if row is not None else None)
         limits = spec.range if spec.bounded else spec.bounds
         if limits is not None:
             numbers = np.clip(numbers, *limits)
-        mapped = _premap(spec, numbers)
+        mapped = premap(spec, numbers)
         if spec.quantiles is not None:
             ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))
             return ndtri(np.clip(ranks, _EPS, 1 - _EPS))[:, None]
@@ -671,7 +671,7 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
         if bad is not None:
             raise DataError(
                 f"column {spec.name!r} holds {numbers[bad]:g} at row "
-                f"{_plain(column.index[bad])!r}, {abs(scaled[bad]):.3g} standard deviations from "
+                f"{plain(column.index[bad])!r}, {abs(scaled[bad]):.3g} standard deviations from "
                 "the data the model was fitted on: too far to model (float32)"
             )
         return scaled[:, None]
@@ -683,8 +683,8 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     if (codes < 0).any():
         bad = int(np.argmax(codes < 0))
         raise DataError(
-            f"column {spec.name!r} has unseen category {_plain(column.iloc[bad])!r} at row "
-            f"{_plain(column.index[bad])!r} (known: {', '.join(map(str, spec.categories[:10]))})"
+            f"column {spec.name!r} has unseen category {plain(column.iloc[bad])!r} at row "
+            f"{plain(column.index[bad])!r} (known: {', '.join(map(str, spec.categories[:10]))})"
         )
     if spec.kind == "binary":
         return (codes == len(spec.categories) - 1).astype(np.float32)[:, None]
