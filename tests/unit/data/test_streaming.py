@@ -14,6 +14,7 @@ import pytest
 from fds.data import stream_fit
 from fds.data.datasets.big_table import BIG_TABLE_COLUMNS, MISSING, big_table_pieces
 from fds.data.files import write_parquet_pieces
+from fds.data.stream import Rows
 from fds.data.stream_fit import fit_streamed
 from fds.data.streamed_rows import StreamedRows, split_units
 from fds.data.table_stream import TableSource
@@ -178,3 +179,11 @@ def test_big_table_is_20_mixed_columns_with_gaps_the_same_for_any_run() -> None:
     assert {"float64", "int64", "bool", "object"} <= kinds
     # a table of 65,536 rows is the first piece of any larger one
     pd.testing.assert_frame_equal(next(big_table_pieces(65_536, seed=3)), pieces[0])
+
+
+def test_in_memory_rows_shard_the_same_way() -> None:
+    rows = Rows(np.arange(103, dtype=np.float32)[:, None], np.arange(103))
+    shards = [rows.shard(r, 4) for r in range(4)]
+    assert {len(s) for s in shards} == {25}
+    served = np.concatenate([s.source[s.index] for s in shards]).ravel()
+    assert len(set(served.tolist())) == 100  # disjoint
