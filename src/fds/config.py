@@ -509,14 +509,19 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def check_run_keys(params: dict[str, Any]) -> dict[str, str]:
-    """The data arguments of `params` (`data`, `data_root`): each a path or a built-in name."""
+def check_run_keys(params: dict[str, Any]) -> dict[str, Any]:
+    """The data arguments of `params`: `data`, `data_root` (each a path or a built-in name) and
+    `stream` (true or false)."""
     args = {key: params[key] for key in RUN_KEYS if params.get(key) is not None}
     for key, value in args.items():
+        if key == "stream":
+            if not isinstance(value, bool):
+                raise ConfigError(f"stream must be true or false, got {value!r:.40}")
+            continue
         if not isinstance(value, str | Path) or not str(value).strip():
             shown = f"{type(value).__name__} {value!r:.40}"
             raise ConfigError(f"{key} must be a path or a built-in data set name, got {shown}")
-    return {key: str(value) for key, value in args.items()}
+    return {key: value if key == "stream" else str(value) for key, value in args.items()}
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -40,6 +40,9 @@ from fds.data.sensitive import (
     sensitive_to_json,
 )
 from fds.data.stream import Rows, split_indices
+from fds.data.stream_fit import fit_streamed
+from fds.data.streamed_rows import StreamedRows, counted_frames, split_units
+from fds.data.table_stream import TableSource, Unit
 from fds.data.tabular import HistogramNoise, TabularCodec, rows_kept
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model
@@ -52,6 +55,7 @@ from fds.training.trainer import Trainer
 
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
+STREAM_VAL_ROWS = 65_536  # streamed: validation rows (and rows the code prior is fitted on)
 _SHIFT_DRAWS = 20_000  # prior draws the indicator shift is fitted on (at least the train size)
 PARTS = ("all", "public", "private")
 
@@ -171,6 +175,63 @@ class FDS(TransformerMixin, BaseEstimator):
         self._fit_code_distribution(Rows(source, train_idx, encode))
         self._fit_missing_shift(source, train_idx)
         self._fit_key_prior(Rows(source, train_idx, encode, attributes))
+        return self
+
+    def fit_streamed(
+        self,
+        table: TableSource,
+        *,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> FDS:
+        """Fit on a table read from disk piece by piece, never whole (docs/scale.md): the codec
+        in one pass (`fds.data.stream_fit`), then training on batches streamed by row group
+        through a shuffle buffer (`fds.data.streamed_rows`). Validation holds out whole row
+        groups (at most `STREAM_VAL_ROWS` rows, read once into memory). Not offered: DP-SGD
+        (its Poisson batches need random access), a private block, constraints, modalities."""
+        config = self._config()
+        _check_streamable(config)
+        kept: dict[Unit, int] = {}
+        codec, _ = fit_streamed(
+            counted_frames(table, config.missing, kept),
+            kinds=config.columns,
+            missing=config.missing,
+            transform=config.continuous_transform,
+            bounds=config.bounds,
+            categories=config.categories,
+        )
+        units = [Unit(u.path, u.row_group, kept[u]) for u in table.units if kept.get(u)]
+        train_units, val_units = split_units(
+            units, config.val_fraction, config.seed, STREAM_VAL_ROWS
+        )
+        train = StreamedRows(table, train_units, codec.encode, config.missing)
+        if len(train) < 2:
+            raise DataError(f"need at least 2 samples to train, got n_samples = {len(train)}")
+        val = StreamedRows(table, val_units, codec.encode, config.missing) if val_units else None
+        self.sensitive_ = []
+        torch.manual_seed(config.seed)
+        model = self._build(config, codec)
+        trainer = Trainer(
+            model,
+            config,
+            train,
+            val.head(STREAM_VAL_ROWS) if val is not None else None,
+            run_dir=Path(run_dir) if run_dir else None,
+            show_progress=bool(self.verbose),
+            on_epoch=on_epoch,
+        )
+        self.history_ = trainer.fit(resume=resume)
+        self.best_epoch_, self.privacy_ = trainer.best_epoch, None
+        self.validation_units_ = val_units  # the held-out row groups
+        self.model_, self.codec_, self.config_ = model.eval(), codec, config
+        self.input_kind_ = "table"
+        self.feature_names_in_ = np.asarray(codec.feature_names, dtype=object)
+        self.n_features_in_ = len(codec.feature_names)
+        head = train.head(STREAM_VAL_ROWS)  # the code distribution and missing rates
+        self._fit_code_distribution(head)
+        self._fit_missing_shift(head.source, head.index)
+        self.key_prior_ = None
         return self
 
     def _fit_multimodal(self, X: Any) -> FDS:
@@ -859,6 +920,24 @@ def _fit_sensitive(
     frame, names = sensitive_frame(X, names, values)
     columns = fit_sensitive(frame)
     return config.model_copy(update={"sensitive": names}), columns, encode_sensitive(columns, frame)
+
+
+def _check_streamable(config: FDSConfig) -> None:
+    """Refuse, before reading the table, what streamed training does not offer."""
+    refused = {
+        "privacy (DP-SGD draws Poisson batches, which need random access to the rows)": (
+            config.privacy is not None
+        ),
+        "a private block (private_dim, sensitive)": bool(config.private_dim or config.sensitive),
+        "constraints": bool(config.constraints),
+        "modalities": bool(config.modalities),
+    }
+    what = next((name for name, on in refused.items() if on), None)
+    if what is not None:
+        raise ConfigError(
+            f"a streamed table cannot be trained with {what}; train on the table in memory "
+            "(without --stream, on a file under the streaming threshold)"
+        )
 
 
 def _check_custom_modules(model: FactorizedAutoencoder, n_in: int) -> None:

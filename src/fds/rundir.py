@@ -72,7 +72,8 @@ SAMPLES_PNG = "samples.png"
 SAMPLES_CSV = "samples.csv"
 COLUMNS_PNG = "columns.png"
 
-RUN_KEYS = ("data", "data_root")  # what config.yaml holds beside the model parameters
+# what config.yaml holds beside the model parameters (`stream`: read the table piece by piece)
+RUN_KEYS = ("data", "data_root", "stream")
 
 
 def split_run_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -25,14 +25,48 @@ from fds.cli.common import (
 app = new_typer()
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+StreamOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stream/--no-stream",
+        help="Read the input piece by piece and write --out (.parquet) one row group at a time "
+        "(docs/scale.md).",
+        show_default="a folder of Parquet files, or a table file over 512 MiB",
+    ),
+]
 
 
 @app.command()
-def datasets(as_json: JsonFlag = False) -> None:
-    """List the built-in data sets.
+def datasets(
+    action: Annotated[
+        str | None,
+        typer.Argument(help="`make` writes a generated table (see NAME).", show_default=False),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="With make: big-table (20 mixed columns).", show_default=False),
+    ] = None,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, help="With make: how many rows.")
+    ] = 1_000_000,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="With make: the .parquet file to write.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="With make: the generator's seed.")] = 0,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the built-in data sets, or write a generated table too large to hold in memory.
 
     Example: `fds datasets --json`
+
+    Example: `fds datasets make big-table --rows 10000000 --out big.parquet`   (written in
+    row groups of 65,536 rows, never whole in memory; docs/scale.md)
     """
+    if action is not None:
+        _make_table(action, name, rows, out, seed, overwrite, quiet, as_json)
+        return
     from fds.data.datasets import available_datasets
 
     items = available_datasets()
@@ -48,6 +82,41 @@ def datasets(as_json: JsonFlag = False) -> None:
             item["description"],
         )
     out_console.print(table)
+
+
+def _make_table(
+    action: str,
+    name: str | None,
+    rows: int,
+    out: Path | None,
+    seed: int,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """`fds datasets make big-table --rows N --out FILE.parquet`."""
+    from fds.data.datasets.big_table import BIG_TABLE_COLUMNS, big_table_pieces
+    from fds.data.files import check_parquet_output, write_parquet_pieces
+    from fds.training.progress import RowProgress
+
+    if action != "make" or name != "big-table":
+        raise typer.BadParameter(
+            f"unknown action {' '.join(filter(None, (action, name)))!r}; "
+            "use `fds datasets make big-table --rows N --out FILE.parquet`"
+        )
+    if out is None:
+        raise typer.BadParameter("give the file to write with --out FILE.parquet")
+    check_parquet_output(out, overwrite)
+    with RowProgress(not quiet, "big-table", rows) as progress:
+
+        def counted() -> Any:
+            for piece in big_table_pieces(rows, seed):
+                yield piece
+                progress.advance(len(piece))
+
+        written = write_parquet_pieces(counted(), out, overwrite=overwrite)
+    summary = {"out": str(out), "rows": written, "columns": BIG_TABLE_COLUMNS, "seed": seed}
+    emit(summary, as_json, "big-table written")
 
 
 @app.command()
@@ -126,6 +195,15 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in RUN from its last checkpoint.")
     ] = False,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Read the table piece by piece, never whole (Parquet file or folder, CSV; "
+            "docs/scale.md).",
+            show_default="a folder of Parquet files, or a table file over 512 MiB",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
     threads: ThreadsOpt = None,
     device: Annotated[
@@ -164,6 +242,8 @@ def train(
 
     `torchrun --nproc-per-node 2 -m fds train --data census --out runs/ddp`   (one model, two
     processes, DistributedDataParallel; rank 0 writes the run and prints; docs/scale.md)
+
+    `fds train --data parts/ --epochs 1 --out runs/big`   (a folder of Parquet files, streamed)
     """
     from fds.config import load_yaml
     from fds.data.multimodal.columns import parse_modalities
@@ -196,6 +276,7 @@ def train(
         "fusion": fusion,
         "missing_rate": missing_rate,
         "modalities": parse_modalities(modalities) if modalities else None,
+        "stream": stream,
     }
     params |= {k: v for k, v in cli.items() if v is not None}
     # Ctrl-C: train_run's KeyboardInterrupt says what is on disk and how to go on
@@ -277,7 +358,9 @@ def encode(
         ),
     ] = None,
     seed: NoiseSeedOpt = None,
+    stream: StreamOpt = None,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Encode data into latent factors.
@@ -289,8 +372,10 @@ def encode(
     Example: `fds encode --model runs/key --data census --seal keys/ --out shared.fdsz`
 
     Example: `fds encode --model runs/mm --data shapes-mm --from text --out codes.npy`
+
+    Example: `fds encode --model runs/big --data parts/ --out latents.parquet`   (streamed)
     """
-    from fds.data.files import SEALED_SUFFIX, read_data, write_output
+    from fds.data.files import SEALED_SUFFIX, open_data, write_output
     from fds.errors import DataError
     from fds.estimator import FDS
 
@@ -300,7 +385,24 @@ def encode(
         if out.exists() and not overwrite:
             raise DataError(f"{out} exists; pass --overwrite to replace it")
     fitted = FDS.load(model)
-    X = read_data(data).X
+    loaded = open_data(data, stream=stream)
+    if loaded.table is not None:
+        from fds.workflows.streamed import encode_streamed
+
+        if seal is not None or from_:
+            raise DataError("--seal and --from apply to data in memory, not to a streamed table")
+        summary = encode_streamed(
+            fitted,
+            loaded.table,
+            out,
+            transform=lambda frame, s: fitted.transform(frame, sample=sample, part=part, seed=s),
+            seed=seed,
+            overwrite=overwrite,
+            show_progress=not quiet,
+        )
+        emit(summary, as_json, "encoded (streamed)")
+        return
+    X = loaded.X
     if fitted.input_kind_ == "multimodal":  # a table's path columns: beside the table file
         from fds.multimodal import as_modalities
 
@@ -361,7 +463,9 @@ def decode(
         typer.Option("--to", help="Multimodal model: the modality to decode into, e.g. text."),
     ] = None,
     seed: NoiseSeedOpt = None,
+    stream: StreamOpt = None,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Decode latent factors back into rows or images (the decoder mean).
@@ -374,8 +478,10 @@ def decode(
 
     Example: `fds decode --model runs/mm --latents codes.npy --to text --out captions.csv`
     (captions and tables as .csv, images and sounds as .npy)
+
+    Example: `fds decode --model runs/big --latents latents.parquet --stream --out rows.parquet`
     """
-    from fds.data.files import SEALED_SUFFIX, read_latents, write_output
+    from fds.data.files import SEALED_SUFFIX, open_data, read_latents, write_output
     from fds.errors import DataError
     from fds.estimator import FDS
 
@@ -393,6 +499,21 @@ def decode(
         emit({"out": str(out), "rows": len(decoded), "modality": to}, as_json, "decoded")
         return
     key = private if private in (None, "prior", "neutral") else read_latents(private)
+    table = None if sealed else open_data(latents, stream=stream).table
+    if table is not None:
+        from fds.workflows.streamed import decode_streamed
+
+        summary = decode_streamed(
+            fitted,
+            table,
+            out,
+            private=key,
+            seed=seed,
+            overwrite=overwrite,
+            show_progress=not quiet,
+        )
+        emit(summary, as_json, "decoded (streamed)")
+        return
     extra: dict[str, Any] = {}
     if sealed:
         from fds.privacy.he import SealedLatents
@@ -448,6 +569,14 @@ def sample(
         ),
     ] = None,
     seed: NoiseSeedOpt = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Draw and write --out (.parquet) 65,536 rows at a time, never all in memory.",
+            show_default="above 1,000,000 rows",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonFlag = False,
@@ -462,6 +591,8 @@ def sample(
     --out women_over_30.csv`
 
     Example: `fds sample --model runs/mm -n 50 --to image,text --out samples/`
+
+    Example: `fds sample --model runs/big -n 10000000 --out synthetic.parquet`   (streamed)
     """
     from fds.data.files import write_output
     from fds.errors import DataError
@@ -478,6 +609,22 @@ def sample(
         drawn = fitted.sample(n, seed=seed, modalities=_names(to) if to else None)
         files = write_modalities(drawn, out, overwrite=overwrite)
         emit({"out": str(out), "rows": n, "files": [str(f) for f in files]}, as_json, "sampled")
+        return
+    from fds.workflows.streamed import SAMPLE_STREAM_ROWS, sample_streamed
+
+    if stream or (stream is None and n > SAMPLE_STREAM_ROWS):
+        summary = sample_streamed(
+            fitted,
+            n,
+            out,
+            seed=seed,
+            overwrite=overwrite,
+            show_progress=not quiet,
+            conditions=condition or None,
+            max_draws=max_draws,
+            allow_fewer=allow_fewer,
+        )
+        emit(summary, as_json, "sampled (streamed)")
         return
     fitted.verbose = not quiet  # a bar once rejection sampling takes over a second
     samples = fitted.sample(

@@ -8,16 +8,25 @@ them, and the readers here name that instead of failing on the suffix.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fds.data.datasets import available_datasets, is_builtin, load_builtin
 from fds.data.images import read_idx, read_png_folder
+from fds.data.table_stream import (
+    PARQUET_SUFFIXES,
+    STREAM_BYTES,
+    TableSource,
+    is_streamable,
+    table_bytes,
+)
 from fds.errors import DataError
 from fds.rundir import atomic_write
 
@@ -33,6 +42,7 @@ class LoadedData:
     labels: np.ndarray | None = None
     factors: pd.DataFrame | None = None
     sensitive: tuple[str, ...] = ()
+    table: TableSource | None = None  # a table streamed from disk (X then holds none of it)
 
 
 def _is_idx(path: Path) -> bool:
@@ -62,6 +72,17 @@ def read_data(
     if n is not None:
         X = X.iloc[:n] if isinstance(X, pd.DataFrame) else X[:n]
     return LoadedData(X, str(path))
+
+
+def open_data(spec: str | Path, *, stream: bool | None = None, **kwargs: Any) -> LoadedData:
+    """`read_data`, or with `stream` a table opened to be read piece by piece (`table`). By
+    default (None) a Parquet or CSV file larger than STREAM_BYTES, or a folder of Parquet files,
+    is streamed; False reads it whole."""
+    path = Path(spec)
+    auto = is_streamable(path) and (path.is_dir() or table_bytes(path) > STREAM_BYTES)
+    if stream or (stream is None and auto):
+        return LoadedData(pd.DataFrame(), str(path), table=TableSource(path))
+    return read_data(spec, **kwargs)
 
 
 def _read_file(path: Path) -> pd.DataFrame | np.ndarray:
@@ -111,10 +132,9 @@ def check_creatable(path: Path) -> None:
         raise DataError(f"cannot create {path}: {blocker} is a file, not a folder")
 
 
-def write_output(
-    obj: pd.DataFrame | np.ndarray, path: str | Path, *, overwrite: bool = False
-) -> Path:
-    """Write a table (.csv/.parquet) or an array (.npy/.parquet/.csv) atomically."""
+def check_output(path: str | Path, overwrite: bool) -> Path:
+    """Refuse, before any work, an output path that is a folder, of an unknown type, already
+    there (without `overwrite`) or under a file."""
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_dir():
@@ -130,6 +150,57 @@ def write_output(
     if path.exists() and not overwrite:
         raise DataError(f"{path} exists; pass --overwrite to replace it")
     check_creatable(path)
+    return path
+
+
+def check_parquet_output(path: str | Path, overwrite: bool) -> Path:
+    """`check_output`, and a streamed table is written as Parquet."""
+    path = check_output(path, overwrite)
+    if path.suffix.lower() not in PARQUET_SUFFIXES:
+        raise DataError(f"{path}: a streamed table is written as .parquet, not {path.suffix}")
+    return path
+
+
+def write_parquet_pieces(
+    pieces: Iterable[pd.DataFrame | np.ndarray], path: str | Path, *, overwrite: bool = False
+) -> int:
+    """Write a table given piece by piece to Parquet, one row group per piece, so that it is
+    never whole in memory; atomically (nothing is left at `path` when a piece fails). Arrays
+    become columns z0, z1, …; every piece must have the first one's columns. Returns the rows."""
+    path = check_parquet_output(path, overwrite)
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        writer: pq.ParquetWriter | None = None
+        try:
+            for piece in pieces:
+                if isinstance(piece, np.ndarray):
+                    piece = pd.DataFrame(piece, columns=[f"z{i}" for i in range(piece.shape[1])])
+                schema = None if writer is None else writer.schema
+                try:
+                    table = pa.Table.from_pandas(piece, schema=schema, preserve_index=False)
+                except (pa.ArrowException, ValueError, KeyError) as exc:
+                    raise DataError(f"{path}: a piece does not fit the first one: {exc}") from None
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows += len(piece)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise DataError(f"{path}: nothing to write (no rows)")
+
+    atomic_write(path, write)
+    return rows
+
+
+def write_output(
+    obj: pd.DataFrame | np.ndarray, path: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Write a table (.csv/.parquet) or an array (.npy/.parquet/.csv) atomically."""
+    path = check_output(path, overwrite)
+    suffix = path.suffix.lower()
     if isinstance(obj, np.ndarray) and suffix != ".npy":
         if obj.ndim != 2:
             raise DataError(f"{path}: arrays of shape {obj.shape} can only be written as .npy")

@@ -3,8 +3,8 @@ and encoded, so a data set larger than RAM can be trained on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,29 @@ import torch
 
 # Encoded rows up to this size are held in memory for training (Rows.in_memory).
 IN_MEMORY_BYTES = 2**30
+
+
+Batch = tuple[torch.Tensor, torch.Tensor | None]  # encoded rows and their attributes (or None)
+
+
+class BatchSource(Protocol):
+    """What the Trainer reads training rows from: `Rows` (random access) or a streamed table
+    (`fds.data.streamed_rows.StreamedRows`)."""
+
+    def __len__(self) -> int: ...
+
+    def epoch_batches(self, batch_size: int, seed: int, epoch: int, start: int) -> Iterator[Batch]:
+        """The full batches of epoch `epoch` in a seeded order (len // batch_size of them),
+        from batch `start` on (a resumed epoch)."""
+        ...
+
+    def head(self, n: int) -> Rows:
+        """The first `n` rows, in memory."""
+        ...
+
+    def shard(self, rank: int, world_size: int) -> BatchSource:
+        """Rank `rank`'s disjoint share of the rows, of the same length on every rank."""
+        ...
 
 
 class Rows:
@@ -59,6 +82,23 @@ class Rows:
         encoded = np.ascontiguousarray(self.encode(self.source[self.index]), dtype=np.float32)
         attributes = None if self.attributes is None else self.attributes[self.index]
         return Rows(encoded, np.arange(len(self)), None, attributes)
+
+    def epoch_batches(self, batch_size: int, seed: int, epoch: int, start: int) -> Iterator[Batch]:
+        """A permutation drawn from (seed, epoch), cut into full batches (the rest is left out)."""
+        order = np.random.default_rng((seed, epoch)).permutation(len(self))
+        for b in range(start, len(self) // batch_size):
+            positions = order[b * batch_size : (b + 1) * batch_size]
+            yield self.take(positions), self.attributes_at(positions)
+
+    def head(self, n: int) -> Rows:
+        return Rows(self.source, self.index[:n], self.encode, self.attributes)
+
+    def shard(self, rank: int, world_size: int) -> Rows:
+        """Every `world_size`-th row from `rank` on, cut to the shortest rank's length."""
+        length = len(self) // world_size
+        return Rows(
+            self.source, self.index[rank::world_size][:length], self.encode, self.attributes
+        )
 
     def attributes_at(self, positions: np.ndarray) -> torch.Tensor | None:
         """The sensitive attributes of the rows `take(positions)` returns, in the same order."""

@@ -45,7 +45,7 @@ from fds.data.support import (
 from fds.data.validation import FLOAT32_MAX, first_unrepresentable, why_unrepresentable
 from fds.errors import ConfigError, DataError
 
-_N_QUANTILES = 1000
+N_QUANTILES = 1000
 _DP_BINS = 64  # histogram bins between declared bounds (DP statistics)
 _DP_QUANTILES = 101
 _POLICIES = ("error", "impute", "model", "drop")
@@ -91,7 +91,7 @@ class HistogramNoise:
     rng: np.random.Generator
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """numpy scalars → Python scalars, so the spec dumps to JSON."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -143,38 +143,17 @@ class TabularCodec:
                 "minimum of 1 is required, and at least 1 row"
             )
         names = [str(c) for c in frame.columns]
-        if transform not in _TRANSFORMS:
-            raise DataError(f"unknown transform {transform!r}; valid: {', '.join(_TRANSFORMS)}")
-        given = missing.items() if isinstance(missing, dict) else [(None, missing)]
-        for name, policy in given:
-            if policy not in _POLICIES:
-                where = f" for column {name!r}" if name is not None else ""
-                raise DataError(
-                    f"unknown missing policy {policy!r}{where}; valid: {', '.join(_POLICIES)}"
-                )
         declared = {"bounds": bounds or {}, "categories": categories or {}}
-        if declared_only and transform == "quantile" and histogram_noise is None:
-            raise ConfigError(
-                "continuous_transform quantile needs the data's quantiles, which DP training does "
-                "not read; set privacy.statistics_epsilon (DP quantiles) or use standard"
-            )
-        for option, mapping in (
-            ("columns", kinds or {}),
-            ("missing", _as_dict(missing)),
-            *declared.items(),
-        ):
-            for name in mapping:
-                if name not in names:
-                    raise DataError(
-                        f"{option} names column {name!r}, which the data lacks{_suggest(name, names)}"
-                    )
-        policies = _as_dict(missing)
+        check_fit_options(
+            names, kinds, missing, transform, declared, declared_only, histogram_noise
+        )
+        policies = policy_dict(missing)
         default_policy = missing if isinstance(missing, str) else "error"
         specs = []
         for name in names:
             column = frame[name]
             kind = (kinds or {}).get(name) or (
-                _declared_kind(name, declared) if declared_only else infer_kind(column)
+                declared_kind(name, declared) if declared_only else infer_kind(column)
             )
             if kind not in KINDS:
                 raise DataError(
@@ -182,7 +161,7 @@ class TabularCodec:
                 )
             policy = policies.get(name, default_policy)
             if name in declared["bounds"] or name in declared["categories"] or declared_only:
-                spec = _declared_column(
+                spec = declared_column(
                     name, column, kind, policy, declared, transform, histogram_noise
                 )
             else:
@@ -310,6 +289,43 @@ class TabularCodec:
         return codec
 
 
+def check_fit_options(
+    names: list[str],
+    kinds: dict[str, str] | None,
+    missing: str | dict[str, str],
+    transform: str,
+    declared: dict[str, dict[str, Any]],
+    declared_only: bool,
+    histogram_noise: HistogramNoise | None,
+) -> None:
+    """Refuse an unknown transform or policy, a column option naming no column of `names`, and
+    quantiles under DP without DP statistics (before any statistic is read)."""
+    if transform not in _TRANSFORMS:
+        raise DataError(f"unknown transform {transform!r}; valid: {', '.join(_TRANSFORMS)}")
+    given = missing.items() if isinstance(missing, dict) else [(None, missing)]
+    for name, policy in given:
+        if policy not in _POLICIES:
+            where = f" for column {name!r}" if name is not None else ""
+            raise DataError(
+                f"unknown missing policy {policy!r}{where}; valid: {', '.join(_POLICIES)}"
+            )
+    if declared_only and transform == "quantile" and histogram_noise is None:
+        raise ConfigError(
+            "continuous_transform quantile needs the data's quantiles, which DP training does "
+            "not read; set privacy.statistics_epsilon (DP quantiles) or use standard"
+        )
+    for option, mapping in (
+        ("columns", kinds or {}),
+        ("missing", policy_dict(missing)),
+        *declared.items(),
+    ):
+        for name in mapping:
+            if name not in names:
+                raise DataError(
+                    f"{option} names column {name!r}, which the data lacks{_suggest(name, names)}"
+                )
+
+
 _SPEC_FIELDS = frozenset(ColumnSpec.__dataclass_fields__)
 
 
@@ -334,7 +350,7 @@ def _is_finite_float(value: Any) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
-def _check_labels(name: str, levels: list[Any]) -> None:
+def check_labels(name: str, levels: list[Any]) -> None:
     bad = next((v for v in levels if not _is_label(v)), None)
     if bad is not None:
         raise DataError(
@@ -417,23 +433,34 @@ def rows_kept(data: pd.DataFrame | np.ndarray, missing: str | dict[str, str]) ->
     """Which rows a table keeps under missing: drop (those without a gap in a drop column),
     None when no column's policy is drop."""
     frame, _ = _as_frame(data)
-    if isinstance(missing, str):
-        names = list(frame.columns) if missing == "drop" else []
-    else:
-        names = [name for name, policy in missing.items() if policy == "drop"]
-    if not names:
-        return None
-    keep = ~frame[[n for n in names if n in frame.columns]].isna().any(axis=1).to_numpy()
-    if not keep.any():
-        raise DataError(f"missing: drop leaves no rows: every row has a gap in {names[0]!r}")
+    keep = rows_without_gaps(frame, missing)
+    if keep is not None and not keep.any():
+        raise DataError(
+            f"missing: drop leaves no rows: every row has a gap in {_drop_columns(frame, missing)[0]!r}"
+        )
     return keep
 
 
-def _as_dict(missing: str | dict[str, str]) -> dict[str, str]:
+def rows_without_gaps(frame: pd.DataFrame, missing: str | dict[str, str]) -> np.ndarray | None:
+    """The rows of `frame` without a gap in a column whose policy is drop (None: no such column);
+    a piece of a streamed table may keep none."""
+    names = _drop_columns(frame, missing)
+    if not names:
+        return None
+    return ~frame[names].isna().any(axis=1).to_numpy()
+
+
+def _drop_columns(frame: pd.DataFrame, missing: str | dict[str, str]) -> list[str]:
+    if isinstance(missing, str):
+        return list(frame.columns) if missing == "drop" else []
+    return [name for name, policy in missing.items() if policy == "drop" and name in frame.columns]
+
+
+def policy_dict(missing: str | dict[str, str]) -> dict[str, str]:
     return missing if isinstance(missing, dict) else {}
 
 
-def _numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndarray:
+def column_numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndarray:
     """A numeric column's values as float64, missing ones set to `fill`; NaN, inf and magnitudes
     float32 cannot hold are refused."""
     try:
@@ -446,7 +473,7 @@ def _numbers(name: str, column: pd.Series, fill: float | None = None) -> np.ndar
     bad = first_unrepresentable(numbers)
     if bad is not None:
         raise DataError(
-            f"column {name!r} holds {numbers[bad]:g} at row {_plain(column.index[bad])!r}; "
+            f"column {name!r} holds {numbers[bad]:g} at row {plain(column.index[bad])!r}; "
             + why_unrepresentable(numbers[bad])
         )
     return numbers
@@ -471,7 +498,7 @@ def _as_frame(data: Any, expected: list[str] | None = None) -> tuple[pd.DataFram
     return pd.DataFrame(array, columns=names), True
 
 
-def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
+def declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
     """Under DP a column's kind comes from the user, not from looking at its values."""
     if name in declared["bounds"]:
         return "continuous"
@@ -484,7 +511,7 @@ def _declared_kind(name: str, declared: dict[str, dict[str, Any]]) -> Kind:
     )
 
 
-def _declared_column(
+def declared_column(
     name: str,
     column: pd.Series,
     kind: Kind,
@@ -514,13 +541,13 @@ def _declared_column(
         spec.bounded = transform == "bounded"
         # the dtype is the schema, not a statistic: integer columns decode to integers
         spec.decimals = 0 if kind == "count" or is_integer_dtype(column.dtype) else None
-        mapped = _premap(spec, np.array([lo, hi]))
+        mapped = premap(spec, np.array([lo, hi]))
         spec.center = float(mapped.mean())
         spec.scale = float(mapped[1] - mapped[0]) / 2
         if noise is not None:
             if not pd.api.types.is_numeric_dtype(column.dtype):
                 raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
-            values = _premap(spec, np.clip(column.dropna().to_numpy(dtype=np.float64), lo, hi))
+            values = premap(spec, np.clip(column.dropna().to_numpy(dtype=np.float64), lo, hi))
             edges = np.linspace(mapped[0], mapped[1], _DP_BINS + 1)
             counts = np.histogram(values, edges)[0] + noise.rng.normal(0, noise.std, _DP_BINS)
             quantile = transform == "quantile" and kind == "continuous"
@@ -534,7 +561,7 @@ def _declared_column(
             f"column {name!r} is {kind} and needs declared categories: {{{name!r}: [...]}}"
         )
     levels = list(declared["categories"][name])
-    _check_labels(name, levels)
+    check_labels(name, levels)
     if len(levels) != len(set(map(repr, levels))) or not levels:
         raise ConfigError(f"categories of column {name!r} must be a non-empty list without repeats")
     if kind == "binary" and len(levels) != 2:
@@ -577,7 +604,7 @@ def _fit_column(
     if kind in ("continuous", "count"):
         if not pd.api.types.is_numeric_dtype(column.dtype):
             raise DataError(f"column {name!r} is declared {kind} but holds non-numeric values")
-        numbers = _numbers(name, values)
+        numbers = column_numbers(name, values)
         if kind == "count" and ((numbers < 0).any() or (np.mod(numbers, 1) != 0).any()):
             raise DataError(
                 f"column {name!r} is declared count but holds negative or fractional values"
@@ -588,9 +615,9 @@ def _fit_column(
         if transform == "bounded":
             spec.bounded = True
             spec.log_scale = log_scale_for(numbers, spec.support[0])
-        mapped = _premap(spec, numbers)
+        mapped = premap(spec, numbers)
         if transform == "quantile" and kind == "continuous":
-            levels = np.linspace(0, 1, min(_N_QUANTILES, max(len(mapped), 2)))  # 1 row: [q, q]
+            levels = np.linspace(0, 1, min(N_QUANTILES, max(len(mapped), 2)))  # 1 row: [q, q]
             spec.quantiles = np.quantile(mapped, levels).tolist()
         else:
             spec.center = float(mapped.mean())
@@ -601,13 +628,13 @@ def _fit_column(
             raise DataError(
                 f"column {name!r} is declared binary but has {len(levels)} distinct values"
             )
-        spec.categories = [_plain(v) for v in levels]
-        _check_labels(name, spec.categories)
-        spec.fill = _plain(values.mode().iloc[0])
+        spec.categories = [plain(v) for v in levels]
+        check_labels(name, spec.categories)
+        spec.fill = plain(values.mode().iloc[0])
     return spec
 
 
-def _premap(spec: ColumnSpec, numbers: np.ndarray) -> np.ndarray:
+def premap(spec: ColumnSpec, numbers: np.ndarray) -> np.ndarray:
     """A numeric column's values before standardizing: the bounded logit, log1p for counts."""
     if spec.bounded:
         return to_logit(numbers, spec.range, spec.log_scale)
@@ -615,7 +642,7 @@ def _premap(spec: ColumnSpec, numbers: np.ndarray) -> np.ndarray:
 
 
 def _unmap(spec: ColumnSpec, mapped: np.ndarray) -> np.ndarray:
-    """The inverse of `_premap`, for any real input."""
+    """The inverse of `premap`, for any real input."""
     if spec.bounded:
         return from_logit(mapped, spec.range, spec.log_scale)
     if spec.kind == "count":  # expm1 overflows past log1p(FLOAT32_MAX) ≈ 88.7
@@ -631,11 +658,11 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
             f"the model was fitted with missing: {spec.missing}"
         )
     if spec.kind in ("continuous", "count"):
-        numbers = _numbers(spec.name, column, spec.fill if row is not None else None)
+        numbers = column_numbers(spec.name, column, spec.fill if row is not None else None)
         limits = spec.range if spec.bounded else spec.bounds
         if limits is not None:
             numbers = np.clip(numbers, *limits)
-        mapped = _premap(spec, numbers)
+        mapped = premap(spec, numbers)
         if spec.quantiles is not None:
             ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))
             return ndtri(np.clip(ranks, _EPS, 1 - _EPS))[:, None]
@@ -644,7 +671,7 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
         if bad is not None:
             raise DataError(
                 f"column {spec.name!r} holds {numbers[bad]:g} at row "
-                f"{_plain(column.index[bad])!r}, {abs(scaled[bad]):.3g} standard deviations from "
+                f"{plain(column.index[bad])!r}, {abs(scaled[bad]):.3g} standard deviations from "
                 "the data the model was fitted on: too far to model (float32)"
             )
         return scaled[:, None]
@@ -656,8 +683,8 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
     if (codes < 0).any():
         bad = int(np.argmax(codes < 0))
         raise DataError(
-            f"column {spec.name!r} has unseen category {_plain(column.iloc[bad])!r} at row "
-            f"{_plain(column.index[bad])!r} (known: {', '.join(map(str, spec.categories[:10]))})"
+            f"column {spec.name!r} has unseen category {plain(column.iloc[bad])!r} at row "
+            f"{plain(column.index[bad])!r} (known: {', '.join(map(str, spec.categories[:10]))})"
         )
     if spec.kind == "binary":
         return (codes == len(spec.categories) - 1).astype(np.float32)[:, None]

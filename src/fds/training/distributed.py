@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fds.data.stream import Rows
+from fds.data.stream import BatchSource, Rows
 from fds.errors import ConfigError
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -201,10 +201,10 @@ def current(device: Device = "auto") -> Single:
     return Single(resolve_device(device))
 
 
-def shard_source(source: Any, world: Single) -> Any:
-    """A batch source that shards itself (`shard(rank, world_size)`, a streamed table) gets its
-    rank's shard; in-memory `Rows` stay whole (they are sharded batch by batch)."""
-    if world.world_size > 1 and hasattr(source, "shard"):
+def shard_source(source: BatchSource, world: Single) -> BatchSource:
+    """A streamed table gets its rank's shard of row groups; in-memory `Rows` stay whole (they
+    are sharded batch by batch, so the ranks together see the single process's batches)."""
+    if world.world_size > 1 and not isinstance(source, Rows):
         return source.shard(world.rank, world.world_size)
     return source
 

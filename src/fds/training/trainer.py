@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from fds.config import FDSConfig
-from fds.data.stream import Rows
+from fds.data.stream import BatchSource, Rows
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.models import FactorizedAutoencoder
 from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE, write_text
@@ -55,7 +55,7 @@ class Trainer:
         self,
         model: FactorizedAutoencoder,
         config: FDSConfig,
-        train: Rows,
+        train: BatchSource,
         val: Rows | None = None,
         run_dir: Path | None = None,
         show_progress: bool = True,
@@ -92,7 +92,12 @@ class Trainer:
             )
             self.lr_scales[group.name] = group.lr_scale
         self.batch_size = min(config.batch_size, len(train))
-        self.steps_per_epoch = len(train) // self.batch_size
+        # a streamed shard serves this rank's part of every global batch from its own rows
+        sharded = self.train is not train
+        self._source_batch = (
+            self.batch_size // self.world.world_size if sharded else self.batch_size
+        )
+        self.steps_per_epoch = len(self.train) // self._source_batch
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.history: list[dict[str, Any]] = []
@@ -104,6 +109,11 @@ class Trainer:
         self.dp: DPSGD | None = None
         self.privacy: dict[str, Any] | None = None  # the spent (ε, δ) once fit has run
         if config.privacy is not None:
+            if not isinstance(train, Rows):
+                raise ConfigError(
+                    "DP-SGD draws Poisson batches, which needs random access to the rows: a "
+                    "streamed table cannot give it; train on rows in memory or memory-mapped"
+                )
             self.dp = DPSGD(
                 model,
                 self.optimizers["model"],
@@ -148,7 +158,7 @@ class Trainer:
         with (
             self._catch_interrupt(),
             threads_in_use(self._threads(loop)),
-            TrainingProgress(self.show_progress, self.epochs) as progress,
+            TrainingProgress(self.show_progress, self.epochs, self.batch_size) as progress,
         ):
             while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
                 if self._run_epoch(loop, progress):
@@ -183,22 +193,16 @@ class Trainer:
     # ------------------------------------------------------------------ epoch
     def _run_epoch(self, loop: dict[str, Any], progress: TrainingProgress) -> bool:
         """One epoch (or its remainder after a resume); returns True when early stopping fires."""
-        epoch, cfg = loop["epoch"], self.config
-        order = np.random.default_rng((cfg.seed, epoch)).permutation(len(self.train))
-        self.world.start_epoch(cfg.seed, epoch)
+        epoch = loop["epoch"]
+        self.world.start_epoch(self.config.seed, epoch)
         started = time.perf_counter()
         self.model.train()
         progress.start_epoch(epoch, self.steps_per_epoch, loop["batch"])
+        batches = self._batches(epoch, loop["batch"])
         for b in range(loop["batch"], self.steps_per_epoch):
             if loop["step"] >= self.total_steps:
                 break
-            if self.dp is not None:
-                positions = self.world.owned(self.dp.batch_positions(epoch, b))
-            else:
-                positions = self.world.local(order[b * self.batch_size : (b + 1) * self.batch_size])
-            # an empty Poisson batch is passed on as zero rows (a noise-only step, see _step)
-            x = self.train.take(positions) if len(positions) else self._empty_batch()
-            s = self.train.attributes_at(positions)
+            x, s = next(batches)
             terms = self._step(x, loop["step"], epoch + b / self.steps_per_epoch, s)
             for name, value in terms.items():
                 loop["sums"][name] = loop["sums"].get(name, 0.0) + value
@@ -207,12 +211,33 @@ class Trainer:
             if self._stop_requested:
                 self._checkpoint(loop)
                 raise TrainingInterrupted(self.on_disk("a checkpoint"))
+        batches.close()  # a streamed source stops reading ahead
         record = self._end_epoch(loop, time.perf_counter() - started)
         progress.end_epoch(record)
         stop = self._early_stop(loop, record)
         if self.on_epoch is not None:
             self.on_epoch(record)
         return stop
+
+    def _batches(
+        self, epoch: int, start: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The epoch's batches from batch `start` on: the source's own order (a streamed shard
+        under torchrun); in-memory rows under torchrun, this rank's part of each global batch of
+        the single process's permutation; under DP-SGD the Poisson batches (an empty one is
+        passed on as zero rows: a noise-only step)."""
+        if not isinstance(self.train, Rows) or (self.dp is None and self.world.world_size == 1):
+            yield from self.train.epoch_batches(self._source_batch, self.config.seed, epoch, start)
+            return
+        if self.dp is None:
+            order = np.random.default_rng((self.config.seed, epoch)).permutation(len(self.train))
+        for b in range(start, self.steps_per_epoch):
+            if self.dp is not None:
+                positions = self.world.owned(self.dp.batch_positions(epoch, b))
+            else:
+                positions = self.world.local(order[b * self.batch_size : (b + 1) * self.batch_size])
+            x = self.train.take(positions) if len(positions) else self._empty_batch()
+            yield x, self.train.attributes_at(positions)
 
     def _step(
         self, x: torch.Tensor, step: int, epoch_progress: float, s: torch.Tensor | None = None
@@ -331,11 +356,11 @@ class Trainer:
         return {k: v / len(rows) for k, v in self.world.sum(sums).items()}
 
     def _first_batch(self) -> Rows:
-        rows = self.train
-        return Rows(rows.source, rows.index[: self.batch_size], rows.encode, rows.attributes)
+        return self.train.head(self.batch_size)
 
     def _empty_batch(self) -> torch.Tensor:
         """A batch of zero rows with the encoded width (read from one row, never trained on)."""
+        assert isinstance(self.train, Rows)
         return self.train.take(np.arange(1))[:0]
 
     # ------------------------------------------------------------------ files

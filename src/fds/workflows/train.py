@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from fds.config import FDSConfig, check_run_keys, dump_yaml, load_yaml, make_config
-from fds.data.files import LoadedData, check_creatable, read_data
+from fds.data.files import LoadedData, check_creatable, open_data
 from fds.data.stream import split_indices
+from fds.data.table_stream import TableSource
 from fds.data.tabular import rows_kept
 from fds.errors import ConfigError, DataError, TrainingDivergedError
 from fds.estimator import FDS
@@ -47,6 +48,8 @@ from fds.tracking import Tracker, epoch_logger, run_files, tracked_run
 from fds.training import distributed
 from fds.training.trainer import TrainingInterrupted
 from fds.workflows.leakage import sensitive_values
+
+SUMMARY_ROWS = 10_000  # streamed run: held-out rows the summary and figures are computed on
 
 
 def split_run_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -93,9 +96,22 @@ def train_run(
         )
 
 
+def _open(data_args: dict[str, Any], config: FDSConfig) -> LoadedData:
+    """The run's data: read whole, or opened as a stream (a Parquet folder, a big file)."""
+    data = open_data(
+        data_args["data"],
+        stream=data_args.get("stream"),
+        seed=config.seed,
+        root=data_args.get("data_root"),
+    )
+    if data.table is not None:
+        data_args["stream"] = True  # a resumed run streams again, whatever the file's size now
+    return data
+
+
 def _train_main(
     model_params: dict[str, Any],
-    data_args: dict[str, str],
+    data_args: dict[str, Any],
     config: FDSConfig,
     out: Path,
     resume: bool,
@@ -105,9 +121,12 @@ def _train_main(
     on_epoch: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     """The run of one process, or of rank 0 under torchrun: it writes the run directory."""
-    data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
-    sensitive = sensitive_values(data, config.sensitive)  # unknown names fail before any write
-    if config.modalities and isinstance(data.X, pd.DataFrame):  # paths: beside the table file
+    data = _open(data_args, config)
+    # unknown names fail before any write (a streamed table refuses them in fit_streamed)
+    sensitive = sensitive_values(data, config.sensitive) if data.table is None else None
+    if (
+        config.modalities and data.table is None and isinstance(data.X, pd.DataFrame)
+    ):  # paths: beside the table file
         from fds.multimodal import as_modalities
 
         data.X, rate = as_modalities(data.X, config, Path(data.source).parent)
@@ -137,19 +156,22 @@ def _check_distributed(config: FDSConfig) -> None:
 
 def _train_rank(
     model_params: dict[str, Any],
-    data_args: dict[str, str],
+    data_args: dict[str, Any],
     config: FDSConfig,
     out: Path,
     resume: bool,
     world: distributed.Single,
 ) -> dict[str, Any]:
-    """A rank other than 0: the same data and model, its share of each batch, no files written
-    (it reads the checkpoint to resume). Its summary names only its rank."""
-    data = read_data(data_args["data"], seed=config.seed, root=data_args.get("data_root"))
-    sensitive = sensitive_values(data, config.sensitive)
-    FDS(**model_params, verbose=False).fit(
-        data.X, run_dir=out if resume else None, resume=resume, sensitive=sensitive
-    )
+    """A rank other than 0: the same data and model, its share of each batch (of a streamed
+    table, its own row groups), no files written (it reads the checkpoint to resume). Its
+    summary names only its rank."""
+    data = _open(data_args, config)
+    model, run_dir = FDS(**model_params, verbose=False), out if resume else None
+    if data.table is not None:
+        model.fit_streamed(data.table, run_dir=run_dir, resume=resume)
+    else:
+        sensitive = sensitive_values(data, config.sensitive)
+        model.fit(data.X, run_dir=run_dir, resume=resume, sensitive=sensitive)
     return {"rank": world.rank, "world_size": world.world_size}
 
 
@@ -276,14 +298,18 @@ def _train(
     `out` (the same folder unless a replacement is built beside the old run)."""
     started = time.perf_counter()
     model = FDS(**model_params, verbose=verbose)
-    model.fit(
-        data.X,
-        run_dir=build,
-        resume=resume,
-        sensitive=sensitive,
-        codec_store=DPCodecFile(build),
-        on_epoch=on_epoch,
-    )
+    if data.table is not None:
+        model.fit_streamed(data.table, run_dir=build, resume=resume, on_epoch=on_epoch)
+        data.X = held_out_rows(model, data.table)
+    else:
+        model.fit(
+            data.X,
+            run_dir=build,
+            resume=resume,
+            sensitive=sensitive,
+            codec_store=DPCodecFile(build),
+            on_epoch=on_epoch,
+        )
     seconds = time.perf_counter() - started
     _save_keeping_probes(model, build / MODEL_DIR)
     return model, _summarize(model, data, build, out, seconds)
@@ -348,9 +374,12 @@ def _summarize(
     keep = rows_kept(X, model.config_.missing) if model.input_kind_ == "table" else None
     if keep is not None:  # missing: drop trained on the rows kept, and split those
         X = X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]
-    _, val_idx = split_indices(len(X), model.config_.val_fraction, model.config_.seed)
-    held_out = val_idx if len(val_idx) else np.arange(len(X))
-    X_val = X.iloc[held_out] if isinstance(X, pd.DataFrame) else X[held_out]
+    if data.table is not None:  # already the held-out rows (held_out_rows)
+        X_val = X
+    else:
+        _, val_idx = split_indices(len(X), model.config_.val_fraction, model.config_.seed)
+        held_out = val_idx if len(val_idx) else np.arange(len(X))
+        X_val = X.iloc[held_out] if isinstance(X, pd.DataFrame) else X[held_out]
     summary = {
         "run_dir": str(out),
         "model_dir": str(out / MODEL_DIR),
@@ -375,6 +404,19 @@ def _summarize(
             "privacy_accountant": model.privacy_["accountant"],
         }
     return summary
+
+
+def held_out_rows(model: FDS, table: TableSource) -> pd.DataFrame:
+    """Up to SUMMARY_ROWS raw rows of a streamed run's validation row groups (its first rows
+    without validation), which the summary's figures are computed on."""
+    units = model.validation_units_ or None
+    frames, count = [], 0
+    for frame in table.frames(units):
+        frames.append(frame.iloc[: SUMMARY_ROWS - count])
+        count += len(frames[-1])
+        if count >= SUMMARY_ROWS:
+            break
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_figures(model: FDS, X_val: Any, out: Path) -> list[Path]:

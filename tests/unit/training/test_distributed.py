@@ -22,6 +22,7 @@ import torch.multiprocessing as mp
 
 from fds import FDS
 from fds.errors import ConfigError
+from fds.data.stream import Rows
 from fds.training import distributed
 
 WEIGHTS_ATOL = 1e-4
@@ -152,7 +153,7 @@ def test_a_source_that_shards_itself_gets_its_rank_and_world_size() -> None:
     world = _World2()
     world.rank = 1
     assert distributed.shard_source(Streamed(), world) == (1, 2)
-    rows = np.arange(6)
+    rows = Rows(np.zeros((6, 2)), np.arange(6))
     assert distributed.shard_source(rows, world) is rows  # Rows are sharded batch by batch
     one = distributed.Single(torch.device("cpu"))
     assert isinstance(distributed.shard_source(Streamed(), one), Streamed)
