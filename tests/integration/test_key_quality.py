@@ -67,3 +67,42 @@ def test_table_key_group_reads_the_decoded_column_and_lands_in_evaluation() -> N
     summary = headline(report)
     assert summary["key_s_swap_success"] == figures["swap_success"]
     assert summary["key_s_majority"] == figures["majority"]
+
+
+def _two_shapes(n: int, side: int = 16, size: int = 6) -> LoadedData:
+    """Filled and hollow squares at random places: the shape is the key's, the place public."""
+    rng = np.random.default_rng(0)
+    shape = rng.integers(0, 2, n)
+    top, left = rng.integers(0, side - size + 1, (2, n))
+    hollow = np.ones((size, size), np.uint8)
+    hollow[1:-1, 1:-1] = 0
+    images = np.zeros((n, side, side), np.uint8)
+    for i in range(n):
+        images[i, top[i] : top[i] + size, left[i] : left[i] + size] = 255 * (
+            hollow if shape[i] else 1
+        )
+    factors = pd.DataFrame({"shape": shape, "x": left, "y": top})
+    return LoadedData(images, "two-shapes", factors=factors)
+
+
+@pytest.mark.slow
+def test_the_quickstart_settings_decode_the_shape_from_the_key_alone() -> None:
+    """The quickstart's training settings (what/where networks, censor warm-up, best epoch
+    restored) on small two-shape images: keyed decodings draw each record's shape in its place,
+    public-only ones keep the place but no shape beyond the majority, and a donor's key moves
+    the shape, not the place. It fails if the weights a run ends with do not decode the key
+    (docs/privacy-key.md, the quickstart's key)."""
+    from fds.workflows.quickstart import QUICKSTART
+    from fds.workflows.train import split_run_params
+
+    data = _two_shapes(1200)
+    params, _ = split_run_params(QUICKSTART)
+    params |= {"latent_dim": 6, "private_dim": 2, "epochs": 25}
+    sensitive = pd.DataFrame({"factor:shape": data.factors["shape"].to_numpy()})
+    model = FDS(**params, verbose=False).fit(data.X, sensitive=sensitive)
+    figures = key_quality(model, data, fast=True)["attributes"]["factor:shape"]
+    keyed = figures["keyed_fidelity"]
+    assert keyed["attribute_accuracy"] >= 0.8 and keyed["position_r2"] >= 0.9
+    assert figures["public_only_attribute_accuracy"] <= figures["majority"] + 0.1
+    assert figures["public_only_position_r2"] >= 0.9
+    assert figures["swap_success"] >= 0.8 and figures["swap_keeps"]["position_r2"] >= 0.9
