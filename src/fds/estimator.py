@@ -44,6 +44,7 @@ from fds.data.tabular import HistogramNoise, TabularCodec, rows_kept
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model
 from fds.models import FactorizedAutoencoder, build_model, column_slots
+from fds.models.category_rates import CATEGORY_SHIFT, fit_category_shift
 from fds.models.key_prior import KeyPrior, group_index
 from fds.models.missing_rates import MISSING_SHIFT, fit_shift, logit_positions
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
@@ -52,7 +53,7 @@ from fds.training.trainer import Trainer
 
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
-_SHIFT_DRAWS = 20_000  # prior draws the indicator shift is fitted on (at least the train size)
+_SHIFT_DRAWS = 20_000  # prior draws the logit shifts are fitted on (at least the train size)
 PARTS = ("all", "public", "private")
 
 
@@ -169,7 +170,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self._set_input_attributes(X)
         self._fit_code_distribution(Rows(source, train_idx, encode))
-        self._fit_missing_shift(source, train_idx)
+        self._fit_sampling_shifts(source, train_idx)
         self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
 
@@ -233,23 +234,26 @@ class FDS(TransformerMixin, BaseEstimator):
         self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
 
     @torch.no_grad()
-    def _fit_missing_shift(self, source: Any, train_idx: np.ndarray) -> None:
-        """Shift the missingness indicators' logits so that sampled rows miss each column as
-        often as the training rows do (fds.models.missing_rates). Not under DP-SGD, for the
+    def _fit_sampling_shifts(self, source: Any, train_idx: np.ndarray) -> None:
+        """Shift the decoder's logits so that rows drawn from the prior miss each column as often
+        as the training rows do (fds.models.missing_rates) and take each category of a binary or
+        categorical column as often (fds.models.category_rates). Not under DP-SGD, for the
         reason `_fit_code_distribution` gives."""
-        self.missing_shift_ = None
+        self.missing_shift_ = self.category_shift_ = None
         if not isinstance(self.codec_, TabularCodec) or self.config_.privacy is not None:
             return
-        encoded = self.codec_.indicator_positions()
-        if not encoded:
-            return
-        rates = torch.as_tensor(np.asarray(source[train_idx][:, encoded], dtype=np.float64).mean(0))
         with torch.random.fork_rng():
             torch.manual_seed(self.config_.seed)
             z = self._prior_draws(max(len(train_idx), _SHIFT_DRAWS))
-        where = logit_positions(self.model_.likelihood, encoded)
-        logits = torch.cat([self.model_.decode(c)[:, where] for c in z.split(_EVAL_BATCH)])
-        self.missing_shift_ = fit_shift(logits, rates)
+        params = torch.cat([self.model_.decode(c) for c in z.split(_EVAL_BATCH)])
+        means = torch.as_tensor(np.asarray(source[train_idx], dtype=np.float64).mean(0))
+        encoded = self.codec_.indicator_positions()
+        if encoded:
+            where = logit_positions(self.model_.likelihood, encoded)
+            self.missing_shift_ = fit_shift(params[:, where], means[encoded])
+        self.category_shift_ = fit_category_shift(
+            self.model_.likelihood, self.codec_.blocks, params, means, skip=encoded
+        )
 
     def _prior_draws(self, n: int) -> torch.Tensor:
         eps = torch.randn(n, self.config_.latent_dim)
@@ -261,6 +265,8 @@ class FDS(TransformerMixin, BaseEstimator):
         if getattr(self, "missing_shift_", None) is not None:
             where = logit_positions(self.model_.likelihood, self.codec_.indicator_positions())
             params[:, where] += self.missing_shift_
+        if getattr(self, "category_shift_", None) is not None:
+            params += self.category_shift_
         return params
 
     @torch.no_grad()
@@ -643,6 +649,8 @@ class FDS(TransformerMixin, BaseEstimator):
             tensors |= self.key_prior_.tensors()
         if getattr(self, "missing_shift_", None) is not None:
             tensors[MISSING_SHIFT] = self.missing_shift_
+        if getattr(self, "category_shift_", None) is not None:
+            tensors[CATEGORY_SHIFT] = self.category_shift_
         return tensors
 
     @classmethod
@@ -674,6 +682,13 @@ class FDS(TransformerMixin, BaseEstimator):
             raise ModelFormatError(
                 f"weights.safetensors holds {MISSING_SHIFT} of shape "
                 f"{tuple(model.missing_shift_.shape)}, codec.json has {len(indicators)} indicators"
+            )
+        model.category_shift_ = tensors.pop(CATEGORY_SHIFT, None)
+        n_params = model.model_.likelihood.n_params
+        if model.category_shift_ is not None and model.category_shift_.shape != (n_params,):
+            raise ModelFormatError(
+                f"weights.safetensors holds {CATEGORY_SHIFT} of shape "
+                f"{tuple(model.category_shift_.shape)}, the decoder has {n_params} parameters"
             )
         model.key_prior_ = KeyPrior.from_tensors(tensors, model.model_.private_dim)
         if model.key_prior_ is None and model.model_.private_dim:
