@@ -1,4 +1,5 @@
-"""Category frequencies of samples match the training rows' (fds.models.category_rates)."""
+"""Category frequencies of samples match the training rows' (fds.models.category_rates), and a
+table's codes are drawn from the aggregate posterior's moments, not N(0, I)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,18 @@ def test_the_shift_survives_save_and_load(fitted, tmp_path: Path) -> None:
     loaded = FDS.load(model.save(tmp_path / "model"))
     assert torch.equal(loaded.category_shift_, model.category_shift_)
     pd.testing.assert_frame_equal(loaded.sample(500, seed=3), model.sample(500, seed=3))
+
+
+def test_a_table_vae_draws_codes_from_its_aggregate_posterior(fitted) -> None:
+    model, table = fitted
+    means = model.transform(table)
+    np.testing.assert_allclose(model.latent_loc_.numpy(), means.mean(0), atol=1e-4)
+    cov = (model.latent_scale_tril_ @ model.latent_scale_tril_.T).numpy()
+    # the spread of the posterior means plus the mean posterior variance: wider than the means
+    assert (np.diag(cov) > means.var(0)).all()
+
+
+def test_an_image_vae_keeps_the_standard_normal(digits: np.ndarray) -> None:
+    model = FDS(**FAST | {"epochs": 1}).fit(digits)
+    assert torch.equal(model.latent_loc_, torch.zeros(FAST["latent_dim"]))
+    assert torch.equal(model.latent_scale_tril_, torch.eye(FAST["latent_dim"]))
