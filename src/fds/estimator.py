@@ -47,6 +47,7 @@ from fds.data.tabular import HistogramNoise, TabularCodec, rows_kept
 from fds.errors import ConfigError, DataError, DataTypeError, ModelFormatError
 from fds.io import load_model
 from fds.models import FactorizedAutoencoder, build_model, column_slots
+from fds.models.category_rates import CATEGORY_SHIFT, fit_category_shift
 from fds.models.key_prior import KeyPrior, group_index
 from fds.models.missing_rates import MISSING_SHIFT, fit_shift, logit_positions
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
@@ -56,7 +57,7 @@ from fds.training.trainer import Trainer
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
 _EVAL_BATCH = 1024
 STREAM_VAL_ROWS = 65_536  # streamed: validation rows (and rows the code prior is fitted on)
-_SHIFT_DRAWS = 20_000  # prior draws the indicator shift is fitted on (at least the train size)
+_SHIFT_DRAWS = 20_000  # prior draws the logit shifts are fitted on (at least the train size)
 PARTS = ("all", "public", "private")
 
 
@@ -173,7 +174,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self._set_input_attributes(X)
         self._fit_code_distribution(Rows(source, train_idx, encode))
-        self._fit_missing_shift(source, train_idx)
+        self._fit_sampling_shifts(source, train_idx)
         self._fit_key_prior(Rows(source, train_idx, encode, attributes))
         return self
 
@@ -228,9 +229,9 @@ class FDS(TransformerMixin, BaseEstimator):
         self.input_kind_ = "table"
         self.feature_names_in_ = np.asarray(codec.feature_names, dtype=object)
         self.n_features_in_ = len(codec.feature_names)
-        head = train.head(STREAM_VAL_ROWS)  # the code distribution and missing rates
+        head = train.head(STREAM_VAL_ROWS)  # the code distribution, missing and category rates
         self._fit_code_distribution(head)
-        self._fit_missing_shift(head.source, head.index)
+        self._fit_sampling_shifts(head.source, head.index)
         self.key_prior_ = None
         return self
 
@@ -279,38 +280,51 @@ class FDS(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def _fit_code_distribution(self, rows: Rows) -> None:
-        """Deterministic codes have no prior: sample from a Gaussian fitted to the training codes.
+        """The Gaussian `sample` draws codes from, moment-matched to the training rows' codes.
 
-        Under DP-SGD that fit would read the training data outside the accountant, so the
-        standard normal is used instead (sampling from a DP ae, dae or sparse_ae is rough)."""
-        if self.model_.stochastic or self.config_.privacy is not None:
+        Deterministic codes have no prior. A VAE's prior N(0, I) is what its KL pulls the codes
+        toward, not where they end up: on tables, rows drawn from it fall in the prior's holes
+        and land off the data (marginals shrunk toward the middle, categories at the wrong
+        rates), so tables draw from the aggregate posterior's moments instead (the spread of
+        the posterior means plus the mean posterior variance), after Ghosh et al.'s ex-post
+        density estimation (ICLR 2020). Images keep N(0, I). Under DP-SGD that fit would read
+        the training data outside the accountant, so the standard normal is used instead
+        (sampling from a DP ae, dae or sparse_ae is rough)."""
+        standard = self.model_.stochastic and not isinstance(self.codec_, TabularCodec)
+        if standard or self.config_.privacy is not None:
             self.latent_loc_ = torch.zeros(self.config_.latent_dim)
             self.latent_scale_tril_ = torch.eye(self.config_.latent_dim)
             return
-        codes = torch.cat([self.model_.encode(x).mean for x in rows.batches(_EVAL_BATCH)]).double()
+        posteriors = [self.model_.encode(x) for x in rows.batches(_EVAL_BATCH)]
+        codes = torch.cat([p.mean for p in posteriors]).double()
         cov = torch.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
+        if self.model_.stochastic:
+            cov += torch.diag(torch.cat([p.logvar for p in posteriors]).double().exp().mean(0))
         cov += 1e-6 * torch.eye(len(cov), dtype=cov.dtype)
         self.latent_loc_ = codes.mean(0).float()
         self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
 
     @torch.no_grad()
-    def _fit_missing_shift(self, source: Any, train_idx: np.ndarray) -> None:
-        """Shift the missingness indicators' logits so that sampled rows miss each column as
-        often as the training rows do (fds.models.missing_rates). Not under DP-SGD, for the
+    def _fit_sampling_shifts(self, source: Any, train_idx: np.ndarray) -> None:
+        """Shift the decoder's logits so that rows drawn from the prior miss each column as often
+        as the training rows do (fds.models.missing_rates) and take each category of a binary or
+        categorical column as often (fds.models.category_rates). Not under DP-SGD, for the
         reason `_fit_code_distribution` gives."""
-        self.missing_shift_ = None
+        self.missing_shift_ = self.category_shift_ = None
         if not isinstance(self.codec_, TabularCodec) or self.config_.privacy is not None:
             return
-        encoded = self.codec_.indicator_positions()
-        if not encoded:
-            return
-        rates = torch.as_tensor(np.asarray(source[train_idx][:, encoded], dtype=np.float64).mean(0))
         with torch.random.fork_rng():
             torch.manual_seed(self.config_.seed)
             z = self._prior_draws(max(len(train_idx), _SHIFT_DRAWS))
-        where = logit_positions(self.model_.likelihood, encoded)
-        logits = torch.cat([self.model_.decode(c)[:, where] for c in z.split(_EVAL_BATCH)])
-        self.missing_shift_ = fit_shift(logits, rates)
+        params = torch.cat([self.model_.decode(c) for c in z.split(_EVAL_BATCH)])
+        means = torch.as_tensor(np.asarray(source[train_idx], dtype=np.float64).mean(0))
+        encoded = self.codec_.indicator_positions()
+        if encoded:
+            where = logit_positions(self.model_.likelihood, encoded)
+            self.missing_shift_ = fit_shift(params[:, where], means[encoded])
+        self.category_shift_ = fit_category_shift(
+            self.model_.likelihood, self.codec_.blocks, params, means, skip=encoded
+        )
 
     def _prior_draws(self, n: int) -> torch.Tensor:
         eps = torch.randn(n, self.config_.latent_dim)
@@ -322,6 +336,8 @@ class FDS(TransformerMixin, BaseEstimator):
         if getattr(self, "missing_shift_", None) is not None:
             where = logit_positions(self.model_.likelihood, self.codec_.indicator_positions())
             params[:, where] += self.missing_shift_
+        if getattr(self, "category_shift_", None) is not None:
+            params += self.category_shift_
         return params
 
     @torch.no_grad()
@@ -704,6 +720,8 @@ class FDS(TransformerMixin, BaseEstimator):
             tensors |= self.key_prior_.tensors()
         if getattr(self, "missing_shift_", None) is not None:
             tensors[MISSING_SHIFT] = self.missing_shift_
+        if getattr(self, "category_shift_", None) is not None:
+            tensors[CATEGORY_SHIFT] = self.category_shift_
         return tensors
 
     @classmethod
@@ -735,6 +753,13 @@ class FDS(TransformerMixin, BaseEstimator):
             raise ModelFormatError(
                 f"weights.safetensors holds {MISSING_SHIFT} of shape "
                 f"{tuple(model.missing_shift_.shape)}, codec.json has {len(indicators)} indicators"
+            )
+        model.category_shift_ = tensors.pop(CATEGORY_SHIFT, None)
+        n_params = model.model_.likelihood.n_params
+        if model.category_shift_ is not None and model.category_shift_.shape != (n_params,):
+            raise ModelFormatError(
+                f"weights.safetensors holds {CATEGORY_SHIFT} of shape "
+                f"{tuple(model.category_shift_.shape)}, the decoder has {n_params} parameters"
             )
         model.key_prior_ = KeyPrior.from_tensors(tensors, model.model_.private_dim)
         if model.key_prior_ is None and model.model_.private_dim:
