@@ -307,6 +307,10 @@ class FDSConfig(BaseModel):
     # threads of torch and the BLAS/OpenMP pools while training (None: the free cores, 1 for
     # small models, kept by the run's checkpoints; see fds.runtime.threads)
     threads: Size | None = None
+    # number format of the encoder and decoder passes while training (fds.runtime.precision):
+    # auto = bfloat16 for large image MLPs on CPUs with native bfloat16, else float32; weights,
+    # losses and everything read back stay float32
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
     # data
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
     # model: a missingness indicator per column with gaps, learned, decoded back to NaN (samples
