@@ -16,6 +16,8 @@ Configurations (all share the model spec above; `--variants` picks a subset):
   bare            plain PyTorch loop: Adam lr 1e-3, constant, all 60k images, no validation split
   fds_as_bare     FDS with exactly the bare loop's settings (adam, lr 1e-3, constant, val_fraction 0)
   fds_defaults    FDS with its defaults unchanged except the model spec and epochs=10
+                  (precision auto: bfloat16 network passes on a CPU with native bfloat16)
+  fds_float32     fds_defaults with precision="float32" (what bfloat16 is compared with)
   cosine          fds_as_bare + lr_schedule="cosine"
   kl_warmup       fds_as_bare + kl_warmup_epochs = 20% of the epochs
   cosine_warmup   cosine + KL warm-up over 20% of the epochs
@@ -84,6 +86,7 @@ def variants(epochs: int) -> dict[str, dict[str, Any] | None]:
         "bare": None,
         "fds_as_bare": dict(AS_BARE),
         "fds_defaults": {},
+        "fds_float32": {"precision": "float32"},
         "cosine": AS_BARE | {"lr_schedule": "cosine"},
         "kl_warmup": AS_BARE | {"kl_warmup_epochs": warmup},
         "cosine_warmup": AS_BARE | {"lr_schedule": "cosine", "kl_warmup_epochs": warmup},

@@ -8,7 +8,8 @@ repeat the script waits (up to `--wait` seconds) for the CPUs to be idle, and it
 pressure (Linux PSI) during each repeat, so a disturbed repeat can be recognised:
 
   fds    steady-state examples/s of `FDS(...).fit`: epoch seconds from `history_`, the first epoch
-         of each fit skipped as warm-up (no validation split, no run directory);
+         of each fit skipped as warm-up (no validation split, no run directory), with its default
+         precision (bfloat16 passes on a CPU with native bfloat16; `--fds-precision float32`);
   bare   the same model and loss in a plain PyTorch loop (data already a float tensor, a shuffled
          index each epoch), timed the same way;
   pythae pythae 0.1.2's VAE on the same model with its own BaseTrainer (benchmarks/
@@ -61,7 +62,9 @@ PEER_SCRIPT = Path(__file__).resolve().with_name("peer_pythae_vae.py")
 GOAL_OVER_BARE, GOAL_OVER_PYTHAE, GOAL_OVER_BOUND = 1.2, 1.5, 0.6
 
 
-def fds_epoch_seconds(X: np.ndarray, epochs: int, seed: int) -> tuple[list[float], FDS, float]:
+def fds_epoch_seconds(
+    X: np.ndarray, epochs: int, seed: int, precision: str = "auto"
+) -> tuple[list[float], FDS, float]:
     started = time.perf_counter()
     model = FDS(
         **MODEL_SPEC,
@@ -73,6 +76,7 @@ def fds_epoch_seconds(X: np.ndarray, epochs: int, seed: int) -> tuple[list[float
         val_fraction=0.0,
         seed=seed,
         threads=torch.get_num_threads(),
+        precision=precision,
         verbose=False,
     ).fit(X)
     wall = time.perf_counter() - started
@@ -155,6 +159,12 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="threads of every contender")
     parser.add_argument("--no-pythae", action="store_true", help="leave pythae out")
+    parser.add_argument(
+        "--fds-precision",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="FDS's precision (auto: bfloat16 passes on CPUs with native bfloat16)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run of a few seconds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -182,7 +192,9 @@ def main() -> None:
     for r in range(args.repeats):
         waited = wait_for_idle(timeout=args.wait) if args.wait > 0 else 0.0
         with CpuPressure() as pressure:
-            seconds, fitted, wall = fds_epoch_seconds(X, 1 + args.epochs, seed=r)
+            seconds, fitted, wall = fds_epoch_seconds(
+                X, 1 + args.epochs, seed=r, precision=args.fds_precision
+            )
             bare_seconds = bare_epoch_seconds(x_tensor, 1 + args.epochs, seed=r)
             peer_seconds = (
                 pythae_epoch_seconds(python, data_file, 1 + args.epochs, seed=r)
@@ -226,7 +238,8 @@ def main() -> None:
 
     print()
     print(
-        f"data: {data}, {per_epoch} images/epoch, batch {BATCH}, threads {torch.get_num_threads()}; "
+        f"data: {data}, {per_epoch} images/epoch, batch {BATCH}, threads {torch.get_num_threads()}, "
+        f"FDS precision {args.fds_precision}; "
         f"{args.repeats} interleaved repeats, each 1 warm-up + {args.epochs} timed epochs"
     )
     print(
@@ -274,6 +287,7 @@ def main() -> None:
     result = {
         "benchmark": "train_throughput",
         "data": data,
+        "fds_precision": args.fds_precision,
         "images_per_epoch": per_epoch,
         "batch_size": BATCH,
         "repeats": args.repeats,

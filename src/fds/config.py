@@ -310,6 +310,10 @@ class FDSConfig(BaseModel):
     # where training runs: auto (CUDA when torch sees a GPU), cpu or cuda; under torchrun the
     # backend follows (NCCL on CUDA, gloo on CPU; fds.training.distributed)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # number format of the encoder and decoder passes while training (fds.runtime.precision):
+    # auto = bfloat16 for large image MLPs on CPUs with native bfloat16, else float32; weights,
+    # losses and everything read back stay float32
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
     # data
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
     # model: a missingness indicator per column with gaps, learned, decoded back to NaN (samples

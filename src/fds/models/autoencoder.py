@@ -38,6 +38,10 @@ class FactorizedAutoencoder(nn.Module):
     Each term's network is a submodule under its `Network.name` (`discriminator`, `private_head`,
     `adversary`), so model files and checkpoints keep those weight names."""
 
+    # The encoder's and decoder's number format while training (None: float32); the Trainer sets
+    # it for the run (fds.runtime.precision). Not part of the weights or the model file.
+    compute_dtype: torch.dtype | None = None
+
     def __init__(
         self,
         encoder: nn.Module,
@@ -91,11 +95,20 @@ class FactorizedAutoencoder(nn.Module):
         return self.config.posterior == "gaussian"
 
     def encode(self, x: torch.Tensor, sample: bool = False) -> PosteriorSample:
-        return self.posterior(self.encoder(x), sample)
+        return self.posterior(self._network(self.encoder, x), sample)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder output = the likelihood's parameters."""
-        return self.decoder(z)
+        return self._network(self.decoder, z)
+
+    def _network(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """`net(x)`; while training with a `compute_dtype` (set by the Trainer, see
+        fds.runtime.precision) under autocast to it, the output back in float32, so that the
+        posterior and every loss term compute in float32."""
+        if self.compute_dtype is None or not self.training:
+            return net(x)
+        with torch.autocast(x.device.type, dtype=self.compute_dtype):
+            return net(x).float()
 
     def optimizer_groups(self) -> list[tuple[OptimizerGroup, list[nn.Parameter]]]:
         """The networks trained by their own optimizer on their own loss, with their parameters."""

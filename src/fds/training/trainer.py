@@ -25,12 +25,14 @@ from typing import Any, NoReturn
 
 import numpy as np
 import torch
+from torch import nn
 
 from fds.config import FDSConfig
 from fds.data.stream import BatchSource, Rows
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.models import FactorizedAutoencoder
 from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE, write_text
+from fds.runtime.precision import PRECISIONS, choose_precision
 from fds.runtime.threads import MAX_THREADS, choose_threads, threads_in_use
 from fds.training import distributed
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
@@ -38,6 +40,9 @@ from fds.training.dp import DPSGD
 from fds.training.optimizers import make_adam
 from fds.training.progress import TrainingProgress
 from fds.training.schedule import lr_at
+
+# The modules of fds.nn.mlp's networks (what `precision="auto"` may run in bfloat16).
+_MLP_PARTS = (nn.Sequential, nn.Linear, nn.ReLU)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -158,6 +163,7 @@ class Trainer:
         with (
             self._catch_interrupt(),
             threads_in_use(self._threads(loop)),
+            self._compute_dtype(loop),
             TrainingProgress(self.show_progress, self.epochs, self.batch_size) as progress,
         ):
             while loop["epoch"] < self.epochs and loop["step"] < self.total_steps:
@@ -178,9 +184,37 @@ class Trainer:
         saved = loop.get("threads")
         if self.config.threads is None and type(saved) is int and 1 <= saved <= MAX_THREADS:
             return saved
-        work = sum(p.numel() for p in self.model.parameters()) * self.batch_size
-        loop["threads"] = choose_threads(self.config.threads, work=work)
+        loop["threads"] = choose_threads(self.config.threads, work=self._work())
         return loop["threads"]
+
+    @contextmanager
+    def _compute_dtype(self, loop: dict[str, Any]) -> Iterator[None]:
+        """Run the networks' passes in the run's number format (fds.runtime.precision) while
+        training. The format is kept in the loop state like the thread count: with `auto`, a
+        resumed run reuses its checkpoint's (float32 for checkpoints written before the choice
+        existed), so it matches an uninterrupted run on any machine."""
+        saved = loop.get("precision")
+        if saved is None and loop["step"] > 0:
+            saved = "float32"
+        if self.config.precision != "auto" or saved not in PRECISIONS:
+            nets = (self.model.encoder, self.model.decoder)
+            saved = choose_precision(
+                self.config.precision,
+                image=self.model.layout.image_chw is not None,
+                mlp=all(isinstance(m, _MLP_PARTS) for net in nets for m in net.modules()),
+                private=self.dp is not None,
+                work=self._work(),
+            )
+        loop["precision"] = saved
+        self.model.compute_dtype = torch.bfloat16 if saved == "bfloat16" else None
+        try:
+            yield
+        finally:
+            self.model.compute_dtype = None
+
+    def _work(self) -> int:
+        """Parameters × batch rows: how much a step computes (threads and precision read it)."""
+        return sum(p.numel() for p in self.model.parameters()) * self.batch_size
 
     def _restore_best(self, loop: dict[str, Any]) -> None:
         """Load the best validation epoch's weights (the last checkpoint keeps the last ones, so a
