@@ -143,7 +143,8 @@ class FDS(TransformerMixin, BaseEstimator):
         (None/NaN where a record lacks a modality) trains the fusion model `fusion` instead
         (`fds.multimodal`, docs/multimodal.md)."""
         if (isinstance(X, Mapping) and not hasattr(X, "tocsr")) or self.modalities:
-            return self._fit_multimodal(X)  # (scipy's dok sparse arrays are dicts too)
+            # (scipy's dok sparse arrays are dicts too)
+            return self._fit_multimodal(X, run_dir, resume)
         config = self._config()
         X, sensitive = _drop_missing(_as_input(X), config, sensitive)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
@@ -235,10 +236,16 @@ class FDS(TransformerMixin, BaseEstimator):
         self.key_prior_ = None
         return self
 
-    def _fit_multimodal(self, X: Any) -> FDS:
+    def _fit_multimodal(self, X: Any, run_dir: str | Path | None, resume: bool) -> FDS:
         from fds.multimodal import MultimodalFit
 
-        self.fusion_ = MultimodalFit.fit(X, self._config(), verbose=bool(self.verbose))
+        self.fusion_ = MultimodalFit.fit(
+            X,
+            self._config(),
+            verbose=bool(self.verbose),
+            run_dir=Path(run_dir) if run_dir else None,
+            resume=resume,
+        )
         self.model_, self.config_ = self.fusion_.model, self.fusion_.config
         self.codec_, self.history_, self.input_kind_ = (
             self.fusion_.codec,

@@ -43,10 +43,19 @@ class MultimodalFit:
         return self.codec.modalities
 
     @classmethod
-    def fit(cls, data: Any, config: FDSConfig, *, verbose: bool = False) -> MultimodalFit:
+    def fit(
+        cls,
+        data: Any,
+        config: FDSConfig,
+        *,
+        verbose: bool = False,
+        run_dir: Path | None = None,
+        resume: bool = False,
+    ) -> MultimodalFit:
         """Fit the codecs on the present records, hide `missing_rate` of the modalities at
         random (each record keeps one), and train the fusion model `config.fusion`. `data` is a
-        dict of modalities, or a table split by `config.modalities`."""
+        dict of modalities, or a table split by `config.modalities`. `run_dir` keeps the log and
+        the checkpoint, which `resume` continues from (`fds.training.fusion`)."""
         if config.privacy is not None:
             raise ConfigError("DP-SGD (privacy) is not supported with multimodal data yet")
         if config.private_dim:
@@ -67,7 +76,7 @@ class MultimodalFit:
         mask = hide_at_random(mask, config.missing_rate, config.seed)
         torch.manual_seed(config.seed)
         fitted = cls(codec, build_fusion(codec, config), config)
-        fitted.history = train_fusion(fitted.model, encoded, mask, config, verbose)
+        fitted.history = train_fusion(fitted.model, encoded, mask, config, verbose, run_dir, resume)
         fitted.model.eval()
         return fitted
 

@@ -64,6 +64,11 @@ def test_train_on_a_table_of_paths_and_encode_from_its_images(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["modalities"] == ["image", "text", "audio", "table"]
+    assert (run / "checkpoints" / "last.safetensors").is_file()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    result = fds("train", "--resume", run, "--quiet", "--json")  # the run had finished
+    assert result.exit_code == 0, result.output
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
     codes = tmp_path / "codes.npy"
     result = fds("encode", "--model", run, "--data", tmp_path / "items.csv", "--from", "image",
                  "--out", codes)  # fmt: skip

@@ -11,6 +11,12 @@ encoded records):
 Classifiers read simple, fixed features of each modality: the 2-D Fourier magnitudes of an
 image (blind to where the sprite sits), a caption's bag of words, an audio clip's spectrum
 averaged and maxed over time and its loudness per frame, a table's encoded row; scikit-learn's logistic regression on top.
+
+The image classifier is fitted on the real images and on the same images blurred (Gaussian,
+σ = 1 and 2 px), so it judges what is drawn, not how sharply: fitted on sharp sprites alone it
+read real `shapes-mm` sprites blurred by σ = 1 px at chance (shape 1.00 → 0.31, scale
+0.95 → 0.19) and so scored every decoder's soft output as noise; with the blurred copies it
+keeps 1.00 / 0.95 on real test sprites and 1.00 / 0.95 on those blurred by 1 px.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -42,13 +49,19 @@ __all__ = [
 
 _BATCH = 512
 _MAX_ITER = 2000
+IMAGE_BLURS = (1.0, 2.0)  # σ in pixels of the blurred copies the image classifier also sees
 
 
-def modality_features(codec: MultimodalCodec, kind: str, encoded: np.ndarray) -> np.ndarray:
-    """The features a classifier of modality `kind` reads from encoded rows."""
+def modality_features(
+    codec: MultimodalCodec, kind: str, encoded: np.ndarray, blur: float = 0.0
+) -> np.ndarray:
+    """The features a classifier of modality `kind` reads from encoded rows (images blurred by
+    a Gaussian of σ = `blur` pixels first)."""
     inner = codec.codecs[kind]
     if kind == "image":
         pixels = encoded.reshape(len(encoded), *inner.chw).mean(1)
+        if blur:
+            pixels = gaussian_filter(pixels, sigma=(0.0, blur, blur))
         return np.abs(np.fft.rfft2(pixels)).reshape(len(encoded), -1)
     if kind == "text":
         counts = np.zeros((len(encoded), inner.vocab_size), dtype=np.float32)
@@ -65,13 +78,15 @@ def modality_features(codec: MultimodalCodec, kind: str, encoded: np.ndarray) ->
 def fit_classifiers(
     codec: MultimodalCodec, encoded: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
 ) -> dict[tuple[str, str], Pipeline]:
-    """One logistic regression per (modality, label) on real, present records."""
+    """One logistic regression per (modality, label) on real, present records (images also
+    blurred by each of `IMAGE_BLURS`)."""
     fitted = {}
     for kind in codec.modalities:
-        features = modality_features(codec, kind, encoded[kind])
+        blurs = (0.0, *IMAGE_BLURS) if kind == "image" else (0.0,)
+        features = np.concatenate([modality_features(codec, kind, encoded[kind], b) for b in blurs])
         for name, y in labels.items():
             model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=_MAX_ITER))
-            fitted[kind, name] = model.fit(features, y)
+            fitted[kind, name] = model.fit(features, np.tile(y, len(blurs)))
     return fitted
 
 

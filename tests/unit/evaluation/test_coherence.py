@@ -82,3 +82,16 @@ def test_probes_and_reconstruction_per_subset(setup) -> None:
     assert all(p["accuracy"] < 0.6 for p in probes)  # the index says nothing about the shape
     rebuilt = reconstruction(Lookup(encoded, 0), encoded)
     assert rebuilt["text"]["exact_match"] == 1.0 and rebuilt["table"]["mse"] == 0.0
+
+
+def test_the_image_classifier_judges_the_sprite_not_its_sharpness() -> None:
+    X, factors = make_shapes_mm(400, seed=0)
+    codec = MultimodalCodec.fit({"image": X["image"]})
+    encoded, _ = codec.encode({"image": X["image"]})
+    shape = factors["shape"].to_numpy()
+    classifier = fit_classifiers(codec, {"image": encoded["image"][:300]}, {"shape": shape[:300]})
+    held_out = encoded["image"][300:]
+    for blur in (0.0, 1.0):  # a decoder's soft output is scored like the sharp sprite
+        features = modality_features(codec, "image", held_out, blur)
+        accuracy = (classifier["image", "shape"].predict(features) == shape[300:]).mean()
+        assert accuracy > 0.8, (blur, accuracy)

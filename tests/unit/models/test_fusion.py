@@ -11,6 +11,7 @@ from fds.config import make_config
 from fds.data.datasets.shapes_mm import SAMPLE_RATE, make_shapes_mm
 from fds.data.multimodal import MultimodalCodec
 from fds.data.multimodal.codec import hide_at_random
+from fds.errors import ConfigError, ModelFormatError
 from fds.models.fusion import FUSIONS, build_fusion
 from fds.models.fusion.experts import mixture_mean, product_of_experts
 from fds.training.fusion import train_fusion
@@ -82,3 +83,29 @@ def test_training_lowers_the_loss_and_repeats_with_the_seed(shapes) -> None:
     assert histories[0] == histories[1]
     losses = [record["train_loss"] for record in histories[0]]
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_a_resumed_run_reaches_the_weights_of_an_uninterrupted_one(shapes, tmp_path) -> None:
+    codec, encoded, present = shapes
+    mask = hide_at_random(present, 0.5, 0)
+
+    def run(epochs: int, run_dir, resume: bool = False):
+        config = make_config(fusion="mmvae_plus", epochs=epochs, lr=1e-2, **TINY).resolved()
+        torch.manual_seed(0)
+        model = build_fusion(codec, config)
+        history = train_fusion(model, encoded, mask, config, run_dir=run_dir, resume=resume)
+        return model, history
+
+    whole, whole_history = run(3, tmp_path / "whole")
+    run(1, tmp_path / "cut")  # stopped after its first epoch
+    assert len((tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()) == 1
+    resumed, history = run(3, tmp_path / "cut", resume=True)
+    assert history == whole_history
+    assert len((tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()) == 3
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    (tmp_path / "cut" / "checkpoints" / "last.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelFormatError, match=r"last\.safetensors"):
+        run(3, tmp_path / "cut", resume=True)
+    with pytest.raises(ConfigError, match="run directory"):
+        run(3, None, resume=True)

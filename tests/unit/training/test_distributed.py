@@ -21,8 +21,8 @@ import torch
 import torch.multiprocessing as mp
 
 from fds import FDS
-from fds.errors import ConfigError
 from fds.data.stream import Rows
+from fds.errors import ConfigError
 from fds.training import distributed
 
 WEIGHTS_ATOL = 1e-4
