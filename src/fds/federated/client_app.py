@@ -20,6 +20,7 @@ from flwr.clientapp.typing import Mod
 from fds.config import make_config
 from fds.data.codecs import codec_from_json
 from fds.errors import DataError, FDSError
+from fds.federated.compression import Compression, compress, parse_compression
 from fds.federated.messages import (
     ARRAYS,
     CONFIG,
@@ -44,6 +45,7 @@ from fds.federated.site import (
 )
 
 log = logging.getLogger(__name__)
+_RESIDUAL = "fds-residual"  # the site's error-feedback residual, in its context.state
 
 
 def _train(
@@ -73,6 +75,22 @@ def _evaluate(
     site = site_data(node_config, plan)
     metrics, n = evaluate_locally(site, plan["params"], codec_from_json(plan["codec"]), state)
     return metrics, n, site.name
+
+
+def _compressed(
+    start: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    how: Compression,
+    context: Context,
+) -> ArrayRecord:
+    """The update state − start, compressed; the error-feedback residual lives in the site's
+    Flower context (kept across rounds by the SuperNode, or by the simulation engine)."""
+    delta = {k: (state[k] - start[k]).numpy() for k in state}
+    old = context.state.array_records.get(_RESIDUAL)
+    residual = {k: a.numpy() for k, a in old.items()} if old is not None else None
+    sent, residual = compress(delta, how, residual)
+    context.state[_RESIDUAL] = ArrayRecord({k: Array(v) for k, v in residual.items()})
+    return sent
 
 
 def site_schema(site: SiteData, params: dict[str, Any]) -> str:
@@ -119,15 +137,18 @@ def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
                 lambda plan, state: _train(plan, state, node_config, plan["server-round"], 0.0)[:3],
             )
         config = msg.content[CONFIG]
+        plan, start = read_plan(config), from_arrays(msg.content[ARRAYS])
         state, metrics, n, name = _train(
-            read_plan(config),
-            from_arrays(msg.content[ARRAYS]),
+            plan,
+            start,
             node_config,
             int(config["server-round"]),
             float(config.get("proximal-mu", 0.0)),
         )
+        how = parse_compression(plan.get("compression", "none"))
+        arrays = _compressed(start, state, how, context) if how.lossy else to_arrays(state)
         record = MetricRecord(metrics | {NUM_EXAMPLES: n, UNIT_WEIGHT: 1})
-        content = RecordDict({ARRAYS: to_arrays(state), METRICS: record, SITE: site_record(name)})
+        content = RecordDict({ARRAYS: arrays, METRICS: record, SITE: site_record(name)})
         return Message(content, reply_to=msg)
 
     @app.evaluate()

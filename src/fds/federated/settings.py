@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fds.config import FDSConfig, make_config, read_yaml_mapping, reject_unknown
 from fds.errors import ConfigError
+from fds.federated.compression import parse_compression
 from fds.rundir import split_run_params
 
 
@@ -59,6 +60,9 @@ class FederatedSettings(BaseModel):
     secagg: SecAgg | None = None
     seed: int | None = None
     timeout: float = Field(600.0, gt=0)
+    # uplink compression of the sites' updates (fds.federated.compression): none | float16 |
+    # topk:FRACTION, with error feedback kept at each site
+    compression: str = "none"
 
 
 def make_settings(**params: Any) -> FederatedSettings:
@@ -85,20 +89,33 @@ def make_settings(**params: Any) -> FederatedSettings:
             "(a sum cannot feed a median, Krum or DP clipping of single updates): use strategy "
             "fedavg without dp; see docs/federated.md"
         )
+    if parse_compression(settings.compression).lossy and settings.secagg is not None:
+        raise ConfigError(
+            "federated.compression cannot be combined with secagg: SecAgg+ sums the full "
+            "quantized updates; use compression: none"
+        )
     if settings.partition == "column" and not settings.column:
         raise ConfigError("federated.partition is column but federated.column is not set")
     check_strategy(settings)
     return settings
 
 
+# the server optimizers of Reddi et al. 2021 (Adaptive Federated Optimization): server lr `eta`,
+# adaptivity `tau`; `eta_l` is only reported, the sites' own optimizer is the model's
+_FEDOPT: dict[str, type] = {
+    "eta": float,
+    "eta_l": float,
+    "beta_1": float,
+    "beta_2": float,
+    "tau": float,
+}
 # name → (Flower class name, the parameters a user may set, with their types)
 STRATEGIES: dict[str, tuple[str, dict[str, type]]] = {
     "fedavg": ("FedAvg", {}),
     "fedprox": ("FedProx", {"proximal_mu": float}),
-    "fedadam": (
-        "FedAdam",
-        {"eta": float, "eta_l": float, "beta_1": float, "beta_2": float, "tau": float},
-    ),
+    "fedadam": ("FedAdam", _FEDOPT),
+    "fedyogi": ("FedYogi", _FEDOPT),
+    "fedadagrad": ("FedAdagrad", {"eta": float, "eta_l": float, "tau": float}),
     "fedavgm": ("FedAvgM", {"server_learning_rate": float, "server_momentum": float}),
     "fedmedian": ("FedMedian", {}),
     "fedtrimmedavg": ("FedTrimmedAvg", {"beta": float}),
@@ -136,6 +153,14 @@ def check_strategy(settings: FederatedSettings) -> None:
         raise ConfigError(
             f"federated.min_sites = {settings.min_sites} exceeds sites = {settings.sites}"
         )
+
+
+def with_overrides(settings: FederatedSettings, **changes: Any) -> FederatedSettings:
+    """`settings` with the options a command-line flag sets (None = keep), validated again."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return settings
+    return make_settings(**(settings.model_dump(exclude_none=True) | changes))
 
 
 def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSettings]:

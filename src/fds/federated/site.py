@@ -56,16 +56,22 @@ def _file_site(path: str, name: str, column: str | None) -> SiteData:
     return SiteData(name or path, X)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _partition_site(index: int, plan_json: str) -> SiteData:
     """Cached per process: Ray keeps one actor per CPU and calls it for many rounds."""
-    plan = json.loads(plan_json)
-    parts, names, X = split_sites(plan)
+    parts, names, X = _split_once(plan_json)
     if index >= len(parts):
         raise DataError(f"partition-id {index} but the plan has {len(parts)} sites")
     rows = parts[index]
     X_site = X.iloc[rows].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[rows]
     return SiteData(names[index], X_site)
+
+
+@functools.lru_cache(maxsize=2)
+def _split_once(plan_json: str) -> tuple[list[np.ndarray], list[str], Any]:
+    """The data set read and split once per process: with 100 sites on 2 actors, each actor
+    serves dozens of sites, and reading the data per site would dominate a round."""
+    return split_sites(json.loads(plan_json))
 
 
 def split_sites(plan: dict[str, Any]) -> tuple[list[np.ndarray], list[str], Any]:
