@@ -46,6 +46,7 @@ from fds.federated.site import (
 
 log = logging.getLogger(__name__)
 _RESIDUAL = "fds-residual"  # the site's error-feedback residual, in its context.state
+_MOMENTS = "fds-adam-moments"  # its Adam moments, with keep_optimizer_state
 
 
 def _train(
@@ -54,9 +55,15 @@ def _train(
     node_config: dict[str, Any],
     server_round: int,
     mu: float,
+    site_state: RecordDict | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float], int, str]:
+    """Local training; with the plan's `keep_optimizer_state`, the site's Adam moments are read
+    from and written back to `site_state` (its Flower context.state, kept between rounds)."""
     site = site_data(node_config, plan)
     seed = plan["seed"] + 1000 * server_round + int(node_config.get("partition-id", 0))
+    moments = None
+    if plan.get("keep_optimizer_state") and site_state is not None:
+        moments = _read_moments(site_state.array_records.get(_MOMENTS))
     new_state, metrics, n = train_locally(
         site,
         plan["params"],
@@ -65,8 +72,22 @@ def _train(
         epochs=plan["local_epochs"],
         seed=seed,
         mu=mu,
+        optimizer_state=moments,
     )
+    if moments and site_state is not None:
+        site_state[_MOMENTS] = ArrayRecord(
+            {f"{i}/{k}": Array(v.numpy()) for i, m in moments.items() for k, v in m.items()}
+        )
     return new_state, metrics, n, site.name
+
+
+def _read_moments(record: ArrayRecord | None) -> dict[int, dict[str, torch.Tensor]]:
+    """The Adam state {parameter index: {step, exp_avg, exp_avg_sq}} from its flat record."""
+    moments: dict[int, dict[str, torch.Tensor]] = {}
+    for key, array in (record or {}).items():
+        index, name = key.split("/", 1)
+        moments.setdefault(int(index), {})[name] = torch.from_numpy(array.numpy().copy())
+    return moments
 
 
 def _evaluate(
@@ -144,6 +165,7 @@ def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
             node_config,
             int(config["server-round"]),
             float(config.get("proximal-mu", 0.0)),
+            context.state,
         )
         how = parse_compression(plan.get("compression", "none"))
         arrays = _compressed(start, state, how, context) if how.lossy else to_arrays(state)

@@ -56,6 +56,9 @@ class FederatedSettings(BaseModel):
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     min_sites: int = Field(2, ge=1)
     fraction: float = Field(1.0, gt=0, le=1)
+    # share of the sites that validate the global model each round (at least min_sites); below 1
+    # for many sites, where every site validating every round would dominate the round's time
+    fraction_evaluate: float = Field(1.0, gt=0, le=1)
     dp: ServerDP | None = None
     secagg: SecAgg | None = None
     seed: int | None = None
@@ -63,6 +66,9 @@ class FederatedSettings(BaseModel):
     # uplink compression of the sites' updates (fds.federated.compression): none | float16 |
     # topk:FRACTION, with error feedback kept at each site
     compression: str = "none"
+    # each site keeps its Adam moments from round to round (in its Flower context, never sent)
+    # instead of restarting Adam at every round
+    keep_optimizer_state: bool = False
 
 
 def make_settings(**params: Any) -> FederatedSettings:

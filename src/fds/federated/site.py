@@ -159,8 +159,12 @@ def train_locally(
     epochs: int,
     seed: int,
     mu: float = 0.0,
+    optimizer_state: dict[int, dict[str, torch.Tensor]] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float], int]:
-    """`epochs` of the ordinary Trainer from the global weights; (weights, metrics, n_train)."""
+    """`epochs` of the ordinary Trainer from the global weights; (weights, metrics, n_train).
+
+    `optimizer_state` (a dict, filled in place): the site's Adam moments, carried from its last
+    round into this one instead of starting Adam afresh each round."""
     train, _ = site_rows(site.X, codec, make_config(**params))
     config = make_config(
         **(params | {"epochs": epochs, "seed": seed, "max_steps": None})
@@ -169,7 +173,14 @@ def train_locally(
     model = build_site_model(config, codec, state)
     extra = proximal_term(state, mu) if mu > 0 else None
     trainer = Trainer(model, config, train, None, show_progress=False, extra_loss=extra)
+    keep = optimizer_state is not None and config.privacy is None
+    if keep and optimizer_state:
+        saved = trainer.optimizers["model"].state_dict()
+        trainer.optimizers["model"].load_state_dict(saved | {"state": optimizer_state})
     history = trainer.fit()
+    if keep:
+        optimizer_state.clear()
+        optimizer_state.update(trainer.optimizers["model"].state_dict()["state"])
     last = history[-1]
     metrics = {"train_loss": float(last["train_loss"])}
     spent = getattr(trainer, "privacy", None)  # DP-SGD at the site (config.privacy), if enabled

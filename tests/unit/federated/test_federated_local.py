@@ -130,6 +130,29 @@ def test_proximal_term_keeps_local_weights_near_the_global_ones(digits) -> None:
     assert moved(1000.0) < 0.5 * moved(0.0)
 
 
+def test_kept_optimizer_state_carries_adams_moments_into_the_next_round(digits) -> None:
+    """With keep_optimizer_state the site's Adam continues: its step count adds up over rounds
+    and its first update differs from a fresh Adam's from the same weights."""
+    params = make_config(latent_dim=3, hidden_dims=(16,), batch_size=32).model_dump()
+    codec = ImageCodec.fit(digits)
+    config = make_config(**params).resolved()
+    torch.manual_seed(0)
+    start = build_model(config, codec.blocks, codec.chw).state_dict()
+    site, moments = SiteData("s", digits), {}
+    state, _, n = train_locally(
+        site, params, codec, start, epochs=1, seed=1, optimizer_state=moments
+    )
+    steps = n // 32
+    assert {float(m["step"]) for m in moments.values()} == {steps}
+    kept, _, _ = train_locally(
+        site, params, codec, state, epochs=1, seed=2, optimizer_state=moments
+    )
+    fresh, _, _ = train_locally(site, params, codec, state, epochs=1, seed=2)
+    assert {float(m["step"]) for m in moments.values()} == {2 * steps}
+    assert all(torch.isfinite(v).all() for v in kept.values())
+    assert any(not torch.allclose(kept[k], fresh[k]) for k in kept)
+
+
 def test_cli_rejects_an_unknown_federated_key_with_one_line(tmp_path) -> None:
     config = tmp_path / "fed.yaml"
     config.write_text(
