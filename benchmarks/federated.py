@@ -50,7 +50,7 @@ SETUPS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fedavg": ({"strategy": "fedavg"}, {"batch_size": 128}),
     "recommended": (
         {"strategy": "fedavg", "keep_optimizer_state": True},
-        {"batch_size": 32},
+        {"batch_size": 16},
     ),
 }
 
@@ -266,21 +266,7 @@ def main() -> None:
     _report(args, data, central, results, scale, deployment)
 
 
-def _report(
-    args: argparse.Namespace,
-    data: str,
-    central: dict[str, Any],
-    results: list[dict[str, Any]],
-    scale: dict[str, Any] | None,
-    deployment: dict[str, Any] | None,
-) -> None:
-    print(
-        f"data: {data}, {args.sites} sites, {args.rounds} rounds × 1 local epoch; centralized "
-        f"{args.rounds} epochs at batch 128: held-out ELBO {central['elbo']:.2f} nats"
-    )
-    for name in args.setups:
-        federated, model = SETUPS[name]
-        print(f"setup {name}: federated {federated}, sites' model options {model}")
+def _gap_table(results: list[dict[str, Any]]) -> None:
     print_table(
         [
             "partition",
@@ -306,6 +292,25 @@ def _report(
             for r in results
         ],
     )
+
+
+def _report(
+    args: argparse.Namespace,
+    data: str,
+    central: dict[str, Any],
+    results: list[dict[str, Any]],
+    scale: dict[str, Any] | None,
+    deployment: dict[str, Any] | None,
+) -> None:
+    print(
+        f"data: {data}, {args.sites} sites, {args.rounds} rounds × 1 local epoch; centralized "
+        f"{args.rounds} epochs at batch 128: held-out ELBO {central['elbo']:.2f} nats"
+    )
+    for name in args.setups:
+        federated, model = SETUPS[name]
+        print(f"setup {name}: federated {federated}, sites' model options {model}")
+    if results:
+        _gap_table(results)
     if scale is not None:
         print(
             f"{scale['sites']} simulated sites, {scale['sampled_per_round']} per round, "
