@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from flwr.app import Array, ArrayRecord
 
 from fds.errors import ConfigError
+
+if TYPE_CHECKING:  # flwr is imported where records are built: settings.py reads specs without it
+    from flwr.app import ArrayRecord
 
 _INDEX, _VALUE = "::topk-index", "::topk-value"
 
@@ -63,6 +66,8 @@ def compress(
 ) -> tuple[ArrayRecord, dict[str, np.ndarray]]:
     """(what the site sends, the residual it keeps): the residual is (Δ + old residual) minus what
     the server will reconstruct from the message."""
+    from flwr.app import Array, ArrayRecord
+
     sent: dict[str, Array] = {}
     new_residual: dict[str, np.ndarray] = {}
     for key, value in delta.items():
@@ -90,6 +95,8 @@ def compress(
 def expand(record: ArrayRecord, global_arrays: ArrayRecord, how: Compression) -> ArrayRecord:
     """Full weights global + Δ̂ from a compressed reply; ValueError when it does not fit the model
     (the guard then rejects the reply as it came)."""
+    from flwr.app import Array, ArrayRecord
+
     current = {k: a.numpy() for k, a in global_arrays.items()}
     if how.kind == "topk":
         expected = {k + s for k in current for s in (_INDEX, _VALUE)}
