@@ -50,7 +50,7 @@ SETUPS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fedavg": ({"strategy": "fedavg"}, {"batch_size": 128}),
     "recommended": (
         {"strategy": "fedavg", "keep_optimizer_state": True},
-        {"batch_size": 16},
+        {"batch_size": 32},
     ),
 }
 
