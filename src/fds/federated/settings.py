@@ -95,6 +95,11 @@ def make_settings(**params: Any) -> FederatedSettings:
             "(a sum cannot feed a median, Krum or DP clipping of single updates): use strategy "
             "fedavg without dp; see docs/federated.md"
         )
+    if settings.keep_optimizer_state and settings.secagg is not None:
+        raise ConfigError(
+            "federated.keep_optimizer_state cannot be combined with secagg: SecAgg+ rounds run "
+            "in Flower's legacy workflow, where a site keeps no state between rounds"
+        )
     if parse_compression(settings.compression).lossy and settings.secagg is not None:
         raise ConfigError(
             "federated.compression cannot be combined with secagg: SecAgg+ sums the full "
@@ -183,6 +188,12 @@ def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSett
         raise ConfigError(
             "federated.strategy fedprox cannot be combined with client-side DP-SGD (privacy): "
             "use fedavg"
+        )
+    if config.privacy is not None and settings.keep_optimizer_state:
+        # each round is a fresh DP-SGD run whose accounting starts from its own optimizer
+        raise ConfigError(
+            "federated.keep_optimizer_state cannot be combined with client-side DP-SGD "
+            "(privacy): set it to false"
         )
     if config.private_dim:
         raise ConfigError(

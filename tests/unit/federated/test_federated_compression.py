@@ -104,9 +104,11 @@ def test_a_bad_compression_spec_is_one_line(spec: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_compression_with_secure_aggregation_is_refused() -> None:
+@pytest.mark.parametrize("option", [{"compression": "float16"}, {"keep_optimizer_state": True}])
+def test_site_state_with_secure_aggregation_is_refused(option) -> None:
+    """SecAgg+ runs in Flower's legacy workflow: no per-site state, and it sums full updates."""
     with pytest.raises(ConfigError, match="secagg"):
-        make_settings(compression="float16", secagg=True)
+        make_settings(secagg=True, **option)
 
 
 def test_the_cli_flag_refuses_a_bad_spec_with_exit_2_and_writes_nothing(tmp_path) -> None:

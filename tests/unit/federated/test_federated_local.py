@@ -168,10 +168,23 @@ def test_cli_rejects_an_unknown_federated_key_with_one_line(tmp_path) -> None:
     assert "Example" in help_text
 
 
-def test_fedprox_with_client_dp_sgd_is_refused(tmp_path) -> None:
-    """The proximal term has no per-example form, so DP-SGD could not clip it."""
+@pytest.mark.parametrize(
+    ("fed", "message"),
+    [
+        # the proximal term has no per-example form, so DP-SGD could not clip it
+        (
+            {"strategy": "fedprox", "strategy_params": {"proximal_mu": 0.01}},
+            "fedprox cannot be combined with client-side DP-SGD",
+        ),
+        # each round is a fresh DP-SGD run, accounted from a fresh optimizer
+        (
+            {"keep_optimizer_state": True},
+            "keep_optimizer_state cannot be combined with client-side DP-SGD",
+        ),
+    ],
+)
+def test_options_at_odds_with_client_dp_sgd_are_refused(tmp_path, fed, message) -> None:
     config = tmp_path / "fed.yaml"
-    fed = {"strategy": "fedprox", "strategy_params": {"proximal_mu": 0.01}}
     config.write_text(
         yaml.safe_dump({"data": "digits", "privacy": {"epsilon": 1.0}, "federated": fed})
     )
@@ -179,7 +192,7 @@ def test_fedprox_with_client_dp_sgd_is_refused(tmp_path) -> None:
         app, ["federated", "simulate", "--config", str(config), "--out", str(tmp_path / "run")]
     )
     assert result.exit_code == 2
-    assert "fedprox cannot be combined with client-side DP-SGD" in result.output
+    assert message in result.output
     assert not (tmp_path / "run").exists()
 
 
