@@ -93,7 +93,9 @@ def run_rounds(
         started = time.perf_counter()
         messages = list(strategy.configure_train(server_round, arrays, plan_record(plan), grid))
         replies = list(grid.send_and_receive(messages, timeout=settings.timeout))
-        wire = {r.metadata.src_node_id: payload_bytes(r.content) for r in replies}
+        wire = {
+            r.metadata.src_node_id: payload_bytes(r.content) for r in replies if not r.has_error()
+        }
         if compression.lossy:
             _expand_updates(server_round, replies, arrays, compression)
         new_arrays, _ = strategy.aggregate_train(server_round, replies)
