@@ -1,30 +1,41 @@
-"""Federated vs centralized training of the core benchmark's `vae` (issue 4).
+"""Federated vs centralized training of the core benchmark's `vae` (issues 4 and 17).
 
 Data: Fashion-MNIST when installed (else scikit-learn's digits), partitioned into `--sites` sites.
 Model: the core benchmark's spec (MLP 512-512, 16 latents, Bernoulli likelihood, batch 128).
 "Same number of epochs of data": centralized training runs R epochs; the federation runs R rounds
 of 1 local epoch at every site, so each row is visited R times in both.
 
-Scenarios: iid/FedAvg, dirichlet α=0.5/FedAvg, dirichlet α=0.1 with FedAvg and FedProx (μ=0.01).
-Per scenario: held-out ELBO of the final global model on the test split (nats per image, higher is
-better) and its gap to centralized, in % of |centralized ELBO| (goal: within 3% for iid and
-α=0.5); payload bytes sent per round per site (down = global weights, up = the site's update);
-seconds per round in simulation (Ray, 1 CPU per site). With `--deployment`, an iid FedAvg run of
-`--deployment-rounds` rounds (default 2) on a loopback Deployment Engine (SuperLink + one SuperNode
-per site on 127.0.0.1) gives the deployment's seconds per round; every message there starts a
-fresh ClientApp process (torch import), so it is far slower than simulation on one machine.
+1. Gap table: per partition (`--partitions`: iid, dirichlet α=0.5, α=0.1) and per setup
+   (`--setups`; SETUPS below: `fedavg` = plain FedAvg at local batch 128, `recommended` = the
+   setting docs/federated.md recommends), the held-out ELBO of the final global model on the test
+   split (nats per image, higher is better) and its gap to centralized in % of |centralized ELBO|
+   (goal: ≤ 3 % for iid and α = 0.5), payload bytes per site per round (down = global weights,
+   up = the site's update as sent) and seconds per round in simulation (Ray, 1 CPU per actor).
+2. Compression (`--compression`, run on the first partition with the `recommended` setup): the
+   same figures with the sites' updates sent as float16 or top-k with error feedback.
+3. Scale (`--scale-sites`, 0 to skip): that many simulated sites, `--scale-fraction` of them
+   sampled per round (and validating), `--scale-rounds` rounds: seconds per round, bytes per
+   round (all sampled sites, both ways) and the peak resident memory of this process and its
+   children (the Ray workers), sampled every 0.2 s.
+
+With `--deployment`, an iid FedAvg run of `--deployment-rounds` rounds on a loopback Deployment
+Engine (SuperLink + one SuperNode per site on 127.0.0.1) gives the deployment's seconds per round.
 
     OMP_NUM_THREADS=1 FLWR_TELEMETRY_ENABLED=0 .venv/bin/python benchmarks/federated.py \
-        [--sites 10] [--rounds 10] [--data auto|digits|fashion-mnist] [--deployment]
+        [--sites 10] [--rounds 10] [--data auto|digits|fashion-mnist] [--setups fedavg,recommended] \
+        [--partitions iid,dirichlet:0.5,dirichlet:0.1] [--compression float16,topk:0.1] \
+        [--scale-sites 100] [--deployment]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,12 +45,26 @@ from _common import MODEL_SPEC, emit_json, environment, print_table
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
-SCENARIOS = (
-    ("iid", "fedavg", {"partition": "iid"}, {}),
-    ("dirichlet 0.5", "fedavg", {"partition": "dirichlet", "alpha": 0.5}, {}),
-    ("dirichlet 0.1", "fedavg", {"partition": "dirichlet", "alpha": 0.1}, {}),
-    ("dirichlet 0.1", "fedprox", {"partition": "dirichlet", "alpha": 0.1}, {"proximal_mu": 0.01}),
-)
+# name → (federated: options, model options at the sites); centralized training is unchanged.
+# `recommended`: batch 32 (batch 16 closes the gap a little more, in rounds 3× as long) with the
+# sites' Adam state kept between rounds; see docs/federated.md, "Matching pooled training".
+SETUPS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "fedavg": ({"strategy": "fedavg"}, {"batch_size": 128}),
+    "recommended": (
+        {"strategy": "fedavg", "keep_optimizer_state": True},
+        {"batch_size": 32},
+    ),
+}
+
+
+def _partition(spec: str) -> tuple[str, dict[str, Any]]:
+    """`iid` or `dirichlet:ALPHA` → (label, fed.yaml options)."""
+    if spec == "iid":
+        return "iid", {"partition": "iid"}
+    kind, _, alpha = spec.partition(":")
+    if kind != "dirichlet" or not alpha:
+        raise SystemExit(f"--partitions: {spec!r} is not iid or dirichlet:ALPHA")
+    return f"dirichlet α={float(alpha):g}", {"partition": "dirichlet", "alpha": float(alpha)}
 
 
 def _data_name(choice: str) -> str:
@@ -68,7 +93,7 @@ def _centralized(params: dict[str, Any], rounds: int, X_test: Any) -> dict[str, 
 
 
 def _federated(
-    params: dict[str, Any], federated: dict[str, Any], workdir: Path, X_test: Any
+    params: dict[str, Any], federated: dict[str, Any], workdir: Path, X_test: Any | None
 ) -> dict[str, Any]:
     from fds.estimator import FDS
     from fds.federated.settings import make_settings
@@ -76,11 +101,68 @@ def _federated(
 
     summary = simulate_params(params, make_settings(**federated), workdir / "run", verbose=False)
     return {
-        "elbo": FDS.load(workdir / "run").score(X_test),
+        "elbo": None if X_test is None else FDS.load(workdir / "run").score(X_test),
         "seconds_per_round": summary["seconds_per_round"],
         "bytes_down": summary["bytes_down_per_site_per_round"],
         "bytes_up": summary["bytes_up_per_site_per_round"],
         "seconds": summary["seconds"],
+    }
+
+
+class PeakMemory:
+    """Peak resident memory of this process plus all its descendants (Ray's workers and
+    daemons), sampled on a thread."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        import psutil
+
+        self.process, self.every, self.peak = psutil.Process(), every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for proc in [self.process, *self.process.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):  # a worker that just ended
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _scale(params: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from fds.federated.settings import make_settings
+    from fds.federated.strategies import sampled_sites
+
+    federated = {
+        "sites": args.scale_sites,
+        "rounds": args.scale_rounds,
+        "fraction": args.scale_fraction,
+        "fraction_evaluate": args.scale_fraction,
+        "min_sites": max(2, int(args.scale_sites * args.scale_fraction)),
+        "seed": args.seed,
+        "timeout": 3600,
+    }
+    with PeakMemory() as memory:
+        result = _federated(params, federated, workdir, None)
+    asked = sampled_sites(make_settings(**federated), args.scale_sites)
+    return {
+        "sites": args.scale_sites,
+        "sampled_per_round": asked,
+        "rounds": args.scale_rounds,
+        "seconds_per_round": result["seconds_per_round"],
+        "bytes_per_round": asked * (result["bytes_down"] + result["bytes_up"]),
+        "peak_rss_bytes": memory.peak,
     }
 
 
@@ -107,85 +189,137 @@ def _deployment(params: dict[str, Any], federated: dict[str, Any], workdir: Path
     }
 
 
-def main() -> None:
+def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--data", default="auto", choices=("auto", "digits", "fashion-mnist"))
+    parser.add_argument("--setups", default="fedavg,recommended", help=f"of {', '.join(SETUPS)}")
+    parser.add_argument("--partitions", default="iid,dirichlet:0.5,dirichlet:0.1")
+    parser.add_argument(
+        "--compression",
+        default="float16,topk:0.1",
+        help="specs run with the recommended setup on the first partition ('' for none)",
+    )
+    parser.add_argument("--scale-sites", type=int, default=100, help="0 skips the scale run")
+    parser.add_argument("--scale-fraction", type=float, default=0.1)
+    parser.add_argument("--scale-rounds", type=int, default=3)
     parser.add_argument("--deployment", action="store_true")
     parser.add_argument(
         "--deployment-rounds", type=int, default=2, help="rounds of the loopback deployment run"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--local-batch-size",
-        type=int,
-        default=128,
-        help="the sites' minibatch size (centralized training keeps 128): a site holds 1/sites of "
-        "the rows, so smaller local batches give it as many optimizer steps per epoch of data",
+        "--centralized-elbo",
+        type=float,
+        default=None,
+        help="skip the centralized run and use this held-out ELBO (from an earlier run with the "
+        "same --data, --rounds and --seed: single-threaded training is deterministic), so that "
+        "parts of the table can run as separate jobs",
     )
     args = parser.parse_args()
+    args.setups = [s for s in args.setups.split(",") if s]
+    if unknown := [s for s in args.setups if s not in SETUPS]:
+        parser.error(f"unknown setup(s) {unknown}; known: {', '.join(SETUPS)}")
+    args.partitions = [_partition(p) for p in args.partitions.split(",") if p]
+    args.compression = [c for c in args.compression.split(",") if c]
+    return args
+
+
+def main() -> None:
+    args = _parse()
     data = _data_name(args.data)
     params = MODEL_SPEC | {"data": data, "seed": args.seed, "batch_size": 128, "val_fraction": 0.1}
     X_test = _test_split(data)
-    central = _centralized(params, args.rounds, X_test)
-    rows, results = [], []
+    if args.centralized_elbo is None:
+        central = _centralized(params, args.rounds, X_test)
+    else:
+        central = {"elbo": args.centralized_elbo, "seconds": None, "reused": True}
+    base = {
+        "sites": args.sites,
+        "rounds": args.rounds,
+        "local_epochs": 1,
+        "min_sites": args.sites,
+        "seed": args.seed,
+    }
+    runs = [
+        (label, part, setup, "none") for label, part in args.partitions for setup in args.setups
+    ]
+    if args.partitions:
+        label, part = args.partitions[0]
+        runs += [(label, part, "recommended", how) for how in args.compression]
+    results = []
     with tempfile.TemporaryDirectory(prefix="fds-fed-bench-") as tmp:
-        for i, (partition, strategy, part, strategy_params) in enumerate(SCENARIOS):
-            federated = {
-                "sites": args.sites,
-                "rounds": args.rounds,
-                "local_epochs": 1,
-                "strategy": strategy,
-                "strategy_params": strategy_params,
-                "min_sites": args.sites,
-                "seed": args.seed,
-                **part,
-            }
-            local = params | {"batch_size": args.local_batch_size}
-            result = _federated(local, federated, Path(tmp) / str(i), X_test)
+        for i, (label, part, setup, how) in enumerate(runs):
+            federated, model = SETUPS[setup]
+            federated = base | federated | part | {"compression": how}
+            result = _federated(params | model, federated, Path(tmp) / str(i), X_test)
             gap = 100 * (central["elbo"] - result["elbo"]) / abs(central["elbo"])
             results.append(
-                {"partition": partition, "strategy": strategy, "gap_percent": gap} | result
+                {"partition": label, "setup": setup, "compression": how, "gap_percent": gap}
+                | result
             )
-            rows.append(
-                [
-                    partition,
-                    strategy,
-                    result["elbo"],
-                    gap,
-                    result["bytes_down"],
-                    result["bytes_up"],
-                    result["seconds_per_round"],
-                ]
-            )
+            print(f"{label}, {setup}, compression {how}: gap {gap:.2f} %", flush=True)
+        scale = _scale(params, args, Path(tmp) / "scale") if args.scale_sites else None
         deployment = None
         if args.deployment:
-            federated = {
-                "sites": args.sites,
-                "rounds": args.deployment_rounds,
-                "min_sites": args.sites,
-                "seed": args.seed,
-                "timeout": 3600,
-            }
+            federated = base | {"rounds": args.deployment_rounds, "timeout": 3600}
             deployment = _deployment(params, federated, Path(tmp) / "deployment")
-    print(
-        f"data: {data}, {args.sites} sites, {args.rounds} rounds × 1 local epoch at local batch "
-        f"{args.local_batch_size}; centralized {args.rounds} epochs at batch 128: held-out ELBO "
-        f"{central['elbo']:.2f} nats"
-    )
+    _report(args, data, central, results, scale, deployment)
+
+
+def _gap_table(results: list[dict[str, Any]]) -> None:
     print_table(
         [
             "partition",
-            "strategy",
+            "setup",
+            "compression",
             "held-out ELBO",
             "gap %",
             "bytes down/site/round",
             "bytes up/site/round",
             "s/round (simulation)",
         ],
-        rows,
+        [
+            [
+                r["partition"],
+                r["setup"],
+                r["compression"],
+                r["elbo"],
+                r["gap_percent"],
+                r["bytes_down"],
+                r["bytes_up"],
+                r["seconds_per_round"],
+            ]
+            for r in results
+        ],
     )
+
+
+def _report(
+    args: argparse.Namespace,
+    data: str,
+    central: dict[str, Any],
+    results: list[dict[str, Any]],
+    scale: dict[str, Any] | None,
+    deployment: dict[str, Any] | None,
+) -> None:
+    print(
+        f"data: {data}, {args.sites} sites, {args.rounds} rounds × 1 local epoch; centralized "
+        f"{args.rounds} epochs at batch 128: held-out ELBO {central['elbo']:.2f} nats"
+    )
+    for name in args.setups:
+        federated, model = SETUPS[name]
+        print(f"setup {name}: federated {federated}, sites' model options {model}")
+    if results:
+        _gap_table(results)
+    if scale is not None:
+        print(
+            f"{scale['sites']} simulated sites, {scale['sampled_per_round']} per round, "
+            f"{scale['rounds']} rounds: {scale['seconds_per_round']:.2f} s/round, "
+            f"{scale['bytes_per_round']:,} bytes/round, peak RSS "
+            f"{scale['peak_rss_bytes'] / 2**20:,.0f} MiB (this process + Ray workers)"
+        )
     if deployment is not None:
         print(f"loopback deployment (iid, fedavg): {deployment['seconds_per_round']:.2f} s/round")
     emit_json(
@@ -194,9 +328,11 @@ def main() -> None:
             "data": data,
             "sites": args.sites,
             "rounds": args.rounds,
-            "local_batch_size": args.local_batch_size,
+            "setups": {k: {"federated": SETUPS[k][0], "model": SETUPS[k][1]} for k in args.setups},
             "centralized_elbo": central["elbo"],
+            "centralized_reused": bool(central.get("reused")),
             "scenarios": results,
+            "scale": scale,
             "deployment": deployment,
             "environment": environment(),
         }

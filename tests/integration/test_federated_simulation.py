@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from flwr.app import Array, ArrayRecord, Context, Message
 
 from fds.data.stream import split_indices
@@ -141,3 +142,42 @@ def test_a_site_reporting_an_out_of_range_statistic_is_left_out_and_the_run_goes
         (tmp_path / "run" / "model" / "codec.json").read_text(), parse_constant=float
     )
     assert all(abs(c["center"]) < 1e10 and np.isfinite(c["scale"]) for c in codec["columns"])
+
+
+@pytest.mark.parametrize(
+    ("strategy", "strategy_params", "compression"),
+    [("fedyogi", {"eta": 0.01}, "topk:0.05"), ("fedavgm", {"server_momentum": 0.5}, "float16")],
+)
+def test_a_server_optimizer_with_compressed_updates_ends_with_a_usable_model(
+    tmp_path, strategy, strategy_params, compression
+) -> None:
+    """The sites send compressed updates (error feedback kept in their context between rounds),
+    the server expands them before the strategy: fewer bytes up, finite weights, a model that
+    loads and scores."""
+    params = {
+        "data": "digits",
+        "preset": "vae",
+        "latent_dim": 3,
+        "hidden_dims": [128],
+        "batch_size": 64,
+        "seed": 0,
+    }
+    settings = make_settings(
+        sites=3,
+        rounds=3,
+        min_sites=3,
+        strategy=strategy,
+        strategy_params=strategy_params,
+        compression=compression,
+        timeout=120,
+    )
+    summary = simulate_params(params, settings, tmp_path / "run", verbose=False)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["sites_aggregated"] == 3 and not r["rejected"] for r in lines)
+    down, up = summary["bytes_down_per_site_per_round"], summary["bytes_up_per_site_per_round"]
+    assert up < (0.2 if compression.startswith("topk") else 0.6) * down
+    model = FDS.load(tmp_path / "run")
+    weights = model.model_.state_dict()
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert np.isfinite(model.score(np.zeros((2, 8, 8), dtype=np.uint8)))
+    assert model.sample(2).shape == (2, 8, 8)

@@ -24,6 +24,14 @@ def federated_simulate_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
     overwrite: OverwriteOpt = False,
     log: LogOpt = None,
+    compression: Annotated[
+        str | None,
+        typer.Option(
+            "--compression",
+            help="Compress the sites' updates: none, float16 or topk:FRACTION (error feedback "
+            "kept at each site); overrides federated.compression in fed.yaml.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """N simulated sites on Flower's simulation engine (Ray); writes RUN/config.yaml,
@@ -32,12 +40,21 @@ def federated_simulate_command(
     Example: `FLWR_TELEMETRY_ENABLED=0 fds federated simulate --config fed.yaml --out runs/fed`
 
     Tracked: `fds federated simulate --config fed.yaml --out runs/fed --log tensorboard`
+
+    Compressed updates: `fds federated simulate -c fed.yaml -o runs/fed --compression topk:0.01`
     """
     from fds.tracking import open_tracker
     from fds.workflows.federated import simulate
 
     tracker = open_tracker(log, experiment="fds-federated")
-    summary = simulate(config, out, overwrite=overwrite, verbose=not as_json, tracker=tracker)
+    summary = simulate(
+        config,
+        out,
+        overwrite=overwrite,
+        verbose=not as_json,
+        tracker=tracker,
+        compression=compression,
+    )
     summary["site_rows"] = ", ".join(f"{k}: {v}" for k, v in summary["site_rows"].items())
     if not as_json:
         summary.pop("val_elbo_per_site")

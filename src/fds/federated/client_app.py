@@ -20,6 +20,7 @@ from flwr.clientapp.typing import Mod
 from fds.config import make_config
 from fds.data.codecs import codec_from_json
 from fds.errors import DataError, FDSError
+from fds.federated.compression import Compression, compress, parse_compression
 from fds.federated.messages import (
     ARRAYS,
     CONFIG,
@@ -44,6 +45,8 @@ from fds.federated.site import (
 )
 
 log = logging.getLogger(__name__)
+_RESIDUAL = "fds-residual"  # the site's error-feedback residual, in its context.state
+_MOMENTS = "fds-adam-moments"  # its Adam moments, with keep_optimizer_state
 
 
 def _train(
@@ -52,9 +55,15 @@ def _train(
     node_config: dict[str, Any],
     server_round: int,
     mu: float,
+    site_state: RecordDict | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float], int, str]:
+    """Local training; with the plan's `keep_optimizer_state`, the site's Adam moments are read
+    from and written back to `site_state` (its Flower context.state, kept between rounds)."""
     site = site_data(node_config, plan)
     seed = plan["seed"] + 1000 * server_round + int(node_config.get("partition-id", 0))
+    moments = None
+    if plan.get("keep_optimizer_state") and site_state is not None:
+        moments = _read_moments(site_state.array_records.get(_MOMENTS))
     new_state, metrics, n = train_locally(
         site,
         plan["params"],
@@ -63,8 +72,22 @@ def _train(
         epochs=plan["local_epochs"],
         seed=seed,
         mu=mu,
+        optimizer_state=moments,
     )
+    if moments and site_state is not None:
+        site_state[_MOMENTS] = ArrayRecord(
+            {f"{i}/{k}": Array(v.numpy()) for i, m in moments.items() for k, v in m.items()}
+        )
     return new_state, metrics, n, site.name
+
+
+def _read_moments(record: ArrayRecord | None) -> dict[int, dict[str, torch.Tensor]]:
+    """The Adam state {parameter index: {step, exp_avg, exp_avg_sq}} from its flat record."""
+    moments: dict[int, dict[str, torch.Tensor]] = {}
+    for key, array in (record or {}).items():
+        index, name = key.split("/", 1)
+        moments.setdefault(int(index), {})[name] = torch.from_numpy(array.numpy().copy())
+    return moments
 
 
 def _evaluate(
@@ -73,6 +96,22 @@ def _evaluate(
     site = site_data(node_config, plan)
     metrics, n = evaluate_locally(site, plan["params"], codec_from_json(plan["codec"]), state)
     return metrics, n, site.name
+
+
+def _compressed(
+    start: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    how: Compression,
+    context: Context,
+) -> ArrayRecord:
+    """The update state − start, compressed; the error-feedback residual lives in the site's
+    Flower context (kept across rounds by the SuperNode, or by the simulation engine)."""
+    delta = {k: (state[k] - start[k]).numpy() for k in state}
+    old = context.state.array_records.get(_RESIDUAL)
+    residual = {k: a.numpy() for k, a in old.items()} if old is not None else None
+    sent, residual = compress(delta, how, residual)
+    context.state[_RESIDUAL] = ArrayRecord({k: Array(v) for k, v in residual.items()})
+    return sent
 
 
 def site_schema(site: SiteData, params: dict[str, Any]) -> str:
@@ -119,15 +158,19 @@ def make_client_app(mods: list[Mod] | None = None) -> ClientApp:
                 lambda plan, state: _train(plan, state, node_config, plan["server-round"], 0.0)[:3],
             )
         config = msg.content[CONFIG]
+        plan, start = read_plan(config), from_arrays(msg.content[ARRAYS])
         state, metrics, n, name = _train(
-            read_plan(config),
-            from_arrays(msg.content[ARRAYS]),
+            plan,
+            start,
             node_config,
             int(config["server-round"]),
             float(config.get("proximal-mu", 0.0)),
+            context.state,
         )
+        how = parse_compression(plan.get("compression", "none"))
+        arrays = _compressed(start, state, how, context) if how.lossy else to_arrays(state)
         record = MetricRecord(metrics | {NUM_EXAMPLES: n, UNIT_WEIGHT: 1})
-        content = RecordDict({ARRAYS: to_arrays(state), METRICS: record, SITE: site_record(name)})
+        content = RecordDict({ARRAYS: arrays, METRICS: record, SITE: site_record(name)})
         return Message(content, reply_to=msg)
 
     @app.evaluate()

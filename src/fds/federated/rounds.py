@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from flwr.app import Context, Message, RecordDict
+from flwr.app import ArrayRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fds.config import make_config
 from fds.data.codec import Codec
 from fds.errors import ConfigError, DataError
 from fds.federated.accounting import client_dp_spent, server_dp_spent
+from fds.federated.compression import Compression, expand, parse_compression
 from fds.federated.guard import RejectMalformed, site_of
 from fds.federated.messages import (
     ARRAYS,
@@ -85,19 +86,25 @@ def run_rounds(
         )
     arrays = to_arrays(model.state_dict())
     strategy = make_strategy(settings, len(nodes))
+    compression = parse_compression(settings.compression)
     assert isinstance(strategy, RejectMalformed)
     history, noisy_rounds = [], 0
     for server_round in range(1, settings.rounds + 1):
         started = time.perf_counter()
         messages = list(strategy.configure_train(server_round, arrays, plan_record(plan), grid))
         replies = list(grid.send_and_receive(messages, timeout=settings.timeout))
+        wire = {
+            r.metadata.src_node_id: payload_bytes(r.content) for r in replies if not r.has_error()
+        }
+        if compression.lossy:
+            _expand_updates(server_round, replies, arrays, compression)
         new_arrays, _ = strategy.aggregate_train(server_round, replies)
         if new_arrays is not None:
             arrays, noisy_rounds = new_arrays, noisy_rounds + 1
         train_seconds = time.perf_counter() - started
         eval_messages = strategy.configure_evaluate(server_round, arrays, plan_record(plan), grid)
         eval_replies = list(grid.send_and_receive(eval_messages, timeout=settings.timeout))
-        record = _round_record(server_round, strategy, messages, replies, eval_replies)
+        record = _round_record(server_round, strategy, messages, replies, eval_replies, wire)
         record |= {"aggregated": new_arrays is not None, "train_seconds": round(train_seconds, 3)}
         record["seconds"] = round(time.perf_counter() - started, 3)
         history.append(record)
@@ -193,13 +200,30 @@ def _shared_codec(
     return merge_codecs(states)
 
 
+def _expand_updates(
+    server_round: int, replies: list[Message], arrays: ArrayRecord, how: Compression
+) -> None:
+    """Compressed updates → full weights, in place; one that does not fit the model is left as
+    it came, for the guard to reject."""
+    for reply in replies:
+        if reply.has_error() or ARRAYS not in reply.content.array_records:
+            continue
+        try:
+            reply.content[ARRAYS] = expand(reply.content[ARRAYS], arrays, how)
+        except ValueError as error:
+            log.warning("round %d: site %s: %s", server_round, site_of(reply), error)
+
+
 def _round_record(
     server_round: int,
     guard: RejectMalformed,
     messages: list[Message],
     replies: list[Message],
     eval_replies: list[Message],
+    wire: dict[int, int],
 ) -> dict[str, Any]:
+    """The round's metrics line; `wire` = the bytes of weights each site sent (node id → bytes),
+    as they came, before any expansion of compressed updates."""
     accepted = [r for r in replies if not r.has_error() and site_of(r) in guard.accepted]
     answered = {r.metadata.src_node_id for r in replies}
     silent = [
@@ -218,7 +242,7 @@ def _round_record(
         "train_loss": _weighted(accepted, "train_loss"),
         "bytes_down_per_site": payload_bytes(messages[0].content) if messages else 0,
         "bytes_up_per_site": (
-            round(sum(payload_bytes(r.content) for r in accepted) / len(accepted))
+            round(sum(wire[r.metadata.src_node_id] for r in accepted) / len(accepted))
             if accepted
             else 0
         ),

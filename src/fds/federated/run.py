@@ -42,6 +42,8 @@ def make_plan(params: dict[str, Any], settings: FederatedSettings) -> dict[str, 
         "column": settings.column,
         "label_column": settings.label_column,
         "local_epochs": settings.local_epochs,
+        "compression": settings.compression,
+        "keep_optimizer_state": settings.keep_optimizer_state,
         "seed": seed,
     }
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fds.config import FDSConfig, make_config, read_yaml_mapping, reject_unknown
 from fds.errors import ConfigError
+from fds.federated.compression import parse_compression
 from fds.rundir import split_run_params
 
 
@@ -55,10 +56,19 @@ class FederatedSettings(BaseModel):
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     min_sites: int = Field(2, ge=1)
     fraction: float = Field(1.0, gt=0, le=1)
+    # share of the sites that validate the global model each round (at least min_sites); below 1
+    # for many sites, where every site validating every round would dominate the round's time
+    fraction_evaluate: float = Field(1.0, gt=0, le=1)
     dp: ServerDP | None = None
     secagg: SecAgg | None = None
     seed: int | None = None
     timeout: float = Field(600.0, gt=0)
+    # uplink compression of the sites' updates (fds.federated.compression): none | float16 |
+    # topk:FRACTION, with error feedback kept at each site
+    compression: str = "none"
+    # each site keeps its Adam moments from round to round (in its Flower context, never sent)
+    # instead of restarting Adam at every round
+    keep_optimizer_state: bool = False
 
 
 def make_settings(**params: Any) -> FederatedSettings:
@@ -85,20 +95,38 @@ def make_settings(**params: Any) -> FederatedSettings:
             "(a sum cannot feed a median, Krum or DP clipping of single updates): use strategy "
             "fedavg without dp; see docs/federated.md"
         )
+    if settings.keep_optimizer_state and settings.secagg is not None:
+        raise ConfigError(
+            "federated.keep_optimizer_state cannot be combined with secagg: SecAgg+ rounds run "
+            "in Flower's legacy workflow, where a site keeps no state between rounds"
+        )
+    if parse_compression(settings.compression).lossy and settings.secagg is not None:
+        raise ConfigError(
+            "federated.compression cannot be combined with secagg: SecAgg+ sums the full "
+            "quantized updates; use compression: none"
+        )
     if settings.partition == "column" and not settings.column:
         raise ConfigError("federated.partition is column but federated.column is not set")
     check_strategy(settings)
     return settings
 
 
+# the server optimizers of Reddi et al. 2021 (Adaptive Federated Optimization): server lr `eta`,
+# adaptivity `tau`; `eta_l` is only reported, the sites' own optimizer is the model's
+_FEDOPT: dict[str, type] = {
+    "eta": float,
+    "eta_l": float,
+    "beta_1": float,
+    "beta_2": float,
+    "tau": float,
+}
 # name → (Flower class name, the parameters a user may set, with their types)
 STRATEGIES: dict[str, tuple[str, dict[str, type]]] = {
     "fedavg": ("FedAvg", {}),
     "fedprox": ("FedProx", {"proximal_mu": float}),
-    "fedadam": (
-        "FedAdam",
-        {"eta": float, "eta_l": float, "beta_1": float, "beta_2": float, "tau": float},
-    ),
+    "fedadam": ("FedAdam", _FEDOPT),
+    "fedyogi": ("FedYogi", _FEDOPT),
+    "fedadagrad": ("FedAdagrad", {"eta": float, "eta_l": float, "tau": float}),
     "fedavgm": ("FedAvgM", {"server_learning_rate": float, "server_momentum": float}),
     "fedmedian": ("FedMedian", {}),
     "fedtrimmedavg": ("FedTrimmedAvg", {"beta": float}),
@@ -138,6 +166,14 @@ def check_strategy(settings: FederatedSettings) -> None:
         )
 
 
+def with_overrides(settings: FederatedSettings, **changes: Any) -> FederatedSettings:
+    """`settings` with the options a command-line flag sets (None = keep), validated again."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return settings
+    return make_settings(**(settings.model_dump(exclude_none=True) | changes))
+
+
 def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSettings]:
     """(model parameters incl. `data`/`data_root`, federated settings) from fed.yaml."""
     raw = read_yaml_mapping(path)
@@ -152,6 +188,12 @@ def load_federated_yaml(path: str | Path) -> tuple[dict[str, Any], FederatedSett
         raise ConfigError(
             "federated.strategy fedprox cannot be combined with client-side DP-SGD (privacy): "
             "use fedavg"
+        )
+    if config.privacy is not None and settings.keep_optimizer_state:
+        # each round is a fresh DP-SGD run whose accounting starts from its own optimizer
+        raise ConfigError(
+            "federated.keep_optimizer_state cannot be combined with client-side DP-SGD "
+            "(privacy): set it to false"
         )
     if config.private_dim:
         raise ConfigError(

@@ -56,16 +56,22 @@ def _file_site(path: str, name: str, column: str | None) -> SiteData:
     return SiteData(name or path, X)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _partition_site(index: int, plan_json: str) -> SiteData:
     """Cached per process: Ray keeps one actor per CPU and calls it for many rounds."""
-    plan = json.loads(plan_json)
-    parts, names, X = split_sites(plan)
+    parts, names, X = _split_once(plan_json)
     if index >= len(parts):
         raise DataError(f"partition-id {index} but the plan has {len(parts)} sites")
     rows = parts[index]
     X_site = X.iloc[rows].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[rows]
     return SiteData(names[index], X_site)
+
+
+@functools.lru_cache(maxsize=2)
+def _split_once(plan_json: str) -> tuple[list[np.ndarray], list[str], Any]:
+    """The data set read and split once per process: with 100 sites on 2 actors, each actor
+    serves dozens of sites, and reading the data per site would dominate a round."""
+    return split_sites(json.loads(plan_json))
 
 
 def split_sites(plan: dict[str, Any]) -> tuple[list[np.ndarray], list[str], Any]:
@@ -153,8 +159,12 @@ def train_locally(
     epochs: int,
     seed: int,
     mu: float = 0.0,
+    optimizer_state: dict[int, dict[str, torch.Tensor]] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float], int]:
-    """`epochs` of the ordinary Trainer from the global weights; (weights, metrics, n_train)."""
+    """`epochs` of the ordinary Trainer from the global weights; (weights, metrics, n_train).
+
+    `optimizer_state` (a dict, filled in place): the site's Adam moments, carried from its last
+    round into this one instead of starting Adam afresh each round."""
     train, _ = site_rows(site.X, codec, make_config(**params))
     config = make_config(
         **(params | {"epochs": epochs, "seed": seed, "max_steps": None})
@@ -163,7 +173,14 @@ def train_locally(
     model = build_site_model(config, codec, state)
     extra = proximal_term(state, mu) if mu > 0 else None
     trainer = Trainer(model, config, train, None, show_progress=False, extra_loss=extra)
+    keep = optimizer_state is not None and config.privacy is None
+    if keep and optimizer_state:
+        saved = trainer.optimizers["model"].state_dict()
+        trainer.optimizers["model"].load_state_dict(saved | {"state": optimizer_state})
     history = trainer.fit()
+    if keep:
+        optimizer_state.clear()
+        optimizer_state.update(trainer.optimizers["model"].state_dict()["state"])
     last = history[-1]
     metrics = {"train_loss": float(last["train_loss"])}
     spent = getattr(trainer, "privacy", None)  # DP-SGD at the site (config.privacy), if enabled

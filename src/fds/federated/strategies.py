@@ -32,7 +32,7 @@ def make_strategy(settings: FederatedSettings, n_sites: int) -> Strategy:
     cls = getattr(flwr_strategies, STRATEGIES[name][0])
     common: dict[str, Any] = {
         "fraction_train": settings.fraction,
-        "fraction_evaluate": 1.0,
+        "fraction_evaluate": settings.fraction_evaluate,
         "min_train_nodes": settings.min_sites,
         "min_evaluate_nodes": settings.min_sites,
         "min_available_nodes": settings.min_sites,

@@ -20,7 +20,7 @@ from fds.data.files import write_output
 from fds.errors import ConfigError, DataError, FDSError
 from fds.federated.rounds import Outcome, run_rounds
 from fds.federated.run import RunWriter, make_plan
-from fds.federated.settings import FederatedSettings, load_federated_yaml
+from fds.federated.settings import FederatedSettings, load_federated_yaml, with_overrides
 from fds.federated.site import split_sites
 from fds.rundir import MODEL_DIR
 from fds.tracking import Tracker, run_files, tracked_run
@@ -36,12 +36,15 @@ def simulate(
     client_mods: list[Any] | None = None,
     on_round: Callable[[dict[str, Any]], None] | None = None,
     tracker: Tracker | None = None,
+    compression: str | None = None,
 ) -> dict[str, Any]:
     """`fds federated simulate`: N simulated sites on Flower's simulation engine (Ray).
 
-    `tracker` (`fds.tracking.open_tracker`) records the parameters, each round's metrics at its
+    `compression` (none | float16 | topk:FRACTION), when given, replaces fed.yaml's
+    `federated.compression`. `tracker` (`fds.tracking.open_tracker`) records the parameters, each round's metrics at its
     round, the summary's figures and the run's files."""
     params, settings = load_federated_yaml(config_path)
+    settings = with_overrides(settings, compression=compression)
     resolved = params | {"federated": settings.model_dump(mode="json")}
     with tracked_run(tracker, Path(out).name, resolved):
         summary = simulate_params(

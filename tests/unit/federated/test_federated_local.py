@@ -130,6 +130,29 @@ def test_proximal_term_keeps_local_weights_near_the_global_ones(digits) -> None:
     assert moved(1000.0) < 0.5 * moved(0.0)
 
 
+def test_kept_optimizer_state_carries_adams_moments_into_the_next_round(digits) -> None:
+    """With keep_optimizer_state the site's Adam continues: its step count adds up over rounds
+    and its first update differs from a fresh Adam's from the same weights."""
+    params = make_config(latent_dim=3, hidden_dims=(16,), batch_size=32).model_dump()
+    codec = ImageCodec.fit(digits)
+    config = make_config(**params).resolved()
+    torch.manual_seed(0)
+    start = build_model(config, codec.blocks, codec.chw).state_dict()
+    site, moments = SiteData("s", digits), {}
+    state, _, n = train_locally(
+        site, params, codec, start, epochs=1, seed=1, optimizer_state=moments
+    )
+    steps = n // 32
+    assert {float(m["step"]) for m in moments.values()} == {steps}
+    kept, _, _ = train_locally(
+        site, params, codec, state, epochs=1, seed=2, optimizer_state=moments
+    )
+    fresh, _, _ = train_locally(site, params, codec, state, epochs=1, seed=2)
+    assert {float(m["step"]) for m in moments.values()} == {2 * steps}
+    assert all(torch.isfinite(v).all() for v in kept.values())
+    assert any(not torch.allclose(kept[k], fresh[k]) for k in kept)
+
+
 def test_cli_rejects_an_unknown_federated_key_with_one_line(tmp_path) -> None:
     config = tmp_path / "fed.yaml"
     config.write_text(
@@ -145,10 +168,23 @@ def test_cli_rejects_an_unknown_federated_key_with_one_line(tmp_path) -> None:
     assert "Example" in help_text
 
 
-def test_fedprox_with_client_dp_sgd_is_refused(tmp_path) -> None:
-    """The proximal term has no per-example form, so DP-SGD could not clip it."""
+@pytest.mark.parametrize(
+    ("fed", "message"),
+    [
+        # the proximal term has no per-example form, so DP-SGD could not clip it
+        (
+            {"strategy": "fedprox", "strategy_params": {"proximal_mu": 0.01}},
+            "fedprox cannot be combined with client-side DP-SGD",
+        ),
+        # each round is a fresh DP-SGD run, accounted from a fresh optimizer
+        (
+            {"keep_optimizer_state": True},
+            "keep_optimizer_state cannot be combined with client-side DP-SGD",
+        ),
+    ],
+)
+def test_options_at_odds_with_client_dp_sgd_are_refused(tmp_path, fed, message) -> None:
     config = tmp_path / "fed.yaml"
-    fed = {"strategy": "fedprox", "strategy_params": {"proximal_mu": 0.01}}
     config.write_text(
         yaml.safe_dump({"data": "digits", "privacy": {"epsilon": 1.0}, "federated": fed})
     )
@@ -156,7 +192,7 @@ def test_fedprox_with_client_dp_sgd_is_refused(tmp_path) -> None:
         app, ["federated", "simulate", "--config", str(config), "--out", str(tmp_path / "run")]
     )
     assert result.exit_code == 2
-    assert "fedprox cannot be combined with client-side DP-SGD" in result.output
+    assert message in result.output
     assert not (tmp_path / "run").exists()
 
 
