@@ -384,8 +384,8 @@ def main_tables(args: argparse.Namespace) -> None:
                 table = slid_table(seed)
             if args.quick:
                 table.train, table.test = table.train.iloc[:600], table.test.iloc[:300]
-            per_seed.append(models(table, seed, args.epochs or 30))
-        verdicts = {m: goals(per_seed, m) for m in ("fds", "fds_mmd0")}
+            per_seed.append(models(table, seed, args.epochs or 30, tuple(args.models.split(","))))
+        verdicts = {m: goals(per_seed, m) for m in per_seed[0] if m.startswith("fds")}
         out[name] = {"seeds": seeds, "per_seed": per_seed, "goals": verdicts}
         print_table(
             ["data", "model", "seed", "leakage", "majority", "AUC", "R²", "recon MSE"],
@@ -535,6 +535,11 @@ def main() -> None:
     parser.add_argument("--tables", action="store_true", help="hiding by construction on tables")
     parser.add_argument(
         "--seeds", default="0,1,2", help="--tables, --front: seeds whose medians count"
+    )
+    parser.add_argument(
+        "--models",
+        default="fds,fds_mmd0,fds_given",
+        help="--tables: the fds variants beside the two vae anchors",
     )
     parser.add_argument("--front", action="store_true", help="the Pareto front against anchors")
     parser.add_argument("--jobs", type=int, default=1, help="--front: points in parallel")

@@ -87,5 +87,6 @@ def test_table_benchmark_quick_run_reports_goals_and_defects():
     out = subprocess.run(cmd, cwd=BENCHMARKS, env=env, capture_output=True, text=True, check=True)
     payload = json.loads(out.stdout.strip().splitlines()[-1])
     goals = payload["tables"]["census"]["goals"]["fds"]
+    assert {"fds_mmd0", "fds_given", "fds_given_open"} <= set(payload["tables"]["census"]["goals"])
     assert set(goals["checks"]) == {"vs_drop", "necessary", "utility", "recon"}
     assert isinstance(payload["defect"], bool)
