@@ -538,7 +538,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--models",
-        default="fds,fds_mmd0,fds_given",
+        default="fds,fds_mmd0,fds_given,fds_given_open",
         help="--tables: the fds variants beside the two vae anchors",
     )
     parser.add_argument("--front", action="store_true", help="the Pareto front against anchors")
