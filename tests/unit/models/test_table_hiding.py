@@ -90,3 +90,21 @@ def test_table_benchmark_quick_run_reports_goals_and_defects():
     assert {"fds_mmd0", "fds_given", "fds_given_open"} <= set(payload["tables"]["census"]["goals"])
     assert set(goals["checks"]) == {"vs_drop", "necessary", "utility", "recon"}
     assert isinstance(payload["defect"], bool)
+
+
+def test_front_counts_the_conditioned_key_in_the_fds_front(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from privacy_front import tasks, verdicts
+
+    methods = {(name, method) for name, method, _, _ in tasks(["census", "shapes"], [0], False)}
+    assert ("census", "fds_given") in methods
+    assert ("shapes", "fds_given") not in methods  # images name no target column
+    points = [
+        {"method": "fds", "weight": 0.0, "utility": 0.9, "leakage": 0.70},
+        {"method": "fds_given", "weight": 30.0, "utility": 0.9, "leakage": 0.60},
+        {"method": "vae_without", "weight": None, "utility": 0.9, "leakage": 0.65},
+    ]
+    (verdict,) = verdicts(points)
+    assert verdict["fds_at_or_below"] and verdict["fds_leakage"] == 0.60
+    (verdict,) = verdicts(points[:1] + points[2:])
+    assert not verdict["fds_at_or_below"]
