@@ -41,16 +41,17 @@ categories (CENSUS_DECLARED, from make_census's generative ranges) so DP needs n
 Writes benchmarks/results/privacy_curve_{census,shapes}.png.
 
 `--tables` instead measures hiding by construction on census and SLID (benchmarks/table_hiding.py:
-a `vae`, a `vae` without the sensitive column, `fds` and `fds` with mmd 0; medians over
-`--seeds`), prints the goals and a `defect` line when the fds public block leaks more than the
-vae fitted without the column. `--quick` shrinks any mode to a smoke run (tiny data, 2 epochs).
+a `vae`, a `vae` without the sensitive column, and the `--models` among `fds`, `fds` with mmd 0,
+`fds_given` (`mmd_given` = the target) and `fds_given_open` (the same, `private_only` off);
+medians over `--seeds`), prints the goals and a `defect` line when the fds public block leaks
+more than the vae fitted without the column. `--quick` shrinks any mode to a smoke run (tiny data, 2 epochs).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py --tables \
-        [--datasets census,slid] [--seeds 0,1,2] [--epochs 30]
+        [--datasets census,slid] [--seeds 0,1,2] [--epochs 30] [--models fds,fds_given]
 
 `--front` sweeps the hiding weight of the key and of its anchors on one split per data set and
-plots (utility, leakage) per method (benchmarks/privacy_front.py: `fds` over `mmd`, the raw
-columns without the sensitive one, a `vae` without it, LEACE on `vae` latents, gradient
+plots (utility, leakage) per method (benchmarks/privacy_front.py: `fds` over `mmd` (tables also
+`fds_given`, told the target's column), the raw columns without the sensitive one, a `vae` without it, LEACE on `vae` latents, gradient
 reversal, the VFAE as a configuration); census (sex; education), shapes (shape; x // 4) and SLID
 (sex; log wages); medians over `--seeds`; one process per point with `--jobs`; writes
 benchmarks/results/front_<data>.png and says, at each anchor's utility, whether the FDS front
