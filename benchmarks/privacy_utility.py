@@ -41,16 +41,17 @@ categories (CENSUS_DECLARED, from make_census's generative ranges) so DP needs n
 Writes benchmarks/results/privacy_curve_{census,shapes}.png.
 
 `--tables` instead measures hiding by construction on census and SLID (benchmarks/table_hiding.py:
-a `vae`, a `vae` without the sensitive column, `fds` and `fds` with mmd 0; medians over
-`--seeds`), prints the goals and a `defect` line when the fds public block leaks more than the
-vae fitted without the column. `--quick` shrinks any mode to a smoke run (tiny data, 2 epochs).
+a `vae`, a `vae` without the sensitive column, and the `--models` among `fds`, `fds` with mmd 0,
+`fds_given` (`mmd_given` = the target) and `fds_given_open` (the same, `private_only` off);
+medians over `--seeds`), prints the goals and a `defect` line when the fds public block leaks
+more than the vae fitted without the column. `--quick` shrinks any mode to a smoke run (tiny data, 2 epochs).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy_utility.py --tables \
-        [--datasets census,slid] [--seeds 0,1,2] [--epochs 30]
+        [--datasets census,slid] [--seeds 0,1,2] [--epochs 30] [--models fds,fds_given]
 
 `--front` sweeps the hiding weight of the key and of its anchors on one split per data set and
-plots (utility, leakage) per method (benchmarks/privacy_front.py: `fds` over `mmd`, the raw
-columns without the sensitive one, a `vae` without it, LEACE on `vae` latents, gradient
+plots (utility, leakage) per method (benchmarks/privacy_front.py: `fds` over `mmd` (tables also
+`fds_given`, told the target's column), the raw columns without the sensitive one, a `vae` without it, LEACE on `vae` latents, gradient
 reversal, the VFAE as a configuration); census (sex; education), shapes (shape; x // 4) and SLID
 (sex; log wages); medians over `--seeds`; one process per point with `--jobs`; writes
 benchmarks/results/front_<data>.png and says, at each anchor's utility, whether the FDS front
@@ -384,8 +385,8 @@ def main_tables(args: argparse.Namespace) -> None:
                 table = slid_table(seed)
             if args.quick:
                 table.train, table.test = table.train.iloc[:600], table.test.iloc[:300]
-            per_seed.append(models(table, seed, args.epochs or 30))
-        verdicts = {m: goals(per_seed, m) for m in ("fds", "fds_mmd0")}
+            per_seed.append(models(table, seed, args.epochs or 30, tuple(args.models.split(","))))
+        verdicts = {m: goals(per_seed, m) for m in per_seed[0] if m.startswith("fds")}
         out[name] = {"seeds": seeds, "per_seed": per_seed, "goals": verdicts}
         print_table(
             ["data", "model", "seed", "leakage", "majority", "AUC", "R²", "recon MSE"],
@@ -535,6 +536,11 @@ def main() -> None:
     parser.add_argument("--tables", action="store_true", help="hiding by construction on tables")
     parser.add_argument(
         "--seeds", default="0,1,2", help="--tables, --front: seeds whose medians count"
+    )
+    parser.add_argument(
+        "--models",
+        default="fds,fds_mmd0,fds_given,fds_given_open",
+        help="--tables: the fds variants beside the two vae anchors",
     )
     parser.add_argument("--front", action="store_true", help="the Pareto front against anchors")
     parser.add_argument("--jobs", type=int, default=1, help="--front: points in parallel")

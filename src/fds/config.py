@@ -279,6 +279,10 @@ class FDSConfig(BaseModel):
     # MMD between the public codes of each sensitive group and the rest (batch-coupled, so not
     # under DP-SGD): pushes the public block's distribution to be the same for every group
     mmd: PresetAmount = None
+    # tables: columns the public block may keep even where they reveal the sensitive attributes (a
+    # utility target): the MMD then compares the groups within strata of these columns (a class,
+    # or a batch quartile of a number), so the public block hides what they do not reveal
+    mmd_given: tuple[str, ...] = ()
     # Ramp the censoring terms (mmd, the private block's spread, the between-block independence,
     # the adversary's pull on the encoder) from 0 to full over these epochs, as DANN ramps its
     # reversal weight: the autoencoder learns the data before the censor reshapes the codes.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 import json
 import math
 import secrets
@@ -268,7 +269,10 @@ class FDS(TransformerMixin, BaseEstimator):
         chw = codec.chw if isinstance(codec, ImageCodec) else None
         specs = [AttributeSpec(c.name, c.kind, len(c.classes)) for c in self.sensitive_]
         slots = _sensitive_slots(codec, config.sensitive)
-        model = build_model(config, codec.blocks, chw, self.encoder, self.decoder, specs, slots)
+        given = _given_slots(codec, config)
+        model = build_model(
+            config, codec.blocks, chw, self.encoder, self.decoder, specs, slots, given
+        )
         if self.encoder is not None or self.decoder is not None:
             _check_custom_modules(model, codec.n_encoded)
         if config.privacy is not None:
@@ -914,6 +918,36 @@ def _sensitive_slots(codec: Codec, names: tuple[str, ...]) -> list[int]:
     if not isinstance(codec, TabularCodec):
         return []
     return column_slots(codec.blocks, codec.part_widths(), names)
+
+
+def _given_slots(codec: Codec, config: FDSConfig) -> list[list[int]]:
+    """The encoded slots of each `mmd_given` column's first part (its value, not its missingness
+    indicator), which the MMD conditions on; refuses what it cannot condition on."""
+    if not config.mmd_given:
+        return []
+    if not config.mmd or not config.private_dim:
+        raise ConfigError(
+            "mmd_given conditions the mmd term, which this model does not have: set mmd > 0 "
+            "(with a private block; DP-SGD drops the mmd)"
+        )
+    if not isinstance(codec, TabularCodec):
+        raise ConfigError("mmd_given names table columns; this model's data is not a table")
+    clash = [name for name in config.mmd_given if name in config.sensitive]
+    if clash:
+        raise ConfigError(
+            f"mmd_given column {clash[0]!r} is sensitive: conditioning on it would allow "
+            "everything it reveals"
+        )
+    parts, given = codec.part_widths(), []
+    starts = itertools.accumulate((w for _, w in parts), initial=0)
+    positions = [(part, start, w) for (part, w), start in zip(parts, starts, strict=False)]
+    for name in config.mmd_given:
+        found = [(start, w) for part, start, w in positions if part == name]
+        if not found:
+            raise DataError(f"mmd_given column {name!r} is not a column of the data")
+        start, width = found[0]
+        given.append(list(range(start, start + width)))
+    return given
 
 
 def _drop_missing(X: Any, config: FDSConfig, sensitive: Any) -> tuple[Any, Any]:

@@ -156,6 +156,15 @@ def train(
     private_dim: Annotated[
         int | None, typer.Option("--private-dim", help="Size of the private latent block.")
     ] = None,
+    mmd_given: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mmd-given",
+            help="A column the public block keeps (a utility target): the MMD hides the "
+            "sensitive attributes only beyond what it reveals (repeat for several).",
+            show_default=False,
+        ),
+    ] = None,
     metadata: Annotated[
         Path | None,
         typer.Option(
@@ -229,6 +238,9 @@ def train(
 
     `fds train --data census --preset fds --sensitive sex --out runs/key`   (public/private blocks)
 
+    `fds train --data census --preset fds --sensitive sex --mmd-given income --out runs/k`
+    (the public block keeps income and reveals sex no more than income does)
+
     `fds train --data table.csv --metadata meta.json --out runs/mine`   (kinds, constraints)
 
     `fds train --data census --epochs 10 --out runs/c --log mlflow`   (tracked in ./mlruns)
@@ -270,6 +282,7 @@ def train(
         "seed": seed,
         "sensitive": tuple(sensitive) if sensitive else None,
         "private_dim": private_dim,
+        "mmd_given": tuple(mmd_given) if mmd_given else None,
         "threads": threads,
         "device": device,
         "missing": missing,

@@ -58,11 +58,13 @@ def build_model(
     decoder: nn.Module | None = None,
     attributes: Sequence[AttributeSpec] | None = None,
     sensitive_slots: Sequence[int] = (),
+    given_slots: Sequence[Sequence[int]] = (),
 ) -> FactorizedAutoencoder:
     """Assemble a model for data laid out as `blocks` (images also give their (C,H,W)).
 
     `sensitive_slots`: the encoded positions of a table's sensitive columns; with a private block
-    and `public_input` "without_sensitive", the public encoder never sees them (SplitEncoder)."""
+    and `public_input` "without_sensitive", the public encoder never sees them (SplitEncoder).
+    `given_slots`: the encoded slots of each `mmd_given` column, which the MMD conditions on."""
     config = for_data(config, image_chw)
     real = config.likelihood
     if real == "auto":
@@ -96,7 +98,12 @@ def build_model(
         encoder = _encoder(arch, config, blocks[-1].stop, image_chw, posterior.n_params_per_dim)
     if decoder is None:
         decoder = _decoder(arch, config, image_chw, likelihood.params_per_dim, likelihood.n_params)
-    layout = DataLayout(blocks[-1].stop, image_chw, convolutional=arch == "conv")
+    layout = DataLayout(
+        blocks[-1].stop,
+        image_chw,
+        convolutional=arch == "conv",
+        given_slots=tuple(tuple(slots) for slots in given_slots),
+    )
     return FactorizedAutoencoder(
         encoder, posterior, decoder, likelihood, config, attributes, layout
     )

@@ -28,12 +28,14 @@ Need = Literal["gaussian", "private_block", "labels"]
 
 @dataclass(frozen=True)
 class DataLayout:
-    """What a term's network needs to know of the data: the encoded row's width, and for images
-    their (C, H, W) and whether the model's networks are convolutional."""
+    """What a term needs to know of the data: the encoded row's width, for images their (C, H, W)
+    and whether the model's networks are convolutional, and for a table the encoded slots of each
+    `mmd_given` column (its first part: one slot for a number, the one-hot slots of a category)."""
 
     width: int
     image_chw: tuple[int, int, int] | None = None
     convolutional: bool = False
+    given_slots: tuple[tuple[int, ...], ...] = ()
 
 
 @dataclass(frozen=True)

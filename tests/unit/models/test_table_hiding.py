@@ -83,9 +83,28 @@ def test_split_model_trains_under_dp(census):
 def test_table_benchmark_quick_run_reports_goals_and_defects():
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "privacy_utility.py", "--tables", "--quick", "--seeds", "0"]
-    cmd += ["--datasets", "census"]
+    cmd += ["--datasets", "census", "--models", "fds,fds_given"]
     out = subprocess.run(cmd, cwd=BENCHMARKS, env=env, capture_output=True, text=True, check=True)
     payload = json.loads(out.stdout.strip().splitlines()[-1])
     goals = payload["tables"]["census"]["goals"]["fds"]
+    assert set(payload["tables"]["census"]["goals"]) == {"fds", "fds_given"}
     assert set(goals["checks"]) == {"vs_drop", "necessary", "utility", "recon"}
     assert isinstance(payload["defect"], bool)
+
+
+def test_front_counts_the_conditioned_key_in_the_fds_front(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from privacy_front import tasks, verdicts
+
+    methods = {(name, method) for name, method, _, _ in tasks(["census", "shapes"], [0], False)}
+    assert ("census", "fds_given") in methods
+    assert ("shapes", "fds_given") not in methods  # images name no target column
+    points = [
+        {"method": "fds", "weight": 0.0, "utility": 0.9, "leakage": 0.70},
+        {"method": "fds_given", "weight": 30.0, "utility": 0.9, "leakage": 0.60},
+        {"method": "vae_without", "weight": None, "utility": 0.9, "leakage": 0.65},
+    ]
+    (verdict,) = verdicts(points)
+    assert verdict["fds_at_or_below"] and verdict["fds_leakage"] == 0.60
+    (verdict,) = verdicts(points[:1] + points[2:])
+    assert not verdict["fds_at_or_below"]
