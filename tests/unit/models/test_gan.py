@@ -13,6 +13,7 @@ from fds import FDS
 from fds.errors import ConfigError
 from fds.nn.critic import ConvCritic, MLPCritic, pack
 from fds.training.trainer import Trainer
+from tests.interrupting import fit_stopped_at
 
 TINY = {"preset": "vae_gan", "latent_dim": 3, "hidden_dims": [16], "batch_size": 16}
 TINY |= {"epochs": 2, "seed": 3, "verbose": False, "val_fraction": 0.0}
@@ -94,18 +95,8 @@ def test_a_vae_gan_run_resumes_bit_for_bit(tmp_path, monkeypatch) -> None:
     (tmp_path / "ref").mkdir()
     (tmp_path / "cut").mkdir()
     reference = FDS(**params).fit(table, run_dir=tmp_path / "ref")
-    original, calls = Trainer._step, {"n": 0}
-
-    def step_then_stop(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:  # mid second epoch (4 steps per epoch)
-            self._stop_requested = True
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "_step", step_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        FDS(**params).fit(table, run_dir=tmp_path / "cut")
-    monkeypatch.setattr(Trainer, "_step", original)
+    # mid second epoch (4 steps per epoch)
+    fit_stopped_at(6, lambda: FDS(**params).fit(table, run_dir=tmp_path / "cut"))
     resumed = FDS(**params).fit(table, run_dir=tmp_path / "cut", resume=True)
     for name, value in reference.model_.state_dict().items():
         assert torch.equal(resumed.model_.state_dict()[name], value), name

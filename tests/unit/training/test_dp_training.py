@@ -17,6 +17,7 @@ from fds.errors import ConfigError
 from fds.training.dp import noise_multiplier_for
 from fds.workflows.train import DPCodecFile
 from tests.conftest import FAST
+from tests.interrupting import fit_stopped_at
 
 DP = {"epsilon": 2.0}
 
@@ -226,7 +227,6 @@ def test_noise_and_batches_are_secret_unless_a_noise_seed_is_given(digits, tmp_p
 @pytest.mark.slow
 def test_dp_run_interrupted_mid_epoch_resumes_bit_for_bit(digits, tmp_path, monkeypatch):
     """Key, noise generator and loop position come back from the checkpoint: same weights, same ε."""
-    from fds.training.trainer import Trainer
 
     params = FAST | {"epochs": 2, "batch_size": 32}
     privacy = DP | {"noise_seed": 11}
@@ -234,18 +234,10 @@ def test_dp_run_interrupted_mid_epoch_resumes_bit_for_bit(digits, tmp_path, monk
     (tmp_path / "cut").mkdir()
     reference = FDS(**params, privacy=privacy).fit(digits[:200], run_dir=tmp_path / "ref")
 
-    original, calls = Trainer._step, {"n": 0}
-
-    def step_then_stop(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 7:  # mid second epoch (5 steps per epoch)
-            self._stop_requested = True
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "_step", step_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        FDS(**params, privacy=privacy).fit(digits[:200], run_dir=tmp_path / "cut")
-    monkeypatch.setattr(Trainer, "_step", original)
+    # mid second epoch (5 steps per epoch)
+    fit_stopped_at(
+        7, lambda: FDS(**params, privacy=privacy).fit(digits[:200], run_dir=tmp_path / "cut")
+    )
     resumed = FDS(**params, privacy=privacy | {"noise_seed": None})  # the key is in the checkpoint
     resumed.fit(digits[:200], run_dir=tmp_path / "cut", resume=True)
     assert resumed.privacy_["steps"] == reference.privacy_["steps"]

@@ -13,8 +13,8 @@ from fds.runtime import precision
 from fds.runtime.precision import choose_precision
 from fds.runtime.threads import SMALL_WORK
 from fds.training import trainer
-from fds.training.trainer import Trainer
 from tests.conftest import FAST
+from tests.interrupting import fit_stopped_at
 
 LARGE_IMAGE_MLP = {"image": True, "mlp": True, "private": False, "work": SMALL_WORK}
 
@@ -64,18 +64,8 @@ def test_a_bfloat16_run_cut_mid_epoch_resumes_bit_for_bit(
     (tmp_path / "ref").mkdir()
     (tmp_path / "cut").mkdir()
     reference = FDS(**params).fit(digits, run_dir=tmp_path / "ref")
-    original, calls = Trainer._step, {"n": 0}
-
-    def step_then_stop(self: Trainer, *args: object, **kwargs: object) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] == 15:  # mid second epoch (11 steps per epoch)
-            self._stop_requested = True
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "_step", step_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        FDS(**params).fit(digits, run_dir=tmp_path / "cut")
-    monkeypatch.setattr(Trainer, "_step", original)
+    # mid second epoch (11 steps per epoch)
+    fit_stopped_at(15, lambda: FDS(**params).fit(digits, run_dir=tmp_path / "cut"))
     if setting == "auto":
         monkeypatch.setattr(trainer, "choose_precision", lambda *a, **k: "float32")
     resumed = FDS(**params).fit(digits, run_dir=tmp_path / "cut", resume=True)

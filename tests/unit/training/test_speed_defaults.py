@@ -11,6 +11,7 @@ from fds import FDS
 from fds.data.stream import Rows
 from fds.training.trainer import Trainer
 from tests.conftest import FAST
+from tests.interrupting import fit_stopped_at
 
 
 def test_the_trainer_uses_fused_adam(digits: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,18 +53,8 @@ def test_an_image_run_cut_mid_epoch_resumes_bit_for_bit(
     (tmp_path / "ref").mkdir()
     (tmp_path / "cut").mkdir()
     reference = FDS(**params).fit(digits, run_dir=tmp_path / "ref")
-    original, calls = Trainer._step, {"n": 0}
-
-    def step_then_stop(self: Trainer, *args: object, **kwargs: object) -> dict[str, float]:
-        calls["n"] += 1
-        if calls["n"] == 15:  # mid second epoch (11 steps per epoch)
-            self._stop_requested = True
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "_step", step_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        FDS(**params).fit(digits, run_dir=tmp_path / "cut")
-    monkeypatch.setattr(Trainer, "_step", original)
+    # mid second epoch (11 steps per epoch)
+    fit_stopped_at(15, lambda: FDS(**params).fit(digits, run_dir=tmp_path / "cut"))
     resumed = FDS(**params).fit(digits, run_dir=tmp_path / "cut", resume=True)
     for a, b in zip(resumed.model_.parameters(), reference.model_.parameters(), strict=True):
         assert torch.equal(a, b)
