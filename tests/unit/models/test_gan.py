@@ -89,7 +89,7 @@ def test_each_optimizer_moves_only_its_own_parameters(frozen: str) -> None:
         assert moved and not moved & critic
 
 
-def test_a_vae_gan_run_resumes_bit_for_bit(tmp_path, monkeypatch) -> None:
+def test_a_vae_gan_run_resumes_bit_for_bit(tmp_path) -> None:
     params = TINY | {"epochs": 3}
     table = _table()
     (tmp_path / "ref").mkdir()

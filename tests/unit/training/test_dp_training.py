@@ -225,9 +225,8 @@ def test_noise_and_batches_are_secret_unless_a_noise_seed_is_given(digits, tmp_p
 
 
 @pytest.mark.slow
-def test_dp_run_interrupted_mid_epoch_resumes_bit_for_bit(digits, tmp_path, monkeypatch):
+def test_dp_run_interrupted_mid_epoch_resumes_bit_for_bit(digits, tmp_path):
     """Key, noise generator and loop position come back from the checkpoint: same weights, same ε."""
-
     params = FAST | {"epochs": 2, "batch_size": 32}
     privacy = DP | {"noise_seed": 11}
     (tmp_path / "ref").mkdir()

@@ -46,9 +46,7 @@ def test_rows_too_large_or_memory_mapped_stay_streamed(digits: np.ndarray, tmp_p
     assert mapped_rows.in_memory() is mapped_rows
 
 
-def test_an_image_run_cut_mid_epoch_resumes_bit_for_bit(
-    digits: np.ndarray, tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_image_run_cut_mid_epoch_resumes_bit_for_bit(digits: np.ndarray, tmp_path) -> None:
     params = FAST | {"epochs": 3, "batch_size": 32, "seed": 5}
     (tmp_path / "ref").mkdir()
     (tmp_path / "cut").mkdir()
