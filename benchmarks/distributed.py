@@ -79,6 +79,7 @@ def _rank(rank: int, world: int, port: int, args: dict[str, Any], out: Path) -> 
             seed=args["seed"],
             threads=1,
             device="cpu",
+            precision=args["precision"],
             verbose=False,
         ).fit(X)
         wall = time.perf_counter() - started
@@ -143,11 +144,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run (first: warm-up)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="number format of both runs' network passes (auto: as fds train picks it)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run of about a minute")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.n, args.n_test, args.epochs = 1, 2560, 500, 2
-    settings = {"n": args.n, "n_test": args.n_test, "epochs": args.epochs, "seed": args.seed}
+    settings = {
+        "n": args.n,
+        "n_test": args.n_test,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "precision": args.precision,
+    }
     data = _data(8, 8)[2]
     load_before = os.getloadavg()
     runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
@@ -207,6 +220,7 @@ def main() -> None:
             "n": args.n,
             "epochs": args.epochs,
             "batch": BATCH,
+            "precision": args.precision,
             "repeats": args.repeats,
             "examples_per_s_1": med(1, "examples_per_s"),
             "examples_per_s_2": med(2, "examples_per_s"),
