@@ -14,6 +14,11 @@ OMP_NUM_THREADS is removed from the quickstart's environment (it would override 
 Before each run the script samples how many cores other processes keep busy (`other_load`, over
 1 s), so a disturbed repeat can be recognised. Goal: busy ≤ 1.5 × quiet (medians).
 
+Beside the ratio it prints the fair-share floor: the busy run's CPU seconds divided by the share
+of a core one thread gets beside the busy loops (2/3 of a core for 2 loops on 2 cores). A busy
+time near the floor means FDS lost nothing to stalls; the floor exceeds 1.5 × quiet whenever the
+quiet run keeps the second core busy part of the time, which no thread count can undo.
+
     PYTHONPATH=src .venv/bin/python benchmarks/busy_quickstart.py [--repeats 3] [--busy 2]
         [--forced] [--epochs N] [--fit-steps N] [--quick]
 
@@ -65,10 +70,16 @@ def fit_once(steps: int, threads: int | None) -> dict[str, Any]:
     params = {k: v for k, v in QUICKSTART.items() if k != "data"}
     model = FDS(**params, max_steps=steps, val_fraction=0.0, threads=threads, verbose=False)
     with CpuPressure() as pressure:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         model.fit(data.X, sensitive=data.factors[["shape"]])
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "cpu_pressure": pressure.value}
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "cpu_pressure": pressure.value}
+
+
+def fair_share(cores: int, busy: int, threads: int = 1) -> float:
+    """Cores a job of `threads` runnable threads gets beside `busy` busy loops under a fair
+    scheduler (Linux CFS shares CPU time equally among runnable threads)."""
+    return min(threads, cores * threads / (busy + threads))
 
 
 def main() -> None:
@@ -111,6 +122,7 @@ def main() -> None:
                     run = run_once(extra + flags, env=env)
             run = {
                 "seconds": run["seconds"],
+                "cpu_seconds": run["cpu_seconds"],
                 "other_load": other,
                 "cpu_pressure": run["cpu_pressure"],
             }
@@ -149,6 +161,15 @@ def main() -> None:
         ],
     )
     ratio = seconds["busy"] / quiet
+    # The fastest the busy run could be at its own CPU seconds and one thread's fair share: a
+    # measured time near it means no stall, only the cores the busy loops are owed.
+    busy_cpu = median([run["cpu_seconds"] for run in runs["busy"]])
+    floor = busy_cpu / fair_share(cores, args.busy) / quiet
+    print(
+        f"\nbusy run: {busy_cpu:.1f} CPU s at one thread; at its fair share "
+        f"({fair_share(cores, args.busy):.2f} of a core beside {args.busy} busy loops) it cannot "
+        f"finish in under {floor:.2f} × quiet (measured {ratio:.2f} ×)"
+    )
     emit_json(
         {
             "benchmark": "busy_quickstart",
@@ -159,6 +180,10 @@ def main() -> None:
             "fit_steps": args.fit_steps,
             "seconds": seconds,
             "busy_over_quiet": ratio,
+            "fair_share_floor_over_quiet": floor,
+            "cpu_seconds": {
+                name: median([run["cpu_seconds"] for run in rs]) for name, rs in runs.items()
+            },
             "forced_over_quiet": seconds.get("busy, forced", float("nan")) / quiet,
             "goal_busy_over_quiet": GOAL_RATIO,
             "meets_goal": ratio <= GOAL_RATIO and not extra and not args.fit_steps,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -38,10 +39,12 @@ def run_once(extra: list[str], env: dict[str, str] | None = None) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="fds-quickstart-") as tmp:
         out = Path(tmp) / "run"
         cmd = [*fds_command(), "quickstart", "--out", str(out), "--quiet", "--json", *extra]
+        cpu_before = _children_cpu_seconds()
         with CpuPressure() as pressure:
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
             seconds = time.perf_counter() - started
+        cpu_seconds = _children_cpu_seconds() - cpu_before
         if proc.returncode != 0:
             raise SystemExit(
                 f"`{' '.join(cmd)}` exited {proc.returncode}:\n{proc.stderr.strip()[-2000:]}"
@@ -55,10 +58,17 @@ def run_once(extra: list[str], env: dict[str, str] | None = None) -> dict[str, A
         files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "cpu_pressure": pressure.value,
         "summary": summary,
         "files": files,
     }
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
