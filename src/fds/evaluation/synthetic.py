@@ -5,8 +5,9 @@
 - `tstr`: train on synthetic, test on real, beside train on real, test on real (Esteban et al. 2017).
 - `prdc`: precision, recall, density and coverage of fake against real features (Naeem et al.,
   "Reliable Fidelity and Diversity Metrics for Generative Models", ICML 2020), exact k-NN.
-- `image_sample_quality`: PRDC of generated images in the feature space of a small classifier
-  trained on the real images, plus the classifier's accuracy and what it sees in the samples.
+- `image_sample_quality`: PRDC of generated images in the feature space of a small CNN classifier
+  trained on real images (`fds.evaluation.image_features`), plus the classifier's accuracy and
+  what it sees in the samples.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
-from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from fds.errors import DataError
 from fds.evaluation.fidelity import check_tables, column_kind
+from fds.evaluation.image_features import ImageFeatures, as_pixels
 
 __all__ = ["image_sample_quality", "pair_trends", "prdc", "table_quality", "tstr"]
 
@@ -327,43 +326,15 @@ def prdc(real_features: ArrayLike, fake_features: ArrayLike, k: int = 5) -> dict
 # --------------------------------------------------------------------------- images
 
 
-def _pixels(images: ArrayLike, what: str) -> np.ndarray:
-    """(N, H, W[, C]) uint8 or float images → (N, H·W·C) float32 in [0, 1]."""
-    array = np.asarray(images)
-    if array.ndim not in (3, 4):
-        raise DataError(f"{what} must be images of shape (N, H, W[, C]), got {array.shape}")
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{what} must be numeric, got dtype {array.dtype}")
-    pixels = array.reshape(len(array), -1).astype(np.float32)
-    if array.dtype == np.uint8:
-        pixels /= 255.0
-    if not np.isfinite(pixels).all():
-        raise DataError(f"{what} contain NaN or inf")
-    return np.clip(pixels, 0.0, 1.0)
-
-
-class _FeatureNet:
-    """PCA to ≤ 64 dims, then an MLP with one hidden layer of 128 ReLUs: the hidden layer is the
-    feature space. PCA keeps fitting cheap (a few seconds for 5 000 images on one core)."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def fit(self, pixels: np.ndarray, labels: np.ndarray) -> _FeatureNet:
-        n_components = min(64, pixels.shape[1], len(pixels) - 1)
-        self.pca = PCA(n_components, svd_solver="randomized", random_state=self.seed).fit(pixels)
-        self.mlp = MLPClassifier((128,), max_iter=100, random_state=self.seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.mlp.fit(self.pca.transform(pixels), labels)
-        return self
-
-    def features(self, pixels: np.ndarray) -> np.ndarray:
-        hidden = self.pca.transform(pixels) @ self.mlp.coefs_[0] + self.mlp.intercepts_[0]
-        return np.maximum(hidden, 0.0)
-
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
-        return self.mlp.predict(self.pca.transform(pixels))
+def _reference_split(
+    n: int, k: int, held_out_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(feature-net training rows, held-out reference rows) of `n` real images."""
+    order = rng.permutation(n)
+    n_held = max(k + 1, round(n * held_out_fraction))
+    if n - n_held < 2 * (k + 1):
+        raise DataError(f"need at least {n_held + 2 * (k + 1)} real images, got {n}")
+    return np.sort(order[n_held:]), np.sort(order[:n_held])
 
 
 @threadpool_limits.wrap(limits=1)  # small matrices: BLAS threads cost far more than they save
@@ -373,56 +344,61 @@ def image_sample_quality(
     samples: ArrayLike,
     seed: int = 0,
     *,
+    features: ImageFeatures | None = None,
     k: int = 5,
     held_out_fraction: float = 0.2,
     n_clusters: int = 10,
 ) -> dict[str, Any]:
-    """PRDC of generated images against held-out real images, in a classifier's feature space.
+    """PRDC of generated images against held-out real images, in a CNN classifier's feature space.
 
-    The real images are split (seeded) into a training part and a held-out part. A small
-    classifier (PCA to 64 dims, one hidden layer of 128 units; see `_FeatureNet`) learns the
-    `labels` on the training part; its hidden layer is the feature space in which `prdc` compares
-    the samples with the held-out real images. Without labels the classifier learns k-means
-    clusters of the pixels instead (``labels_source`` = "kmeans"), which still gives a feature
-    space shaped by the real data. Also reported: the classifier's ``classifier_accuracy`` on the
-    held-out real images, the share of each class among its predictions on the samples
-    (``sample_class_histogram``) and that histogram's entropy normalised by log(#classes)
-    (``sample_class_entropy``: 1 = all classes equally often; beside it the same for real data).
+    With `features` (an `ImageFeatures` the caller fitted on OTHER real images, e.g. the training
+    split, and reuses for every model it compares), every one of `real_images` is a reference
+    image. Without, the real images are split (seeded): an `ImageFeatures` learns the `labels` on
+    the training part, and the rest is the reference. Without labels the classifier learns
+    k-means clusters of the pixels instead (``labels_source`` = "kmeans"), which still gives a
+    feature space shaped by the real data. `prdc` then compares (at most as many) samples with
+    the reference in the classifier's hidden layer, where blur counts against a sample (see
+    `fds.evaluation.image_features`). Also reported: the classifier's ``classifier_accuracy`` on
+    the reference images (against the k-means clusters without labels; null when a caller's
+    `features` come without `labels`), the share of each class among its
+    predictions on the samples (``sample_class_histogram``) and that histogram's entropy
+    normalised by log(#classes) (``sample_class_entropy``: 1 = all classes equally often; beside
+    it the same for the reference images' labels or predictions).
     """
-    real = _pixels(real_images, "real images")
-    fake = _pixels(samples, "samples")
-    if real.shape[1] != fake.shape[1]:
-        raise DataError(
-            f"samples have {fake.shape[1]} values per image, the real images {real.shape[1]}"
-        )
+    real, fake = np.asarray(real_images), np.asarray(samples)
+    pixels = as_pixels(real, "real images")  # checked here, converted again by the features
+    chw = as_pixels(fake, "samples").shape[1:]
+    if pixels.shape[1:] != chw:
+        raise DataError(f"samples have shape {chw} (C, H, W), the real images {pixels.shape[1:]}")
+    y = None if labels is None else np.asarray(labels)
+    if y is not None and y.shape != (len(real),):
+        raise DataError(f"labels must have shape ({len(real)},), got {y.shape}")
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(real))
-    n_held = max(k + 1, round(len(real) * held_out_fraction))
-    if len(real) - n_held < 2 * (k + 1):
-        raise DataError(f"need at least {n_held + 2 * (k + 1)} real images, got {len(real)}")
-    held, train = np.sort(order[:n_held]), np.sort(order[n_held:])
-    if labels is None:
-        kmeans = KMeans(n_clusters=min(n_clusters, len(train)), n_init=1, random_state=seed)
-        y = kmeans.fit(real[train]).predict(real)
-        source = "kmeans"
+    if features is not None:
+        held, source = np.arange(len(real)), "features"
     else:
-        y = np.asarray(labels)
-        if y.shape != (len(real),):
-            raise DataError(f"labels must have shape ({len(real)},), got {y.shape}")
-        source = "labels"
-    if len(np.unique(y[train])) < 2:
-        raise DataError("the real images' labels hold a single class: no classifier to train")
-    net = _FeatureNet(seed).fit(real[train], y[train])
+        train, held = _reference_split(len(real), k, held_out_fraction, rng)
+        if y is None:
+            flat = pixels.reshape(len(pixels), -1)
+            kmeans = KMeans(n_clusters=min(n_clusters, len(train)), n_init=1, random_state=seed)
+            y = kmeans.fit(flat[train]).predict(flat)
+            source = "kmeans"
+        else:
+            source = "labels"
+        features = ImageFeatures(seed).fit(real[train], y[train])
+    if len(held) <= k:
+        raise DataError(f"PRDC with k={k} needs more than {k} real images, got {len(held)}")
     fake_rows = (
         fake
         if len(fake) <= len(held)
         else fake[np.sort(rng.choice(len(fake), len(held), replace=False))]
     )
-    scores = prdc(net.features(real[held]), net.features(fake_rows), k=k)
-    classes = net.mlp.classes_
-    predicted = net.predict(fake)
-    sample_hist = np.array([np.mean(predicted == c) for c in classes])
-    real_hist = np.array([np.mean(y[held] == c) for c in classes])
+    scores = prdc(features.features(real[held]), features.features(fake_rows), k=k)
+    classes = features.classes_
+    predicted_real = features.predict(real[held])
+    reference_classes = predicted_real if y is None else y[held]
+    sample_hist = np.array([np.mean(features.predict(fake) == c) for c in classes])
+    real_hist = np.array([np.mean(reference_classes == c) for c in classes])
     return {
         "precision": scores["precision"],
         "recall": scores["recall"],
@@ -432,7 +408,8 @@ def image_sample_quality(
         "n_real": scores["n_real"],
         "n_fake": scores["n_fake"],
         "labels_source": source,
-        "classifier_accuracy": float(np.mean(net.predict(real[held]) == y[held])),
+        "feature_space": "cnn classifier hidden layer (fds.evaluation.image_features)",
+        "classifier_accuracy": None if y is None else float(np.mean(predicted_real == y[held])),
         "classes": [c.item() if isinstance(c, np.generic) else c for c in classes],
         "sample_class_histogram": sample_hist.tolist(),
         "sample_class_entropy": _normalized_entropy(sample_hist),

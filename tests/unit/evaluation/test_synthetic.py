@@ -105,5 +105,5 @@ def test_image_quality_without_labels_uses_clusters(sprites) -> None:
     images, _ = sprites
     result = image_sample_quality(images.astype(np.float32) / 255, None, images[:100], seed=0)
     assert result["labels_source"] == "kmeans" and len(result["classes"]) == 10
-    with pytest.raises(DataError, match="values per image"):
+    with pytest.raises(DataError, match="samples have shape"):
         image_sample_quality(images, None, np.zeros((10, 8, 8)))
