@@ -169,6 +169,7 @@ class FDS(TransformerMixin, BaseEstimator):
             on_epoch=on_epoch,
         )
         self.history_ = trainer.fit(resume=resume)
+        config = trainer.config  # with the batch size and learning rate it trained with
         self.best_epoch_ = trainer.best_epoch  # whose weights the model holds (None: the last)
         self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training
         if self.privacy_ is not None:
@@ -225,6 +226,7 @@ class FDS(TransformerMixin, BaseEstimator):
             on_epoch=on_epoch,
         )
         self.history_ = trainer.fit(resume=resume)
+        config = trainer.config  # with the batch size and learning rate it trained with
         self.best_epoch_, self.privacy_ = trainer.best_epoch, None
         self.validation_units_ = val_units  # the held-out row groups
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
