@@ -43,7 +43,7 @@ def train_fusion(
     `run_dir`: where the log and the checkpoint go; `resume` continues from its checkpoint
     (a run without one starts from the beginning). An unset batch size and learning rate are
     the non-table defaults (fds.config.TRAINING_DEFAULTS)."""
-    config = with_training_defaults(config, table=False)
+    config = with_training_defaults(config, "other")
     if resume and run_dir is None:
         raise ConfigError("resume needs the run directory (run_dir) that holds the checkpoint")
     torch.manual_seed(config.seed)

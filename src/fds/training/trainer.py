@@ -72,7 +72,9 @@ class Trainer:
         (experiment trackers, Optuna's pruning); an exception it raises stops training there.
         `self.config` is `config` with the batch size and learning rate filled by data where
         unset (fds.config.TRAINING_DEFAULTS)."""
-        config = with_training_defaults(config, table=model.layout.image_chw is None)
+        config = with_training_defaults(
+            config, "table" if model.layout.image_chw is None else "other"
+        )
         # one process, or this rank of a torchrun launch (fds.training.distributed)
         self.world = distributed.current(config.device)
         self.world.check_batch_size(config.batch_size)
