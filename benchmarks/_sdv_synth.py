@@ -3,7 +3,8 @@ the python of benchmarks/.envs/sdv; SDV is never imported by FDS).
 
     python _sdv_synth.py SYNTH TRAIN_CSV OUT_CSV EPOCHS SEED
 
-Prints one JSON line: fit and sampling CPU seconds (this process, one thread).
+Prints one JSON line: fit and sampling CPU seconds (this process, one thread; torch.optim's
+one-time import of torch._dynamo is done before the clock starts, as in synthesis.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import pandas as pd
 import torch
+import torch._dynamo
 from sdv.metadata import Metadata
 from sdv.single_table import (
     CTGANSynthesizer,

@@ -169,6 +169,7 @@ class FDS(TransformerMixin, BaseEstimator):
             on_epoch=on_epoch,
         )
         self.history_ = trainer.fit(resume=resume)
+        config = trainer.config  # with the batch size and learning rate it trained with
         self.best_epoch_ = trainer.best_epoch  # whose weights the model holds (None: the last)
         self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training
         if self.privacy_ is not None:
@@ -225,6 +226,7 @@ class FDS(TransformerMixin, BaseEstimator):
             on_epoch=on_epoch,
         )
         self.history_ = trainer.fit(resume=resume)
+        config = trainer.config  # with the batch size and learning rate it trained with
         self.best_epoch_, self.privacy_ = trainer.best_epoch, None
         self.validation_units_ = val_units  # the held-out row groups
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
@@ -316,6 +318,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
 
     @torch.no_grad()
+    @torch.no_grad()  # nothing here is trained: no graph for the 20k decoded draws
     def _fit_sampling_shifts(self, source: Any, train_idx: np.ndarray) -> None:
         """Shift the decoder's logits so that rows drawn from the prior miss each column as often
         as the training rows do (fds.models.missing_rates) and take each category of a binary or

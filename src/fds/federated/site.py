@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fds.config import FDSConfig, make_config
+from fds.config import FDSConfig, make_config, with_training_defaults
 from fds.data.codec import Codec, input_kind_of
 from fds.data.files import read_data
 from fds.data.image_codec import ImageCodec
@@ -127,6 +127,13 @@ def site_rows(X: Any, codec: Codec, config: FDSConfig) -> tuple[Rows, Rows | Non
     return Rows(source, train_idx, encode), val
 
 
+def site_config(params: dict[str, Any]) -> FDSConfig:
+    """A site's training config: the federated figures were measured at the non-table batch size
+    and learning rate, so an unset one takes those, not the table defaults
+    (fds.config.TRAINING_DEFAULTS)."""
+    return with_training_defaults(make_config(**params).resolved(), "other")
+
+
 def build_site_model(
     config: FDSConfig, codec: Codec, state: dict[str, torch.Tensor]
 ) -> FactorizedAutoencoder:
@@ -166,9 +173,7 @@ def train_locally(
     `optimizer_state` (a dict, filled in place): the site's Adam moments, carried from its last
     round into this one instead of starting Adam afresh each round."""
     train, _ = site_rows(site.X, codec, make_config(**params))
-    config = make_config(
-        **(params | {"epochs": epochs, "seed": seed, "max_steps": None})
-    ).resolved()
+    config = site_config(params | {"epochs": epochs, "seed": seed, "max_steps": None})
     torch.manual_seed(seed)
     model = build_site_model(config, codec, state)
     extra = proximal_term(state, mu) if mu > 0 else None
@@ -193,7 +198,7 @@ def evaluate_locally(
     site: SiteData, params: dict[str, Any], codec: Codec, state: dict[str, torch.Tensor]
 ) -> tuple[dict[str, float], int]:
     """Validation loss and ELBO of the global weights on this site's held-out rows."""
-    config = make_config(**params).resolved()
+    config = site_config(params)
     train, val = site_rows(site.X, codec, config)
     rows = val if val is not None else train
     model = build_site_model(config, codec, state)

@@ -44,8 +44,13 @@ def fit_softmax_shift(logits: torch.Tensor, frequencies: torch.Tensor) -> torch.
     logits = logits.double()
     wanted = frequencies.double().clamp_min(_FLOOR)
     shift = torch.zeros(logits.shape[1], dtype=torch.float64)
+    # softmax(l + b)_j = e_j w_j / (e · w) with e = exp(l - max l) per row, w = exp(b - max b):
+    # e is computed once, so a round is a product with a vector instead of a softmax over
+    # [rows, few categories] (what took most of the fit)
+    e = (logits - logits.amax(1, keepdim=True)).exp()
     for _ in range(_ROUNDS):
-        got = torch.softmax(logits + shift, dim=1).mean(0).clamp_min(_FLOOR)
+        w = (shift - shift.max()).exp()
+        got = (w * (e / (e @ w).unsqueeze(1)).mean(0)).clamp_min(_FLOOR)
         shift += torch.log(wanted / got)
         shift -= shift.mean()  # softmax ignores a common offset: keep the numbers small
     return shift.float()

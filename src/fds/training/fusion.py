@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fds.config import FDSConfig
+from fds.config import FDSConfig, with_training_defaults
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.models.fusion import FusionModel
 from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE
@@ -41,7 +41,9 @@ def train_fusion(
     """Train in place; `mask` (M, N) bool in `model.kinds` order. Returns one record per epoch.
 
     `run_dir`: where the log and the checkpoint go; `resume` continues from its checkpoint
-    (a run without one starts from the beginning)."""
+    (a run without one starts from the beginning). An unset batch size and learning rate are
+    the non-table defaults (fds.config.TRAINING_DEFAULTS)."""
+    config = with_training_defaults(config, "other")
     if resume and run_dir is None:
         raise ConfigError("resume needs the run directory (run_dir) that holds the checkpoint")
     torch.manual_seed(config.seed)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fds.config import FDSConfig
+from fds.config import FDSConfig, with_training_defaults
 from fds.data.stream import BatchSource, Rows
 from fds.errors import ConfigError, TrainingDivergedError
 from fds.models import FactorizedAutoencoder
@@ -69,7 +69,12 @@ class Trainer:
     ) -> None:
         """`extra_loss(model)` is added to every step's loss (e.g. FedProx's proximal term).
         `on_epoch(record)` sees each epoch's metrics.jsonl record once its checkpoint is written
-        (experiment trackers, Optuna's pruning); an exception it raises stops training there."""
+        (experiment trackers, Optuna's pruning); an exception it raises stops training there.
+        `self.config` is `config` with the batch size and learning rate filled by data where
+        unset (fds.config.TRAINING_DEFAULTS)."""
+        config = with_training_defaults(
+            config, "table" if model.layout.image_chw is None else "other"
+        )
         # one process, or this rank of a torchrun launch (fds.training.distributed)
         self.world = distributed.current(config.device)
         self.world.check_batch_size(config.batch_size)

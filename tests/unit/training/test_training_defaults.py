@@ -1,0 +1,51 @@
+"""Unset batch size and learning rate follow the data: tables train with their own defaults
+(chosen on real tables by benchmarks/synthesis.py), images, DP-SGD and federated sites keep 128
+and 1e-3, and a value the user sets always wins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fds import FDS
+from fds.config import TRAINING_DEFAULTS, make_config, with_training_defaults
+from fds.federated.site import site_config
+
+SMALL = {"latent_dim": 3, "hidden_dims": [16], "epochs": 2, "verbose": False}
+
+
+def test_a_table_trains_with_the_table_defaults(census: pd.DataFrame) -> None:
+    model = FDS(**SMALL).fit(census)
+    table = TRAINING_DEFAULTS["table"]
+    assert (model.config_.batch_size, model.config_.lr) == (table["batch_size"], table["lr"])
+    n_train = len(census) - round(0.1 * len(census))
+    # the steps taken are those of the table batch, not of the image one
+    assert model.history_[-1]["step"] == 2 * (n_train // table["batch_size"])
+    assert model.history_[-1]["lr"] == pytest.approx(table["lr"])
+
+
+def test_images_keep_their_defaults(digits: np.ndarray) -> None:
+    model = FDS(**SMALL).fit(digits)
+    other = TRAINING_DEFAULTS["other"]
+    assert (model.config_.batch_size, model.config_.lr) == (other["batch_size"], other["lr"])
+    assert model.history_[-1]["step"] == 2 * ((len(digits) - 40) // other["batch_size"])
+
+
+def test_set_values_win_over_the_table_defaults(census: pd.DataFrame) -> None:
+    model = FDS(**SMALL | {"batch_size": 64, "lr": 3e-3}).fit(census)
+    assert (model.config_.batch_size, model.config_.lr) == (64, 3e-3)
+    assert model.history_[-1]["step"] == 2 * ((len(census) - 40) // 64)
+
+
+def test_a_table_under_dp_sgd_keeps_the_defaults_its_privacy_was_measured_at() -> None:
+    config = make_config(privacy={"epsilon": 4.0}).resolved()
+    chosen = with_training_defaults(config, "table")
+    other = TRAINING_DEFAULTS["other"]
+    assert (chosen.batch_size, chosen.lr) == (other["batch_size"], other["lr"])
+
+
+def test_a_federated_site_keeps_the_defaults_its_figures_were_measured_at() -> None:
+    config = site_config({"latent_dim": 3, "epochs": 2})
+    other = TRAINING_DEFAULTS["other"]
+    assert (config.batch_size, config.lr) == (other["batch_size"], other["lr"])
