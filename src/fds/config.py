@@ -422,8 +422,8 @@ PRESET_FIELDS: dict[str, Any] = {
 # `batch_size` and `lr` when not set, by what is trained. Tables: chosen on SLID, Wage, HMDA and
 # census (benchmarks/synthesis.py, docs/tables.md): batch 256 fits in about 0.6-0.8x the CPU of
 # batch 128 at equal epochs, and lr 1.5e-3 (about sqrt(2)x, as the batch doubles) kept quality,
-# where 2e-3 lost it on SLID. "other" (images, multimodal records, DP-SGD and federated sites,
-# whose figures were measured at these) keeps 128 and 1e-3.
+# where 2e-3 lost it on SLID. "other" (images, multimodal records, DP-SGD, federated sites and
+# models with a key, whose privacy and leakage figures were measured at these) keeps 128 and 1e-3.
 TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
     "table": {"batch_size": 256, "lr": 1.5e-3},
     "other": {"batch_size": 128, "lr": 1e-3},
@@ -432,8 +432,8 @@ TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def with_training_defaults(config: FDSConfig, kind: Literal["table", "other"]) -> FDSConfig:
     """`config` with `batch_size` and `lr` filled where unset, from TRAINING_DEFAULTS[kind]
-    (a table under DP-SGD takes "other")."""
-    if config.privacy is not None:
+    (a table under DP-SGD, or with sensitive columns or a private block, takes "other")."""
+    if config.privacy is not None or config.sensitive or (config.private_dim or 0) > 0:
         kind = "other"
     unset = {k: v for k, v in TRAINING_DEFAULTS[kind].items() if getattr(config, k) is None}
     return config.model_copy(update=unset) if unset else config

@@ -49,3 +49,11 @@ def test_a_federated_site_keeps_the_defaults_its_figures_were_measured_at() -> N
     config = site_config({"latent_dim": 3, "epochs": 2})
     other = TRAINING_DEFAULTS["other"]
     assert (config.batch_size, config.lr) == (other["batch_size"], other["lr"])
+
+
+def test_a_table_model_with_a_key_keeps_the_defaults_its_leakage_was_measured_at(
+    census: pd.DataFrame,
+) -> None:
+    model = FDS(**SMALL | {"preset": "fds", "sensitive": ["sex"], "latent_dim": 4}).fit(census)
+    other = TRAINING_DEFAULTS["other"]
+    assert (model.config_.batch_size, model.config_.lr) == (other["batch_size"], other["lr"])
