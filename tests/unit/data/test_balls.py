@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,6 +38,33 @@ def test_factors_uniform_and_independent(balls) -> None:
         assert counts.min() > 0.5 * len(balls.factors) / levels
     corr = balls.factors.corr().to_numpy()
     assert np.abs(corr[np.triu_indices_from(corr, k=1)]).max() < 0.1
+
+
+def test_every_factor_is_read_back_from_the_image() -> None:
+    """Identifiability: each ball's centre is its channel's centroid and the red size its ink, so
+    the image alone fixes all 5 codes (no two code tuples draw the same image)."""
+    balls = load_builtin("balls", n=2000, seed=1)
+    images, factors = balls.X.astype(float) / 255, balls.factors
+    grid = np.linspace(7.0, 25.0, BALLS_FACTORS["red_x"])
+    pixel = np.arange(32) + 0.5
+
+    def centre_codes(channel: np.ndarray) -> list[np.ndarray]:
+        ink = channel.sum((1, 2))
+        centres = [(channel.sum(axis) * pixel).sum(1) / ink for axis in (1, 2)]  # x, y
+        return [np.abs(c[:, None] - grid).argmin(1) for c in centres]
+
+    read = dict(
+        zip(
+            ["red_x", "red_y", "cyan_x", "cyan_y"],
+            centre_codes(images[..., 0]) + centre_codes(images[..., 1]),
+            strict=True,
+        )
+    )
+    for name, codes in read.items():
+        np.testing.assert_array_equal(codes, factors[name], err_msg=name)
+    red_ink = images[..., 0].sum((1, 2))
+    ranges = [red_ink[factors["red_size"] == s] for s in range(BALLS_FACTORS["red_size"])]
+    assert all(lo.max() < 0.9 * hi.min() for lo, hi in itertools.pairwise(ranges))
 
 
 def test_every_factor_moves_only_its_ball() -> None:
