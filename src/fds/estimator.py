@@ -171,6 +171,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.history_ = trainer.fit(resume=resume)
         config = trainer.config  # with the batch size and learning rate it trained with
         self.best_epoch_ = trainer.best_epoch  # whose weights the model holds (None: the last)
+        self.global_batch_ = trainer.batch_size  # rows per step over all torchrun processes
         self.privacy_ = trainer.privacy  # spent (ε, δ) of DP-SGD, None for non-private training
         if self.privacy_ is not None:
             self.privacy_ = _with_statistics(self.privacy_, statistics)
@@ -228,6 +229,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.history_ = trainer.fit(resume=resume)
         config = trainer.config  # with the batch size and learning rate it trained with
         self.best_epoch_, self.privacy_ = trainer.best_epoch, None
+        self.global_batch_ = trainer.batch_size
         self.validation_units_ = val_units  # the held-out row groups
         self.model_, self.codec_, self.config_ = model.eval(), codec, config
         self.input_kind_ = "table"

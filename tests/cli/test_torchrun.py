@@ -43,8 +43,10 @@ def test_torchrun_trains_one_run_and_resumes_it(tmp_path: Path, table) -> None:
     assert first.returncode == 0, first.stderr[-2000:]
     summary = json.loads(first.stdout)  # one object: rank 1 prints nothing
     assert summary["epochs_trained"] == 1 and (run / "model" / "manifest.json").is_file()
+    # batch_size is each process's: 2 × 16 rows per step, 72 training rows → 2 steps
+    assert (summary["processes"], summary["global_batch"]) == (2, 32)
     log = (run / "metrics.jsonl").read_text().splitlines()
-    assert len(log) == 1
+    assert len(log) == 1 and json.loads(log[0])["step"] == 2
 
     settings = yaml.safe_load((run / "config.yaml").read_text())
     (run / "config.yaml").write_text(yaml.safe_dump(settings | {"epochs": 2}))
@@ -61,7 +63,7 @@ def test_torchrun_trains_one_run_and_resumes_it(tmp_path: Path, table) -> None:
 
 def test_torchrun_streams_a_parquet_folder_each_rank_its_own_row_groups(tmp_path: Path) -> None:
     """Under torchrun a streamed table is dealt out by row group, each rank reading only its own
-    and training on its half of every global batch."""
+    and training on batch_size rows of it per step."""
     rng = np.random.default_rng(1)
     parts = tmp_path / "parts"
     parts.mkdir()
@@ -70,7 +72,7 @@ def test_torchrun_streams_a_parquet_folder_each_rank_its_own_row_groups(tmp_path
         frame["kind"] = rng.choice(["x", "y"], size=80)
         frame.to_parquet(parts / f"part-{i}.parquet", row_group_size=40)
     config = tmp_path / "fds.yaml"
-    config.write_text(yaml.safe_dump({"batch_size": 16, "latent_dim": 2, "threads": 1}))
+    config.write_text(yaml.safe_dump({"batch_size": 8, "latent_dim": 2, "threads": 1}))
     run = tmp_path / "run"
     args = ["--data", str(parts), "--config", str(config), "--preset", "vae", "--epochs", "1"]
     done = _run([*TORCHRUN, "-m", "fds", "train", *args, "--out", str(run), "--json"])
@@ -79,8 +81,8 @@ def test_torchrun_streams_a_parquet_folder_each_rank_its_own_row_groups(tmp_path
     assert yaml.safe_load((run / "config.yaml").read_text())["stream"] is True
     (record,) = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     # 8 row groups of 40 rows, one held out for validation: 7 dealt 4 / 3 to the ranks, both cut
-    # to the shorter shard's 120 rows, 8 rows per rank per step: 15 steps (one process, or ranks
-    # that each read every row group: 280 // 16 = 17)
+    # to the shorter shard's 120 rows, 8 rows per rank per step: 15 steps (ranks that each read
+    # every row group, 280 rows in global batches of 16: 17)
     assert record["step"] == 15
     out = tmp_path / "drawn.csv"
     sample = [sys.executable, "-m", "fds", "sample", "--model", str(run), "-n", "5", "--out"]

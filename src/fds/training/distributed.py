@@ -5,15 +5,23 @@ the environment (RANK, WORLD_SIZE, LOCAL_RANK, set by torchrun), joins one proce
 CPU, NCCL on GPUs) and trains the same model with DistributedDataParallel, which averages the
 gradients of every step across the ranks.
 
-Why the ranks split each global batch instead of each drawing their own: the config's
-`batch_size` is the *global* batch. Epoch e's permutation depends only on (seed, e), so every rank
-computes the same one (as torch's DistributedSampler does), and rank r trains on rows r, r+K, …
-of each global batch. The mean of the K ranks' batch means is then the single process's batch
-mean: the same config trains the same model at any world size, up to the order of floating-point
-sums (the all-reduce adds in another order) and the noise of the posterior samples (each rank
-draws its own). Under DP-SGD, rank r owns the training positions p with p mod K = r, and keeps the
-rows of the global Poisson batch it owns, so the K local batches together are exactly the batch
-a single process would draw, with the sample rate q = global batch / global N the accountant uses.
+The batch: the config's `batch_size` is the batch of ONE process, as in PyTorch's DDP and
+Lightning, so a step of K processes trains on a global batch of K × batch_size rows, every rank
+costs what one process costs per step, and K processes get through an epoch in about 1/K of the
+steps. (When `batch_size` was the global batch, each rank trained on batch_size / K rows; a step's
+fixed costs, the full Adam update on every rank and the all-reduce, then ate the gain: 0.62× one
+process on the core benchmark's model, docs/benchmarks.md.) The learning rate is used as given; to
+train the model one process trains with batch B, give K processes batch_size B / K.
+
+Why the ranks split each global batch instead of each drawing their own: epoch e's permutation
+depends only on (seed, e), so every rank computes the same one (as torch's DistributedSampler
+does), and rank r trains on rows r, r+K, … of each global batch. The mean of the K ranks' batch
+means is then the global batch's mean: K processes at batch_size b train the model one process
+trains at batch_size K × b, up to the order of floating-point sums (the all-reduce adds in another
+order) and the noise of the posterior samples (each rank draws its own). Under DP-SGD, rank r owns
+the training positions p with p mod K = r, and keeps the rows of the global Poisson batch it owns,
+so the K local batches together are exactly the batch a single process would draw at the global
+batch size, with the sample rate q = global batch / global N the accountant uses.
 
 `Single` is the same interface for one process (identities), so the Trainer calls it without
 branching. A batch source with `shard(rank, world_size)` (a streamed table) is handed its shard
@@ -97,14 +105,6 @@ class Single:
 
     def barrier(self) -> None:
         return None
-
-    def check_batch_size(self, batch_size: int) -> None:
-        """The global batch must split evenly, so the ranks' mean gradient is the batch's."""
-        if batch_size % self.world_size:
-            raise ConfigError(
-                f"batch_size {batch_size} does not split over {self.world_size} processes; "
-                f"use a multiple of {self.world_size}"
-            )
 
 
 class Distributed(Single):
@@ -231,11 +231,26 @@ def session(device: Device = "auto") -> Iterator[Single]:
         torch.distributed.destroy_process_group()
 
 
-def check_world_size(saved: Any, world: Single, path: Any) -> None:
-    """A checkpoint resumes only with the world size that wrote it (its batches were split so)."""
-    saved = 1 if saved is None else saved
+def check_resume(loop: dict[str, Any], world: Single, global_batch: int, path: Any) -> None:
+    """A checkpoint resumes only with the world size that wrote it and the same global batch
+    (world size × batch_size): its epochs were cut into batches of that many rows. Checkpoints of
+    one process from before the global batch was recorded had global batch = batch_size; those
+    of several processes had batch_size split over them, which this version no longer does."""
+    saved = loop.get("world_size") or 1
     if saved != world.world_size:
         raise ConfigError(
             f"{path} was written by a run of {saved} process(es); resume it with the same "
             f"number (torchrun --nproc-per-node/--nnodes), not {world.world_size}"
+        )
+    saved_batch = loop.get("global_batch", global_batch if saved == 1 else None)
+    if saved_batch is None:
+        raise ConfigError(
+            f"{path} was written when batch_size was the global batch of all processes (it is "
+            f"now each process's batch); it cannot be resumed, train it again"
+        )
+    if saved_batch != global_batch:
+        raise ConfigError(
+            f"{path} was trained on global batches of {saved_batch} rows; this run's would have "
+            f"{global_batch} ({world.world_size} process(es) × batch_size); resume with the "
+            f"batch_size it was written with"
         )

@@ -77,7 +77,6 @@ class Trainer:
         )
         # one process, or this rank of a torchrun launch (fds.training.distributed)
         self.world = distributed.current(config.device)
-        self.world.check_batch_size(config.batch_size)
         self.model = model.to(self.world.device)
         self.config, self.val = config, val
         self.train = distributed.shard_source(train, self.world)
@@ -101,13 +100,18 @@ class Trainer:
                 params, lr=config.lr * group.lr_scale, betas=group.betas
             )
             self.lr_scales[group.name] = group.lr_scale
-        self.batch_size = min(config.batch_size, len(train))
-        # a streamed shard serves this rank's part of every global batch from its own rows
-        sharded = self.train is not train
-        self._source_batch = (
-            self.batch_size // self.world.world_size if sharded else self.batch_size
-        )
-        self.steps_per_epoch = len(self.train) // self._source_batch
+        # config.batch_size is per process (PyTorch's and Lightning's convention): a step of K
+        # processes trains on a global batch of K × batch_size rows (fds.training.distributed)
+        sharded = self.train is not train  # a streamed shard: this rank's own rows
+        rank_rows = len(self.train) if sharded else len(train) // self.world.world_size
+        if rank_rows < 1:
+            raise ConfigError(
+                f"{len(train)} training rows cannot feed {self.world.world_size} processes; "
+                f"use fewer processes or more rows"
+            )
+        self.local_batch = min(config.batch_size, rank_rows)
+        self.batch_size = self.local_batch * self.world.world_size  # the global batch
+        self.steps_per_epoch = len(self.train) // (self.local_batch if sharded else self.batch_size)
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.history: list[dict[str, Any]] = []
@@ -154,8 +158,8 @@ class Trainer:
             )
             if self.dp is not None:
                 self.dp.restore(loop.pop("dp"), reseed=False)
-            distributed.check_world_size(
-                loop.get("world_size"), self.world, self._path(LAST_CHECKPOINT_FILE)
+            distributed.check_resume(
+                loop, self.world, self.batch_size, self._path(LAST_CHECKPOINT_FILE)
             )
             self.history = loop.pop("history")
             self._best = loop.pop("best_state", None)
@@ -164,7 +168,7 @@ class Trainer:
                 self._truncate_log(len(self.history))
         elif self._writes():  # a new run, or one stopped before its first checkpoint
             self._path(METRICS_FILE).write_text("")
-        loop["world_size"] = self.world.world_size
+        loop["world_size"], loop["global_batch"] = self.world.world_size, self.batch_size
         with (
             self._catch_interrupt(),
             threads_in_use(self._threads(loop)),
@@ -218,8 +222,9 @@ class Trainer:
             self.model.compute_dtype = None
 
     def _work(self) -> int:
-        """Parameters × batch rows: how much a step computes (threads and precision read it)."""
-        return sum(p.numel() for p in self.model.parameters()) * self.batch_size
+        """Parameters × batch rows: how much a step of this process computes (threads and
+        precision read it)."""
+        return sum(p.numel() for p in self.model.parameters()) * self.local_batch
 
     def _restore_best(self, loop: dict[str, Any]) -> None:
         """Load the best validation epoch's weights (the last checkpoint keeps the last ones, so a
@@ -266,7 +271,7 @@ class Trainer:
         the single process's permutation; under DP-SGD the Poisson batches (an empty one is
         passed on as zero rows: a noise-only step)."""
         if not isinstance(self.train, Rows) or (self.dp is None and self.world.world_size == 1):
-            yield from self.train.epoch_batches(self._source_batch, self.config.seed, epoch, start)
+            yield from self.train.epoch_batches(self.local_batch, self.config.seed, epoch, start)
             return
         if self.dp is None:
             order = np.random.default_rng((self.config.seed, epoch)).permutation(len(self.train))
@@ -384,7 +389,7 @@ class Trainer:
         with torch.random.fork_rng():
             torch.manual_seed(self.config.seed)
             for x, s in self.world.shard_rows(rows).batches_with_attributes(
-                max(self.batch_size, 256)
+                max(self.local_batch, 256)
             ):
                 x, s = x.to(device), None if s is None else s.to(device)
                 terms = self.model.loss_terms(x, dataset_size=len(self.train), s=s)

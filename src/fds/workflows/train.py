@@ -387,6 +387,9 @@ def _summarize(
         "preset": model.config_.preset,
         "latent_dim": model.config_.latent_dim,
         "epochs_trained": len(model.history_),
+        # under torchrun, batch_size is each process's: a step trains on processes × batch_size
+        "processes": distributed.current(model.config_.device).world_size,
+        "global_batch": model.global_batch_,
         "best_epoch": model.best_epoch_ or len(model.history_),
         "train_loss": last.get("train_loss"),
         "val_loss": last.get("val_loss"),

@@ -1,5 +1,6 @@
 """Training under torch.distributed: 2 processes on 127.0.0.1 (gloo) train the model one process
-trains with the same global batch and seed.
+trains with the same global batch and seed. `batch_size` is each process's batch, so 2 processes
+at batch_size 8 train on the global batches of 16 rows one process at batch_size 16 trains on.
 
 Tolerance: the `ae` preset draws no noise, so the only difference is the order of floating-point
 sums (each rank's batch mean, then the all-reduce; one process sums the whole batch at once). After
@@ -105,7 +106,7 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("privacy", [None, DP], ids=["sgd", "dp-sgd"])
 def test_two_processes_train_the_single_process_model(tmp_path: Path, privacy) -> None:
     params = PARAMS | ({"privacy": privacy, "bounds": BOUNDS} if privacy else {})
-    _two_ranks(tmp_path, params)
+    _two_ranks(tmp_path, params | {"batch_size": PARAMS["batch_size"] // 2})
     single = _fit(params)
     two = _weights(tmp_path)
     for name, value in single.model_.state_dict().items():
@@ -115,6 +116,7 @@ def test_two_processes_train_the_single_process_model(tmp_path: Path, privacy) -
     history = json.loads((tmp_path / "history.json").read_text())
     assert len(history) == len(single.history_) == PARAMS["epochs"]
     for mine, theirs in zip(history, single.history_, strict=True):
+        assert mine["step"] == theirs["step"]  # as many global batches per epoch
         for key in ("train_loss", "val_loss", "val_elbo"):
             assert mine[key] == pytest.approx(theirs[key], rel=LOSS_RTOL), key
     if privacy:  # the accountant sees the global Poisson rate and steps
@@ -133,9 +135,15 @@ def test_resume_with_another_world_size_is_refused(tmp_path: Path) -> None:
         assert "1 process(es)" in error and "not 2" in error
 
 
-def test_a_batch_that_does_not_split_is_refused() -> None:
-    with pytest.raises(ConfigError, match="batch_size 15 does not split over 2"):
-        distributed.Single.check_batch_size(_World2(), 15)
+def test_a_resume_with_another_global_batch_is_refused() -> None:
+    two = _World2()
+    distributed.check_resume({"world_size": 2, "global_batch": 32}, two, 32, "ckpt")
+    distributed.check_resume({}, distributed.Single(torch.device("cpu")), 16, "ckpt")
+    with pytest.raises(ConfigError, match="global batches of 32 rows; this run's would have 16"):
+        distributed.check_resume({"world_size": 2, "global_batch": 32}, two, 16, "ckpt")
+    # written by 2 processes when batch_size was the global batch: its batches are unknown
+    with pytest.raises(ConfigError, match="batch_size was the global batch"):
+        distributed.check_resume({"world_size": 2}, two, 32, "ckpt")
 
 
 class _World2(distributed.Single):
