@@ -11,6 +11,9 @@ of 1 local epoch at every site, so each row is visited R times in both.
    split (nats per image, higher is better) and its gap to centralized in % of |centralized ELBO|
    (goal: ≤ 3 % for iid and α = 0.5), payload bytes per site per round (down = global weights,
    up = the site's update as sent) and seconds per round in simulation (Ray, 1 CPU per actor).
+   Every figure is the median over `--seeds` (default 0,1,2: the seed of the data split, of the
+   centralized model and of the federation), each seed's federated runs against its own
+   centralized run; the seeds' gaps are listed beside.
 2. Compression (`--compression`, run on the first partition with the `recommended` setup): the
    same figures with the sites' updates sent as float16 or top-k with error feedback.
 3. Scale (`--scale-sites`, 0 to skip): that many simulated sites, `--scale-fraction` of them
@@ -24,7 +27,7 @@ Engine (SuperLink + one SuperNode per site on 127.0.0.1) gives the deployment's 
     OMP_NUM_THREADS=1 FLWR_TELEMETRY_ENABLED=0 .venv/bin/python benchmarks/federated.py \
         [--sites 10] [--rounds 10] [--data auto|digits|fashion-mnist] [--setups fedavg,recommended] \
         [--partitions iid,dirichlet:0.5,dirichlet:0.1] [--compression float16,topk:0.1] \
-        [--scale-sites 100] [--deployment]
+        [--seeds 0,1,2] [--scale-sites 100] [--deployment]
 """
 
 from __future__ import annotations
@@ -41,19 +44,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _common import MODEL_SPEC, emit_json, environment, print_table
+from _common import MODEL_SPEC, emit_json, environment, median, print_table
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
 # name → (federated: options, model options at the sites); centralized training is unchanged.
-# `recommended`: batch 32 (batch 16 closes the gap a little more, in rounds 3× as long) with the
-# sites' Adam state kept between rounds; see docs/federated.md, "Matching pooled training".
+# `recommended`: local batch 16, the smallest gap measured (see docs/federated.md, "Matching
+# pooled training"): a site holds a tenth of the rows, so smaller batches give it back steps.
 SETUPS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fedavg": ({"strategy": "fedavg"}, {"batch_size": 128}),
-    "recommended": (
-        {"strategy": "fedavg", "keep_optimizer_state": True},
-        {"batch_size": 32},
-    ),
+    "recommended": ({"strategy": "fedavg"}, {"batch_size": 16}),
 }
 
 
@@ -150,7 +150,7 @@ def _scale(params: dict[str, Any], args: argparse.Namespace, workdir: Path) -> d
         "fraction": args.scale_fraction,
         "fraction_evaluate": args.scale_fraction,
         "min_sites": max(2, int(args.scale_sites * args.scale_fraction)),
-        "seed": args.seed,
+        "seed": args.seeds[0],
         "timeout": 3600,
     }
     with PeakMemory() as memory:
@@ -208,14 +208,15 @@ def _parse() -> argparse.Namespace:
     parser.add_argument(
         "--deployment-rounds", type=int, default=2, help="rounds of the loopback deployment run"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", default="0,1,2", help="seeds of the data split, model and sites; medians"
+    )
     parser.add_argument(
         "--centralized-elbo",
-        type=float,
         default=None,
-        help="skip the centralized run and use this held-out ELBO (from an earlier run with the "
-        "same --data, --rounds and --seed: single-threaded training is deterministic), so that "
-        "parts of the table can run as separate jobs",
+        help="skip the centralized runs and use these held-out ELBOs, one per seed, comma-"
+        "separated (from an earlier run with the same --data and --rounds: single-threaded "
+        "training is deterministic), so that parts of the table can run as separate jobs",
     )
     args = parser.parse_args()
     args.setups = [s for s in args.setups.split(",") if s]
@@ -223,49 +224,89 @@ def _parse() -> argparse.Namespace:
         parser.error(f"unknown setup(s) {unknown}; known: {', '.join(SETUPS)}")
     args.partitions = [_partition(p) for p in args.partitions.split(",") if p]
     args.compression = [c for c in args.compression.split(",") if c]
+    args.seeds = [int(x) for x in args.seeds.split(",") if x]
+    if not args.seeds:
+        parser.error("--seeds: give at least one seed")
+    if args.centralized_elbo is not None:
+        args.centralized_elbo = [float(x) for x in args.centralized_elbo.split(",")]
+        if len(args.centralized_elbo) != len(args.seeds):
+            parser.error("--centralized-elbo: give one value per seed of --seeds")
     return args
 
 
 def main() -> None:
     args = _parse()
     data = _data_name(args.data)
-    params = MODEL_SPEC | {"data": data, "seed": args.seed, "batch_size": 128, "val_fraction": 0.1}
     X_test = _test_split(data)
-    if args.centralized_elbo is None:
-        central = _centralized(params, args.rounds, X_test)
-    else:
-        central = {"elbo": args.centralized_elbo, "seconds": None, "reused": True}
-    base = {
-        "sites": args.sites,
-        "rounds": args.rounds,
-        "local_epochs": 1,
-        "min_sites": args.sites,
-        "seed": args.seed,
-    }
     runs = [
         (label, part, setup, "none") for label, part in args.partitions for setup in args.setups
     ]
     if args.partitions:
         label, part = args.partitions[0]
         runs += [(label, part, "recommended", how) for how in args.compression]
-    results = []
+    centrals, per_seed = [], []
     with tempfile.TemporaryDirectory(prefix="fds-fed-bench-") as tmp:
-        for i, (label, part, setup, how) in enumerate(runs):
-            federated, model = SETUPS[setup]
-            federated = base | federated | part | {"compression": how}
-            result = _federated(params | model, federated, Path(tmp) / str(i), X_test)
-            gap = 100 * (central["elbo"] - result["elbo"]) / abs(central["elbo"])
-            results.append(
-                {"partition": label, "setup": setup, "compression": how, "gap_percent": gap}
-                | result
-            )
-            print(f"{label}, {setup}, compression {how}: gap {gap:.2f} %", flush=True)
+        for s, seed in enumerate(args.seeds):
+            params = MODEL_SPEC | {
+                "data": data,
+                "seed": seed,
+                "batch_size": 128,
+                "val_fraction": 0.1,
+            }
+            if args.centralized_elbo is None:
+                central = _centralized(params, args.rounds, X_test)
+            else:
+                central = {"elbo": args.centralized_elbo[s], "seconds": None, "reused": True}
+            centrals.append(central | {"seed": seed})
+            print(f"seed {seed}: centralized held-out ELBO {central['elbo']:.2f}", flush=True)
+            base = {
+                "sites": args.sites,
+                "rounds": args.rounds,
+                "local_epochs": 1,
+                "min_sites": args.sites,
+                "seed": seed,
+            }
+            for i, (label, part, setup, how) in enumerate(runs):
+                federated, model = SETUPS[setup]
+                federated = base | federated | part | {"compression": how}
+                workdir = Path(tmp) / f"{seed}-{i}"
+                result = _federated(params | model, federated, workdir, X_test)
+                gap = 100 * (central["elbo"] - result["elbo"]) / abs(central["elbo"])
+                per_seed.append(
+                    {"seed": seed, "partition": label, "setup": setup, "compression": how}
+                    | {"gap_percent": gap}
+                    | result
+                )
+                print(
+                    f"seed {seed}, {label}, {setup}, compression {how}: gap {gap:.2f} %", flush=True
+                )
+        params = MODEL_SPEC | {"data": data, "seed": args.seeds[0], "batch_size": 128}
+        params |= {"val_fraction": 0.1}
         scale = _scale(params, args, Path(tmp) / "scale") if args.scale_sites else None
         deployment = None
         if args.deployment:
-            federated = base | {"rounds": args.deployment_rounds, "timeout": 3600}
+            federated = {"sites": args.sites, "rounds": args.deployment_rounds, "timeout": 3600}
+            federated |= {"local_epochs": 1, "min_sites": args.sites, "seed": args.seeds[0]}
             deployment = _deployment(params, federated, Path(tmp) / "deployment")
-    _report(args, data, central, results, scale, deployment)
+    _report(args, data, centrals, _medians(per_seed), per_seed, scale, deployment)
+
+
+def _medians(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (partition, setup, compression): the median over seeds of the ELBO, the gap
+    and the seconds per round (bytes do not depend on the seed), with the seeds' gaps listed."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in per_seed:
+        groups.setdefault((r["partition"], r["setup"], r["compression"]), []).append(r)
+    rows = []
+    for (partition, setup, how), runs in groups.items():
+        rows.append(
+            {"partition": partition, "setup": setup, "compression": how}
+            | {k: median([r[k] for r in runs]) for k in ("elbo", "gap_percent")}
+            | {"seconds_per_round": median([r["seconds_per_round"] for r in runs])}
+            | {"bytes_down": runs[0]["bytes_down"], "bytes_up": runs[0]["bytes_up"]}
+            | {"gaps_per_seed": [r["gap_percent"] for r in runs]}
+        )
+    return rows
 
 
 def _gap_table(results: list[dict[str, Any]]) -> None:
@@ -274,8 +315,9 @@ def _gap_table(results: list[dict[str, Any]]) -> None:
             "partition",
             "setup",
             "compression",
-            "held-out ELBO",
-            "gap %",
+            "held-out ELBO (median)",
+            "gap % (median)",
+            "gaps % per seed",
             "bytes down/site/round",
             "bytes up/site/round",
             "s/round (simulation)",
@@ -287,6 +329,7 @@ def _gap_table(results: list[dict[str, Any]]) -> None:
                 r["compression"],
                 r["elbo"],
                 r["gap_percent"],
+                " / ".join(f"{g:.2f}" for g in r["gaps_per_seed"]),
                 r["bytes_down"],
                 r["bytes_up"],
                 r["seconds_per_round"],
@@ -299,14 +342,16 @@ def _gap_table(results: list[dict[str, Any]]) -> None:
 def _report(
     args: argparse.Namespace,
     data: str,
-    central: dict[str, Any],
+    centrals: list[dict[str, Any]],
     results: list[dict[str, Any]],
+    per_seed: list[dict[str, Any]],
     scale: dict[str, Any] | None,
     deployment: dict[str, Any] | None,
 ) -> None:
+    elbos = ", ".join(f"{c['elbo']:.2f} (seed {c['seed']})" for c in centrals)
     print(
         f"data: {data}, {args.sites} sites, {args.rounds} rounds × 1 local epoch; centralized "
-        f"{args.rounds} epochs at batch 128: held-out ELBO {central['elbo']:.2f} nats"
+        f"{args.rounds} epochs at batch 128: held-out ELBO {elbos} nats"
     )
     for name in args.setups:
         federated, model = SETUPS[name]
@@ -329,9 +374,10 @@ def _report(
             "sites": args.sites,
             "rounds": args.rounds,
             "setups": {k: {"federated": SETUPS[k][0], "model": SETUPS[k][1]} for k in args.setups},
-            "centralized_elbo": central["elbo"],
-            "centralized_reused": bool(central.get("reused")),
+            "seeds": args.seeds,
+            "centralized": centrals,
             "scenarios": results,
+            "scenarios_per_seed": per_seed,
             "scale": scale,
             "deployment": deployment,
             "environment": environment(),

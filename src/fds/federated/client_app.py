@@ -40,6 +40,7 @@ from fds.federated.site import (
     code_moments,
     evaluate_locally,
     fit_local_codec,
+    round_params,
     site_data,
     train_locally,
 )
@@ -66,7 +67,7 @@ def _train(
         moments = _read_moments(site_state.array_records.get(_MOMENTS))
     new_state, metrics, n = train_locally(
         site,
-        plan["params"],
+        round_params(plan["params"], server_round, plan["rounds"]),
         codec_from_json(plan["codec"]),
         state,
         epochs=plan["local_epochs"],

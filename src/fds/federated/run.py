@@ -28,7 +28,8 @@ from fds.rundir import (
 
 
 def make_plan(params: dict[str, Any], settings: FederatedSettings) -> dict[str, Any]:
-    """What every site is told: model options, data plan (simulation), local epochs, seed."""
+    """What every site is told: model options, data plan (simulation), local epochs, the number
+    of rounds (a learning-rate schedule spans them), seed."""
     _, data_args = split_run_params(params)
     config = model_config(params)
     seed = config.seed if settings.seed is None else settings.seed
@@ -42,6 +43,7 @@ def make_plan(params: dict[str, Any], settings: FederatedSettings) -> dict[str, 
         "column": settings.column,
         "label_column": settings.label_column,
         "local_epochs": settings.local_epochs,
+        "rounds": settings.rounds,
         "compression": settings.compression,
         "keep_optimizer_state": settings.keep_optimizer_state,
         "seed": seed,

@@ -25,6 +25,7 @@ from fds.data.stream import Rows, split_indices
 from fds.data.tabular import TabularCodec
 from fds.errors import DataError
 from fds.models import FactorizedAutoencoder, build_model
+from fds.training.schedule import lr_at
 from fds.training.trainer import Trainer
 
 
@@ -155,6 +156,17 @@ def proximal_term(global_state: dict[str, torch.Tensor], mu: float) -> Any:
         return 0.5 * mu * total
 
     return term
+
+
+def round_params(params: dict[str, Any], server_round: int, rounds: int) -> dict[str, Any]:
+    """The model options of one round, with `lr_schedule` spanning the rounds: the round trains at
+    the schedule's value at its midpoint, held constant through the round.
+
+    Why: each round is a fresh `Trainer` run of `local_epochs`, so a schedule applied inside it
+    would restart every round (cosine would decay to zero and jump back, each round) instead of
+    decaying once over the federation, as it does over the epochs of pooled training."""
+    lr = lr_at(2 * server_round - 1, 2 * rounds, params["lr"], params["lr_schedule"])
+    return params | {"lr": lr, "lr_schedule": "constant"}
 
 
 def train_locally(
