@@ -165,7 +165,8 @@ def round_params(params: dict[str, Any], server_round: int, rounds: int) -> dict
     Why: each round is a fresh `Trainer` run of `local_epochs`, so a schedule applied inside it
     would restart every round (cosine would decay to zero and jump back, each round) instead of
     decaying once over the federation, as it does over the epochs of pooled training."""
-    lr = lr_at(2 * server_round - 1, 2 * rounds, params["lr"], params["lr_schedule"])
+    config = site_config(params)  # the learning rate a site trains at when none is set
+    lr = lr_at(2 * server_round - 1, 2 * rounds, config.lr, config.lr_schedule)
     return params | {"lr": lr, "lr_schedule": "constant"}
 
 
