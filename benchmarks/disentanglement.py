@@ -40,7 +40,7 @@ FACTORS = ("shape", "scale", "rotation", "x", "y")
 # The benchmark model (shared by every preset; only `preset` and `seed` change).
 SPEC: dict[str, Any] = {
     "latent_dim": 10,
-    "architecture": "conv",  # stride-2 4×4 convs to a 4×4 map (32×32: 32, 64, 64) + dense 256
+    "architecture": "conv",  # 4 stride-2 4×4 convs (32, 32, 64, 64) + dense 256, mirrored
     "conv_channels": [32, 32, 64, 64],
     "likelihood": "bernoulli",
     "batch_size": 256,

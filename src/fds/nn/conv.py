@@ -8,26 +8,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-# The smallest side of the last feature map of the VAE's encoder (and first of its decoder).
-MIN_MAP_SIDE = 4
 
-
-def usable_layers(height: int, width: int, wanted: int, min_side: int = 2) -> int:
-    """Stride-2 layers (at most `wanted`, at least 1) that keep the smaller side ≥ `min_side`."""
-    side, n = min(height, width), 0
-    while n < wanted and side // 2 >= min_side:
-        side, n = side // 2, n + 1
-    return max(1, n)
-
-
-def stride_widths(height: int, width: int, channels: Sequence[int]) -> list[int]:
-    """The channels of the stride-2 layers for an image: as many as keep the last map's smaller side
-    ≥ MIN_MAP_SIDE px, the deepest of `channels` (a smaller image skips the first layers, so the
-    dense layer still reads a map as deep as a large image's). disentanglement_lib's net stops at
-    4×4 on 64×64 images and the Keras/TF VAE examples at 7×7 on 28×28; halving on to 3×3 or 2×2
-    leaves the dense layer little layout to decode from (docs/peers.md, `architecture: auto`)."""
-    n = usable_layers(height, width, len(channels), MIN_MAP_SIDE)
-    return list(channels[len(channels) - n :])
+def usable_layers(height: int, width: int, wanted: int) -> int:
+    """Stride-2 layers that fit before the smaller side would drop below 2 pixels."""
+    return max(1, min(wanted, int(math.log2(min(height, width))) - 1))
 
 
 def he_init(module: nn.Module) -> None:
@@ -49,7 +33,7 @@ class ConvEncoder(nn.Module):
         self.chw = chw
         c, h, w = chw
         layers: list[nn.Module] = []
-        for out in stride_widths(h, w, channels):
+        for out in channels[: usable_layers(h, w, len(channels))]:
             layers += [nn.Conv2d(c, out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
             c = out
         self.features = nn.Sequential(*layers, nn.Flatten())
@@ -79,8 +63,8 @@ class ConvDecoder(nn.Module):
         super().__init__()
         c, h, w = chw
         self.chw, self.params_per_pixel = chw, params_per_pixel
-        widths = list(reversed(stride_widths(h, w, channels)))
-        n_layers = len(widths)
+        n_layers = usable_layers(h, w, len(channels))
+        widths = list(reversed(channels[:n_layers]))
         self.start = (widths[0], math.ceil(h / 2**n_layers), math.ceil(w / 2**n_layers))
         self.project = nn.Sequential(
             nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, math.prod(self.start)), nn.ReLU()

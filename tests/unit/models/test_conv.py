@@ -23,21 +23,6 @@ def test_encoder_and_decoder_shapes(height: int, width: int, channels: int) -> N
     assert decoder(torch.randn(5, 3)).shape == (5, 2 * channels * height * width)
 
 
-@pytest.mark.parametrize(
-    ("height", "width", "side"), [(16, 24, 4), (28, 28, 7), (32, 32, 4), (64, 64, 4), (128, 128, 8)]
-)
-def test_the_networks_stop_halving_at_a_map_of_4_pixels_or_more(
-    height: int, width: int, side: int
-) -> None:
-    """28×28 keeps a 7×7 map, 32×32 a 4×4 one (halving to 3×3 or 2×2 lost detail on Fashion-MNIST);
-    four channel widths cap 128×128 at 8×8. The decoder starts from the encoder's last map."""
-    encoder = ConvEncoder((1, height, width), (8, 8, 16, 16), n_out=6)
-    decoder = ConvDecoder(3, (1, height, width), (8, 8, 16, 16), params_per_pixel=1)
-    maps = encoder.features[:-1](torch.zeros(1, 1, height, width))
-    assert min(maps.shape[2:]) == side
-    assert min(decoder.start[1:]) == side
-
-
 def _squares(n: int, height: int, width: int, channels: int, seed: int) -> np.ndarray:
     """One bright square per image at a random place, in a random colour."""
     rng = np.random.default_rng(seed)
