@@ -428,12 +428,21 @@ TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
     "table": {"batch_size": 256, "lr": 1.5e-3},
     "other": {"batch_size": 128, "lr": 1e-3},
 }
+# A table with fewer training rows than this keeps "other": at batch 256 its epoch would be under 4
+# steps (and drop up to a fifth of the rows with the last partial batch), too few updates in the
+# default 20 epochs (an 800-row table lost the link between a column's missingness and a group;
+# tests/unit/estimator/test_missing_model.py). The smallest benchmark table, HMDA, has 1,714.
+TABLE_DEFAULTS_MIN_ROWS = 4 * 256
 
 
-def with_training_defaults(config: FDSConfig, kind: Literal["table", "other"]) -> FDSConfig:
+def with_training_defaults(
+    config: FDSConfig, kind: Literal["table", "other"], rows: int | None = None
+) -> FDSConfig:
     """`config` with `batch_size` and `lr` filled where unset, from TRAINING_DEFAULTS[kind]
-    (a table under DP-SGD, or with sensitive columns or a private block, takes "other")."""
-    if config.privacy is not None or config.sensitive or (config.private_dim or 0) > 0:
+    (a table under DP-SGD, with sensitive columns or a private block, or of fewer than
+    TABLE_DEFAULTS_MIN_ROWS training `rows`, takes "other")."""
+    small = rows is not None and rows < TABLE_DEFAULTS_MIN_ROWS
+    if small or config.privacy is not None or config.sensitive or (config.private_dim or 0) > 0:
         kind = "other"
     unset = {k: v for k, v in TRAINING_DEFAULTS[kind].items() if getattr(config, k) is None}
     return config.model_copy(update=unset) if unset else config

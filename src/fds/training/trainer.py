@@ -73,7 +73,7 @@ class Trainer:
         `self.config` is `config` with the batch size and learning rate filled by data where
         unset (fds.config.TRAINING_DEFAULTS)."""
         config = with_training_defaults(
-            config, "table" if model.layout.image_chw is None else "other"
+            config, "table" if model.layout.image_chw is None else "other", rows=len(train)
         )
         # one process, or this rank of a torchrun launch (fds.training.distributed)
         self.world = distributed.current(config.device)

@@ -363,7 +363,7 @@ def test_a_registered_term_is_summed_trained_and_checked_without_other_changes(
     before = net.critic.weight.detach().clone()
     rows = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
     trainer = Trainer(net, config, Rows(rows, np.arange(64)), show_progress=False)
-    assert trainer.optimizers["critic"].param_groups[0]["lr"] == 2 * config.lr
+    assert trainer.optimizers["critic"].param_groups[0]["lr"] == 2 * trainer.config.lr
     critic = {id(p) for p in net.critic.parameters()}
     assert not critic & {
         id(p) for group in trainer.optimizers["model"].param_groups for p in group["params"]

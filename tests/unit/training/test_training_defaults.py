@@ -9,20 +9,34 @@ import pandas as pd
 import pytest
 
 from fds import FDS
-from fds.config import TRAINING_DEFAULTS, make_config, with_training_defaults
+from fds.config import (
+    TABLE_DEFAULTS_MIN_ROWS,
+    TRAINING_DEFAULTS,
+    make_config,
+    with_training_defaults,
+)
+from fds.data.datasets.census import make_census
 from fds.federated.site import site_config
 
 SMALL = {"latent_dim": 3, "hidden_dims": [16], "epochs": 2, "verbose": False}
 
 
-def test_a_table_trains_with_the_table_defaults(census: pd.DataFrame) -> None:
-    model = FDS(**SMALL).fit(census)
-    table = TRAINING_DEFAULTS["table"]
-    assert (model.config_.batch_size, model.config_.lr) == (table["batch_size"], table["lr"])
-    n_train = len(census) - round(0.1 * len(census))
+def test_a_table_trains_with_the_table_defaults() -> None:
+    table = make_census(n=1300, seed=0)  # 1,170 training rows: above TABLE_DEFAULTS_MIN_ROWS
+    model = FDS(**SMALL | {"epochs": 1}).fit(table)
+    defaults = TRAINING_DEFAULTS["table"]
+    assert (model.config_.batch_size, model.config_.lr) == (defaults["batch_size"], defaults["lr"])
+    n_train = len(table) - round(0.1 * len(table))
     # the steps taken are those of the table batch, not of the image one
-    assert model.history_[-1]["step"] == 2 * (n_train // table["batch_size"])
-    assert model.history_[-1]["lr"] == pytest.approx(table["lr"])
+    assert model.history_[-1]["step"] == n_train // defaults["batch_size"]
+    assert model.history_[-1]["lr"] == pytest.approx(defaults["lr"])
+
+
+def test_a_small_table_keeps_the_defaults_that_give_it_enough_steps(census: pd.DataFrame) -> None:
+    assert len(census) < TABLE_DEFAULTS_MIN_ROWS
+    model = FDS(**SMALL).fit(census)
+    other = TRAINING_DEFAULTS["other"]
+    assert (model.config_.batch_size, model.config_.lr) == (other["batch_size"], other["lr"])
 
 
 def test_images_keep_their_defaults(digits: np.ndarray) -> None:
