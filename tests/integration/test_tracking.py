@@ -167,7 +167,7 @@ def test_federated_simulation_tracks_each_round(tmp_path) -> None:
             latent_dim: 3
             hidden_dims: [16]
             batch_size: 64
-            federated: {sites: 2, rounds: 2, local_epochs: 1, timeout: 120}
+            federated: {sites: 2, rounds: 2, local_epochs: 1, timeout: 300}
             """
         )
     )
