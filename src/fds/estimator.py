@@ -319,7 +319,6 @@ class FDS(TransformerMixin, BaseEstimator):
         self.latent_loc_ = codes.mean(0).float()
         self.latent_scale_tril_ = torch.linalg.cholesky(cov).float()
 
-    @torch.no_grad()
     @torch.no_grad()  # nothing here is trained: no graph for the 20k decoded draws
     def _fit_sampling_shifts(self, source: Any, train_idx: np.ndarray) -> None:
         """Shift the decoder's logits so that rows drawn from the prior miss each column as often
