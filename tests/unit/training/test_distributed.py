@@ -146,6 +146,20 @@ def test_a_resume_with_another_global_batch_is_refused() -> None:
         distributed.check_resume({"world_size": 2}, two, 32, "ckpt")
 
 
+def test_fewer_training_rows_than_processes_is_a_config_error(monkeypatch) -> None:
+    from fds.config import make_config
+    from fds.data.codec import Block
+    from fds.models import build_model
+    from fds.training.trainer import Trainer
+
+    monkeypatch.setattr(distributed, "current", lambda device: _World2())
+    config = make_config(preset="ae", latent_dim=2, hidden_dims=(8,), batch_size=4).resolved()
+    net = build_model(config, [Block("real", 0, 3, "x")], None)
+    one_row = Rows(np.zeros((1, 3), dtype=np.float32), np.arange(1))
+    with pytest.raises(ConfigError, match="1 training rows cannot feed 2 processes"):
+        Trainer(net, config, one_row, show_progress=False)
+
+
 class _World2(distributed.Single):
     world_size = 2
 
