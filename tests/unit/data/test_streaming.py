@@ -118,6 +118,24 @@ def test_an_epoch_serves_every_row_once_in_a_seeded_order(folder: Path) -> None:
     assert np.array_equal(resumed, epoch0[5])  # a resumed epoch goes on where it stopped
 
 
+def test_strings_read_as_categoricals_encode_as_read_plainly(folder: Path) -> None:
+    """Training reads Parquet strings as Categoricals (each distinct value decoded once): the
+    encoded rows are those of the plain read, also where a gap is filled with a value that
+    the piece itself lacks."""
+    table = TableSource(folder, chunk_rows=100)
+    codec, _ = fit_streamed(table.frames(), missing="model")
+    plain_read = list(table.frames())
+    categorical = list(table.frames(categorical=True))
+    assert [str(f["city"].dtype) for f in categorical[:1]] == ["category"]
+    assert categorical[0]["x"].dtype == plain_read[0]["x"].dtype
+    for a, b in zip(plain_read, categorical, strict=True):
+        np.testing.assert_array_equal(codec.encode(a), codec.encode(b))
+    fill = next(c for c in codec.columns if c.name == "city").fill
+    other = next(v for v in ("paris", "lyon", "nice") if v != fill)
+    piece = mixed_table(3).assign(city=pd.Categorical([other, None, other]))
+    np.testing.assert_array_equal(codec.encode(piece), codec.encode(piece.astype({"city": object})))
+
+
 def test_shards_are_disjoint_and_run_the_same_number_of_batches(folder: Path) -> None:
     rows = _streamed_rows(folder)
     shards = [rows.shard(r, 3) for r in range(3)]
