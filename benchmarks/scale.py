@@ -83,7 +83,7 @@ def epoch_throughput(run: Path) -> tuple[float, int]:
     """(training rows per second of the run's first epoch, rows trained in it)."""
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     # the batch the run trained with (config.yaml leaves it to the data: tables take 256)
-    batch = json.loads((run / "model" / "config.json").read_text())["batch_size"]
+    batch = json.loads((run / "model" / "config.json").read_text())["params"]["batch_size"]
     rows = record["step"] * batch
     return rows / record["seconds"], rows
 

@@ -1,11 +1,13 @@
 """Training rows streamed from a table on disk (`fds.data.table_stream`), never held whole.
 
 An epoch reads the units (Parquet row groups) in an order drawn from (seed, epoch), encodes each
-piece in a background thread while the model trains on the previous one, and mixes rows in a
-shuffle buffer of `buffer_rows`. That is not a full permutation: a row can only meet rows of the
-units read near it, so a table sorted by some column should be written in row groups of mixed
-rows (or with many small row groups). `shard(rank, world_size)` deals the units out round-robin:
-each rank reads its own, and every rank runs the same number of batches per epoch.
+piece (strings read as Categoricals, the piece encoded at once into one float32 array) and mixes
+rows in a shuffle buffer of `buffer_rows`, all in a background thread that keeps batches ready
+while the model trains: the training thread only takes them. The buffer is not a full
+permutation: a row can only meet rows of the units read near it, so a table sorted by some
+column should be written in row groups of mixed rows (or with many small row groups).
+`shard(rank, world_size)` deals the units out round-robin: each rank reads its own, and every
+rank runs the same number of batches per epoch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -25,7 +28,7 @@ from fds.data.tabular import rows_without_gaps
 from fds.errors import DataError
 
 BUFFER_ROWS = 131_072  # rows mixed by the shuffle buffer
-_READ_AHEAD = 3  # encoded pieces the background thread may hold
+READ_AHEAD_ROWS = 65_536  # rows of ready batches the background thread may hold
 
 
 class StreamedRows:
@@ -50,7 +53,7 @@ class StreamedRows:
 
     def encoded(self, units: Sequence[Unit] | None = None) -> Iterator[np.ndarray]:
         """The encoded rows of `units` (default: all of this source's), piece by piece."""
-        for frame in self.table.frames(self.units if units is None else units):
+        for frame in self.table.frames(self.units if units is None else units, categorical=True):
             keep = rows_without_gaps(frame, self.missing)
             if keep is not None:
                 frame = frame.iloc[keep]
@@ -58,19 +61,20 @@ class StreamedRows:
                 yield self.encode(frame)
 
     def epoch_batches(self, batch_size: int, seed: int, epoch: int, start: int) -> Iterator[Batch]:
-        """len // batch_size full batches: units in a seeded order, rows mixed in the buffer."""
+        """len // batch_size full batches: units in a seeded order, rows mixed in the buffer.
+        Reading, encoding and mixing run in a background thread, up to READ_AHEAD_ROWS rows
+        ahead of training."""
         rng = np.random.default_rng((seed, epoch))
         order = [self.units[i] for i in rng.permutation(len(self.units))]
         wanted = len(self) // batch_size
-        pieces = read_ahead(self.encoded(order))
+        batches = _shuffled_batches(self.encoded(order), batch_size, self.buffer_rows, rng)
+        ahead = read_ahead(islice(batches, wanted), max(1, READ_AHEAD_ROWS // batch_size))
         try:
-            for b, batch in enumerate(_shuffled_batches(pieces, batch_size, self.buffer_rows, rng)):
-                if b >= wanted:
-                    return
+            for b, batch in enumerate(ahead):
                 if b >= start:
                     yield torch.from_numpy(batch), None
         finally:
-            pieces.close()
+            ahead.close()
 
     def head(self, n: int) -> Rows:
         """The first `n` rows (in unit order), encoded, in memory."""
@@ -104,23 +108,56 @@ def _shuffled_batches(
     pieces: Iterator[np.ndarray], batch_size: int, buffer_rows: int, rng: np.random.Generator
 ) -> Iterator[np.ndarray]:
     """Full batches of rows mixed in a buffer: once it holds `buffer_rows`, it is shuffled and
-    its front handed out until half remains; the last rows are shuffled and handed out too."""
-    pool = np.empty((0, 0), dtype=np.float32)
+    its front handed out until half remains; the last rows are shuffled and handed out too.
+    The buffer shuffles slot numbers (`_Slots`), not rows: a row is copied into its slot and
+    into its batch, never moved in between."""
+    slots = _Slots()
+    pool = np.empty(0, dtype=np.int64)  # the buffer's rows, as slot numbers, in buffer order
     for piece in pieces:
-        pool = piece if not len(pool) else np.concatenate([pool, piece])
+        pool = np.concatenate([pool, slots.put(piece)])
         if len(pool) < buffer_rows:
             continue
         pool = pool[rng.permutation(len(pool))]
         n = (len(pool) - buffer_rows // 2) // batch_size
         for b in range(n):
-            yield pool[b * batch_size : (b + 1) * batch_size]
+            yield slots.take(pool[b * batch_size : (b + 1) * batch_size])
+        slots.free(pool[: n * batch_size])
         pool = pool[n * batch_size :]
     pool = pool[rng.permutation(len(pool))]
     for b in range(len(pool) // batch_size):
-        yield pool[b * batch_size : (b + 1) * batch_size]
+        yield slots.take(pool[b * batch_size : (b + 1) * batch_size])
 
 
-def read_ahead(items: Iterator[Any], depth: int = _READ_AHEAD) -> Iterator[Any]:
+class _Slots:
+    """Encoded rows in the numbered slots of one array that grows to the most rows held at
+    once; a freed slot is reused by a later piece."""
+
+    def __init__(self) -> None:
+        self.rows = np.empty((0, 0), dtype=np.float32)
+        self.vacant = np.empty(0, dtype=np.int64)  # ascending: pieces are written in order
+
+    def put(self, piece: np.ndarray) -> np.ndarray:
+        """Store `piece`'s rows; their slot numbers, in the piece's order."""
+        missing = len(piece) - len(self.vacant)
+        if missing > 0:
+            grown = np.empty((len(self.rows) + missing, *piece.shape[1:]), dtype=piece.dtype)
+            if len(self.rows):
+                grown[: len(self.rows)] = self.rows
+            self.vacant = np.concatenate([self.vacant, np.arange(len(self.rows), len(grown))])
+            self.rows = grown
+        where, self.vacant = self.vacant[: len(piece)], self.vacant[len(piece) :]
+        self.rows[where] = piece
+        return where
+
+    def take(self, where: np.ndarray) -> np.ndarray:
+        """A copy of the rows in slots `where` (a slot may be reused once freed)."""
+        return self.rows[where]
+
+    def free(self, where: np.ndarray) -> None:
+        self.vacant = np.sort(np.concatenate([self.vacant, where]))
+
+
+def read_ahead(items: Iterator[Any], depth: int) -> Iterator[Any]:
     """`items` produced in a background thread, up to `depth` ahead of the consumer (reading
     and encoding overlap training); an error there is raised here, and closing this generator
     stops the thread."""

@@ -75,6 +75,7 @@ class TableSource:
         self.csv = files[0].suffix.lower() == ".csv"
         self.units = _csv_units(files[0], chunk_rows) if self.csv else _parquet_units(files)
         self.columns = self._columns(files[0])
+        self.strings = [] if self.csv else _string_columns(files[0])
         if sum(u.rows for u in self.units) == 0:
             raise DataError(f"{self.path} holds no rows")
 
@@ -86,22 +87,38 @@ class TableSource:
             return [str(c) for c in pd.read_csv(first, nrows=0).columns]
         return list(pq.read_schema(first).names)
 
-    def frames(self, units: Sequence[Unit] | None = None) -> Iterator[pd.DataFrame]:
-        """The rows of `units` (default: all, in order) as DataFrames of at most chunk_rows."""
-        for unit in self.units if units is None else units:
-            yield from self._read(unit)
+    def frames(
+        self, units: Sequence[Unit] | None = None, *, categorical: bool = False
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of `units` (default: all, in order) as DataFrames of at most chunk_rows.
 
-    def _read(self, unit: Unit) -> Iterator[pd.DataFrame]:
+        `categorical`: Parquet string columns come as pandas Categoricals, each distinct value
+        decoded once instead of once per row (several times faster), for readers that only
+        look the values up, such as an encoder; the codec's fit needs the columns' own dtypes."""
+        for unit in self.units if units is None else units:
+            yield from self._read(unit, categorical)
+
+    def _read(self, unit: Unit, categorical: bool) -> Iterator[pd.DataFrame]:
         try:
             if unit.row_group is None:
                 yield from pd.read_csv(unit.path, chunksize=self.chunk_rows)
                 return
-            reader = pq.ParquetFile(unit.path)
+            reader = pq.ParquetFile(
+                unit.path, read_dictionary=self.strings if categorical else None
+            )
             for batch in reader.iter_batches(self.chunk_rows, row_groups=[unit.row_group]):
                 yield batch.to_pandas()
         except (OSError, ValueError, pa.ArrowException) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"{unit.path} could not be read: {reason}") from None
+
+
+def _string_columns(path: Path) -> list[str]:
+    """The columns of a Parquet file that hold strings."""
+    schema = pq.read_schema(path)
+    return [
+        f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
 
 
 def _parquet_units(files: list[Path]) -> list[Unit]:

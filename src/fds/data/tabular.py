@@ -214,13 +214,18 @@ class TabularCodec:
         for name in known:
             if name not in frame.columns:
                 raise DataError(f"the data lacks column {name!r}, which the model was fitted on")
-        parts = [
-            frame[spec.name].isna().to_numpy(dtype=np.float32)[:, None]
-            if flag
-            else _encode_column(spec, frame[spec.name])
-            for spec, flag in self._slots
-        ]
-        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+        # each part written into its place in one float32 array (no float64 concatenation)
+        encoded = np.empty((len(frame), self.n_encoded), dtype=np.float32)
+        start = 0
+        for spec, flag in self._slots:
+            width = 1 if flag else spec.width
+            part = encoded[:, start : start + width]
+            if flag:
+                part[:, 0] = frame[spec.name].isna().to_numpy()
+            else:
+                _encode_column(spec, frame[spec.name], part)
+            start += width
+        return encoded
 
     # ---------------------------------------------------------------- decode
     def decode(self, encoded: np.ndarray) -> pd.DataFrame | np.ndarray:
@@ -650,7 +655,8 @@ def _unmap(spec: ColumnSpec, mapped: np.ndarray) -> np.ndarray:
     return np.clip(mapped, -FLOAT32_MAX, FLOAT32_MAX)
 
 
-def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
+def _encode_column(spec: ColumnSpec, column: pd.Series, out: np.ndarray) -> None:
+    """Write `column` encoded into `out` (its rows × the spec's width)."""
     row = first_missing_row(column)
     if row is not None and spec.missing in ("error", "drop"):
         raise DataError(
@@ -665,7 +671,8 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
         mapped = premap(spec, numbers)
         if spec.quantiles is not None:
             ranks = np.interp(mapped, spec.quantiles, np.linspace(0, 1, len(spec.quantiles)))
-            return ndtri(np.clip(ranks, _EPS, 1 - _EPS))[:, None]
+            out[:, 0] = ndtri(np.clip(ranks, _EPS, 1 - _EPS))
+            return
         scaled = (mapped - spec.center) / spec.scale
         bad = first_unrepresentable(scaled)
         if bad is not None:
@@ -674,8 +681,11 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
                 f"{plain(column.index[bad])!r}, {abs(scaled[bad]):.3g} standard deviations from "
                 "the data the model was fitted on: too far to model (float32)"
             )
-        return scaled[:, None]
+        out[:, 0] = scaled
+        return
     if row is not None:
+        if isinstance(column.dtype, pd.CategoricalDtype) and spec.fill not in column.cat.categories:
+            column = column.cat.add_categories([spec.fill])  # a Categorical fills known values
         column = column.fillna(spec.fill)
     if column.dtype == np.float16:  # pandas has no float16 index; the upcast is exact
         column = column.astype(np.float64)
@@ -687,8 +697,10 @@ def _encode_column(spec: ColumnSpec, column: pd.Series) -> np.ndarray:
             f"{plain(column.index[bad])!r} (known: {', '.join(map(str, spec.categories[:10]))})"
         )
     if spec.kind == "binary":
-        return (codes == len(spec.categories) - 1).astype(np.float32)[:, None]
-    return np.eye(len(spec.categories), dtype=np.float32)[codes]
+        out[:, 0] = codes == len(spec.categories) - 1
+        return
+    out[:] = 0  # one-hot
+    out[np.arange(len(codes)), codes] = 1
 
 
 def _decode_column(spec: ColumnSpec, values: np.ndarray, gaps: np.ndarray | None) -> pd.Series:

@@ -3,6 +3,7 @@ every row once in a seeded order, shards are disjoint, Parquet output is atomic.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -116,6 +117,49 @@ def test_an_epoch_serves_every_row_once_in_a_seeded_order(folder: Path) -> None:
     assert not np.array_equal(other, epoch0[0])
     resumed = next(rows.epoch_batches(64, seed=1, epoch=0, start=5))[0].numpy()
     assert np.array_equal(resumed, epoch0[5])  # a resumed epoch goes on where it stopped
+
+
+@pytest.mark.parametrize(("chunk_rows", "buffer_rows"), [(37, 100), (1000, 50), (250, 3000)])
+def test_batches_straddle_pieces_and_the_last_partial_batch_is_left_out(
+    folder: Path, chunk_rows: int, buffer_rows: int
+) -> None:
+    """Pieces smaller than a batch, a buffer smaller than a piece or larger than the table: full
+    batches only, each row of the table at most once, none changed by the rows read after it."""
+    table = TableSource(folder, chunk_rows=chunk_rows)
+    codec, _ = fit_streamed(table.frames(), missing="model")
+    rows = StreamedRows(table, table.units, codec.encode, "model", buffer_rows=buffer_rows)
+    every = Counter(tuple(r) for r in codec.encode(mixed_table()))
+    held = [x for x, _ in rows.epoch_batches(64, seed=0, epoch=0, start=0)]  # kept, not copied
+    assert len(held) == N // 64 and all(x.shape == (64, codec.n_encoded) for x in held)
+    seen = Counter(tuple(r) for x in held for r in x.numpy())
+    assert sum(seen.values()) == N - N % 64 and not seen - every
+
+
+def test_closing_an_epoch_early_stops_its_reader(folder: Path) -> None:
+    rows = _streamed_rows(folder, buffer_rows=600)
+    before = threading.active_count()
+    batches = rows.epoch_batches(64, seed=0, epoch=0, start=0)
+    next(batches)
+    batches.close()
+    assert threading.active_count() == before
+
+
+def test_strings_read_as_categoricals_encode_as_read_plainly(folder: Path) -> None:
+    """Training reads Parquet strings as Categoricals (each distinct value decoded once): the
+    encoded rows are those of the plain read, also where a gap is filled with a value that
+    the piece itself lacks."""
+    table = TableSource(folder, chunk_rows=100)
+    codec, _ = fit_streamed(table.frames(), missing="model")
+    plain_read = list(table.frames())
+    categorical = list(table.frames(categorical=True))
+    assert [str(f["city"].dtype) for f in categorical[:1]] == ["category"]
+    assert categorical[0]["x"].dtype == plain_read[0]["x"].dtype
+    for a, b in zip(plain_read, categorical, strict=True):
+        np.testing.assert_array_equal(codec.encode(a), codec.encode(b))
+    fill = next(c for c in codec.columns if c.name == "city").fill
+    other = next(v for v in ("paris", "lyon", "nice") if v != fill)
+    piece = mixed_table(3).assign(city=pd.Categorical([other, None, other]))
+    np.testing.assert_array_equal(codec.encode(piece), codec.encode(piece.astype({"city": object})))
 
 
 def test_shards_are_disjoint_and_run_the_same_number_of_batches(folder: Path) -> None:
