@@ -47,6 +47,7 @@ from fds.evaluation.coherence import (
     fit_classifiers,
     joint_coherence,
     modality_features,
+    self_coherence,
     subset_probes,
 )
 
@@ -82,6 +83,9 @@ def evaluate(model: FDS, train: dict, train_y: dict, test: dict, test_y: dict, c
         for a, b in PAIRS:
             (row,) = [r for r in single if r["label"] == label and (r["from"], r["to"]) == (a, b)]
             result[f"{a}_to_{b}_{label}"] = row["accuracy"]
+    for row in self_coherence(fusion, codec, test, test_y, classifiers):
+        if row["from"] == "image":
+            result[f"image_to_image_{row['label']}"] = row["accuracy"]
     joint = joint_coherence(fusion, codec, classifiers, LABELS, 500, seed=0)
     result |= {f"joint_{k}": v for k, v in joint.items()}
     probes = subset_probes(fusion, train, train_y, test, test_y)
