@@ -6,7 +6,8 @@ encoded records):
 - joint coherence: decode one prior draw into every modality and count how often all
   modalities' classifiers agree;
 - a linear probe from each subset's fused code;
-- per-modality reconstruction from the modality alone.
+- per-modality reconstruction from the modality alone, and its self-coherence (the
+  reconstruction classified).
 
 Classifiers read simple, fixed features of each modality: the 2-D Fourier magnitudes of an
 image (blind to where the sprite sits), a caption's bag of words, an audio clip's spectrum
@@ -43,7 +44,9 @@ __all__ = [
     "generated",
     "joint_coherence",
     "modality_features",
+    "reconstructed",
     "reconstruction",
+    "self_coherence",
     "subset_probes",
 ]
 
@@ -113,6 +116,35 @@ def generated(model: FusionModel, z: np.ndarray, kind: str) -> np.ndarray:
         for c in np.array_split(z, max(1, -(-len(z) // _BATCH)))
     ]
     return np.concatenate(parts)
+
+
+@torch.no_grad()
+def reconstructed(model: FusionModel, encoded: Mapping[str, np.ndarray], kind: str) -> np.ndarray:
+    """Modality `kind` decoded from itself alone (`FusionModel.reconstruct`: with MMVAE+'s own
+    latents at their posterior mean), in the codec's encoded space."""
+    parts = []
+    for start in range(0, len(encoded[kind]), _BATCH):
+        batch = {k: torch.from_numpy(v[start : start + _BATCH]) for k, v in encoded.items()}
+        parts.append(model.reconstruct(batch, kind).numpy())
+    return np.concatenate(parts)
+
+
+def self_coherence(
+    model: FusionModel,
+    codec: MultimodalCodec,
+    encoded: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+    classifiers: Mapping[tuple[str, str], Pipeline],
+) -> list[dict[str, Any]]:
+    """Accuracy of each modality's classifier on its own reconstruction (`reconstructed`):
+    whether the modality's encoder and decoder keep the labels, apart from any fusion."""
+    rows = []
+    for kind in model.kinds:
+        features = modality_features(codec, kind, reconstructed(model, encoded, kind))
+        for name, y in labels.items():
+            accuracy = float((classifiers[kind, name].predict(features) == y).mean())
+            rows.append({"from": kind, "to": kind, "label": name, "accuracy": accuracy})
+    return rows
 
 
 def cross_coherence(
@@ -187,13 +219,13 @@ def subset_probes(
 def reconstruction(
     model: FusionModel, encoded: Mapping[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
-    """Each modality decoded from itself alone: mean squared error in the encoded space (pixels
+    """Each modality decoded from itself alone (`reconstructed`): mean squared error in the encoded space (pixels
     in [0, 1], standardized audio features and table columns), exact match and token accuracy
     for text."""
     out = {}
     for kind in model.kinds:
         truth = encoded[kind]
-        rebuilt = generated(model, fused_codes(model, encoded, (kind,)), kind)
+        rebuilt = reconstructed(model, encoded, kind)
         if kind == "text":
             real = truth != PAD
             out[kind] = {

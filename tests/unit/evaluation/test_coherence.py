@@ -16,6 +16,7 @@ from fds.evaluation.coherence import (
     joint_coherence,
     modality_features,
     reconstruction,
+    self_coherence,
     subset_probes,
 )
 
@@ -38,6 +39,9 @@ class Lookup:
         index = (z[:, 0].abs() * 1000).long() % n if z.abs().max() < 5 else z[:, 0].long()
         return self.rows[kind][(index + self.offset) % n]
 
+    def reconstruct(self, x: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
+        return self.generate(self.fuse(x, torch.ones(1, len(x["index"])))[0], kind)
+
 
 @pytest.fixture(scope="module")
 def setup():
@@ -59,6 +63,19 @@ def test_a_perfect_decoder_scores_the_classifiers_accuracy(setup) -> None:
         features = modality_features(codec, row["to"], encoded[row["to"]])
         real = (classifiers[row["to"], "shape"].predict(features) == labels["shape"]).mean()
         assert row["accuracy"] == pytest.approx(real) and real > 0.9
+
+
+def test_self_coherence_classifies_each_modality_rebuilt_from_itself(setup) -> None:
+    codec, encoded, labels = setup
+    classifiers = fit_classifiers(codec, encoded, labels)
+    own = self_coherence(Lookup(encoded, 0), codec, encoded, labels, classifiers)
+    assert [(r["from"], r["to"]) for r in own] == [("text", "text"), ("table", "table")]
+    for row in own:
+        features = modality_features(codec, row["to"], encoded[row["to"]])
+        real = (classifiers[row["to"], "shape"].predict(features) == labels["shape"]).mean()
+        assert row["accuracy"] == pytest.approx(real)
+    strangers = self_coherence(Lookup(encoded, 7), codec, encoded, labels, classifiers)
+    assert all(r["accuracy"] < 0.5 for r in strangers)
 
 
 def test_a_decoder_of_strangers_scores_chance(setup) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from fds.config import make_config
 from fds.data.datasets.shapes_mm import SAMPLE_RATE, make_shapes_mm
@@ -14,6 +15,8 @@ from fds.data.multimodal.codec import hide_at_random
 from fds.errors import ConfigError, ModelFormatError
 from fds.models.fusion import FUSIONS, build_fusion
 from fds.models.fusion.experts import mixture_mean, product_of_experts
+from fds.nn.conv import ConvDecoder, ConvEncoder
+from fds.nn.what_where import WhatWhereDecoder
 from fds.training.fusion import train_fusion
 
 TINY = {"hidden_dims": (32,), "latent_dim": 4, "modality_specific_dim": 2, "batch_size": 32}
@@ -109,3 +112,57 @@ def test_a_resumed_run_reaches_the_weights_of_an_uninterrupted_one(shapes, tmp_p
         run(3, tmp_path / "cut", resume=True)
     with pytest.raises(ConfigError, match="run directory"):
         run(3, None, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "encoder", "decoder"),
+    [
+        ("auto", ConvEncoder, ConvDecoder),  # 32 px sprites: what `auto` picks for one modality
+        ("conv", ConvEncoder, ConvDecoder),
+        ("what_where", nn.Sequential, WhatWhereDecoder),
+        ("mlp", nn.Sequential, nn.Sequential),
+    ],
+)
+def test_the_image_networks_follow_the_architecture(shapes, architecture, encoder, decoder) -> None:
+    codec, encoded, _ = shapes
+    config = make_config(fusion="mmvae_plus", architecture=architecture, **TINY).resolved()
+    model = build_fusion(codec, config)
+    image = model.modalities["image"]
+    assert type(image.encoder) is encoder and type(image.decoder) is decoder
+    rows = torch.from_numpy(encoded["image"])
+    assert image.encoder(rows).shape == (24, 2 * (4 + 2))
+    assert image.decoder(torch.zeros(24, 4 + 2)).shape == rows.shape
+
+
+def test_a_what_where_image_is_placed_by_the_shared_block_alone(shapes) -> None:
+    codec, _, _ = shapes
+    config = make_config(fusion="mmvae_plus", architecture="what_where", **TINY).resolved()
+    torch.manual_seed(0)
+    decoder = build_fusion(codec, config).modalities["image"].decoder
+    z = torch.randn(8, 4 + 2)
+    assert decoder.where_dim == 4
+    moved = z.clone()
+    moved[:, 4:] += 1.0  # the own latents change what is drawn, never where
+    with torch.no_grad():
+        placement = decoder.rows(z[:, :4]), decoder.rows(moved[:, :4])
+        drawn = decoder(z), decoder(moved)
+    torch.testing.assert_close(*placement)
+    assert not torch.allclose(*drawn)
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_reconstruct_decodes_a_modality_from_itself_with_its_own_latents(fusion, shapes) -> None:
+    codec, encoded, _ = shapes
+    torch.manual_seed(0)
+    model = build_fusion(codec, make_config(fusion=fusion, **TINY).resolved()).eval()
+    x = {k: torch.from_numpy(v) for k, v in encoded.items()}
+    alone = torch.zeros(len(codec.modalities), 24)
+    alone[codec.modalities.index("image")] = 1.0
+    z, _ = model.fuse(x, alone)
+    scrambled = dict(x, text=torch.zeros_like(x["text"]))  # other modalities play no part
+    rebuilt = model.reconstruct(scrambled, "image")
+    own = model.own_mean(x, "image")
+    assert (own is not None) == (fusion == "mmvae_plus")
+    torch.testing.assert_close(rebuilt, model.generate(z, "image", own))
+    if own is not None:  # the own latents' posterior mean, not their prior mean
+        assert not torch.allclose(rebuilt, model.generate(z, "image"))

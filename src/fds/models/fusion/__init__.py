@@ -25,5 +25,7 @@ def build_fusion(codec: MultimodalCodec, config: FDSConfig) -> FusionModel:
         raise ConfigError(f"unknown fusion {config.fusion!r}; valid: {', '.join(FUSIONS)}")
     specific = config.modality_specific_dim if kind.specific else 0
     n_params = 2 * (config.latent_dim + specific)
-    modalities = build_modalities(codec, config, n_params, config.latent_dim + specific)
+    modalities = build_modalities(
+        codec, config, n_params, config.latent_dim + specific, config.latent_dim
+    )
     return kind(modalities, config.latent_dim, specific, config.kl or 0.0)

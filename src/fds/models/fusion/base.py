@@ -88,3 +88,16 @@ class FusionModel(nn.Module):
         """Modality `kind` decoded from shared codes z (its specific latent at the prior mean)."""
         m = self.kinds.index(kind)
         return self.modalities[kind].generate(self.full(z, m, specific))
+
+    def own_mean(self, x: Batch, kind: str) -> torch.Tensor | None:
+        """The posterior mean of modality `kind`'s own latents (None: the model has none)."""
+        return None
+
+    @torch.no_grad()
+    def reconstruct(self, x: Batch, kind: str) -> torch.Tensor:
+        """Modality `kind` of batch x decoded from that modality alone: the shared code's mean
+        and, for a model with own latents, their posterior mean (a reconstruction; `generate`
+        from a shared code alone takes the own latents' prior mean instead)."""
+        mask = torch.tensor([[float(k == kind)] for k in self.kinds]).expand(-1, len(x[kind]))
+        z, _ = self.fuse(x, mask)
+        return self.generate(z, kind, self.own_mean(x, kind))

@@ -25,6 +25,9 @@ class MixturePlus(MixtureOfExperts):
         d, s = self.latent_dim, self.specific_dim
         return params[:, d : d + s], params[:, 2 * d + s :].clamp(-12, 8)
 
+    def own_mean(self, x: Batch, kind: str) -> torch.Tensor:
+        return self.own_posterior(self.modalities[kind].encoder(x[kind]))[0]
+
     def loss(self, x: Batch, mask: torch.Tensor) -> torch.Tensor:
         encoded = self.encoded(x)
         mu, logvar = self.experts(x, encoded)

@@ -12,13 +12,15 @@ from torch import nn
 
 from fds.config import FDSConfig
 from fds.data.multimodal import MultimodalCodec
+from fds.models.build import choose_architecture
 from fds.nn.audio import SpectrogramDecoder, SpectrogramEncoder
 from fds.nn.conv import ConvDecoder, ConvEncoder
 from fds.nn.likelihoods import Bernoulli, Gaussian, Likelihood, build_likelihood
 from fds.nn.mlp import mlp
 from fds.nn.text import TextDecoder, TextEncoder, token_nll
+from fds.nn.what_where import WhatWhereDecoder
 
-__all__ = ["DenseModality", "Modality", "TextModality", "build_modalities"]
+__all__ = ["DenseModality", "Modality", "TextModality", "build_modalities", "image_networks"]
 
 
 class Modality(nn.Module):
@@ -68,10 +70,30 @@ class TextModality(Modality):
         return self.decoder.greedy(z)
 
 
+def image_networks(
+    config: FDSConfig, chw: tuple[int, int, int], n_params: int, n_latent: int, shared_dim: int
+) -> tuple[nn.Module, nn.Module]:
+    """The image's encoder and decoder, by `config.architecture` (`auto` as for one modality:
+    `fds.models.build.choose_architecture`). The what/where decoder places its drawing from
+    the shared block (the first `shared_dim` latents: position is what the modalities share)
+    and draws the template from all of it, own latents included."""
+    pixels = chw[0] * chw[1] * chw[2]
+    hidden = list(config.hidden_dims)
+    arch = choose_architecture(config, chw)
+    if arch == "conv":
+        channels = config.conv_channels
+        return ConvEncoder(chw, channels, n_params), ConvDecoder(n_latent, chw, channels, 1)
+    encoder = mlp(pixels, hidden, n_params)
+    if arch == "what_where":
+        return encoder, WhatWhereDecoder(n_latent, chw, hidden[::-1], 1, where_dim=shared_dim)
+    return encoder, mlp(n_latent, hidden[::-1], pixels)
+
+
 def build_modalities(
-    codec: MultimodalCodec, config: FDSConfig, n_params: int, n_latent: int
+    codec: MultimodalCodec, config: FDSConfig, n_params: int, n_latent: int, shared_dim: int
 ) -> dict[str, Modality]:
-    """The networks of every modality: encoders to `n_params` values, decoders from `n_latent`."""
+    """The networks of every modality: encoders to `n_params` values, decoders from `n_latent`
+    (of which the first `shared_dim` are the shared block)."""
     widths = {kind: codec.width(kind) for kind in codec.modalities}
     top = max(widths.values())
     built: dict[str, Modality] = {}
@@ -93,15 +115,8 @@ def build_modalities(
                 weight,
             )
         elif kind == "image":
-            pixels = inner.n_encoded
-            if config.architecture == "conv":
-                channels = config.conv_channels
-                encoder: nn.Module = ConvEncoder(inner.chw, channels, n_params)
-                decoder: nn.Module = ConvDecoder(n_latent, inner.chw, channels, 1)
-            else:
-                encoder = mlp(pixels, hidden, n_params)
-                decoder = mlp(n_latent, hidden[::-1], pixels)
-            built[kind] = DenseModality(encoder, decoder, Bernoulli(pixels), weight)
+            encoder, decoder = image_networks(config, inner.chw, n_params, n_latent, shared_dim)
+            built[kind] = DenseModality(encoder, decoder, Bernoulli(inner.n_encoded), weight)
         else:
             likelihood = build_likelihood(
                 inner.blocks,
