@@ -130,8 +130,12 @@ def _federated(
     from fds.workflows.federated import simulate_params
 
     summary = simulate_params(params, make_settings(**federated), workdir / "run", verbose=False)
+    rounds = (workdir / "run" / "metrics.jsonl").read_text().splitlines()
     return {
         "elbo": None if X_test is None else FDS.load(workdir / "run").score(X_test),
+        # the sites' validation ELBO of the global model per round: whether the last round is
+        # the best (pooled training keeps its best epoch; see docs/federated.md)
+        "val_elbo_per_round": [json.loads(line).get("val_elbo") for line in rounds],
         "seconds_per_round": summary["seconds_per_round"],
         "bytes_down": summary["bytes_down_per_site_per_round"],
         "bytes_up": summary["bytes_up_per_site_per_round"],
