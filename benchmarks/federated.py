@@ -130,12 +130,15 @@ def _federated(
     from fds.workflows.federated import simulate_params
 
     summary = simulate_params(params, make_settings(**federated), workdir / "run", verbose=False)
-    rounds = (workdir / "run" / "metrics.jsonl").read_text().splitlines()
+    rounds = [json.loads(x) for x in (workdir / "run" / "metrics.jsonl").read_text().splitlines()]
     return {
         "elbo": None if X_test is None else FDS.load(workdir / "run").score(X_test),
         # the sites' validation ELBO of the global model per round: whether the last round is
         # the best (pooled training keeps its best epoch; see docs/federated.md)
-        "val_elbo_per_round": [json.loads(line).get("val_elbo") for line in rounds],
+        "val_elbo_per_round": [r.get("val_elbo") for r in rounds],
+        # rounds in which a site failed (e.g. a Ray worker killed when the machine ran low on
+        # memory) or was rejected: the run is then not the setting's figure
+        "incomplete_rounds": sum(1 for r in rounds if r["failed"] or r["rejected"]),
         "seconds_per_round": summary["seconds_per_round"],
         "bytes_down": summary["bytes_down_per_site_per_round"],
         "bytes_up": summary["bytes_up_per_site_per_round"],
@@ -313,8 +316,11 @@ def main() -> None:
                     | {"gap_percent": gap}
                     | result
                 )
+                bad = result["incomplete_rounds"]
+                warning = f" (NOT VALID: {bad} round(s) with failed sites)" if bad else ""
                 print(
-                    f"seed {seed}, {label}, {setup}, compression {how}: gap {gap:.2f} %", flush=True
+                    f"seed {seed}, {label}, {setup}, compression {how}: gap {gap:.2f} %{warning}",
+                    flush=True,
                 )
         params = MODEL_SPEC | {"data": data, "seed": args.seeds[0], "batch_size": 128}
         params |= {"val_fraction": 0.1}
@@ -341,6 +347,7 @@ def _medians(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
             | {"seconds_per_round": median([r["seconds_per_round"] for r in runs])}
             | {"bytes_down": runs[0]["bytes_down"], "bytes_up": runs[0]["bytes_up"]}
             | {"gaps_per_seed": [r["gap_percent"] for r in runs]}
+            | {"incomplete_rounds": sum(r["incomplete_rounds"] for r in runs)}
         )
     return rows
 
@@ -357,6 +364,7 @@ def _gap_table(results: list[dict[str, Any]]) -> None:
             "bytes down/site/round",
             "bytes up/site/round",
             "s/round (simulation)",
+            "rounds with failed sites (must be 0)",
         ],
         [
             [
@@ -369,6 +377,7 @@ def _gap_table(results: list[dict[str, Any]]) -> None:
                 r["bytes_down"],
                 r["bytes_up"],
                 r["seconds_per_round"],
+                r["incomplete_rounds"],
             ]
             for r in results
         ],
