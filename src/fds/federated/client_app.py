@@ -61,7 +61,8 @@ def _train(
     """Local training; with the plan's `keep_optimizer_state`, the site's Adam moments are read
     from and written back to `site_state` (its Flower context.state, kept between rounds)."""
     site = site_data(node_config, plan)
-    seed = plan["seed"] + 1000 * server_round + int(node_config.get("partition-id", 0))
+    site_seed = plan["seed"] + int(node_config.get("partition-id", 0))
+    seed = site_seed + 1000 * server_round
     moments = None
     if plan.get("keep_optimizer_state") and site_state is not None:
         moments = _read_moments(site_state.array_records.get(_MOMENTS))
@@ -70,10 +71,12 @@ def _train(
         round_params(plan["params"], server_round, plan["rounds"]),
         codec_from_json(plan["codec"]),
         state,
-        epochs=plan["local_epochs"],
+        epochs=float(plan["local_epochs"]),
         seed=seed,
         mu=mu,
         optimizer_state=moments,
+        server_round=server_round,
+        share_seed=site_seed,
     )
     if moments and site_state is not None:
         site_state[_MOMENTS] = ArrayRecord(

@@ -51,7 +51,9 @@ class FederatedSettings(BaseModel):
     column: str | None = None
     label_column: str | None = None
     rounds: int = Field(5, ge=1)
-    local_epochs: int = Field(1, ge=1)
+    # a whole number of epochs per round, or 1/k of one (0.5, 0.25, …): the site then trains on
+    # the next k-th of its shuffled rows each round, so each row is visited once every k rounds
+    local_epochs: float = Field(1.0, gt=0)
     strategy: str = "fedavg"
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     min_sites: int = Field(2, ge=1)
@@ -105,10 +107,23 @@ def make_settings(**params: Any) -> FederatedSettings:
             "federated.compression cannot be combined with secagg: SecAgg+ sums the full "
             "quantized updates; use compression: none"
         )
+    check_local_epochs(settings.local_epochs)
     if settings.partition == "column" and not settings.column:
         raise ConfigError("federated.partition is column but federated.column is not set")
     check_strategy(settings)
     return settings
+
+
+def check_local_epochs(epochs: float) -> None:
+    """Whole epochs, or 1/k of one for an integer k ≥ 2: a share of an epoch that does not
+    divide it would leave rows unvisited at a different rate from one pass to the next."""
+    whole = epochs >= 1 and float(epochs).is_integer()
+    share = epochs < 1 and abs(1 / epochs - round(1 / epochs)) < 1e-6
+    if not (whole or share):
+        raise ConfigError(
+            f"federated.local_epochs must be a whole number of epochs or 1/k of one (0.5, 0.25, "
+            f"…), got {epochs}"
+        )
 
 
 # the server optimizers of Reddi et al. 2021 (Adaptive Federated Optimization): server lr `eta`,

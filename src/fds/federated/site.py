@@ -170,23 +170,48 @@ def round_params(params: dict[str, Any], server_round: int, rounds: int) -> dict
     return params | {"lr": lr, "lr_schedule": "constant"}
 
 
+def epoch_share(n: int, local_epochs: float, server_round: int, seed: int) -> np.ndarray | None:
+    """Positions (of a site's n training rows) that round `server_round` trains on when
+    `local_epochs` is 1/k of an epoch; None for whole epochs (all rows).
+
+    Why: more rounds of fewer local steps at the same data budget. The rows are shuffled once per
+    pass of k rounds (by `seed`, which must not change from round to round, and the pass) and
+    round r takes the ((r − 1) mod k)-th of k nearly equal parts, so every row is visited once in
+    each pass and the site needs no state between rounds."""
+    if local_epochs >= 1:
+        return None
+    k = round(1 / local_epochs)
+    passes, part = divmod(server_round - 1, k)
+    order = np.random.default_rng([seed, passes]).permutation(n)
+    return np.sort(np.array_split(order, k)[part])
+
+
 def train_locally(
     site: SiteData,
     params: dict[str, Any],
     codec: Codec,
     state: dict[str, torch.Tensor],
     *,
-    epochs: int,
+    epochs: float,
     seed: int,
     mu: float = 0.0,
     optimizer_state: dict[int, dict[str, torch.Tensor]] | None = None,
+    server_round: int = 1,
+    share_seed: int = 0,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float], int]:
     """`epochs` of the ordinary Trainer from the global weights; (weights, metrics, n_train).
 
     `optimizer_state` (a dict, filled in place): the site's Adam moments, carried from its last
-    round into this one instead of starting Adam afresh each round."""
+    round into this one instead of starting Adam afresh each round. `epochs` below 1 (1/k):
+    round `server_round` trains on its share of the rows (`epoch_share`, shuffled by
+    `share_seed`); n_train counts that share, so the server weighs the sites by the rows they
+    trained on this round."""
     train, _ = site_rows(site.X, codec, make_config(**params))
-    config = site_config(params | {"epochs": epochs, "seed": seed, "max_steps": None})
+    share = epoch_share(len(train), epochs, server_round, share_seed)
+    if share is not None:
+        train = Rows(train.source, train.index[share], train.encode, train.attributes)
+    whole = max(1, int(epochs))
+    config = site_config(params | {"epochs": whole, "seed": seed, "max_steps": None})
     torch.manual_seed(seed)
     model = build_site_model(config, codec, state)
     extra = proximal_term(state, mu) if mu > 0 else None
