@@ -288,7 +288,9 @@ class FDSConfig(BaseModel):
     # reversal weight: the autoencoder learns the data before the censor reshapes the codes.
     censor_warmup_epochs: Float = Field(0.0, ge=0)
     # with mmd: the private block is also pulled to its group means (weight mmd), so it carries
-    # the sensitive attributes only and every other factor stays in the public block (utility).
+    # the sensitive attributes only and every other factor stays in the public block (utility);
+    # with mmd_given it is only kept from saying more of the given columns than s does, so it may
+    # hold what the public block must give up (fds.objectives.private_spread)
     # auto: on for tables, off for images, whose key encoder cannot see the position and whose key
     # must also carry what the attribute shapes (a sprite's rotation: docs/privacy-key.md)
     private_only: Annotated[bool | Literal["auto"] | None, PresetDefault(False)] = None

@@ -11,6 +11,7 @@ from fds import FDS
 from fds.errors import ConfigError, DataError
 from fds.objectives import AttributeSpec
 from fds.objectives.mmd import conditional_group_mmd, given_strata, group_mmd
+from fds.objectives.private_spread import given_dependence, within_group_spread
 from tests.conftest import FAST
 
 SEX = [AttributeSpec("sex", "categorical", 2)]
@@ -47,6 +48,21 @@ def test_the_conditional_estimate_is_unbiased_so_collapse_does_not_pay():
     y, s = _batch(0, n=128)
     collapsed = torch.zeros(len(y), 3)
     assert float(conditional_group_mmd(collapsed, s[:, None], SEX, y)) == pytest.approx(0.0)
+
+
+def test_the_key_may_hold_other_factors_but_not_the_given_columns_beyond_s():
+    """With `mmd_given` the private block is penalised for what it says of the given columns
+    beyond s, not for other factors (what the public block had to give up)."""
+    y, s = _batch(0, n=1024)
+    g = torch.Generator().manual_seed(2)
+    other = torch.randn(len(y), 1, generator=g)  # a factor unrelated to the stratum
+    key = torch.cat([s[:, None], other], 1)
+    assert within_group_spread(key, s[:, None], SEX) > 0.5  # private_only alone forbids it
+    assert abs(given_dependence(key, s[:, None], SEX, y)) < 0.02
+    # only s: nothing to penalise; the stratum itself in the key: penalised
+    assert float(given_dependence(s[:, None].repeat(1, 2), s[:, None], SEX, y)) == 0.0
+    copied = key + y[:, None].float()
+    assert given_dependence(copied, s[:, None], SEX, y) > 0.1
 
 
 def test_strata_from_a_category_and_a_number_cross():
