@@ -107,7 +107,12 @@ class WhatWhereDecoder(nn.Module):
         n_maps = params_per_pixel * c * h * w
         if key_dim:
             self.template: nn.Module = FiLMMLP(latent_dim, key_dim, hidden, n_maps)
-            self.drawings = nn.Parameter(torch.randn(KEY_DRAWINGS, n_maps) * (0.1 / DRAWING_GAIN))
+            # a Linear (not a bare Parameter), so DP-SGD (Opacus) clips its per-example gradients
+            self.drawings = nn.utils.skip_init(nn.Linear, KEY_DRAWINGS, n_maps, bias=False)
+            with torch.no_grad():
+                self.drawings.weight.copy_(
+                    torch.randn(KEY_DRAWINGS, n_maps).T * (0.1 / DRAWING_GAIN)
+                )
             self.pick = mlp(key_dim, (WHERE_HIDDEN,), KEY_DRAWINGS)
             self.turn = mlp(key_dim, (WHERE_HIDDEN,), 2)
         else:
@@ -126,7 +131,7 @@ class WhatWhereDecoder(nn.Module):
         turn = None
         if self.key_dim:
             key = z[:, -self.key_dim :]
-            picked = torch.softmax(self.pick(key), dim=1) @ (self.drawings * DRAWING_GAIN)
+            picked = self.drawings(torch.softmax(self.pick(key), dim=1)) * DRAWING_GAIN
             maps = self.template(z, key) + picked
             # a unit vector (cos, sin), biased towards no turn so an untrained key draws upright
             turn = F.normalize(self.turn(key) + self.upright, dim=1)
