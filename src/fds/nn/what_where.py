@@ -17,7 +17,7 @@ itself (MLP or stride-2 convolutions) still drew blobs after the quickstart's tr
 this one drew the shapes; a key encoder that saw the uncentred image carried the position, so
 swaps moved the sprite. Most keyed errors were triangles drawn as rounded blobs (a triangle has 8
 distinct orientations 15° apart); the bank and the turn raised the quickstart's keyed decodings
-from 0.75 to 0.84 of the originals' accuracy (triangles 0.25 → 0.43).
+from 0.75 to 0.83 of the originals' accuracy (triangles 0.25 → 0.41).
 """
 
 from __future__ import annotations
