@@ -19,7 +19,8 @@ Goals (medians over the seeds):
   census  swap success ≥ 0.95; public-only decodings (keys drawn from the key prior): the share
           of each sex within 0.05 of its marginal; keyed reconstruction MSE ≤ 1.1 × the vae's
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/key.py [--repeats 3] [--datasets shapes,census]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/key.py [--repeats 3 | --seeds 0,2]
+        [--datasets shapes,census]
         [--shapes-epochs 50] [--census-epochs 30] [--quick]
 """
 
@@ -163,17 +164,22 @@ def goals(shapes: dict[str, Any] | None, census: dict[str, Any] | None) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="seeds 0..K-1")
+    parser.add_argument(
+        "--seeds", help="comma-separated seeds instead of 0..K-1 (one seed per job: --seeds 2)"
+    )
     parser.add_argument("--datasets", default="shapes,census")
     parser.add_argument("--shapes-epochs", type=int, default=50)
     parser.add_argument("--census-epochs", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, 1 500 rows")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
+    seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else list(range(repeats))
+    repeats = len(seeds)
     if args.quick:
         args.shapes_epochs = args.census_epochs = 2
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     runs: dict[str, list[dict[str, Any]]] = {d: [] for d in datasets}
-    for seed in range(repeats):
+    for seed in seeds:
         if "shapes" in runs:
             runs["shapes"].append(run_shapes(seed, args.shapes_epochs, args.quick))
         if "census" in runs:
@@ -227,6 +233,7 @@ def main() -> None:
             "meets_goals": all(met.values()),
             "goal_thresholds": GOALS,
             "repeats": repeats,
+            "seeds": seeds,
             "shapes_epochs": args.shapes_epochs,
             "census_epochs": args.census_epochs,
             "quick": args.quick,

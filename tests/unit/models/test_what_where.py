@@ -16,6 +16,7 @@ from fds.nn.what_where import (
     CanonicalEncoder,
     SplitEncoder,
     WhatWhereDecoder,
+    _zoomed,
     shift_indices,
     shift_matrices,
 )
@@ -84,6 +85,38 @@ def test_the_key_steers_the_drawing_and_the_public_block_places_it() -> None:
     moved[:, :4] += 1.0
     assert not torch.allclose(decoder(z), decoder(other_key))
     assert not torch.allclose(decoder(z), decoder(moved))
+
+
+def test_the_turn_and_the_resize_are_one_exact_resample_of_the_drawing() -> None:
+    maps = torch.rand(2, 3, 8, 8)
+    ones = torch.ones(2)
+    upright = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    quarter = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    torch.testing.assert_close(_zoomed(maps, ones, upright), maps)
+    torch.testing.assert_close(_zoomed(maps, ones, None), maps)
+    torch.testing.assert_close(_zoomed(maps, ones, quarter), torch.rot90(maps, 1, (2, 3)))
+    halved = _zoomed(maps, ones / 2, quarter)  # smaller and turned in the same call
+    torch.testing.assert_close(halved, _zoomed(torch.rot90(maps, 1, (2, 3)), ones / 2, None))
+
+
+def test_a_quarter_turn_from_the_key_turns_the_decoded_drawing_in_place() -> None:
+    torch.manual_seed(0)
+    decoder = WhatWhereDecoder(6, (1, 16, 16), (32,), 1, where_dim=4, key_dim=2)
+    assert decoder.turn[0].in_features == 2  # read from the key alone
+    with torch.no_grad():  # placement fixed at offset 0, size 1: only the turn acts
+        for shift in (decoder.rows, decoder.cols):
+            shift[-1].weight.zero_()
+            shift[-1].bias.fill_(-30.0)
+            shift[-1].bias[8] = 30.0  # offset 8 − 16 // 2 = 0
+        decoder.turn[-1].weight.zero_()
+        decoder.turn[-1].bias.zero_()
+    z = torch.randn(3, 6)
+    upright = decoder(z).view(3, 1, 16, 16)
+    with torch.no_grad():
+        decoder.turn[-1].bias.copy_(torch.tensor([-1.0, 1.0]))  # + upright (1, 0) → (0, 1)
+    turned = decoder(z).view(3, 1, 16, 16)
+    torch.testing.assert_close(turned, torch.rot90(upright, 1, (2, 3)))
+    assert not torch.allclose(turned, upright)
 
 
 def test_auto_picks_what_where_for_a_key_conv_without_one_and_an_mlp_below_16_px() -> None:
