@@ -12,6 +12,8 @@ from fds.errors import DataError
 from fds.privacy.leakage import (
     ATTACKERS,
     FAST,
+    TRUTHFUL,
+    _classifier,
     attribute_leakage,
     necessary_leakage,
     target_utility,
@@ -120,6 +122,20 @@ def test_necessary_leakage_is_what_the_target_alone_reveals() -> None:
     groups = rng.choice(["x", "y", "z"], size=2000)  # a target unrelated to s
     free = necessary_leakage(*_split(groups, s, 1500), continuous=False, budget=FAST)
     assert free["best_accuracy"] < free["majority"] + 0.05
+
+
+def test_boosting_stops_early_only_where_a_held_out_tenth_holds_every_class() -> None:
+    """A class of 6 rows among 400 cannot be stratified into a held-out tenth: boosting then
+    fits all its rounds instead of failing; with enough rows it stops on the held-out loss."""
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(600, 2))
+    s = np.where(z[:, 0] > 0, "a", "b")
+    s[:6] = "rare"
+    rare = attribute_leakage(*_split(z, s, 400), budget=FAST)
+    assert rare["attackers"]["boosting"]["accuracy"] > 0.85
+    noisy = np.where(rng.random(600) < 0.2, s[::-1], s)[6:]  # a fifth of the labels scrambled
+    model = _classifier("boosting", 0, TRUTHFUL, noisy).fit(z[6:], noisy)
+    assert model.n_iter_ < TRUTHFUL.boosting_max_iter  # the held-out loss stops falling early
 
 
 def test_bad_inputs_raise_data_errors() -> None:
