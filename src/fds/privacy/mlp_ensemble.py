@@ -8,9 +8,9 @@ error) and averaging three members read the same leak at 0.66-0.68 for every ord
 Only the attacker's own rows decide when to stop: the scored rows never choose anything.
 
 The members train together as one stacked network (one batched matrix product per layer for all
-of them): the codes are thousands of rows of at most a few dozen numbers, so a step costs its
-Python and kernel-launch overhead, not arithmetic, and one stacked step replaces one step per
-member. Each member keeps its own initialization, validation rows, batch order and Adam moments
+of them): one stacked step costs about 0.8 of one step per member (measured: 4.1 ms against
+3 × 1.8 ms for 3×128 MLPs at batch 256), the arithmetic of the hidden layers being most of a
+step. Each member keeps its own initialization, validation rows, batch order and Adam moments
 (Adam is elementwise, so stacking changes nothing about them), and its own stopping epoch: it
 is frozen at its best weights once its validation loss stalls, and training ends when every
 member has stopped.
