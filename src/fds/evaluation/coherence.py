@@ -140,11 +140,30 @@ def self_coherence(
     whether the modality's encoder and decoder keep the labels, apart from any fusion."""
     rows = []
     for kind in model.kinds:
-        features = modality_features(codec, kind, reconstructed(model, encoded, kind))
-        for name, y in labels.items():
-            accuracy = float((classifiers[kind, name].predict(features) == y).mean())
-            rows.append({"from": kind, "to": kind, "label": name, "accuracy": accuracy})
+        decoded = reconstructed(model, encoded, kind)
+        rows += _accuracies(codec, kind, kind, decoded, labels, classifiers)
     return rows
+
+
+def _accuracies(
+    codec: MultimodalCodec,
+    source: str,
+    target: str,
+    decoded: np.ndarray,
+    labels: Mapping[str, np.ndarray],
+    classifiers: Mapping[tuple[str, str], Pipeline],
+) -> list[dict[str, Any]]:
+    """One row per label: the accuracy of `target`'s classifier on `decoded` (from `source`)."""
+    features = modality_features(codec, target, decoded)
+    return [
+        {
+            "from": source,
+            "to": target,
+            "label": name,
+            "accuracy": float((classifiers[target, name].predict(features) == y).mean()),
+        }
+        for name, y in labels.items()
+    ]
 
 
 def cross_coherence(
@@ -164,12 +183,8 @@ def cross_coherence(
         for target in model.kinds:
             if target in given:
                 continue
-            features = modality_features(codec, target, generated(model, z, target))
-            for name, y in labels.items():
-                accuracy = float((classifiers[target, name].predict(features) == y).mean())
-                rows.append(
-                    {"from": "+".join(given), "to": target, "label": name, "accuracy": accuracy}
-                )
+            decoded = generated(model, z, target)
+            rows += _accuracies(codec, "+".join(given), target, decoded, labels, classifiers)
     return rows
 
 

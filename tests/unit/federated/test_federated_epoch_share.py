@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from typer.testing import CliRunner
 
 from fds.cli import app
-from fds.config import make_config
-from fds.data.image_codec import ImageCodec
 from fds.errors import ConfigError
 from fds.federated.settings import make_settings
 from fds.federated.site import epoch_share
-from fds.models import build_model
 
 runner = CliRunner()
 
@@ -37,22 +33,14 @@ def test_each_row_is_visited_once_in_every_pass_of_k_rounds(k: int) -> None:
     assert epoch_share(n, 1.0, 1, seed=7) is None and epoch_share(n, 3.0, 5, seed=7) is None
 
 
-def test_a_site_trains_on_its_share_and_is_weighed_by_it(digits) -> None:
+def test_a_site_trains_on_its_share_and_is_weighed_by_it(digits_plan) -> None:
     """Through the ClientApp's training path: the examples a site reports per round are its
     share, and over k rounds they add up to its training rows."""
     from fds.federated.client_app import _train
-    from fds.federated.run import make_plan
 
     model = {"latent_dim": 3, "hidden_dims": [16], "batch_size": 32}
-    settings = make_settings(sites=2, rounds=4, seed=0, local_epochs=0.25)
-    plan = make_plan(model | {"data": "digits"}, settings)
-    codec = ImageCodec.fit(digits)
-    plan["codec"] = codec.to_json()
-    config = make_config(**plan["params"]).resolved()
-    torch.manual_seed(0)
-    start = build_model(config, codec.blocks, codec.chw).state_dict()
-    whole = make_plan(model | {"data": "digits"}, make_settings(sites=2, rounds=1, seed=0))
-    whole["codec"] = plan["codec"]
+    plan, start = digits_plan(model, make_settings(sites=2, rounds=4, seed=0, local_epochs=0.25))
+    whole, _ = digits_plan(model, make_settings(sites=2, rounds=1, seed=0))
     _, _, n_all, _ = _train(whole, start, {"partition-id": 0}, 1, 0.0)
     counts = [_train(plan, start, {"partition-id": 0}, r, 0.0)[2] for r in range(1, 5)]
     assert sum(counts) == n_all and max(counts) - min(counts) <= 1

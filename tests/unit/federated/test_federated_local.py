@@ -154,22 +154,15 @@ def test_kept_optimizer_state_carries_adams_moments_into_the_next_round(digits) 
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_a_learning_rate_schedule_spans_the_rounds(digits, schedule) -> None:
+def test_a_learning_rate_schedule_spans_the_rounds(digits_plan, schedule) -> None:
     """Under cosine a site's last-round update from the same weights is far smaller than its
     first-round update (the schedule decays once over the federation, not within each round);
     under constant the two are alike."""
     from fds.federated.client_app import _train
-    from fds.federated.run import make_plan
     from fds.federated.settings import make_settings
 
     model = {"latent_dim": 3, "hidden_dims": [16], "batch_size": 32, "lr_schedule": schedule}
-    settings = make_settings(sites=2, rounds=10, seed=0)
-    plan = make_plan(model | {"data": "digits"}, settings)
-    codec = ImageCodec.fit(digits)
-    plan["codec"] = codec.to_json()
-    config = make_config(**plan["params"]).resolved()
-    torch.manual_seed(0)
-    start = build_model(config, codec.blocks, codec.chw).state_dict()
+    plan, start = digits_plan(model, make_settings(sites=2, rounds=10, seed=0))
 
     def moved(server_round: int) -> float:
         state, _, _, _ = _train(plan, start, {"partition-id": 0}, server_round, 0.0)
