@@ -53,7 +53,7 @@ def test_simulation_survives_a_crash_and_a_nan_site(tmp_path) -> None:
         "batch_size": 64,
         "seed": 0,
     }
-    settings = make_settings(sites=3, rounds=2, min_sites=1, local_epochs=1, timeout=120)
+    settings = make_settings(sites=3, rounds=2, min_sites=1, local_epochs=1, timeout=300)
     summary = simulate_params(
         params, settings, tmp_path / "run", verbose=False, client_mods=[_faulty_sites]
     )
