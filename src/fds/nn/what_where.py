@@ -7,10 +7,11 @@ with the shifts separable and spread over offsets, so the placement gets a gradi
 offset. The template's layers are modulated by the private block (FiLM, Perez et al. 2018), so
 the key steers what is drawn; the key also adds a soft choice among a bank of learned drawings
 and turns the drawing by an angle it predicts, resampled once with the resize, so a rotated
-outline need not be redrawn by the MLP pixel by pixel. For a model with a private block, the key is read by an encoder that sees each image in a frame of its own (centred
-on its centre of pixel mass and zoomed to a fixed spread): it cannot carry the position or the
-size, which therefore stay in the public block, and a swapped key changes what is drawn without
-moving or resizing it.
+outline need not be redrawn by the MLP pixel by pixel. For a model with a private block, the
+key is read by an encoder that sees each image in a frame of its own (centred on its centre of
+pixel mass and zoomed to a fixed spread): it cannot carry the position or the size, which
+therefore stay in the public block, and a swapped key changes what is drawn without moving or
+resizing it.
 
 Measured on the built-in `shapes` (docs/privacy-key.md): a decoder that must place the drawing
 itself (MLP or stride-2 convolutions) still drew blobs after the quickstart's training, while
