@@ -110,8 +110,9 @@ def run_task(task: tuple[str, int, argparse.Namespace]) -> list[dict[str, Any]]:
     defaults = FDSConfig()
     schedule = {"batch": args.fds_batch or defaults.batch_size, "lr": args.fds_lr or defaults.lr}
     fds_options = {"batch_size": schedule["batch"], "lr": schedule["lr"]}
+    fds_options["tc_estimator"] = args.tc_estimator
     peer_schedule = schedule if args.same_schedule else PYTHAE_DEFAULTS
-    sides = [("fds", schedule), ("pythae", peer_schedule)]
+    sides = [(side, schedule if side == "fds" else peer_schedule) for side in args.libraries]
     rows = []
     for side, sched in sides if seed % 2 == 0 else sides[::-1]:
         if side == "fds":
@@ -142,12 +143,28 @@ def main() -> None:
     )
     parser.add_argument("--fds-batch", type=int, default=None)
     parser.add_argument("--fds-lr", type=float, default=None)
+    parser.add_argument(
+        "--tc-estimator",
+        choices=("mss", "mws"),
+        default=FDSConfig().tc_estimator,
+        help="FDS's TC estimate (pythae always uses Chen et al.'s code's stratified weights)",
+    )
+    parser.add_argument(
+        "--libraries",
+        default="fds,pythae",
+        help="which sides to train (pythae's runs are deterministic per seed, so a change to FDS "
+        "can be measured on the FDS side alone)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="(data set, seed) pairs run at once")
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 1000 images")
     args = parser.parse_args()
+    args.libraries = args.libraries.split(",")
+    unknown = set(args.libraries) - {"fds", "pythae"}
+    if unknown:
+        parser.error(f"unknown library {sorted(unknown)[0]!r}; choose from fds, pythae")
     if args.quick:
         args.seeds, args.epochs, args.n, args.n_test = 1, 1, 1000, 1000
-    args.python = ensure_env("pythae", PYTHAE)
+    args.python = ensure_env("pythae", PYTHAE) if "pythae" in args.libraries else None
     tasks = [(name, seed, args) for seed in range(args.seeds) for name in args.datasets.split(",")]
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = [row for rows in pool.map(run_task, tasks) for row in rows]
@@ -158,7 +175,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     medians: dict[str, dict[str, float]] = {}
     rows = []
     for name in args.datasets.split(","):
-        for side in ("fds", "pythae"):
+        for side in args.libraries:
             mine = [r for r in runs if r["data"] == name and r["library"] == side]
             entry = {m: median([r[m] for r in mine]) for m in METRICS}
             spread = {
@@ -166,6 +183,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             }
             medians[f"{name}/{side}"] = entry | spread
             rows.append([name, side, *(entry[m] for m in METRICS), spread["mig_range"]])
+        if len(args.libraries) < 2:
+            continue
         ours, theirs = medians[f"{name}/fds"], medians[f"{name}/pythae"]
         for m in METRICS:
             medians[f"{name}/ratio"] = medians.get(f"{name}/ratio", {}) | {
@@ -184,6 +203,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             "n_test": args.n_test,
             "seeds": args.seeds,
             "beta": BETA,
+            "libraries": args.libraries,
+            "tc_estimator": args.tc_estimator,
             "same_schedule": args.same_schedule,
             "peer_init": args.peer_init,
             "pythae_schedule": None if args.same_schedule else PYTHAE_DEFAULTS,
