@@ -4,8 +4,9 @@ Both libraries train the SAME convolutional networks (FDS's `architecture: conv`
 4×4 convolutions 32-32-64-64 and a 256-wide dense layer, mirrored; pythae gets them as its custom
 encoder/decoder, see benchmarks/peer_pythae.py) on the same images, for the same epochs, one
 thread each, with the same objective: Bernoulli likelihood summed over pixels, MI + β·TC + dim-KL
-with β = 6 (FDS's `beta_tcvae` preset: kl 1 + tc 5), minibatch-stratified TC estimate. Each side
-trains with its library's own defaults otherwise (FDS: batch 128, lr 1e-3; pythae's trainer: batch
+with β = 6 (FDS's `beta_tcvae` preset: kl 1 + tc 5). The TC estimates differ in name only: FDS's
+default minibatch-weighted sampling, and pythae's `use_mss` weights, which (copied from Chen et
+al.'s code) amount to the same with one example left out (docs/peers.md). Each side trains with its library's own defaults otherwise (FDS: batch 128, lr 1e-3; pythae's trainer: batch
 64, lr 1e-4); `--same-schedule` gives pythae FDS's batch and lr as well.
 
 The codes (posterior means) of held-out images are scored by FDS's MIG, DCI and FactorVAE score
@@ -35,7 +36,7 @@ from _common import emit_json, environment, median, print_table
 from peer_env import ensure_env
 
 from fds import FDS
-from fds.config import FDSConfig
+from fds.config import TRAINING_DEFAULTS, FDSConfig
 from fds.data.datasets import load_builtin
 from fds.evaluation.disentanglement import evaluate_disentanglement
 
@@ -107,8 +108,11 @@ def run_task(task: tuple[str, int, argparse.Namespace]) -> list[dict[str, Any]]:
     spell on the shared machine hits both sides)."""
     name, seed, args = task
     data = images_for(name, args.n, args.n_test, seed)
-    defaults = FDSConfig()
-    schedule = {"batch": args.fds_batch or defaults.batch_size, "lr": args.fds_lr or defaults.lr}
+    defaults = TRAINING_DEFAULTS["other"]  # what FDS picks for images when batch and lr are unset
+    schedule = {
+        "batch": args.fds_batch or defaults["batch_size"],
+        "lr": args.fds_lr or defaults["lr"],
+    }
     fds_options = {"batch_size": schedule["batch"], "lr": schedule["lr"]}
     fds_options["tc_estimator"] = args.tc_estimator
     peer_schedule = schedule if args.same_schedule else PYTHAE_DEFAULTS
@@ -147,7 +151,7 @@ def main() -> None:
         "--tc-estimator",
         choices=("mss", "mws"),
         default=FDSConfig().tc_estimator,
-        help="FDS's TC estimate (pythae always uses Chen et al.'s code's stratified weights)",
+        help="FDS's TC estimate (pythae keeps its use_mss weights, in effect minibatch-weighted)",
     )
     parser.add_argument(
         "--libraries",

@@ -1,7 +1,8 @@
 """Total correlation of the aggregate posterior, estimated on a minibatch (β-TCVAE, Chen et al. 2018).
 
 TC = KL(q(z) ‖ Π_j q(z_j)). q(z) is estimated from the batch either by minibatch-weighted
-sampling ("mws") or minibatch-stratified sampling ("mss", lower variance).
+sampling ("mws", FDSConfig's default) or minibatch-stratified sampling ("mss", which estimates the
+TC's value more closely: what `fds.evaluation.metrics` reports).
 """
 
 from __future__ import annotations
