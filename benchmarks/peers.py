@@ -4,8 +4,9 @@ Both libraries train the SAME convolutional networks (FDS's `architecture: conv`
 4×4 convolutions 32-32-64-64 and a 256-wide dense layer, mirrored; pythae gets them as its custom
 encoder/decoder, see benchmarks/peer_pythae.py) on the same images, for the same epochs, one
 thread each, with the same objective: Bernoulli likelihood summed over pixels, MI + β·TC + dim-KL
-with β = 6 (FDS's `beta_tcvae` preset: kl 1 + tc 5), minibatch-stratified TC estimate. Each side
-trains with its library's own defaults otherwise (FDS: batch 128, lr 1e-3; pythae's trainer: batch
+with β = 6 (FDS's `beta_tcvae` preset: kl 1 + tc 5). The TC estimates differ in name only: FDS's
+default minibatch-weighted sampling, and pythae's `use_mss` weights, which (copied from Chen et
+al.'s code) amount to the same with one example left out (docs/peers.md). Each side trains with its library's own defaults otherwise (FDS: batch 128, lr 1e-3; pythae's trainer: batch
 64, lr 1e-4); `--same-schedule` gives pythae FDS's batch and lr as well.
 
 The codes (posterior means) of held-out images are scored by FDS's MIG, DCI and FactorVAE score
@@ -35,7 +36,7 @@ from _common import emit_json, environment, median, print_table
 from peer_env import ensure_env
 
 from fds import FDS
-from fds.config import FDSConfig
+from fds.config import TRAINING_DEFAULTS, FDSConfig
 from fds.data.datasets import load_builtin
 from fds.evaluation.disentanglement import evaluate_disentanglement
 
@@ -51,7 +52,8 @@ SPEC: dict[str, Any] = {
     "verbose": False,
 }
 PYTHAE_DEFAULTS = {"batch": 64, "lr": 1e-4}  # pythae's BaseTrainerConfig
-METRICS = ("mig", "dci_disentanglement", "factor_vae_score", "seconds")
+# training time: wall seconds, and CPU seconds (the fair one on a machine shared with other jobs)
+METRICS = ("mig", "dci_disentanglement", "factor_vae_score", "seconds", "cpu_seconds")
 
 
 def images_for(data: str, n: int, n_test: int, seed: int) -> dict[str, Any]:
@@ -69,10 +71,10 @@ def channel_first(images: np.ndarray) -> np.ndarray:
 def run_fds(data: dict[str, Any], epochs: int, seed: int, schedule: dict[str, Any]) -> dict:
     torch.set_num_threads(1)
     model = FDS(**SPEC, **schedule, epochs=epochs, seed=seed)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     model.fit(data["train"])
-    seconds = time.perf_counter() - started
-    return {"codes": model.transform(data["test"]), "seconds": seconds}
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"codes": model.transform(data["test"]), "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def run_pythae(
@@ -94,12 +96,17 @@ def run_pythae(
         env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         subprocess.run(args, check=True, capture_output=True, text=True, env=env)
         result = np.load(out)
-        return {"codes": result["codes"], "seconds": float(result["seconds"])}
+        return {
+            "codes": result["codes"],
+            "seconds": float(result["seconds"]),
+            "cpu_seconds": float(result["cpu_seconds"]),
+        }
 
 
 def score(data: dict[str, Any], run: dict[str, Any], fast: bool) -> dict[str, float]:
     metrics = evaluate_disentanglement(data["factors"], run["codes"], fast=fast, seed=0)
-    return {name: metrics[name] for name in METRICS[:-1]} | {"seconds": run["seconds"]}
+    scores = {name: metrics[name] for name in METRICS[:3]}
+    return scores | {"seconds": run["seconds"], "cpu_seconds": run["cpu_seconds"]}
 
 
 def run_task(task: tuple[str, int, argparse.Namespace]) -> list[dict[str, Any]]:
@@ -107,11 +114,15 @@ def run_task(task: tuple[str, int, argparse.Namespace]) -> list[dict[str, Any]]:
     spell on the shared machine hits both sides)."""
     name, seed, args = task
     data = images_for(name, args.n, args.n_test, seed)
-    defaults = FDSConfig()
-    schedule = {"batch": args.fds_batch or defaults.batch_size, "lr": args.fds_lr or defaults.lr}
+    defaults = TRAINING_DEFAULTS["other"]  # what FDS picks for images when batch and lr are unset
+    schedule = {
+        "batch": args.fds_batch or defaults["batch_size"],
+        "lr": args.fds_lr or defaults["lr"],
+    }
     fds_options = {"batch_size": schedule["batch"], "lr": schedule["lr"]}
+    fds_options["tc_estimator"] = args.tc_estimator
     peer_schedule = schedule if args.same_schedule else PYTHAE_DEFAULTS
-    sides = [("fds", schedule), ("pythae", peer_schedule)]
+    sides = [(side, schedule if side == "fds" else peer_schedule) for side in args.libraries]
     rows = []
     for side, sched in sides if seed % 2 == 0 else sides[::-1]:
         if side == "fds":
@@ -142,12 +153,28 @@ def main() -> None:
     )
     parser.add_argument("--fds-batch", type=int, default=None)
     parser.add_argument("--fds-lr", type=float, default=None)
+    parser.add_argument(
+        "--tc-estimator",
+        choices=("mss", "mws"),
+        default=FDSConfig().tc_estimator,
+        help="FDS's TC estimate (pythae keeps its use_mss weights, in effect minibatch-weighted)",
+    )
+    parser.add_argument(
+        "--libraries",
+        default="fds,pythae",
+        help="which sides to train (pythae's runs are deterministic per seed, so a change to FDS "
+        "can be measured on the FDS side alone)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="(data set, seed) pairs run at once")
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 1000 images")
     args = parser.parse_args()
+    args.libraries = args.libraries.split(",")
+    unknown = set(args.libraries) - {"fds", "pythae"}
+    if unknown:
+        parser.error(f"unknown library {sorted(unknown)[0]!r}; choose from fds, pythae")
     if args.quick:
         args.seeds, args.epochs, args.n, args.n_test = 1, 1, 1000, 1000
-    args.python = ensure_env("pythae", PYTHAE)
+    args.python = ensure_env("pythae", PYTHAE) if "pythae" in args.libraries else None
     tasks = [(name, seed, args) for seed in range(args.seeds) for name in args.datasets.split(",")]
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = [row for rows in pool.map(run_task, tasks) for row in rows]
@@ -158,7 +185,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     medians: dict[str, dict[str, float]] = {}
     rows = []
     for name in args.datasets.split(","):
-        for side in ("fds", "pythae"):
+        for side in args.libraries:
             mine = [r for r in runs if r["data"] == name and r["library"] == side]
             entry = {m: median([r[m] for r in mine]) for m in METRICS}
             spread = {
@@ -166,6 +193,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             }
             medians[f"{name}/{side}"] = entry | spread
             rows.append([name, side, *(entry[m] for m in METRICS), spread["mig_range"]])
+        if len(args.libraries) < 2:
+            continue
         ours, theirs = medians[f"{name}/fds"], medians[f"{name}/pythae"]
         for m in METRICS:
             medians[f"{name}/ratio"] = medians.get(f"{name}/ratio", {}) | {
@@ -175,7 +204,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             [name, "ratio fds/pythae", *(medians[f"{name}/ratio"][m] for m in METRICS), 0.0]
         )
     print(f"medians of {args.seeds} seeds; {args.epochs} epochs on {args.n} images")
-    print_table(["data", "library", "MIG", "DCI D", "FactorVAE", "train s", "MIG range"], rows)
+    header = ["data", "library", "MIG", "DCI D", "FactorVAE", "train s", "train CPU s", "MIG range"]
+    print_table(header, rows)
     emit_json(
         {
             "medians": medians,
@@ -184,6 +214,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             "n_test": args.n_test,
             "seeds": args.seeds,
             "beta": BETA,
+            "libraries": args.libraries,
+            "tc_estimator": args.tc_estimator,
             "same_schedule": args.same_schedule,
             "peer_init": args.peer_init,
             "pythae_schedule": None if args.same_schedule else PYTHAE_DEFAULTS,

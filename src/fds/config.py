@@ -257,7 +257,9 @@ class FDSConfig(BaseModel):
     free_bits: PresetAmount = None
     kl_warmup_epochs: Float = Field(0.0, ge=0)
     tc: PresetAmount = None
-    tc_estimator: Literal["mss", "mws"] = "mss"
+    # mws: minibatch-weighted sampling, the default of Chen et al.'s code and disentanglement_lib;
+    # the (correct) stratified estimate disentangled less at the same budget (docs/peers.md)
+    tc_estimator: Literal["mss", "mws"] = "mws"
     factor: PresetAmount = None
     gan: PresetAmount = None  # the VAE-GAN's adversarial term (a critic of decoded data)
     sparsity_l1: PresetAmount = None

@@ -1,7 +1,8 @@
 """Total correlation of the aggregate posterior, estimated on a minibatch (β-TCVAE, Chen et al. 2018).
 
 TC = KL(q(z) ‖ Π_j q(z_j)). q(z) is estimated from the batch either by minibatch-weighted
-sampling ("mws") or minibatch-stratified sampling ("mss", lower variance).
+sampling ("mws", FDSConfig's default) or minibatch-stratified sampling ("mss", which estimates the
+TC's value more closely: what `fds.evaluation.metrics` reports).
 """
 
 from __future__ import annotations
@@ -22,13 +23,20 @@ def _log_density_gaussian(
 
 
 def _log_importance_weights(batch: int, dataset_size: int, device: torch.device) -> torch.Tensor:
-    """Stratified-sampling weights of Chen et al. (appendix C.2): shape [batch, batch]."""
+    """Stratified-sampling weights of Chen et al. (2018, appendix C.2): shape [batch, batch].
+
+    Row i estimates q(z_i) = (1/N) Σ_n q(z_i|n) from the batch, M = batch − 1: its own example,
+    from which z_i was drawn, counts for itself (1/N), one other example stands for the N − M
+    outside the batch ((N − M)/(N·M)) and the remaining M − 1 for themselves (1/M each); the
+    weights of a row sum to 1. Chen et al.'s code, and pythae's copy of it, strides by the batch
+    size where the diagonal needs batch + 1, so it puts 1/N on the first column instead: every
+    other example's own density gets 1/M, which makes it minibatch-weighted sampling with one
+    example dropped (rtqichen/beta-tcvae pull request 1)."""
     n, m = dataset_size, batch - 1
-    strat = (n - m) / (n * m)
     weights = torch.full((batch, batch), 1.0 / m, device=device)
-    weights.view(-1)[:: m + 1] = 1.0 / n
-    weights.view(-1)[1 :: m + 1] = strat
-    weights[m - 1, 0] = strat
+    rows = torch.arange(batch, device=device)
+    weights[rows, (rows + 1) % batch] = (n - m) / (n * m)
+    weights[rows, rows] = 1.0 / n
     return weights.log()
 
 
