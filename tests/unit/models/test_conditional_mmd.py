@@ -149,3 +149,16 @@ def test_cli_mmd_given_reaches_the_config_and_an_unknown_column_is_one_line(cens
     bad = fds(*args, "--mmd-given", "salary", "--out", tmp_path / "bad")
     one_line_error(bad, "salary")
     assert not (tmp_path / "bad" / "model").exists()
+
+
+def test_under_mmd_given_the_preset_key_is_wider_and_the_blocks_may_depend():
+    """The key holds what the public block gives up, not the attributes alone: half the latent
+    (2 to 4 wide) and no independence between the blocks, unless the user sets them."""
+    plain = FDSConfig(preset="fds", sensitive=("sex",)).resolved()
+    given = FDSConfig(preset="fds", sensitive=("sex",), mmd_given=("income",)).resolved()
+    assert (plain.private_dim, plain.independence) == (2, 1.0)
+    assert (given.private_dim, given.independence) == (4, 0.0)
+    small = FDSConfig(preset="fds", latent_dim=4, mmd_given=("income",)).resolved()
+    assert small.private_dim == 2
+    mine = FDSConfig(preset="fds", mmd_given=("income",), private_dim=3, independence=0.5)
+    assert (mine.resolved().private_dim, mine.resolved().independence) == (3, 0.5)
