@@ -1,6 +1,6 @@
 """Where a keyed model's reconstruction error sits, column by column (issue 12: SLID's full code
-reconstructed 2.9 × worse than the `vae`'s). One table and seed per run, the models and sizes of
-benchmarks/table_hiding.py (every model at batch 128 / lr 1e-3):
+reconstructed 2.9 × worse than the `vae`'s, then 1.76 ×; docs/privacy-key.md). One table and
+seed per run, the models and sizes of benchmarks/table_hiding.py (every model at batch 128 / lr 1e-3):
 
     OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/table_columns.py slid 0 \\
         vae,fds_given,fds_given_open

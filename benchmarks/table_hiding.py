@@ -5,8 +5,9 @@ sensitive column at least as well as a `vae` fitted without that column, stay as
 Per table and seed, on one train/test split: a `vae` on every column, a `vae` on the table without
 the sensitive column, and `fds` (public encoder without the sensitive column) with its preset MMD,
 without it (`mmd` 0), and with the MMD conditioned on the utility target (`fds_given`:
-`mmd_given=(target,)`, public ⫫ sensitive | target; `fds_given_open` the same with
-`private_only` off, so the key may carry what the public block may not). The one leakage estimator (`fds.privacy.leakage`) fits its attackers on
+`mmd_given=(target,)`, public ⫫ sensitive | target, the key free to carry what the public
+block may not, the target decoded from the public block; `fds_given_open` the same with
+`private_only` off, so the key may also take the target over). The one leakage estimator (`fds.privacy.leakage`) fits its attackers on
 every training row's codes (the public block for `fds`) and scores them on the test rows; utility
 is R² of the log target; necessary leakage is the best attacker given only that target.
 

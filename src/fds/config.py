@@ -397,6 +397,10 @@ class FDSConfig(BaseModel):
             ):
                 if values[name] is None:
                     values[name] = dp_value
+        if values["mmd_given"] and PRESETS[self.preset].get("private_dim"):
+            for name, value in given_key_defaults(self.preset, values["latent_dim"]).items():
+                if values[name] is None:
+                    values[name] = value
         for name, default in PRESET_FIELDS.items():
             if values[name] is None:
                 values[name] = PRESETS[self.preset].get(name, default)
@@ -411,6 +415,17 @@ class FDSConfig(BaseModel):
     def public_dim(self) -> int:
         """Width of the public block (all of the latent when there is no private block)."""
         return self.latent_dim - (self.private_dim or 0)
+
+
+def given_key_defaults(preset: str, latent_dim: int) -> dict[str, Any]:
+    """A keyed preset's values under `mmd_given` (tables), where the key holds what the public
+    block gives up of the other columns, not the attributes alone (fds.objectives.private_spread):
+    half the latent for it, between the preset's width and 4 (SLID: sex, and age and education
+    beyond the wages), and no independence between the blocks, since the public block keeps the
+    given columns and what they reveal of the attributes the key carries (measured on SLID and
+    census: docs/privacy-key.md)."""
+    width = max(PRESETS[preset]["private_dim"], min(4, latent_dim // 2))
+    return {"private_dim": width, "independence": 0.0}
 
 
 # The fields a preset may set, each with its value when neither the user nor the preset sets it:

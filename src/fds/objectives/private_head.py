@@ -6,7 +6,8 @@ posterior draw: a head on its means is satisfied by groups a hair apart, which t
 tell apart through the posterior's noise, and then decodes every record with the majority's
 attribute. A key that also carries what the attribute shapes (images: a sprite's rotation) is
 kept sharp by the reconstruction itself, and there a head on draws destabilised training (one
-seed of three decoded empty images), so the head reads its mean (measured: docs/privacy-key.md)."""
+seed of three decoded empty images), so the head reads its mean (measured: docs/privacy-key.md). So
+does a key under `mmd_given`, which may hold more than the attributes."""
 
 from __future__ import annotations
 
@@ -21,8 +22,18 @@ PRIVATE_HEAD = Network(
 )
 
 
+def reads_draws(inputs: TermInputs) -> bool:
+    """Whether the head reads the private block's draws: only for a key of the attributes alone
+    (`private_only` without `mmd_given`). With `mmd_given` the key also holds what the public
+    block gives up (fds.objectives.private_spread), so the reconstruction keeps it sharp, as on
+    images; a head on draws there squeezed the rest out of it (SLID, seeds 0-2, all else
+    equal: reconstruction 1.76 × the `vae`'s with the head on draws, 1.54 × on means;
+    docs/privacy-key.md)."""
+    return bool(inputs.config.private_only) and not inputs.layout.given_slots
+
+
 def _private(inputs: TermInputs, weight: float) -> torch.Tensor:
-    if inputs.config.private_only:
+    if reads_draws(inputs):
         private = inputs.post.z[:, inputs.config.public_dim :]
     else:
         _, private = inputs.blocks()

@@ -8,10 +8,14 @@ import pytest
 import torch
 
 from fds import FDS
+from fds.config import FDSConfig
 from fds.errors import ConfigError, DataError
+from fds.nn.likelihoods import Gaussian
+from fds.nn.posteriors import PosteriorSample
 from fds.objectives import AttributeSpec
+from fds.objectives.base import DataLayout, TermInputs
 from fds.objectives.mmd import conditional_group_mmd, given_strata, group_mmd
-from fds.objectives.private_spread import given_dependence, within_group_spread
+from fds.objectives.private_spread import given_without_key, swapped_within_groups
 from tests.conftest import FAST
 
 SEX = [AttributeSpec("sex", "categorical", 2)]
@@ -50,19 +54,51 @@ def test_the_conditional_estimate_is_unbiased_so_collapse_does_not_pay():
     assert float(conditional_group_mmd(collapsed, s[:, None], SEX, y)) == pytest.approx(0.0)
 
 
-def test_the_key_may_hold_other_factors_but_not_the_given_columns_beyond_s():
-    """With `mmd_given` the private block is penalised for what it says of the given columns
-    beyond s, not for other factors (what the public block had to give up)."""
-    y, s = _batch(0, n=1024)
-    g = torch.Generator().manual_seed(2)
-    other = torch.randn(len(y), 1, generator=g)  # a factor unrelated to the stratum
-    key = torch.cat([s[:, None], other], 1)
-    assert within_group_spread(key, s[:, None], SEX) > 0.5  # private_only alone forbids it
-    assert abs(given_dependence(key, s[:, None], SEX, y)) < 0.02
-    # only s: nothing to penalise; the stratum itself in the key: penalised
-    assert float(given_dependence(s[:, None].repeat(1, 2), s[:, None], SEX, y)) == 0.0
-    copied = key + y[:, None].float()
-    assert given_dependence(copied, s[:, None], SEX, y) > 0.1
+def test_the_swapped_key_comes_from_another_row_of_the_same_group():
+    torch.manual_seed(0)
+    groups = torch.tensor([0, 1, 0, 1, 1, 0, 2, 1])
+    private = torch.arange(8.0)[:, None].repeat(1, 2)
+    swapped = swapped_within_groups(private, groups)
+    rows = swapped[:, 0].long()
+    assert sorted(rows.tolist()) == list(range(8))  # a permutation
+    assert torch.equal(groups[rows], groups)  # within each group
+    assert not torch.equal(rows, torch.arange(8))
+
+
+def _given_inputs(decode_from_key: bool) -> TermInputs:
+    """A batch whose one given column (slot 0) the decoder reads from the public block, or from
+    the key: the key holds the column and s, the public block the column alone."""
+    torch.manual_seed(0)
+    config = FDSConfig(preset="fds", sensitive=("sex",), latent_dim=4, private_only=True)
+    config = config.resolved()
+    y, s = _batch(0, n=256)
+    column = y.float() + 0.1 * torch.randn(len(y))
+    z = torch.stack([column, column, column, s], 1)
+
+    def decode(codes: torch.Tensor) -> torch.Tensor:
+        return codes[:, 2:3] if decode_from_key else codes[:, 0:1]
+
+    return TermInputs(
+        config,
+        PosteriorSample(z=z, mean=z, logvar=torch.zeros_like(z)),
+        s[:, None],
+        SEX,
+        len(z),
+        {},
+        column[:, None],
+        decode(z),
+        decode,
+        Gaussian(1),
+        DataLayout(1, given_slots=((0,),)),
+    )
+
+
+def test_the_given_columns_must_decode_without_the_rows_own_key():
+    """With `mmd_given` the key may hold anything, but the decoder must read the given columns
+    from the public block: another row's key of the same group costs nothing then, and much when
+    the decoder took them from the key."""
+    assert float(given_without_key(_given_inputs(decode_from_key=False))) == 0.0
+    assert float(given_without_key(_given_inputs(decode_from_key=True))) > 0.5
 
 
 def test_strata_from_a_category_and_a_number_cross():
@@ -113,3 +149,16 @@ def test_cli_mmd_given_reaches_the_config_and_an_unknown_column_is_one_line(cens
     bad = fds(*args, "--mmd-given", "salary", "--out", tmp_path / "bad")
     one_line_error(bad, "salary")
     assert not (tmp_path / "bad" / "model").exists()
+
+
+def test_under_mmd_given_the_preset_key_is_wider_and_the_blocks_may_depend():
+    """The key holds what the public block gives up, not the attributes alone: half the latent
+    (2 to 4 wide) and no independence between the blocks, unless the user sets them."""
+    plain = FDSConfig(preset="fds", sensitive=("sex",)).resolved()
+    given = FDSConfig(preset="fds", sensitive=("sex",), mmd_given=("income",)).resolved()
+    assert (plain.private_dim, plain.independence) == (2, 1.0)
+    assert (given.private_dim, given.independence) == (4, 0.0)
+    small = FDSConfig(preset="fds", latent_dim=4, mmd_given=("income",)).resolved()
+    assert small.private_dim == 2
+    mine = FDSConfig(preset="fds", mmd_given=("income",), private_dim=3, independence=0.5)
+    assert (mine.resolved().private_dim, mine.resolved().independence) == (3, 0.5)
