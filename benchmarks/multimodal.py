@@ -4,7 +4,9 @@ hidden at random.
 
 Every model is `FDS(fusion=NAME, missing_rate=RATE, **SPEC).fit(X)` on `--n` generated records
 (image, caption, sound, table) and scored on `--n-test` held-out records of the test split with
-`fds.evaluation.coherence`:
+`fds.evaluation.coherence`. 6,000 records by default (940 steps of 10 epochs): at 2,000 the image
+encoders had read shape at 0.76 at best (probe), at 6,000 they read it at 0.98 and image →
+caption passes 0.90; the 8 runs fill about the 20-min CPU budget (docs/multimodal.md).
 
 - cross-modal coherence: modality B generated from a subset A (posterior mean of A's fused code,
   decoder mean of B; greedy tokens for captions), classified by a logistic regression fitted on
@@ -126,7 +128,7 @@ def ceilings(codec, classifiers, factors_test, test_y) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS), help=f"of {', '.join(MODELS)}")
-    parser.add_argument("--n", type=int, default=2000, help="training records")
+    parser.add_argument("--n", type=int, default=6000, help="training records")
     parser.add_argument("--n-test", type=int, default=500, help="held-out records")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--missing", type=float, default=0.5, help="missing_rate of the 2nd run")
