@@ -202,7 +202,9 @@ class WhatWhereDecoder(nn.Module):
 class CanonicalEncoder(nn.Module):
     """An MLP reading each image in a frame of its own: moved so that its centre of pixel mass
     sits at the centre and zoomed so that the mass spreads over `SPREAD` of the frame (radius of
-    gyration), bilinearly. Whatever it encodes, it cannot be the position or the size."""
+    gyration), bilinearly. Whatever it encodes, it cannot be the position; the size gets through
+    in part (the zoom stops at 1, and enlarging blurs small drawings), so the decoder sizes its
+    drawing by construction."""
 
     SPREAD = 1 / 8
 
