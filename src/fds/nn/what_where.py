@@ -11,8 +11,8 @@ outline need not be redrawn by the MLP pixel by pixel. For a model with a privat
 key is read by an encoder that sees each image in a frame of its own (centred on its centre of
 pixel mass and zoomed to a fixed spread): it cannot carry the position or the size, which
 therefore stay in the public block. The decoder mirrors it: the key's drawing is brought to one
-centre and one spread (its ink's centre of mass and radius of gyration, read off the drawing,
-not learned) before the public block's zoom and shifts, so a swapped key changes what is drawn
+centre and one spread (its ink's centre of mass and radius of gyration, read off the drawing)
+before the public block's zoom and shifts, so a swapped key changes what is drawn
 without moving or resizing it, whatever the key carries.
 
 Measured on the built-in `shapes` (docs/privacy-key.md): a decoder that must place the drawing
@@ -24,7 +24,7 @@ from 0.75 to 0.83 of the originals' accuracy (triangles 0.25 → 0.41). The key 
 size (a forest reads the scale off the private block at R² 0.97–0.99: the canonical frame's zoom
 stops at 1 and its resampling blurs small sprites), and the template's extent followed it, so
 swaps resized the sprite (seed 1 of the benchmark: swap size R² 0.42); with the drawing brought
-to one spread, 0.86, and the turn began to follow the rotation (it had stayed constant).
+to one spread, 0.86, and the quickstart's keyed decodings rose to 0.88 (seed 0, 25 epochs).
 """
 
 from __future__ import annotations
@@ -189,9 +189,11 @@ class WhatWhereDecoder(nn.Module):
         placed = rows[:, None] @ maps @ cols[:, None].transpose(2, 3)
         return placed.reshape(len(z), -1)
 
-    @torch.no_grad()
     def _drawn_frame(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Centre and radius of gyration of the drawing's ink above its faintest pixel."""
+        """Centre and radius of gyration of the drawing's ink above its faintest pixel. The
+        gradient flows through them: with the frame read off a detached drawing, the quickstart's
+        key learned more slowly (25 epochs, seed 0: keyed 0.74 of the originals' accuracy
+        against 0.88 with the gradient)."""
         c, h, w = self.chw
         ink = self.ink(maps.reshape(len(maps), -1)).view(len(maps), c, h, w).sum(1)
         mass = ink - ink.amin((1, 2), keepdim=True)
