@@ -12,7 +12,7 @@ from fds.errors import ConfigError
 from fds.models.autoencoder import FactorizedAutoencoder
 from fds.models.split_encoder import SplitEncoder as TableSplitEncoder
 from fds.nn.conv import ConvDecoder, ConvEncoder
-from fds.nn.likelihoods import DEFAULT_FLOOR, build_likelihood
+from fds.nn.likelihoods import DEFAULT_FLOOR, Likelihood, build_likelihood
 from fds.nn.mlp import mlp
 from fds.nn.posteriors import make_posterior
 from fds.nn.what_where import CanonicalEncoder, SplitEncoder, WhatWhereDecoder
@@ -97,7 +97,7 @@ def build_model(
     if encoder is None:
         encoder = _encoder(arch, config, blocks[-1].stop, image_chw, posterior.n_params_per_dim)
     if decoder is None:
-        decoder = _decoder(arch, config, image_chw, likelihood.params_per_dim, likelihood.n_params)
+        decoder = _decoder(arch, config, image_chw, likelihood)
     layout = DataLayout(
         blocks[-1].stop,
         image_chw,
@@ -140,14 +140,14 @@ def _decoder(
     arch: str,
     config: FDSConfig,
     image_chw: tuple[int, int, int] | None,
-    params_per_pixel: int,
-    n_params: int,
+    likelihood: Likelihood,
 ) -> nn.Module:
     hidden = tuple(reversed(config.hidden_dims))
+    params_per_pixel = likelihood.params_per_dim
     if arch == "conv":
         return ConvDecoder(config.latent_dim, image_chw, config.conv_channels, params_per_pixel)
     if arch == "mlp":
-        return mlp(config.latent_dim, hidden, n_params)
+        return mlp(config.latent_dim, hidden, likelihood.n_params)
     private_dim = config.private_dim or 0
     return WhatWhereDecoder(
         config.latent_dim,
@@ -156,4 +156,5 @@ def _decoder(
         params_per_pixel,
         where_dim=config.public_dim,
         key_dim=private_dim,
+        ink=likelihood.mean,
     )

@@ -10,9 +10,11 @@ import torch
 from fds import FDS
 from fds.config import make_config
 from fds.errors import ConfigError
+from fds.evaluation.key import sprite_positions, sprite_sizes
 from fds.models.build import choose_architecture, for_data
 from fds.nn.conv import ConvDecoder, ConvEncoder
 from fds.nn.what_where import (
+    DRAWING_GAIN,
     CanonicalEncoder,
     SplitEncoder,
     WhatWhereDecoder,
@@ -174,3 +176,51 @@ def test_the_quickstart_trains_a_what_where_key_model() -> None:
     assert data == {"data": "shapes"}
     assert choose_architecture(config, (1, 32, 32)) == "what_where"
     assert config.private_dim and config.private_only is False
+
+
+def _decoder_drawing(drawing: torch.Tensor, ink: bool) -> WhatWhereDecoder:
+    """A decoder whose key picks exactly `drawing` (logits [16, 16]) from its bank, placed at
+    offset 0 with the public zoom at 1: what the decoder then does with the drawing's own size
+    and centre is all that varies."""
+    decoder = WhatWhereDecoder(
+        6, (1, 16, 16), (8,), 1, where_dim=4, key_dim=2, ink=torch.sigmoid if ink else None
+    )
+    with torch.no_grad():
+        decoder.template.out.weight.zero_()
+        decoder.template.out.bias.zero_()
+        decoder.pick[-1].weight.zero_()
+        decoder.pick[-1].bias.fill_(-50.0)
+        decoder.pick[-1].bias[0] = 50.0
+        decoder.drawings.weight.zero_()
+        decoder.drawings.weight[:, 0] = drawing.flatten() / DRAWING_GAIN
+        for shift in (decoder.rows, decoder.cols):
+            shift[-1].weight.zero_()
+            shift[-1].bias.fill_(-50.0)
+            shift[-1].bias[8] = 50.0  # offset 8 − 16 // 2 = 0
+    return decoder
+
+
+def _blob(top: int, left: int, height: int, width: int) -> torch.Tensor:
+    logits = torch.full((16, 16), -12.0)
+    logits[top : top + height, left : left + width] = 12.0
+    return logits
+
+
+@pytest.mark.parametrize("ink", [True, False])
+def test_the_drawn_size_and_centre_come_from_the_public_block_alone(ink: bool) -> None:
+    """Two keys whose drawings differ in size and place: with `ink`, the decoder brings each
+    drawing to one centre and spread before the public block sizes and places it, so a swapped
+    key cannot move or resize the sprite; without it, the drawing's own size shows through."""
+    torch.manual_seed(0)
+    z = torch.randn(1, 6)
+    small = torch.sigmoid(_decoder_drawing(_blob(2, 3, 3, 3), ink)(z)).detach().numpy()
+    large = torch.sigmoid(_decoder_drawing(_blob(6, 5, 7, 6), ink)(z)).detach().numpy()
+    sizes = sprite_sizes(small, (1, 16, 16)), sprite_sizes(large, (1, 16, 16))
+    places = sprite_positions(small, (1, 16, 16)), sprite_positions(large, (1, 16, 16))
+    if ink:
+        np.testing.assert_allclose(sizes[0], sizes[1], rtol=0.1)
+        np.testing.assert_allclose(places[0], places[1], atol=0.02)
+        np.testing.assert_allclose(places[0], 0.5, atol=0.02)  # offset 0: the frame's centre
+    else:
+        assert sizes[1][0, 0] > 1.5 * sizes[0][0, 0]
+        assert abs(places[1][0, 0] - places[0][0, 0]) > 0.1
