@@ -122,7 +122,7 @@ def _measure(data: FrontData, z_tr: Any, z_te: Any, label: dict[str, Any]) -> di
         "leakage_auc": leak["best_auc"],
         "attacker": leak["best_attacker"],
         "majority": leak["majority"],
-        "lower_bound": bool(leak["lower_bound"] or use["lower_bound"]),
+        "lower_bound": bool(leak["lower_bound"]),
         "budget": budget.name,
     }
     print(f"{data.name} {label}: utility {point['utility']:.4f} leakage "

@@ -7,11 +7,13 @@ nonlinear leaks such as an XOR of signs; three averaged 3×128 MLPs) are fitted 
 attacker row and scored on held-out rows by accuracy beside the majority baseline, and by ROC AUC
 (macro one-vs-rest for several classes), which a rare attribute cannot hide behind its majority.
 A learning curve refits them on 25% and 50% of the rows: when the last doubling still adds more
-than a point, more rows would find more, and the figure is flagged as a lower bound. This is a
-measurement of information hiding, not a guarantee: a stronger attacker may do better.
+than a point, more rows would find more, and the figure is flagged as a lower bound. A fit on all
+rows that is already perfect (accuracy and AUC 1) cannot be a lower bound, so its curve is not
+fitted. This is a measurement of information hiding, not a guarantee: a stronger attacker may do
+better.
 
 `target_utility` measures what the codes are for in the target's own terms (R² for a
-continuous target, accuracy and AUC for a categorical one) and `necessary_leakage` the attribute
+continuous target, accuracy and AUC for a categorical one; fitted once, on every row) and `necessary_leakage` the attribute
 an attacker reads off the target alone: any code useful for the target reveals that much.
 """
 
@@ -100,15 +102,30 @@ def attribute_leakage(
     "n_train", "accuracy", "auc"}] (best over the attackers at each share), "lower_bound",
     "n_train", "n_test", "n_classes", "budget"}`. The majority baseline is the test-row share of
     the most frequent training class; an AUC is None when the test rows hold a single class."""
+    curve, result = _classify(z_train, s_train, z_test, s_test, seed, budget, CURVE)
+    return result | _summary(curve, ("accuracy", "auc"))
+
+
+def _classify(
+    z_train: Any,
+    s_train: Any,
+    z_test: Any,
+    s_test: Any,
+    seed: int,
+    budget: Budget,
+    shares: tuple[float, ...],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The classifiers fitted on `shares` of the rows: (the curve's points, the figures of the
+    fit on all of them)."""
     z_train, s_train, z_test, s_test = _checked(z_train, s_train, z_test, s_test)
     classes, counts = np.unique(s_train, return_counts=True)
     if len(classes) < 2:
         raise DataError("the attribute has a single value in the training rows: nothing to attack")
-    curve = _curve("classification", z_train, s_train, z_test, s_test, seed, budget)
+    curve = _curve("classification", z_train, s_train, z_test, s_test, seed, budget, shares)
     full = curve[-1]["scores"]
     best = max(ATTACKERS, key=lambda n: full[n]["accuracy"])
     majority = float(np.mean(s_test == classes[np.argmax(counts)]))
-    return {
+    return curve, {
         "attackers": full,
         "best_attacker": best,
         "best_accuracy": full[best]["accuracy"],
@@ -116,7 +133,10 @@ def attribute_leakage(
         "majority": majority,
         "advantage": full[best]["accuracy"] - majority,
         "n_classes": len(classes),
-    } | _summary(curve, ("accuracy", "auc"), len(z_test), budget)
+        "n_train": curve[-1]["n_train"],
+        "n_test": len(z_test),
+        "budget": budget.name,
+    }
 
 
 def target_utility(
@@ -132,10 +152,15 @@ def target_utility(
     """What the codes are worth for a target, in its own terms: the best of ridge, boosting and
     an MLP by R² (`continuous`), else the best classifier by accuracy beside the majority, with
     its AUC. Returns `{"utility_metric": "r2" | "accuracy", "utility", "best_model", "models",
-    "learning_curve", "lower_bound", "n_train", "n_test", "budget"}` plus `"baseline"` (R² 0 of
-    the mean) or `"majority"` and `"auc"`."""
+    "n_train", "n_test", "budget"}` plus `"baseline"` (R² 0 of the mean) or `"majority"` and
+    `"auc"`.
+
+    Fitted once, on every row, without a learning curve: the curve guards leakage figures, where
+    a figure that more rows would raise understates the risk; a utility that more rows would
+    raise only understates what the codes are worth. On the quickstart (16 classes of
+    `factor:x`) the curve cost as much again as the fit on all rows."""
     if not continuous:
-        r = attribute_leakage(z_train, y_train, z_test, y_test, seed=seed, budget=budget)
+        _, r = _classify(z_train, y_train, z_test, y_test, seed, budget, (1.0,))
         return {
             "utility_metric": "accuracy",
             "utility": r["best_accuracy"],
@@ -143,11 +168,11 @@ def target_utility(
             "majority": r["majority"],
             "best_model": r["best_attacker"],
             "models": r["attackers"],
-        } | {k: r[k] for k in ("learning_curve", "lower_bound", "n_train", "n_test", "budget")}
+        } | {k: r[k] for k in ("n_train", "n_test", "budget")}
     z_train, y_train, z_test, y_test = _checked(z_train, y_train, z_test, y_test)
     y_train = _matrix(y_train, "the train target")[:, 0]
     y_test = _matrix(y_test, "the test target")[:, 0]
-    curve = _curve("regression", z_train, y_train, z_test, y_test, seed, budget)
+    curve = _curve("regression", z_train, y_train, z_test, y_test, seed, budget, (1.0,))
     full = curve[-1]["scores"]
     best = max(REGRESSORS, key=lambda n: full[n]["r2"])
     return {
@@ -156,7 +181,10 @@ def target_utility(
         "baseline": 0.0,
         "best_model": best,
         "models": full,
-    } | _summary(curve, ("r2",), len(z_test), budget)
+        "n_train": curve[-1]["n_train"],
+        "n_test": len(z_test),
+        "budget": budget.name,
+    }
 
 
 def necessary_leakage(
@@ -197,20 +225,36 @@ def _curve(
     v_test: np.ndarray,
     seed: int,
     budget: Budget,
+    shares: tuple[float, ...],
 ) -> list[dict[str, Any]]:
-    """Every model fitted on nested seeded shares (CURVE) of the attacker rows; the last point
-    uses them all (or `budget.max_train_rows`). Shares too small to fit are left out."""
+    """Every model fitted on nested seeded `shares` (CURVE, or just 1.0) of the attacker rows;
+    the last point uses them all (or `budget.max_train_rows`). Shares too small to fit are left
+    out, and so are all smaller shares when the fit on every row is perfect (`_perfect`). Each
+    fit is seeded on its own, so the order they run in changes nothing."""
     order = np.random.default_rng(seed).permutation(len(z_train))
     if budget.max_train_rows is not None:
         order = order[: budget.max_train_rows]
+    full = {"fraction": 1.0, "n_train": len(order)}
+    full["scores"] = _scores(task, z_train[order], v_train[order], z_test, v_test, seed, budget)
+    if _perfect(task, full["scores"]):
+        return [full]
     points = []
-    for fraction in CURVE:
+    for fraction in (f for f in shares if f < 1):
         rows = order[: max(2, math.ceil(fraction * len(order)))]
-        if fraction < 1 and (len(rows) < 10 or not _fittable(task, v_train[rows])):
+        if len(rows) < 10 or not _fittable(task, v_train[rows]):
             continue
         scores = _scores(task, z_train[rows], v_train[rows], z_test, v_test, seed, budget)
         points.append({"fraction": fraction, "n_train": len(rows), "scores": scores})
-    return points
+    return [*points, full]
+
+
+def _perfect(task: str, scores: dict[str, dict[str, float | None]]) -> bool:
+    """A classification some attacker gets all right, with AUC 1 (or none, one test class):
+    no more rows can raise it, so it is no lower bound and needs no learning curve."""
+    if task != "classification":
+        return False
+    auc = _best(scores, "auc")
+    return _best(scores, "accuracy") == 1.0 and (auc is None or auc == 1.0)
 
 
 def _fittable(task: str, values: np.ndarray) -> bool:
@@ -317,16 +361,11 @@ def _best(scores: dict[str, dict[str, float | None]], metric: str) -> float | No
     return max(values) if values else None
 
 
-def _summary(
-    curve: list[dict[str, Any]], metrics: tuple[str, ...], n_test: int, budget: Budget
-) -> dict[str, Any]:
-    """The keys every measurement ends with: its learning curve and what it was fitted on."""
+def _summary(curve: list[dict[str, Any]], metrics: tuple[str, ...]) -> dict[str, Any]:
+    """A leakage figure's learning curve, and whether it still rises."""
     return {
         "learning_curve": [_point(p, metrics) for p in curve],
         "lower_bound": _rising(curve, metrics),
-        "n_train": curve[-1]["n_train"],
-        "n_test": n_test,
-        "budget": budget.name,
     }
 
 

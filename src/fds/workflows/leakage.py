@@ -151,8 +151,8 @@ def measure_leakage(
 
 
 def leakage_notes(result: dict[str, Any]) -> list[str]:
-    """One human line per figure that is only a lower bound (its learning curve still rises, or
-    the attackers ran on the fast budget)."""
+    """One human line per leakage figure that is only a lower bound (its learning curve still
+    rises, or the attackers ran on the fast budget)."""
     notes = []
     if result["budget"] != TRUTHFUL.name:
         notes.append(
@@ -167,12 +167,6 @@ def leakage_notes(result: dict[str, Any]) -> list[str]:
                     f"{name} from the {block} block: {_curve_text(leak['learning_curve'])}; "
                     "the figures are lower bounds: more rows would find more"
                 )
-    utility = result.get("utility")
-    if utility and utility["lower_bound"]:
-        notes.append(
-            f"utility for {utility['target']}: the learning curve still rises, so "
-            f"{utility['utility_metric']} {utility['utility']:.3f} is a lower bound"
-        )
     return notes
 
 

@@ -111,6 +111,23 @@ def test_utility_in_the_targets_own_terms() -> None:
     acc = target_utility(*_split(z, classes, 1000), continuous=False, budget=FAST)
     assert acc["utility_metric"] == "accuracy" and acc["utility"] > 0.9 and acc["auc"] > 0.95
     assert 0.4 < acc["majority"] < 0.6
+    for utility in (r2, acc):  # fitted once on every row: a utility is never a leakage bound
+        assert utility["n_train"] == 1000 and "lower_bound" not in utility
+
+
+def test_a_perfect_figure_needs_no_learning_curve() -> None:
+    """Attackers that read every held-out row right, at AUC 1, cannot be beaten by more rows:
+    the figure is no lower bound, and only the fit on all rows is run."""
+    rng = np.random.default_rng(6)
+    z = rng.normal(size=(1500, 3))
+    s = np.where(z[:, 0] > 0, "a", "b")
+    z[:, 0] += np.where(s == "a", 2.0, -2.0)  # a wide margin: every attacker separates it
+    perfect = attribute_leakage(*_split(z, s, 1000), budget=FAST)
+    assert perfect["best_accuracy"] == 1.0 and perfect["best_auc"] == 1.0
+    assert [p["fraction"] for p in perfect["learning_curve"]] == [1.0]
+    assert perfect["lower_bound"] is False and perfect["n_train"] == 1000
+    near = attribute_leakage(*_split(z[:, 1:], s, 1000), budget=FAST)  # no signal: full curve
+    assert [p["fraction"] for p in near["learning_curve"]] == [0.25, 0.5, 1.0]
 
 
 def test_necessary_leakage_is_what_the_target_alone_reveals() -> None:
