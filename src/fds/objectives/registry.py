@@ -19,6 +19,7 @@ from fds.objectives import (
     gan,
     hsic,
     kl,
+    local_censor,
     mmd,
     private_head,
     private_spread,
@@ -44,6 +45,7 @@ TERMS: tuple[LossTerm, ...] = (
     adversary.TERM,
     alternating_censor.TERM,
     gan.TERM,
+    local_censor.TERM,
 )
 
 
