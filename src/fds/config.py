@@ -281,6 +281,10 @@ class FDSConfig(BaseModel):
     # MMD between the public codes of each sensitive group and the rest (batch-coupled, so not
     # under DP-SGD): pushes the public block's distribution to be the same for every group
     mmd: PresetAmount = None
+    # biased: the V-statistic (diagonal kept), whose (1/n_a + 1/n_b)(1 - mean kernel) part is
+    # least for a collapsed block; unbiased: the diagonal left out (as with mmd_given), so only
+    # a difference between the groups costs (fds.objectives.mmd)
+    mmd_estimate: Literal["biased", "unbiased"] = "biased"
     # tables: columns the public block may keep even where they reveal the sensitive attributes (a
     # utility target): the MMD then compares the groups within strata of these columns (a class,
     # or a batch quartile of a number), so the public block hides what they do not reveal
