@@ -90,7 +90,7 @@ def test_secure_aggregation_runs_secaggplus_every_round(tmp_path) -> None:
         "batch_size": 64,
         "seed": 0,
     }
-    settings = make_settings(sites=3, rounds=2, min_sites=3, secagg=True, timeout=120)
+    settings = make_settings(sites=3, rounds=2, min_sites=3, secagg=True, timeout=300)
     handler = _Lines()
     flwr_log = logging.getLogger("flwr")
     flwr_log.addHandler(handler)
@@ -127,7 +127,7 @@ def test_a_site_reporting_an_out_of_range_statistic_is_left_out_and_the_run_goes
     tmp_path,
 ) -> None:
     params = {"data": "census", "latent_dim": 3, "hidden_dims": [16], "batch_size": 64, "seed": 0}
-    settings = make_settings(sites=3, rounds=1, min_sites=2, local_epochs=1, timeout=120)
+    settings = make_settings(sites=3, rounds=1, min_sites=2, local_epochs=1, timeout=300)
     handler = _Lines()
     logging.getLogger("fds.federated").addHandler(handler)
     try:
@@ -169,7 +169,7 @@ def test_a_server_optimizer_with_compressed_updates_ends_with_a_usable_model(
         strategy=strategy,
         strategy_params=strategy_params,
         compression=compression,
-        timeout=120,
+        timeout=300,
     )
     summary = simulate_params(params, settings, tmp_path / "run", verbose=False)
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
