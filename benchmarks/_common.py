@@ -222,3 +222,17 @@ def wait_for_idle(min_idle: float = 0.85, window: float = 1.0, timeout: float = 
         if total <= 0 or (after[0] - before[0]) / total >= min_idle:
             break
     return time.perf_counter() - started
+
+
+def swap_and_leakage(key: dict[str, Any], public: dict[str, Any]) -> dict[str, Any]:
+    """The figures of `fds.workflows.key_quality` and the public block's leakage that the key
+    benchmarks (key.py, shapes_censors.py) both report, under the same names."""
+    return {
+        "public_only_accuracy": key["public_only_attribute_accuracy"],
+        "swap_success": key["swap_success"],
+        "swap_position_r2": key["swap_keeps"]["position_r2"],
+        "swap_size_r2": key["swap_keeps"]["size_r2"],
+        "leakage": public["best_accuracy"],
+        "leakage_auc": public["best_auc"],
+        "leakage_majority": public["majority"],
+    }

@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 import pandas as pd
-from _common import emit_json, environment, print_table
+from _common import emit_json, environment, print_table, swap_and_leakage
 
 from fds import FDS
 from fds.data.files import read_data
@@ -75,17 +75,11 @@ def run_shapes(seed: int, epochs: int, quick: bool) -> dict[str, Any]:
         "originals_accuracy": fidelity["attribute_accuracy_originals"],
         "keyed_ratio": fidelity["attribute_ratio"],
         "keyed_mse": fidelity["reconstruction_mse"],
-        "public_only_accuracy": key["public_only_attribute_accuracy"],
         "public_only_drawn_accuracy": key["public_only_drawn_attribute_accuracy"],
         "majority": key["majority"],
         "public_only_position_r2": key["public_only_position_r2"],
         "public_only_size_r2": key["public_only_size_r2"],
-        "swap_success": key["swap_success"],
-        "swap_position_r2": key["swap_keeps"]["position_r2"],
-        "swap_size_r2": key["swap_keeps"]["size_r2"],
-        "leakage": public["best_accuracy"],
-        "leakage_auc": public["best_auc"],
-        "leakage_majority": public["majority"],
+        **swap_and_leakage(key, public),
         "leakage_lower_bound": public["lower_bound"],
         "private_leakage": leak["attributes"]["factor:shape"]["private"]["best_accuracy"],
         "train_s": seconds,

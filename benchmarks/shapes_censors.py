@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _common import emit_json, environment, print_table
+from _common import emit_json, environment, print_table, swap_and_leakage
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from fds import FDS
@@ -79,13 +79,7 @@ def run(overrides: dict[str, Any], seed: int, truthful: bool) -> dict[str, Any]:
             for c in ("x", "y", "scale")
         },
         "keyed_ratio": key["keyed_fidelity"]["attribute_ratio"],
-        "public_only_accuracy": key["public_only_attribute_accuracy"],
-        "swap_success": key["swap_success"],
-        "swap_position_r2": key["swap_keeps"]["position_r2"],
-        "swap_size_r2": key["swap_keeps"]["size_r2"],
-        "leakage": public_leak["best_accuracy"],
-        "leakage_auc": public_leak["best_auc"],
-        "leakage_majority": public_leak["majority"],
+        **swap_and_leakage(key, public_leak),
         "leakage_budget": budget.name,
     }
 
