@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from fds import FDS
+from fds.cli import app
+from fds.errors import ConfigError
 from fds.objectives import AttributeSpec
 from fds.objectives.mmd import conditional_group_mmd, group_mmd
 from tests.conftest import FAST
@@ -34,3 +37,31 @@ def test_fit_with_the_unbiased_mmd_trains(census):
     biased = FDS(**params).fit(census).history_[-1]["train_mmd"]
     unbiased = FDS(**params | {"mmd_estimate": "unbiased"}).fit(census).history_[-1]["train_mmd"]
     assert biased > 0 and unbiased != biased
+
+
+def test_an_unknown_estimate_is_refused_naming_the_field(census, tmp_path):
+    """A misspelt `mmd_estimate` fails before training with one ConfigError naming it, and the
+    CLI answers it with one line and exit 2, writing no run directory."""
+    params = FAST | {"preset": "fds", "sensitive": ("sex",), "latent_dim": 4}
+    with pytest.raises(ConfigError, match="mmd_estimate"):
+        FDS(**params | {"mmd_estimate": "unbaised"}).fit(census)
+    config = tmp_path / "fds.yaml"
+    config.write_text("preset: fds\nmmd_estimate: unbaised\nepochs: 1\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            "census",
+            "--sensitive",
+            "sex",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "mmd_estimate" in result.output and "Traceback" not in result.output
+    assert not out.exists()
