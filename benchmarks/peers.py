@@ -121,6 +121,8 @@ def run_task(task: tuple[str, int, argparse.Namespace]) -> list[dict[str, Any]]:
     }
     fds_options = {"batch_size": schedule["batch"], "lr": schedule["lr"]}
     fds_options["tc_estimator"] = args.tc_estimator
+    if args.fds_schedule:
+        fds_options["lr_schedule"] = args.fds_schedule
     peer_schedule = schedule if args.same_schedule else PYTHAE_DEFAULTS
     sides = [(side, schedule if side == "fds" else peer_schedule) for side in args.libraries]
     rows = []
@@ -153,6 +155,12 @@ def main() -> None:
     )
     parser.add_argument("--fds-batch", type=int, default=None)
     parser.add_argument("--fds-lr", type=float, default=None)
+    parser.add_argument(
+        "--fds-schedule",
+        choices=("constant", "cosine", "step"),
+        default=None,
+        help="FDS's lr_schedule (default: FDS's own, constant)",
+    )
     parser.add_argument(
         "--tc-estimator",
         choices=("mss", "mws"),
@@ -216,6 +224,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             "beta": BETA,
             "libraries": args.libraries,
             "tc_estimator": args.tc_estimator,
+            "fds_schedule": args.fds_schedule,
             "same_schedule": args.same_schedule,
             "peer_init": args.peer_init,
             "pythae_schedule": None if args.same_schedule else PYTHAE_DEFAULTS,
