@@ -89,6 +89,9 @@ def _worker(rank: int, port: int, out: Path, params: dict[str, Any], job: str) -
             return
         if job == "local-sgd":  # every rank writes what it holds, uninterrupted and resumed
             _save(_fit(params), out / f"full{rank}")
+            # a warm-up longer than the run: every step averages the gradients, as DDP does
+            warm = {"sync_every": 5, "warmup_steps": 10**6}
+            _save(_fit(params | {"distributed": warm}), out / f"warm{rank}")
             _fit(params | {"epochs": 1}, run_dir=out / "run")
             _save(_fit(params, run_dir=out / "run", resume=True), out / f"resumed{rank}")
             return
@@ -155,7 +158,7 @@ def test_local_sgd_ranks_end_every_epoch_with_one_model_and_resume_exactly(tmp_p
     """Local SGD: both ranks hold the same weights at the end (the best validation epoch's,
     restored, as rank 0 saved them), a run resumed from its first epoch's checkpoint ends with
     the uninterrupted run's weights and log, and the model is not DDP's (the ranks did step
-    apart)."""
+    apart), while warm-up steps are DDP's."""
     params = PARAMS | {"batch_size": 8, "epochs": 3, "distributed": LOCAL_SGD}
     (tmp_path / "run").mkdir()
     _two_ranks(tmp_path, params, job="local-sgd")
@@ -176,6 +179,11 @@ def test_local_sgd_ranks_end_every_epoch_with_one_model_and_resume_exactly(tmp_p
         for name, value in ddp.model_.state_dict().items()
     )
     assert apart > 10 * WEIGHTS_ATOL
+    warm = _weights(tmp_path / "warm0")
+    for name, value in ddp.model_.state_dict().items():
+        np.testing.assert_allclose(
+            warm[name], value.numpy(), rtol=0, atol=WEIGHTS_ATOL, err_msg=name
+        )
 
 
 @pytest.mark.parametrize(
