@@ -1,5 +1,11 @@
 """torch.distributed training: 2 processes × 1 thread against 1 process × 1 thread, in one run.
 
+`--sync-every 1,4,8,16` trains the 2 processes once per value: 1 is DistributedDataParallel (the
+gradients averaged every step), K > 1 local SGD (`distributed: {sync_every: K}`: each rank steps
+on its own rows with its own Adam, the weights are averaged every K steps and at every epoch's
+end; `--warmup-steps W`: the first W steps as DDP). Every contender is compared with the 1-process
+run of the same repeat.
+
 The model is the core benchmark's (benchmarks/_common.py MODEL_SPEC: the Fashion-MNIST MLP `vae`,
 784-512-512-(2×16), Bernoulli likelihood), Adam lr 1e-3 for both, the same seed. The two ranks
 join one gloo process group over TCP on 127.0.0.1 (what `torchrun --nproc-per-node 2 -m fds
@@ -17,8 +23,9 @@ gives each of the 2 processes 64 rows instead: the same global batches and steps
 beside the figures: 2 processes need both CPUs, so a machine that is not idle understates them.
 
   examples/s  steady-state training examples per second (all processes together): steps ×
-              global batch ÷ the epochs' training seconds from `history_` (validation
-              excluded), the first epoch skipped as warm-up;
+              global batch ÷ the median epoch's training seconds from `history_` (validation
+              excluded), the first epoch skipped as warm-up; "ratio, all epochs" counts every
+              epoch's seconds, the first too (where `--warmup-steps` pays its DDP steps);
   final ELBO  held-out mean ELBO (nats, Fashion-MNIST test images) of the trained model;
   all-reduce  after training, the fastest of 20 all-reduces of the model's gradient size between
               the 2 processes: the communication each step pays, beside a step's compute.
@@ -28,6 +35,11 @@ Fashion-MNIST absent: uniform random images of the same shape (throughput only m
 
     .venv/bin/python benchmarks/distributed.py [--repeats 3] [--n 60000] [--epochs 10]
         [--batch-size 128] [--same-global-batch] [--precision auto] [--quick]
+        [--sync-every 1,4,8,16] [--warmup-steps 0]
+
+  CPU ms/step  rank 0's CPU time (time.process_time: every thread of the process, gloo's too)
+              from the end of the first epoch's steps to the end of the last's, ÷ those steps:
+              what a rank costs per step, which the load does not change as it does wall time.
 
 Prints one line per run, a table of medians, then one JSON line.
 """
@@ -72,7 +84,8 @@ def _rank(rank: int, world: int, port: int, args: dict[str, Any], out: Path) -> 
     """One training process (1 thread); rank 0 writes the epochs' seconds and the final ELBO."""
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
-    if world > 1:
+    joined = world > 1 and not args["independent"]
+    if joined:
         torch.distributed.init_process_group(
             "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
         )
@@ -80,23 +93,27 @@ def _rank(rank: int, world: int, port: int, args: dict[str, Any], out: Path) -> 
         from fds import FDS
 
         X, X_test, _ = _data(args["n"], args["n_test"])
+        cpu_marks = _mark_epoch_cpu()
         started = time.perf_counter()
+        sync = {"sync_every": args["sync_every"], "warmup_steps": args["warmup_steps"]}
         model = FDS(
             **MODEL_SPEC,
             batch_size=args["batch_size"] // world
             if args["same_global_batch"]
             else args["batch_size"],
             epochs=args["epochs"],
-            lr=LR,
+            lr=LR * (args["lr_scale"] if joined else 1.0),
             val_fraction=0.0,
             seed=args["seed"],
             threads=1,
             device="cpu",
             precision=args["precision"],
+            distributed=sync,
             verbose=False,
         ).fit(X)
         wall = time.perf_counter() - started
-        allreduce = _allreduce_ms(model.model_) if world > 1 else None
+        steps = int(model.history_[-1]["step"]) - int(model.history_[0]["step"])
+        allreduce = _allreduce_ms(model.model_) if joined else None
         if rank == 0:
             result = {
                 "epoch_seconds": [float(h["seconds"]) for h in model.history_],
@@ -104,12 +121,29 @@ def _rank(rank: int, world: int, port: int, args: dict[str, Any], out: Path) -> 
                 "global_batch": model.global_batch_,
                 "elbo": model.score(X_test),
                 "wall_s": wall,
+                "cpu_ms_per_step": 1e3 * (cpu_marks[-1] - cpu_marks[0]) / max(1, steps),
                 "allreduce_ms": allreduce,
             }
             (out / f"world{world}.json").write_text(json.dumps(result))
     finally:
-        if world > 1:
+        if joined:
             torch.distributed.destroy_process_group()
+
+
+def _mark_epoch_cpu() -> list[float]:
+    """The process's CPU seconds each time an epoch's steps end (FDS has no epoch callback in
+    its estimator, so the Trainer's `_end_epoch` is wrapped, in this benchmark process only)."""
+    from fds.training.trainer import Trainer
+
+    marks: list[float] = []
+    end_epoch = Trainer._end_epoch
+
+    def marked(self: Trainer, *args: Any, **kwargs: Any) -> Any:
+        marks.append(time.process_time())
+        return end_epoch(self, *args, **kwargs)
+
+    Trainer._end_epoch = marked  # type: ignore[method-assign]
+    return marks
 
 
 def _allreduce_ms(model: torch.nn.Module, rounds: int = 20) -> float:
@@ -132,7 +166,8 @@ def _free_port() -> int:
 
 
 def run(world: int, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Train once with `world` processes; rank 0's figures."""
+    """Train once with `world` processes (`args["sync_every"]`: how they keep one model); rank
+    0's figures."""
     with tempfile.TemporaryDirectory(prefix="fds-ddp-bench-") as scratch:
         out = Path(scratch)
         context = mp.start_processes(
@@ -146,7 +181,15 @@ def run(world: int, args: dict[str, Any], timeout: float) -> dict[str, Any]:
             raise SystemExit(f"the {world}-process run failed or exceeded {timeout:.0f} s")
         result = json.loads((out / f"world{world}.json").read_text())
     timed = result["epoch_seconds"][1:] or result["epoch_seconds"]
-    result["examples_per_s"] = result["steps_per_epoch"] * result["global_batch"] / median(timed)
+    per_epoch = result["steps_per_epoch"] * result["global_batch"]
+    result["examples_per_s"] = per_epoch / median(timed)
+    # every epoch, the first too: where a warm-up of DDP steps (--warmup-steps) is paid
+    result["examples_per_s_all"] = (
+        per_epoch * len(result["epoch_seconds"]) / sum(result["epoch_seconds"])
+    )
+    if args["independent"]:  # each process trained its own model at rank 0's pace
+        result["examples_per_s"] *= world
+        result["examples_per_s_all"] *= world
     return result
 
 
@@ -179,10 +222,39 @@ def main() -> None:
         help="give each of the 2 processes batch_size / 2 instead, so both contenders train on "
         "the same global batches (the same steps, the same model up to noise)",
     )
+    parser.add_argument(
+        "--sync-every",
+        default="1",
+        help="comma-separated values of distributed.sync_every for the 2 processes, each a "
+        "contender: 1 = DDP (gradients averaged every step), K > 1 = local SGD (weights "
+        "averaged every K steps), e.g. 1,4,8,16",
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=0,
+        help="distributed.warmup_steps of the local-SGD contenders: their first steps as DDP",
+    )
+    parser.add_argument(
+        "--independent",
+        action="store_true",
+        help="also run 2 processes that join no group, each training its own model (examples/s "
+        "= 2 × rank 0's): the ceiling of any 2-process training here, whose shortfall from 2× "
+        "is what 2 busy processes cost each other (caches, memory), not communication",
+    )
+    parser.add_argument(
+        "--lr-scale",
+        type=float,
+        default=1.0,
+        help="the 2-process contenders train at lr × this (1 process: lr as given)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run of about a minute")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.n, args.n_test, args.epochs = 1, 2560, 500, 2
+    syncs = [int(k) for k in args.sync_every.split(",")]
+    if not syncs or min(syncs) < 1:
+        parser.error("--sync-every takes positive integers, e.g. 1,4,8")
     settings = {
         "n": args.n,
         "n_test": args.n_test,
@@ -191,88 +263,154 @@ def main() -> None:
         "precision": args.precision,
         "batch_size": args.batch_size,
         "same_global_batch": args.same_global_batch,
+        "sync_every": 1,
+        "warmup_steps": 0,
+        "independent": False,
+        "lr_scale": args.lr_scale,
     }
+    # contenders: (label, processes, settings); K = 1 ignores the warm-up (DDP throughout)
+    contenders = [("1 process × 1 thread", 1, settings)] + [
+        (
+            (
+                "2 × 1, DDP (sync_every 1)"
+                if k == 1
+                else f"2 × 1, local SGD sync_every {k}"
+                + (f", warm-up {args.warmup_steps}" if args.warmup_steps else "")
+            )
+            + (f", lr × {args.lr_scale:g}" if args.lr_scale != 1 else ""),
+            2,
+            settings | {"sync_every": k, "warmup_steps": args.warmup_steps if k > 1 else 0},
+        )
+        for k in syncs
+    ]
+    if args.independent:
+        contenders.append(
+            ("2 independent processes (no group)", 2, settings | {"independent": True})
+        )
     data = _data(8, 8)[2]
     load_before = os.getloadavg()
-    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    print(
+        f"uptime before: {_uptime()}; contenders alternate in each repeat: "
+        + " | ".join(label for label, _, _ in contenders),
+        flush=True,
+    )
+    runs: list[list[dict[str, Any]]] = [[] for _ in contenders]
     for r in range(args.repeats):
-        for world in (1, 2):
-            result = run(world, settings, args.timeout)
-            runs[world].append(result)
+        for i, (label, world, config) in enumerate(contenders):
+            result = run(world, config, args.timeout)
+            runs[i].append(result)
             print(
-                f"repeat {r + 1}/{args.repeats}, {world} process(es): "
+                f"repeat {r + 1}/{args.repeats}, {label}: "
                 f"{result['examples_per_s']:,.0f} examples/s (global batch "
-                f"{result['global_batch']}), final ELBO {result['elbo']:.2f}, "
-                f"wall {result['wall_s']:.1f} s, load {os.getloadavg()[0]:.1f}",
+                f"{result['global_batch']}), CPU {result['cpu_ms_per_step']:.1f} ms/step (rank "
+                f"0), final ELBO {result['elbo']:.2f}, wall {result['wall_s']:.1f} s, "
+                f"uptime {_uptime()}",
                 flush=True,
             )
     load_after = os.getloadavg()
 
-    def med(world: int, key: str) -> float:
-        return median([result[key] for result in runs[world]])
+    def med(i: int, key: str) -> float:
+        return median([result[key] for result in runs[i]])
 
-    speedups = [
-        two["examples_per_s"] / one["examples_per_s"]
-        for one, two in zip(runs[1], runs[2], strict=True)
-    ]
-    speedup = median(speedups)
-    elbo_gap = abs(med(2, "elbo") - med(1, "elbo")) / abs(med(1, "elbo"))
+    one_elbo = med(0, "elbo")
+    rows, figures = [], []
+    for i, (label, world, config) in enumerate(contenders):
+        ratios = [
+            mine["examples_per_s"] / one["examples_per_s"]
+            for one, mine in zip(runs[0], runs[i], strict=True)
+        ]
+        gap = abs(med(i, "elbo") - one_elbo) / abs(one_elbo)
+        ratios_all = [
+            mine["examples_per_s_all"] / one["examples_per_s_all"]
+            for one, mine in zip(runs[0], runs[i], strict=True)
+        ]
+        batch = int(runs[i][0]["global_batch"])
+        step_ms = 1e3 * batch / med(i, "examples_per_s")
+        met = median(ratios) >= GOAL_SPEEDUP and gap <= GOAL_ELBO_GAP
+        grouped = world > 1 and not config["independent"]  # one model over a process group
+        rows.append(
+            [
+                label,
+                med(i, "examples_per_s"),
+                median(ratios),
+                median(ratios_all),
+                step_ms,
+                med(i, "cpu_ms_per_step"),
+                med(i, "elbo"),
+                f"{gap:.2%}",
+                ("met" if met else "not met") if grouped else "",
+            ]
+        )
+        figures.append(
+            {
+                "contender": label,
+                "processes": world,
+                "sync_every": config["sync_every"],
+                "warmup_steps": config["warmup_steps"],
+                "global_batch": batch,
+                "examples_per_s": med(i, "examples_per_s"),
+                "ratio": median(ratios),
+                "ratio_per_repeat": ratios,
+                "ratio_all_epochs": median(ratios_all),
+                "step_ms": step_ms,
+                "cpu_ms_per_step": med(i, "cpu_ms_per_step"),
+                "elbo": med(i, "elbo"),
+                "elbo_gap": gap,
+                "allreduce_ms": med(i, "allreduce_ms") if grouped else None,
+            }
+        )
     print()
-    batches = {world: int(runs[world][0]["global_batch"]) for world in (1, 2)}
     print(
         f"data: {data}, {args.n} training images, {args.epochs} epochs (the first one warm-up), "
-        f"1 thread per process, {args.repeats} alternating repeats; global batch (rows per step) "
-        f"{batches[1]} for 1 process, {batches[2]} for 2 (batch_size "
-        f"{batches[2] // 2} each), lr {LR} for both; load average {load_before[0]:.1f} before, "
-        f"{load_after[0]:.1f} after ({os.cpu_count()} CPUs: a load above 1 before the run takes "
-        f"CPU time from the 2 processes)"
+        f"1 thread per process, {args.repeats} alternating repeats; batch_size {args.batch_size}"
+        f"{' split over' if args.same_global_batch else ' per process'}, lr {LR} for 1 process, "
+        f"{LR * args.lr_scale:g} for 2; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+        f"({os.cpu_count()} CPUs: a load above 1 before the run takes CPU time from the 2 "
+        f"processes; uptime now {_uptime()})"
     )
     print_table(
-        ["", "median examples/s", "ratio", "final ELBO", "goal"],
         [
-            ["1 process × 1 thread", med(1, "examples_per_s"), 1.0, med(1, "elbo"), ""],
-            [
-                "2 processes × 1 thread (DDP, gloo)",
-                med(2, "examples_per_s"),
-                speedup,
-                med(2, "elbo"),
-                f"ratio ≥ {GOAL_SPEEDUP}, ELBO within {GOAL_ELBO_GAP:.0%}",
-            ],
+            "",
+            "median examples/s",
+            "ratio to 1 process",
+            "ratio, all epochs",
+            "ms per step (wall)",
+            "CPU ms/step (rank 0)",
+            "final ELBO",
+            "ELBO gap",
+            f"goal (ratio ≥ {GOAL_SPEEDUP}, gap ≤ {GOAL_ELBO_GAP:.0%})",
         ],
+        rows,
     )
-    print(
-        f"all-reduce of one step's gradients: {med(2, 'allreduce_ms'):.1f} ms (fastest of 20, "
-        f"median over runs); a step: {1e3 * batches[1] / med(1, 'examples_per_s'):.1f} ms with 1 "
-        f"process, {1e3 * batches[2] / med(2, 'examples_per_s'):.1f} ms with 2"
-    )
-    print(
-        f"final ELBO gap: {elbo_gap:.2%}; speedup per repeat: "
-        + ", ".join(f"{s:.2f}" for s in speedups)
-    )
+    if len(contenders) > 1:
+        print(
+            f"all-reduce of the model's 1 × parameters: {figures[1]['allreduce_ms']:.1f} ms "
+            "(fastest of 20, median over runs): DDP pays it every step, local SGD every K steps"
+        )
     emit_json(
         {
             "benchmark": "distributed",
             "data": data,
             "n": args.n,
             "epochs": args.epochs,
-            "global_batch_1": batches[1],
-            "global_batch_2": batches[2],
+            "batch_size": args.batch_size,
+            "same_global_batch": args.same_global_batch,
             "precision": args.precision,
             "repeats": args.repeats,
-            "examples_per_s_1": med(1, "examples_per_s"),
-            "examples_per_s_2": med(2, "examples_per_s"),
-            "speedup": speedup,
+            "contenders": figures,
             "speedup_goal": GOAL_SPEEDUP,
-            "elbo_1": med(1, "elbo"),
-            "elbo_2": med(2, "elbo"),
-            "elbo_gap": elbo_gap,
             "elbo_gap_goal": GOAL_ELBO_GAP,
-            "allreduce_ms": med(2, "allreduce_ms"),
             "load_average_before": load_before[0],
             "load_average_after": load_after[0],
             "environment": environment(),
         }
     )
+
+
+def _uptime() -> str:
+    """`uptime`'s load averages (1, 5, 15 min), printed beside every speed figure."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

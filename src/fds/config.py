@@ -231,6 +231,25 @@ class DPConfig(BaseModel):
     statistics_epsilon: Float | None = Field(None, gt=0)
 
 
+class DistributedConfig(BaseModel):
+    """How the processes of a torchrun launch keep one model (fds.training.distributed).
+
+    `sync_every` 1 is DistributedDataParallel: the gradients are averaged at every step. K > 1 is
+    local SGD (Lin et al. 2020, "Don't use large mini-batches, use local SGD"): each rank steps
+    on its own rows with its own Adam and the ranks average their weights every K steps, one
+    collective per K steps instead of one per step; they also average weights and Adam's moments
+    at every epoch's end, so what is validated, checkpointed and saved is one model.
+    `warmup_steps`: with K > 1, the run's first steps average gradients as DDP does (post-local
+    SGD), so that the ranks start apart from a trained model rather than a random one.
+    Ignored in one process.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    sync_every: Size = 1
+    warmup_steps: Int = Field(0, ge=0)
+
+
 class FDSConfig(BaseModel):
     """All parameters of an FDS model and its training, flat like scikit-learn's estimators."""
 
@@ -326,6 +345,9 @@ class FDSConfig(BaseModel):
     # auto = bfloat16 for large image MLPs on CPUs with native bfloat16, else float32; weights,
     # losses and everything read back stay float32
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    # under torchrun: average the gradients every step (DDP, sync_every 1) or the weights every
+    # sync_every steps (local SGD); None: {sync_every: 1, warmup_steps: 0}
+    distributed: DistributedConfig | None = None
     # data
     columns: dict[str, Literal["continuous", "categorical", "binary", "count"]] | None = None
     # model: a missingness indicator per column with gaps, learned, decoded back to NaN (samples
@@ -358,6 +380,16 @@ class FDSConfig(BaseModel):
             raise ValueError(
                 f"private_dim={self.private_dim} must be smaller than latent_dim={self.latent_dim} "
                 "(the public block needs at least one dimension)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _local_sgd_without_dp(self) -> FDSConfig:
+        if self.privacy is not None and self.distributed and self.distributed.sync_every > 1:
+            raise ValueError(
+                f"distributed.sync_every={self.distributed.sync_every} (local SGD) cannot be "
+                "combined with privacy (DP-SGD): its accountant needs the noisy gradient of "
+                "every step averaged over the ranks; use sync_every: 1"
             )
         return self
 

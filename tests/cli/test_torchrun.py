@@ -89,3 +89,29 @@ def test_torchrun_streams_a_parquet_folder_each_rank_its_own_row_groups(tmp_path
     drawn = _run([*sample, str(out)])
     assert drawn.returncode == 0, drawn.stderr[-2000:]
     assert list(pd.read_csv(out).columns) == ["a", "b", "c", "kind"]
+
+
+def test_torchrun_local_sgd_is_recorded_and_resumes(tmp_path: Path, table) -> None:
+    """`distributed: {sync_every: 2}` (local SGD) trains under torchrun; config.yaml and the
+    checkpoint record it, and `--resume` continues the run."""
+    from safetensors import safe_open
+
+    from fds.rundir import LAST_CHECKPOINT_FILE
+
+    data, config = table
+    settings = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump(settings | {"distributed": {"sync_every": 2}}))
+    run = tmp_path / "run"
+    args = ["--data", str(data), "--config", str(config), "--preset", "vae", "--epochs", "1"]
+    first = _run([*TORCHRUN, "-m", "fds", "train", *args, "--out", str(run), "--json"])
+    assert first.returncode == 0, first.stderr[-2000:]
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    assert recorded["distributed"] == {"sync_every": 2, "warmup_steps": 0}
+    with safe_open(run / LAST_CHECKPOINT_FILE, "pt") as saved:
+        loop = json.loads(saved.metadata()["loop"])
+    assert (loop["world_size"], loop["sync_every"], loop["warmup_steps"]) == (2, 2, 0)
+
+    (run / "config.yaml").write_text(yaml.safe_dump(recorded | {"epochs": 2}))
+    resumed = _run([*TORCHRUN, "-m", "fds", "train", "--resume", str(run), "--json"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(resumed.stdout)["epochs_trained"] == 2

@@ -23,6 +23,19 @@ the training positions p with p mod K = r, and keeps the rows of the global Pois
 so the K local batches together are exactly the batch a single process would draw at the global
 batch size, with the sample rate q = global batch / global N the accountant uses.
 
+Local SGD (`distributed: {sync_every: K}`, K > 1; Lin et al. 2020, "Don't use large
+mini-batches, use local SGD"): no DDP; each rank steps on its own rows of every global batch
+with its own Adam, and every K steps the ranks average their weights (one all-reduce of the
+weights per K steps instead of one of the gradients per step, and no per-step wait for the
+slowest rank). The first `warmup_steps` steps average the gradients instead, as DDP does
+(post-local SGD). Whatever is validated, checkpointed or saved is one model: at every epoch's end
+(and before an interrupted run's checkpoint) `settle` averages the weights, buffers and the
+optimizers' moments, so every rank holds what rank 0 writes, and a resumed run continues as the
+uninterrupted one did. torch ships the averaging step as
+`torch.distributed.algorithms.model_averaging` (PeriodicModelAverager); it replaces each
+parameter's storage, where this averages in place (the optimizers keep their tensors) and
+averages the optimizers' state too.
+
 `Single` is the same interface for one process (identities), so the Trainer calls it without
 branching. A batch source with `shard(rank, world_size)` (a streamed table) is handed its shard
 by `shard_source`; in-memory and memory-mapped `Rows` are sharded batch by batch.
@@ -32,7 +45,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -40,6 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fds.config import DistributedConfig
 from fds.data.stream import BatchSource, Rows
 from fds.errors import ConfigError
 
@@ -72,6 +86,7 @@ class Single:
     """One process: no sharding, no communication."""
 
     rank, world_size, main = 0, 1, True
+    sync_every, warmup_steps = 1, 0  # as a checkpoint records them (local SGD: Distributed)
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -103,6 +118,15 @@ class Single:
     def synchronize(self, model: nn.Module) -> None:
         return None
 
+    def after_backward(self, model: nn.Module, step: int) -> None:
+        return None
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        return None
+
+    def settle(self, model: nn.Module, optimizers: Iterable[torch.optim.Optimizer]) -> None:
+        return None
+
     def barrier(self) -> None:
         return None
 
@@ -110,21 +134,27 @@ class Single:
 class Distributed(Single):
     """Rank `rank` of `world_size` processes in the default process group."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, sync: DistributedConfig | None = None) -> None:
         super().__init__(device)
         self.rank = torch.distributed.get_rank()
         self.world_size = torch.distributed.get_world_size()
         self.main = self.rank == 0
+        sync = sync or DistributedConfig()
+        self.sync_every, self.warmup_steps = sync.sync_every, sync.warmup_steps
 
     def loss_terms(self, model: nn.Module) -> Callable[..., dict[str, torch.Tensor]]:
         """`model.loss_terms` through DistributedDataParallel, whose backward averages the
-        gradients over the ranks (its constructor also copies rank 0's weights to all)."""
+        gradients over the ranks (its constructor also copies rank 0's weights to all); under
+        local SGD `model.loss_terms` itself, after copying rank 0's weights to all."""
         if model.optimizer_groups():
             names = ", ".join(group.name for group, _ in model.optimizer_groups())
             raise ConfigError(
                 f"distributed training does not support models with their own optimizer "
                 f"groups yet ({names}); train this preset in one process"
             )
+        if self.sync_every > 1:
+            self.synchronize(model)
+            return model.loss_terms
         ids = [self.device.index] if self.device.type == "cuda" else None
         # gradients as views into the all-reduce buckets: one copy of them fewer per step
         return nn.parallel.DistributedDataParallel(
@@ -176,8 +206,53 @@ class Distributed(Single):
             for parameter in model.parameters():
                 torch.distributed.broadcast(parameter.data, 0)
 
+    def after_backward(self, model: nn.Module, step: int) -> None:
+        """Local SGD's warm-up steps: average the gradients, as DDP would have."""
+        if self.sync_every > 1 and step < self.warmup_steps:
+            self._average([p.grad for p in model.parameters() if p.grad is not None])
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        """Local SGD: average the weights after every `sync_every`-th step past the warm-up
+        (`step` counts from 0 over the whole run, so a resumed run syncs where the first would)."""
+        local = step - self.warmup_steps + 1
+        if self.sync_every > 1 and local > 0 and local % self.sync_every == 0:
+            self._average(_model_tensors(model))
+
+    def settle(self, model: nn.Module, optimizers: Iterable[torch.optim.Optimizer]) -> None:
+        """Local SGD: make every rank hold the same model and optimizer state (the averages),
+        before anything is validated, checkpointed or saved. DDP's ranks are equal already."""
+        if self.sync_every > 1:
+            moments = [
+                value
+                for optimizer in optimizers
+                for state in optimizer.state.values()
+                for value in state.values()
+                if isinstance(value, torch.Tensor) and value.is_floating_point()
+            ]
+            self._average(_model_tensors(model) + moments)
+
+    def _average(self, tensors: list[torch.Tensor]) -> None:
+        """Replace each tensor by its mean over the ranks, in place, with one all-reduce."""
+        if not tensors:
+            return
+        with torch.no_grad():
+            flat = torch.cat([t.reshape(-1).float() for t in tensors])
+            torch.distributed.all_reduce(flat)
+            flat /= self.world_size
+            offset = 0
+            for t in tensors:
+                t.copy_(flat[offset : offset + t.numel()].view_as(t))
+                offset += t.numel()
+
     def barrier(self) -> None:
         torch.distributed.barrier()
+
+
+def _model_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """What local SGD averages: the parameters and the floating-point buffers (running
+    statistics; buffers every rank holds equal stay equal)."""
+    buffers = [b for b in model.buffers() if b.is_floating_point()]
+    return [p.data for p in model.parameters()] + buffers
 
 
 class _LossTerms(nn.Module):
@@ -191,13 +266,14 @@ class _LossTerms(nn.Module):
         return self.model.loss_terms(x, **kwargs)
 
 
-def current(device: Device = "auto") -> Single:
-    """The running process group as a `Distributed`, or `Single` outside one (or with one rank)."""
+def current(device: Device = "auto", sync: DistributedConfig | None = None) -> Single:
+    """The running process group as a `Distributed` that keeps the ranks' models together as
+    `sync` says, or `Single` outside one (or with one rank)."""
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         cuda = dist.get_backend() == "nccl"
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        return Distributed(resolve_device("cuda" if cuda else "cpu", local_rank))
+        return Distributed(resolve_device("cuda" if cuda else "cpu", local_rank), sync)
     return Single(resolve_device(device))
 
 

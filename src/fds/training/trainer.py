@@ -76,7 +76,7 @@ class Trainer:
             config, "table" if model.layout.image_chw is None else "other", rows=len(train)
         )
         # one process, or this rank of a torchrun launch (fds.training.distributed)
-        self.world = distributed.current(config.device)
+        self.world = distributed.current(config.device, config.distributed)
         self.model = model.to(self.world.device)
         self.config, self.val = config, val
         self.train = distributed.shard_source(train, self.world)
@@ -169,6 +169,7 @@ class Trainer:
         elif self._writes():  # a new run, or one stopped before its first checkpoint
             self._path(METRICS_FILE).write_text("")
         loop["world_size"], loop["global_batch"] = self.world.world_size, self.batch_size
+        loop["sync_every"], loop["warmup_steps"] = self.world.sync_every, self.world.warmup_steps
         with (
             self._catch_interrupt(),
             threads_in_use(self._threads(loop)),
@@ -253,6 +254,7 @@ class Trainer:
             loop["batch"], loop["step"] = b + 1, loop["step"] + 1
             progress.advance(terms)
             if self._stop_requested:
+                self.world.settle(self.model, self.optimizers.values())  # one model to save
                 self._checkpoint(loop)
                 raise TrainingInterrupted(self.on_disk("a checkpoint"))
         batches.close()  # a streamed source stops reading ahead
@@ -324,7 +326,9 @@ class Trainer:
             self.dp.backward(per_example_loss)
         else:
             terms["loss"].backward()
+        self.world.after_backward(self.model, step)  # local SGD's warm-up: DDP's average
         main.step()
+        self.world.after_step(self.model, step)  # local SGD: the weights' average every K steps
         for name, opt in self.optimizers.items():  # the groups' networks, on their own loss
             if name != "model" and name in terms:
                 opt.zero_grad(set_to_none=True)
@@ -333,6 +337,8 @@ class Trainer:
         return values
 
     def _end_epoch(self, loop: dict[str, Any], seconds: float) -> dict[str, Any]:
+        # local SGD: the ranks' models become one before it is validated, kept or saved
+        self.world.settle(self.model, self.optimizers.values())
         n = max(1, loop["batch"])
         record: dict[str, Any] = {"epoch": loop["epoch"] + 1, "step": loop["step"]}
         record["lr"] = lr_at(

@@ -7,6 +7,11 @@ sums (each rank's batch mean, then the all-reduce; one process sums the whole ba
 the 10 Adam steps here that left the weights 1.1e-6 apart at most (float32 ulps, amplified by Adam's
 division by √v); we allow 1e-4 absolute on weights of order 0.1-1, while ranks that skip the gradient
 average (each training on its half alone) end 1.3e-2 apart. Logged losses: 1e-4 relative.
+
+Local SGD (`distributed: {sync_every: K}`): the ranks train apart between averages, so the model
+is not the single process's; what must hold is that every rank ends each epoch with the same model
+(the one rank 0 validates, checkpoints and saves) and that a resumed run continues as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 import torch.multiprocessing as mp
 
 from fds import FDS
+from fds.config import make_config
 from fds.data.stream import Rows
 from fds.errors import ConfigError
 from fds.training import distributed
@@ -40,6 +46,9 @@ PARAMS: dict[str, Any] = {
 }
 BOUNDS = {f"x{i}": (-8.0, 8.0) for i in range(5)}  # DP reads no statistics from the rows
 DP = {"epsilon": 8.0, "max_grad_norm": 1.0, "noise_seed": 11, "delta": 1e-3}
+# 4 global batches of 2 × 8 rows per epoch: steps 0-1 average gradients (DDP), then each rank
+# steps alone and the weights are averaged after steps 4, 7, … and at every epoch's end
+LOCAL_SGD = {"sync_every": 3, "warmup_steps": 2}
 
 
 def _rows() -> np.ndarray:
@@ -59,6 +68,7 @@ def _fit(params: dict[str, Any], run_dir: Path | None = None, resume: bool = Fal
 
 
 def _save(model: FDS, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     weights = {k: v.numpy() for k, v in model.model_.state_dict().items()}
     np.savez(out / "weights.npz", **weights)
     (out / "history.json").write_text(json.dumps(model.history_))
@@ -76,6 +86,14 @@ def _worker(rank: int, port: int, out: Path, params: dict[str, Any], job: str) -
                 _fit(params, run_dir=out / "run", resume=True)
             except ConfigError as exc:
                 (out / f"error{rank}.txt").write_text(str(exc))
+            return
+        if job == "local-sgd":  # every rank writes what it holds, uninterrupted and resumed
+            _save(_fit(params), out / f"full{rank}")
+            # a warm-up longer than the run: every step averages the gradients, as DDP does
+            warm = {"sync_every": 5, "warmup_steps": 10**6}
+            _save(_fit(params | {"distributed": warm}), out / f"warm{rank}")
+            _fit(params | {"epochs": 1}, run_dir=out / "run")
+            _save(_fit(params, run_dir=out / "run", resume=True), out / f"resumed{rank}")
             return
         model = _fit(params)
         if rank == 0:
@@ -135,6 +153,87 @@ def test_resume_with_another_world_size_is_refused(tmp_path: Path) -> None:
         assert "1 process(es)" in error and "not 2" in error
 
 
+@pytest.mark.slow
+def test_local_sgd_ranks_end_every_epoch_with_one_model_and_resume_exactly(tmp_path: Path) -> None:
+    """Local SGD: both ranks hold the same weights at the end (the best validation epoch's,
+    restored, as rank 0 saved them), a run resumed from its first epoch's checkpoint ends with
+    the uninterrupted run's weights and log, and the model is not DDP's (the ranks did step
+    apart), while warm-up steps are DDP's."""
+    params = PARAMS | {"batch_size": 8, "epochs": 3, "distributed": LOCAL_SGD}
+    (tmp_path / "run").mkdir()
+    _two_ranks(tmp_path, params, job="local-sgd")
+    full = _weights(tmp_path / "full0")
+    for name, value in _weights(tmp_path / "full1").items():
+        np.testing.assert_array_equal(value, full[name], err_msg=name)
+    for rank in (0, 1):
+        resumed = _weights(tmp_path / f"resumed{rank}")
+        for name, value in resumed.items():
+            np.testing.assert_allclose(value, full[name], rtol=0, atol=1e-6, err_msg=name)
+    history = json.loads((tmp_path / "full0" / "history.json").read_text())
+    again = json.loads((tmp_path / "resumed0" / "history.json").read_text())
+    assert [h["val_loss"] for h in again] == pytest.approx([h["val_loss"] for h in history])
+    assert history[-1]["val_loss"] < history[0]["val_loss"]  # it trains
+    ddp = _fit(PARAMS | {"epochs": 3})  # DDP at 2 × 8 is this model (the test above)
+    apart = max(
+        float(np.abs(full[name] - value.numpy()).max())
+        for name, value in ddp.model_.state_dict().items()
+    )
+    assert apart > 10 * WEIGHTS_ATOL
+    warm = _weights(tmp_path / "warm0")
+    for name, value in ddp.model_.state_dict().items():
+        np.testing.assert_allclose(
+            warm[name], value.numpy(), rtol=0, atol=WEIGHTS_ATOL, err_msg=name
+        )
+
+
+@pytest.mark.parametrize(
+    ("distributed_option", "culprit"),
+    [
+        ({"sync_every": 0}, "distributed.sync_every"),
+        ({"sync_every": 2.5}, "distributed.sync_every"),
+        ({"warmup_steps": -1}, "distributed.warmup_steps"),
+        ({"sync_evry": 4}, "distributed.sync_evry"),
+    ],
+)
+def test_bad_distributed_options_are_config_errors_naming_the_field(
+    distributed_option, culprit
+) -> None:
+    with pytest.raises(ConfigError, match=culprit.replace(".", r"\.")):
+        make_config(distributed=distributed_option)
+
+
+def test_the_cli_refuses_a_bad_sync_option_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fds.cli import app
+
+    config = tmp_path / "fds.yaml"
+    config.write_text("distributed:\n  sync_every: 0\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["train", "--data", "census", "--config", str(config), "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "distributed.sync_every" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_local_sgd_with_dp_sgd_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"sync_every=4 .*privacy"):
+        make_config(distributed={"sync_every": 4}, privacy=DP)
+    make_config(distributed={"sync_every": 1}, privacy=DP)  # DDP with DP-SGD is fine
+
+
+def test_one_process_ignores_the_sync_option() -> None:
+    """Outside torchrun local SGD has no ranks to average: the hooks do nothing."""
+    params = PARAMS | {"epochs": 1, "val_fraction": 0.0}
+    plain = _fit(params)
+    local = _fit(params | {"distributed": {"sync_every": 4, "warmup_steps": 1}})
+    for name, value in plain.model_.state_dict().items():
+        assert torch.equal(value, local.model_.state_dict()[name]), name
+
+
 def test_a_resume_with_another_global_batch_is_refused() -> None:
     two = _World2()
     distributed.check_resume({"world_size": 2, "global_batch": 32}, two, 32, "ckpt")
@@ -152,7 +251,7 @@ def test_fewer_training_rows_than_processes_is_a_config_error(monkeypatch) -> No
     from fds.models import build_model
     from fds.training.trainer import Trainer
 
-    monkeypatch.setattr(distributed, "current", lambda device: _World2())
+    monkeypatch.setattr(distributed, "current", lambda device, sync: _World2())
     config = make_config(preset="ae", latent_dim=2, hidden_dims=(8,), batch_size=4).resolved()
     net = build_model(config, [Block("real", 0, 3, "x")], None)
     one_row = Rows(np.zeros((1, 3), dtype=np.float32), np.arange(1))
