@@ -304,6 +304,10 @@ class FDSConfig(BaseModel):
     # least for a collapsed block; unbiased: the diagonal left out (as with mmd_given), so only
     # a difference between the groups costs (fds.objectives.mmd)
     mmd_estimate: Literal["biased", "unbiased"] = "biased"
+    # images with a key: round the public block's posterior means to multiples of this (0: off),
+    # so sub-step traces of the sensitive attribute in the pixels stay out of the shared code;
+    # lowers the public leakage at a cost to the keyed decodings (docs/privacy-key.md)
+    public_step: Float = Field(0.0, ge=0)
     # tables: columns the public block may keep even where they reveal the sensitive attributes (a
     # utility target): the MMD then compares the groups within strata of these columns (a class,
     # or a batch quartile of a number), so the public block hides what they do not reveal

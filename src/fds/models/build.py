@@ -96,6 +96,12 @@ def build_model(
         )
     if encoder is None:
         encoder = _encoder(arch, config, blocks[-1].stop, image_chw, posterior.n_params_per_dim)
+    if config.public_step and not isinstance(encoder, SplitEncoder):
+        raise ConfigError(
+            f"public_step={config.public_step} rounds the public block of an image model with a "
+            "key (architecture what_where or auto, private_dim > 0); this model has none: "
+            "leave public_step at 0"
+        )
     if decoder is None:
         decoder = _decoder(arch, config, image_chw, likelihood)
     layout = DataLayout(
@@ -133,6 +139,7 @@ def _encoder(
         CanonicalEncoder(image_chw, key_hidden, params_per_dim * private_dim),
         config.public_dim,
         params_per_dim,
+        public_step=config.public_step,
     )
 
 

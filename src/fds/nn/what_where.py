@@ -238,17 +238,34 @@ class CanonicalEncoder(nn.Module):
 class SplitEncoder(nn.Module):
     """Two encoders, one per latent block, whose outputs are interleaved into the posterior's
     layout (each of the `params_per_dim` parameter groups holds the public block, then the
-    private block)."""
+    private block).
+
+    `public_step` (> 0): the public block's posterior means are rounded to multiples of it, with
+    the gradient passed straight through (Bengio et al. 2013). Images at one position and size
+    then share one public code whatever their sensitive attribute, as long as their pixels move
+    the encoder by less than a step: the sub-step differences an attribute leaves in the pixels
+    (on `shapes` a sprite's ink centre and spread tell its shape) do not reach the shared code,
+    which no batch-level penalty achieved; the key pays for it (docs/privacy-key.md)."""
 
     def __init__(
-        self, public: nn.Module, private: nn.Module, public_dim: int, params_per_dim: int
+        self,
+        public: nn.Module,
+        private: nn.Module,
+        public_dim: int,
+        params_per_dim: int,
+        public_step: float = 0.0,
     ) -> None:
         super().__init__()
         self.public, self.private = public, private
         self.public_dim, self.params_per_dim = public_dim, params_per_dim
+        self.public_step = public_step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        public = self.public(x).chunk(self.params_per_dim, dim=1)
+        public = list(self.public(x).chunk(self.params_per_dim, dim=1))
+        if self.public_step:
+            mean = public[0]
+            rounded = torch.round(mean / self.public_step) * self.public_step
+            public[0] = mean + (rounded - mean).detach()
         private = self.private(x).chunk(self.params_per_dim, dim=1)
         return torch.cat(
             [part for pair in zip(public, private, strict=True) for part in pair], dim=1

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from fds import FDS
+from fds.cli import app
 from fds.config import make_config
 from fds.errors import ConfigError
 from fds.evaluation.key import sprite_positions, sprite_sizes
@@ -75,6 +77,21 @@ def test_the_split_encoder_lays_out_each_parameter_group_public_first() -> None:
     means, logvars = out.chunk(2, dim=1)
     torch.testing.assert_close(means, torch.cat([public(x)[:, :3], private(x)[:, :2]], 1))
     torch.testing.assert_close(logvars, torch.cat([public(x)[:, 3:], private(x)[:, 2:]], 1))
+
+
+def test_the_public_means_are_rounded_to_the_step_with_the_gradient_passed_through() -> None:
+    """Only the public block's means are rounded: the σ and the key are as encoded, and the
+    encoder still learns (straight-through gradient)."""
+    torch.manual_seed(0)
+    public, private = torch.nn.Linear(4, 6), torch.nn.Linear(4, 4)
+    x = torch.randn(5, 4)
+    out = SplitEncoder(public, private, 3, 2, public_step=0.5)(x)
+    means, logvars = out.chunk(2, dim=1)
+    torch.testing.assert_close(means[:, :3], torch.round(public(x)[:, :3] * 2) / 2)
+    torch.testing.assert_close(means[:, 3:], private(x)[:, :2])
+    torch.testing.assert_close(logvars, torch.cat([public(x)[:, 3:], private(x)[:, 2:]], 1))
+    means[:, :3].sum().backward()
+    assert public.weight.grad is not None and public.weight.grad.abs().sum() > 0
 
 
 def test_the_key_steers_the_drawing_and_the_public_block_places_it() -> None:
@@ -165,6 +182,61 @@ def test_an_image_key_model_trains_saves_and_loads(tmp_path) -> None:
         loaded.inverse_transform(model.transform(images[:4])),
         model.inverse_transform(model.transform(images[:4])),
     )
+
+
+def _bars(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """16×16 bars whose width (3 or 6 px) is the sensitive label, at random places."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((n, 16, 16), dtype=np.uint8)
+    labels = rng.integers(0, 2, size=n)
+    for i, (top, left) in enumerate(rng.integers(0, 10, size=(n, 2))):
+        images[i, top : top + 6, left : left + (6 if labels[i] else 3)] = 255
+    return images, labels
+
+
+def test_a_public_step_shares_rounded_public_codes_and_keeps_the_key() -> None:
+    """With `public_step` the shared block holds multiples of the step only; the key is as
+    encoded, and the saved config keeps the step."""
+    images, labels = _bars(96)
+    model = FDS(
+        preset="fds",
+        latent_dim=5,
+        private_dim=2,
+        hidden_dims=[16],
+        epochs=1,
+        public_step=0.5,
+        verbose=False,
+    ).fit(images, sensitive=labels)
+    public = model.transform(images, part="public")
+    np.testing.assert_allclose(public * 2, np.round(public * 2), atol=1e-5)
+    key = model.transform(images, part="private")
+    assert not np.allclose(key * 2, np.round(key * 2), atol=1e-3)
+    assert model.config_.public_step == 0.5
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"preset": "vae", "architecture": "conv"},  # images without a key
+        {"preset": "fds", "architecture": "mlp"},  # a key, but not the split image encoder
+    ],
+)
+def test_a_public_step_without_an_image_key_model_is_refused_naming_it(params) -> None:
+    images, labels = _bars(32)
+    model = FDS(latent_dim=5, hidden_dims=[16], epochs=1, public_step=0.5, verbose=False, **params)
+    with pytest.raises(ConfigError, match="public_step"):
+        model.fit(images, sensitive=labels if params["preset"] == "fds" else None)
+
+
+def test_the_cli_refuses_a_public_step_on_a_table_in_one_line_writing_nothing(tmp_path) -> None:
+    config = tmp_path / "fds.yaml"
+    config.write_text("preset: fds\npublic_step: 0.5\nepochs: 1\n")
+    out = tmp_path / "run"
+    args = ["train", "--data", "census", "--sensitive", "sex", "--config", str(config)]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 2
+    assert "public_step" in result.output and "Traceback" not in result.output
+    assert not out.exists()
 
 
 def test_the_quickstart_trains_a_what_where_key_model() -> None:
