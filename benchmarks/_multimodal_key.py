@@ -59,8 +59,10 @@ def key_leakage(
     spec: dict[str, Any],
     epochs: int,
     data: tuple[dict, pd.DataFrame, dict, pd.DataFrame],
+    references: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per (model, source, block): the figures of the module docstring."""
+    """One row per (model, source, block): the figures of the module docstring; without
+    `references`, the keyed fusion models only (a screening run)."""
     X, factors, X_test, factors_test = data
     column = name in X["table"].columns
     values = X["table"][name] if column else factors[name]
@@ -77,7 +79,7 @@ def key_leakage(
         print(f"{row['model']} from {row['from']} ({row['block']}): {shown}", flush=True)
 
     for fusion in models:
-        for key in (True, False):
+        for key in (True, False) if references else (True,):
             cpu = time.process_time()
             params = dict(spec, fusion=fusion, epochs=epochs, verbose=False)
             model = FDS(**params, preset="fds", **keyed) if key else FDS(**params)
@@ -97,7 +99,7 @@ def key_leakage(
                     for data_, v in ((X, values), (X_test, values_test))
                 )
                 report(_row(label, "sensitive values", "private", codes, s, y, cpu))
-    for kind in ("table", "image"):
+    for kind in ("table", "image") if references else ():
         cpu = time.process_time()
         model = FDS(preset="fds", epochs=epochs, verbose=False, **spec, **keyed)
         given = {} if column and kind == "table" else {"sensitive": values.to_numpy()}

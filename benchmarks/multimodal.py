@@ -141,6 +141,11 @@ def main() -> None:
     parser.add_argument(
         "--sensitive", help="measure the key's leakage of this factor or table column instead"
     )
+    parser.add_argument(
+        "--key-only",
+        action="store_true",
+        help="with --sensitive: the keyed fusion models only, no references",
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.n_test, args.epochs = 200, 100, 1
@@ -150,7 +155,7 @@ def main() -> None:
     X_test, factors_test = make_shapes_mm(args.n_test, seed=0, split="test")
     if args.sensitive:
         data = (X, factors, X_test, factors_test)
-        rows = key_leakage(args.sensitive, models, SPEC, args.epochs, data)
+        rows = key_leakage(args.sensitive, models, SPEC, args.epochs, data, not args.key_only)
         return report_key(args, rows)
     train_y = {label: factors[label].to_numpy() for label in LABELS}
     test_y = {label: factors_test[label].to_numpy() for label in LABELS}

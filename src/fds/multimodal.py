@@ -185,15 +185,19 @@ class MultimodalFit:
         """Modality `modality` of codes Z (N, latent_dim), in the type it was given at fit:
         images as arrays, captions as a list of str, sounds as (N, samples) waveforms, tables
         as DataFrames. `specific`: mmvae_plus's own latents of the modality (default: their
-        prior mean)."""
+        prior mean). With a key, Z may be the public block alone: decoded with the neutral key
+        (the mean of the key prior; `FDS.inverse_transform` offers the other keys)."""
         kind = self.codec.check(modality)
         z = np.array(Z, dtype=np.float32)
-        if z.ndim != 2 or z.shape[1] != self.model.latent_dim:
-            raise DataError(
-                f"expected latents of shape (N, {self.model.latent_dim}), got {z.shape}"
-            )
+        widths = {self.model.latent_dim, self.model.public_dim}
+        if z.ndim != 2 or z.shape[1] not in widths:
+            shown = " or ".join(f"(N, {w})" for w in sorted(widths, reverse=True))
+            raise DataError(f"expected latents of shape {shown}, got {z.shape}")
         if not np.isfinite(z).all():
             raise DataError("latents hold NaN or inf")
+        if self.key_prior is not None and z.shape[1] == self.model.public_dim:
+            neutral = self.key_prior.mean().numpy()
+            z = np.hstack([z, np.broadcast_to(neutral, (len(z), len(neutral)))])
         chunks = max(1, -(-len(z) // _BATCH))
         own = [None] * chunks if specific is None else torch.tensor_split(specific, chunks)
         parts = [

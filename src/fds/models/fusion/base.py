@@ -52,7 +52,10 @@ class FusionModel(nn.Module):
         self.specific_dim = specific_dim if self.specific else 0
         self.beta = beta
         self.key = key
-        self.mmd, self.mmd_estimate = mmd, mmd_estimate
+        # the reconstruction sums each modality's NLL times its weight (hundreds for a narrow
+        # table beside a spectrogram), so the MMD is weighed in the same units: mmd · Σ weights
+        self.mmd = mmd * sum(modality.weight for modality in modalities.values())
+        self.mmd_estimate = mmd_estimate
 
     def encoded(self, x: Batch) -> list[torch.Tensor]:
         """Each modality's encoder output, laid out as [μ_shared, μ_own, logσ²_shared, logσ²_own]
@@ -99,7 +102,8 @@ class FusionModel(nn.Module):
         self, x: Batch, mask: torch.Tensor, s: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The batch's training loss (scalar): the mean of `loss`; with a key, plus the key's
-        KL and mmd · the MMD of the public codes between the sensitive groups of `s`."""
+        KL and mmd · Σ modality weights · the MMD of the public codes between the sensitive
+        groups of `s`."""
         encoded = self.encoded(x)
         if self.key is None:
             return self.loss(x, mask, None, encoded).mean()
