@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument(
         "--sensitive", help="measure the key's leakage of this factor or table column instead"
     )
+    parser.add_argument("--seed", type=int, default=0, help="the models' seed (data: seed 0)")
     parser.add_argument(
         "--key-only",
         action="store_true",
@@ -150,6 +151,7 @@ def main() -> None:
     if args.quick:
         args.n, args.n_test, args.epochs = 200, 100, 1
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    SPEC["seed"] = args.seed
 
     X, factors = make_shapes_mm(args.n, seed=0)
     X_test, factors_test = make_shapes_mm(args.n_test, seed=0, split="test")

@@ -43,9 +43,7 @@ def build_fusion(
     )
     key = FusionKey(specs, private, list(config.hidden_dims)) if private else None
     mmd = (config.mmd or 0.0) if private else 0.0
-    return kind(
-        modalities, config.latent_dim, specific, config.kl or 0.0, key, mmd, config.mmd_estimate
-    )
+    return kind(modalities, config.latent_dim, specific, config.kl or 0.0, key, mmd)
 
 
 def sensitive_table_slots(codec: MultimodalCodec, names: Sequence[str]) -> list[int]:

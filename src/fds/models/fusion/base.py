@@ -41,7 +41,6 @@ class FusionModel(nn.Module):
         beta: float,
         key: FusionKey | None = None,
         mmd: float = 0.0,
-        mmd_estimate: str = "biased",
     ) -> None:
         super().__init__()
         self.modalities = nn.ModuleDict(modalities)
@@ -55,7 +54,6 @@ class FusionModel(nn.Module):
         # the reconstruction sums each modality's NLL times its weight (hundreds for a narrow
         # table beside a spectrogram), so the MMD is weighed in the same units: mmd · Σ weights
         self.mmd = mmd * sum(modality.weight for modality in modalities.values())
-        self.mmd_estimate = mmd_estimate
 
     def encoded(self, x: Batch) -> list[torch.Tensor]:
         """Each modality's encoder output, laid out as [μ_shared, μ_own, logσ²_shared, logσ²_own]
@@ -118,9 +116,9 @@ class FusionModel(nn.Module):
         groups = [s[mask[m] > 0] for m in range(len(self.kinds))]
         codes.append(self.fuse(x, mask, encoded=encoded)[0])
         groups.append(s)
-        specs, estimate = self.key.specs, self.mmd_estimate
+        specs = self.key.specs
         penalty = torch.stack(
-            [public_mmd(c, g, specs, estimate) for c, g in zip(codes, groups, strict=True)]
+            [public_mmd(c, g, specs) for c, g in zip(codes, groups, strict=True)]
         ).mean()
         return per_record.mean() + self.mmd * penalty
 

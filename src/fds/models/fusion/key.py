@@ -18,7 +18,7 @@ from torch import nn
 
 from fds.nn.mlp import mlp
 from fds.objectives.attributes import AttributeSpec
-from fds.objectives.mmd import conditional_group_mmd, group_mmd
+from fds.objectives.mmd import conditional_group_mmd
 
 __all__ = ["DropSlots", "FusionKey", "public_mmd"]
 
@@ -65,12 +65,12 @@ class DropSlots(nn.Module):
 
 
 def public_mmd(
-    public: torch.Tensor, s: torch.Tensor, specs: Sequence[AttributeSpec], estimate: str
+    public: torch.Tensor, s: torch.Tensor, specs: Sequence[AttributeSpec]
 ) -> torch.Tensor:
-    """The `mmd` term's penalty on public codes (the biased or unbiased estimate, as the
-    preset's term computes it without given columns); 0 for fewer than 4 codes."""
+    """The `mmd` term's unbiased estimate on public codes (`mmd_estimate="unbiased"`: one
+    stratum holding the batch); 0 for fewer than 4 codes. Always unbiased here: at the weight
+    a fusion model needs, the biased estimate collapsed shapes-mm's image, sound and table
+    experts to one code each (docs/multimodal.md, "The key on the fused code")."""
     if len(public) < 4:
         return public.new_zeros(())
-    if estimate == "biased":
-        return group_mmd(public, s, specs)
     return conditional_group_mmd(public, s, specs, s.new_zeros(len(public)).long())
