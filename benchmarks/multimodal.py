@@ -36,6 +36,10 @@ complete. MultiVae's PolyMNIST anchors (coherence from one modality): MVAE 0.21,
     .venv/bin/python benchmarks/multimodal.py                      # 4 models × {0, 0.5}
     .venv/bin/python benchmarks/multimodal.py --models mmvae_plus --epochs 30
     .venv/bin/python benchmarks/multimodal.py --quick              # a smoke run (< 1 min)
+    .venv/bin/python benchmarks/multimodal.py --models moe --sensitive shape   # the key instead
+
+`--sensitive NAME` (a factor such as `shape`, or a column of the table modality such as
+`corners`) runs the key's leakage instead of the coherence runs (benchmarks/_multimodal_key.py).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import Any
 
 import numpy as np
 from _common import emit_json, environment, print_table
+from _multimodal_key import UTILITY, key_leakage
 
 from fds import FDS
 from fds.data.datasets.shapes import SHAPES_FACTORS, render_shapes
@@ -133,13 +138,27 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--missing", type=float, default=0.5, help="missing_rate of the 2nd run")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--sensitive", help="measure the key's leakage of this factor or table column instead"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the models' seed (data: seed 0)")
+    parser.add_argument(
+        "--key-only",
+        action="store_true",
+        help="with --sensitive: the keyed fusion models only, no references",
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.n_test, args.epochs = 200, 100, 1
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    SPEC["seed"] = args.seed
 
     X, factors = make_shapes_mm(args.n, seed=0)
     X_test, factors_test = make_shapes_mm(args.n_test, seed=0, split="test")
+    if args.sensitive:
+        data = (X, factors, X_test, factors_test)
+        rows = key_leakage(args.sensitive, models, SPEC, args.epochs, data, not args.key_only)
+        return report_key(args, rows)
     train_y = {label: factors[label].to_numpy() for label in LABELS}
     test_y = {label: factors_test[label].to_numpy() for label in LABELS}
 
@@ -194,6 +213,32 @@ def main() -> None:
             "multivae_polymnist_anchors": ANCHORS,
             "results": [{k: v for k, v in r.items() if k != "cross"} for r in results],
             "image_ceilings": bounds,
+            "environment": environment(),
+        }
+    )
+
+
+def report_key(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """The key's table and JSON line."""
+    headers = ["model", "encoded from", "block", f"leakage of {args.sensitive}", "AUC",
+               "majority", f"probe {UTILITY}", "cpu s (training)"]  # fmt: skip
+    shown = [
+        [r["model"], r["from"], r["block"], r["leakage"], r["auc"], r["majority"],
+         r[f"probe_{UTILITY}"], round(r["cpu_seconds"])]
+        for r in rows
+    ]  # fmt: skip
+    print()
+    print_table(headers, shown)
+    emit_json(
+        {
+            "benchmark": "multimodal",
+            "data": "shapes-mm",
+            "sensitive": args.sensitive,
+            "n_train": args.n,
+            "n_test": args.n_test,
+            "epochs": args.epochs,
+            "spec": SPEC,
+            "key_leakage": rows,
             "environment": environment(),
         }
     )

@@ -145,7 +145,7 @@ class FDS(TransformerMixin, BaseEstimator):
         (`fds.multimodal`, docs/multimodal.md)."""
         if (isinstance(X, Mapping) and not hasattr(X, "tocsr")) or self.modalities:
             # (scipy's dok sparse arrays are dicts too)
-            return self._fit_multimodal(X, run_dir, resume)
+            return self._fit_multimodal(X, sensitive, run_dir, resume)
         config = self._config()
         X, sensitive = _drop_missing(_as_input(X), config, sensitive)
         config, self.sensitive_, attributes = _fit_sensitive(X, config, sensitive)
@@ -241,12 +241,15 @@ class FDS(TransformerMixin, BaseEstimator):
         self.key_prior_ = None
         return self
 
-    def _fit_multimodal(self, X: Any, run_dir: str | Path | None, resume: bool) -> FDS:
+    def _fit_multimodal(
+        self, X: Any, sensitive: Any, run_dir: str | Path | None, resume: bool
+    ) -> FDS:
         from fds.multimodal import MultimodalFit
 
         self.fusion_ = MultimodalFit.fit(
             X,
             self._config(),
+            sensitive=sensitive,
             verbose=bool(self.verbose),
             run_dir=Path(run_dir) if run_dir else None,
             resume=resume,
@@ -258,6 +261,7 @@ class FDS(TransformerMixin, BaseEstimator):
             "multimodal",
         )
         self.privacy_ = None  # DP-SGD is not offered for fusion models
+        self.sensitive_, self.key_prior_ = self.fusion_.sensitive, self.fusion_.key_prior
         return self
 
     def _fusion(self) -> Any:
@@ -406,6 +410,7 @@ class FDS(TransformerMixin, BaseEstimator):
         *,
         seal: Any = None,
         modalities: Sequence[str] | None = None,
+        sensitive: Any = None,
     ) -> Any:
         """Latent codes: posterior means, or draws z ~ q(z|x) with `sample=True`.
 
@@ -420,13 +425,18 @@ class FDS(TransformerMixin, BaseEstimator):
         private block encrypted, for `inverse_transform(sealed, keys=...)` or `.save(path)`.
 
         `modalities`: for a multimodal model, the modalities the code is fused from (default:
-        every modality X holds)."""
-        if self._fusion() is not None:
-            with torch.random.fork_rng():
-                torch.manual_seed(_noise_seed(seed))
-                return self.fusion_.transform(X, modalities, sample)
+        every modality X holds). Its key (the private block) is encoded from the sensitive
+        values alone: `sensitive` (one row per record), else the table modality's columns."""
         if part not in PARTS:
             raise DataError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
+        if self._fusion() is not None:
+            if seal is not None:
+                raise DataError("seal= is not offered for multimodal models yet")
+            with torch.random.fork_rng():
+                torch.manual_seed(_noise_seed(seed))
+                return self.fusion_.transform(X, modalities, sample, part, sensitive)
+        if sensitive is not None:
+            raise DataError("sensitive= is for multimodal models, whose key reads the values")
         if seal is not None and part != "all":
             raise DataError("seal= seals the private block beside the public one: keep part='all'")
         with torch.random.fork_rng():
@@ -470,7 +480,8 @@ class FDS(TransformerMixin, BaseEstimator):
         decrypted and the full records come back; without, public-only records, decoded from
         the public block as above.
 
-        `modality`: for a multimodal model, the one modality to decode Z into (required)."""
+        `modality`: for a multimodal model, the one modality to decode Z into (required); its
+        key is supplied by `private` as above."""
         from fds.privacy.he.seal import SealedLatents  # CKKS only for sealed latents
 
         if self._fusion() is not None:
@@ -478,7 +489,7 @@ class FDS(TransformerMixin, BaseEstimator):
                 raise DataError(
                     f"name the modality to decode: one of {', '.join(self.fusion_.modalities)}"
                 )
-            return self.fusion_.decode(Z, modality)
+            return self.fusion_.decode(self._with_key(Z, private, seed), modality)
 
         if isinstance(Z, SealedLatents):
             Z, private = self._unseal(Z, private, keys)
@@ -489,6 +500,20 @@ class FDS(TransformerMixin, BaseEstimator):
             key = self._private_block(private, len(z), seed)
             z = torch.cat([z[:, : self.model_.public_dim], key], 1)
         return self.codec_.decode(self._decode_mean(z))
+
+    def _with_key(self, Z: Any, private: Any, seed: int | None) -> Any:
+        """Multimodal latents with their private block: public-only `Z`, or any `Z` with
+        `private` given, gets the key `private` names (`_private_block`); other shapes are
+        left to the decoder's check."""
+        z = np.asarray(Z, dtype=np.float32)
+        public_dim = getattr(self.model_, "public_dim", self.model_.latent_dim)
+        public_only = z.ndim == 2 and z.shape[1] == public_dim < self.model_.latent_dim
+        if private is None and not public_only:
+            return Z
+        if z.ndim != 2 or z.shape[1] not in (public_dim, self.model_.latent_dim):
+            return Z
+        key = self._private_block(private, len(z), seed).numpy()
+        return np.hstack([z[:, :public_dim], key])
 
     def _seal(self, z: np.ndarray, keys: Any) -> Any:
         """`SealedLatents` of full latent codes `z`: the private block under `keys`."""
@@ -756,7 +781,8 @@ class FDS(TransformerMixin, BaseEstimator):
         except ConfigError as exc:
             raise ModelFormatError(f"config.json: {exc}") from None
         if codec_state.get("input_kind") == "multimodal":
-            return model._load_multimodal(tensors, codec_state)
+            sensitive = config["fitted"].get("sensitive")
+            return model._load_multimodal(tensors, codec_state, sensitive)
         model.codec_ = codec_from_json(codec_state)
         model.sensitive_ = sensitive_from_json(config["fitted"].get("sensitive") or [])
         model.model_ = model._build(model.config_, model.codec_).eval()
@@ -796,13 +822,17 @@ class FDS(TransformerMixin, BaseEstimator):
         return model
 
     def _load_multimodal(
-        self, tensors: dict[str, torch.Tensor], codec_state: dict[str, Any]
+        self,
+        tensors: dict[str, torch.Tensor],
+        codec_state: dict[str, Any],
+        sensitive: list[dict[str, Any]] | None,
     ) -> FDS:
         from fds.multimodal import MultimodalFit
 
-        self.fusion_ = MultimodalFit.from_saved(self.config_, tensors, codec_state)
+        self.fusion_ = MultimodalFit.from_saved(self.config_, tensors, codec_state, sensitive)
         self.model_, self.codec_ = self.fusion_.model, self.fusion_.codec
         self.input_kind_, self.history_, self.privacy_ = "multimodal", [], None
+        self.sensitive_, self.key_prior_ = self.fusion_.sensitive, self.fusion_.key_prior
         return self
 
 

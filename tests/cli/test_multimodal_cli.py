@@ -75,3 +75,45 @@ def test_train_on_a_table_of_paths_and_encode_from_its_images(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     Z = np.load(codes)
     assert Z.shape == (6, 2) and np.all(Z[5] == 0.0)  # the last record has no photo
+
+
+def _grouped_items(folder: Path) -> Path:
+    """Captions and a table with a sensitive `group` column, as a CSV."""
+    rng = np.random.default_rng(0)
+    group = np.array(["a", "b"] * 6)
+    frame = pd.DataFrame(
+        {
+            "description": [f"a {'red' if g == 'a' else 'blue'} item" for g in group],
+            "price": rng.normal(size=12).round(2),
+            "group": group,
+        }
+    )
+    frame.to_csv(folder / "grouped.csv", index=False)
+    return folder / "grouped.csv"
+
+
+@pytest.mark.slow  # CLI training runs: import every workflow
+def test_train_with_a_key_and_its_errors(tmp_path: Path) -> None:
+    data = _grouped_items(tmp_path)
+    common = ["--data", data, "--modalities", "text=description,table=rest", "--epochs", 1,
+              "--latent-dim", 3, "--quiet", "--json"]  # fmt: skip
+    bad = tmp_path / "bad"
+    result = fds("train", *common, "--preset", "fds", "--sensitive", "colour", "--out", bad)
+    one_line_error(result, "unknown sensitive attribute 'colour'")
+    assert not bad.exists()
+    result = fds("train", *common, "--sensitive", "group", "--out", bad)
+    one_line_error(result, "need a private block", "--preset fds")
+    assert not bad.exists()
+    run = tmp_path / "run"
+    result = fds("train", *common, "--preset", "fds", "--sensitive", "group", "--out", run)
+    assert result.exit_code == 0, result.output
+    public = tmp_path / "public.npy"
+    result = fds("encode", "--model", run, "--data", data, "--from", "text", "--part", "public",
+                 "--out", public, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert np.load(public).shape == (12, 1)  # the fds preset's key: 2 of the 3 latents
+    rows = tmp_path / "rows.csv"
+    result = fds("decode", "--model", run, "--latents", public, "--to", "table",
+                 "--private", "neutral", "--out", rows)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(rows).columns) == ["price", "group"]

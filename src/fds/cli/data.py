@@ -252,6 +252,9 @@ def train(
     `fds train --data items.csv --modalities image=photo,text=description,table=rest --out runs/i`
     (image, caption, sound and table of each record in one code; docs/multimodal.md)
 
+    `fds train --data shapes-mm --fusion moe --preset fds --sensitive factor:shape --out runs/k`
+    (a key on the fused code: the shape in the private block, encoded from the shape alone)
+
     `torchrun --nproc-per-node 2 -m fds train --data census --out runs/ddp`   (one model, two
     processes, DistributedDataParallel; rank 0 writes the run and prints; docs/scale.md)
 
@@ -386,6 +389,8 @@ def encode(
 
     Example: `fds encode --model runs/mm --data shapes-mm --from text --out codes.npy`
 
+    Example: `fds encode --model runs/mmkey --data shapes-mm --from image --part public --out p.npy`
+
     Example: `fds encode --model runs/big --data parts/ --out latents.parquet`   (streamed)
     """
     from fds.data.files import SEALED_SUFFIX, open_data, write_output
@@ -421,7 +426,13 @@ def encode(
 
         X, _ = as_modalities(X, fitted.config_, Path(data).parent)
     if seal is None:
-        given = {"modalities": _names(from_)} if from_ else {}
+        given: dict[str, Any] = {"modalities": _names(from_)} if from_ else {}
+        if fitted.input_kind_ == "multimodal" and fitted.sensitive_ and part != "public":
+            from fds.workflows.leakage import sensitive_values
+
+            # the key is encoded from the sensitive values: a factor or label of the data set
+            names = [c.name for c in fitted.sensitive_]
+            given["sensitive"] = sensitive_values(loaded, names)
         codes = fitted.transform(X, sample=sample, part=part, seed=seed, **given)
         write_output(codes, out, overwrite=overwrite)
         emit(
@@ -507,7 +518,10 @@ def decode(
     if to is not None:
         from fds.workflows.multimodal import modality_frame
 
-        decoded = fitted.inverse_transform(read_latents(latents), modality=to)
+        key = private if private in (None, "prior", "neutral") else read_latents(private)
+        decoded = fitted.inverse_transform(
+            read_latents(latents), private=key, seed=seed, modality=to
+        )
         write_output(modality_frame(to, decoded), out, overwrite=overwrite)
         emit({"out": str(out), "rows": len(decoded), "modality": to}, as_json, "decoded")
         return

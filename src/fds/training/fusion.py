@@ -37,8 +37,11 @@ def train_fusion(
     show_progress: bool = False,
     run_dir: Path | None = None,
     resume: bool = False,
+    sensitive: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Train in place; `mask` (M, N) bool in `model.kinds` order. Returns one record per epoch.
+
+    `sensitive`: (N, attributes) encoded sensitive values, for a model with a key.
 
     `run_dir`: where the log and the checkpoint go; `resume` continues from its checkpoint
     (a run without one starts from the beginning). An unset batch size and learning rate are
@@ -49,6 +52,7 @@ def train_fusion(
     torch.manual_seed(config.seed)
     tensors = {kind: torch.from_numpy(x[kind]) for kind in model.kinds}
     present = torch.from_numpy(mask).float()
+    s = None if sensitive is None else torch.from_numpy(sensitive)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n = mask.shape[1]
     steps = -(-n // config.batch_size)
@@ -67,7 +71,7 @@ def train_fusion(
             order = np.random.default_rng([config.seed, epoch]).permutation(n)
             for index in np.array_split(order, steps):
                 batch = {kind: t[index] for kind, t in tensors.items()}
-                loss = model.loss(batch, present[:, index]).mean()
+                loss = model.objective(batch, present[:, index], None if s is None else s[index])
                 if not torch.isfinite(loss):
                     raise TrainingDivergedError(
                         f"the fusion objective became {loss.item()} in epoch {epoch + 1}; "

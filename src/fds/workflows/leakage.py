@@ -38,12 +38,15 @@ TEST_FRACTION = 0.3
 
 def sensitive_values(data: LoadedData, names: tuple[str, ...] | list[str]) -> Any:
     """The values fit's `sensitive=` needs for `names`, or None when they are all columns of the
-    table (the estimator reads those itself)."""
+    table, or of a multimodal record's table modality (the estimator reads those itself)."""
     from fds.workflows.probe import resolve_values
 
     if not names:
         return None
     if isinstance(data.X, pd.DataFrame) and all(n in data.X.columns for n in names):
+        return None
+    table = data.X.get("table") if isinstance(data.X, dict) else None  # multimodal records
+    if isinstance(table, pd.DataFrame) and all(n in table.columns for n in names):
         return None
     return pd.DataFrame({n: resolve_values(data, n, "sensitive attribute") for n in names})
 

@@ -184,7 +184,9 @@ def write_grids(model: FDS, X: Mapping[str, Any], out: Path) -> list[Path]:
     for kind in kinds:
         columns.append((f"{kind} (real)", *_shown(fit, kind, X[kind])))
         for source in (s for s in _SOURCES[kind] if s in kinds):
-            z = fit.transform(X, modalities=[source])
+            # with a key: the public block, decoded with the neutral key (no sensitive values)
+            part = "public" if fit.model.private_dim else "all"
+            z = fit.transform(X, modalities=[source], part=part)
             columns.append((f"{kind} from {source}", *_shown(fit, kind, fit.decode(z, kind))))
     drawn = fit.sample(_GRID_ROWS, kinds, seed=0)
     samples = [(f"{kind} (prior sample)", *_shown(fit, kind, drawn[kind])) for kind in kinds]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from fds.models.fusion.base import Batch
+from fds.models.fusion.base import Batch, Encoded, Key
 from fds.models.fusion.experts import draw
 from fds.models.fusion.moe import MixtureOfExperts
 
@@ -22,19 +22,21 @@ class MixturePlus(MixtureOfExperts):
 
     def own_posterior(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(u_m | x_m) from modality m's encoder output: means and log-variances."""
-        d, s = self.latent_dim, self.specific_dim
+        d, s = self.public_dim, self.specific_dim
         return params[:, d : d + s], params[:, 2 * d + s :].clamp(-12, 8)
 
     def own_mean(self, x: Batch, kind: str) -> torch.Tensor:
         return self.own_posterior(self.modalities[kind].encoder(x[kind]))[0]
 
-    def loss(self, x: Batch, mask: torch.Tensor) -> torch.Tensor:
-        encoded = self.encoded(x)
+    def loss(
+        self, x: Batch, mask: torch.Tensor, key: Key = None, encoded: Encoded = None
+    ) -> torch.Tensor:
+        encoded = self.encoded(x) if encoded is None else encoded
         mu, logvar = self.experts(x, encoded)
         own = [self.own_posterior(params) for params in encoded]
         total = torch.zeros(mu.shape[1])
         for m in range(len(self.kinds)):
-            w = draw(mu[m], logvar[m])
+            w = self.with_key(draw(mu[m], logvar[m]), key)
             term = self.kl(mu[m], logvar[m]) + self.kl(*own[m])
             for n, kind in enumerate(self.kinds):
                 u = draw(*own[n]) if n == m else torch.randn(len(w), self.specific_dim)

@@ -7,12 +7,15 @@ ten-token caption counts as much as a thousand-pixel image."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from fds.config import FDSConfig
 from fds.data.multimodal import MultimodalCodec
 from fds.models.build import choose_architecture
+from fds.models.fusion.key import DropSlots
 from fds.nn.audio import SpectrogramDecoder, SpectrogramEncoder
 from fds.nn.conv import ConvDecoder, ConvEncoder
 from fds.nn.likelihoods import Bernoulli, Gaussian, Likelihood, build_likelihood
@@ -90,10 +93,17 @@ def image_networks(
 
 
 def build_modalities(
-    codec: MultimodalCodec, config: FDSConfig, n_params: int, n_latent: int, shared_dim: int
+    codec: MultimodalCodec,
+    config: FDSConfig,
+    n_params: int,
+    n_latent: int,
+    shared_dim: int,
+    hidden_table_slots: Sequence[int] = (),
 ) -> dict[str, Modality]:
     """The networks of every modality: encoders to `n_params` values, decoders from `n_latent`
-    (of which the first `shared_dim` are the shared block)."""
+    (of which the first `shared_dim` are the shared block). `hidden_table_slots`: encoded
+    table slots its encoder must not read (the sensitive columns; its decoder still writes
+    them)."""
     widths = {kind: codec.width(kind) for kind in codec.modalities}
     top = max(widths.values())
     built: dict[str, Modality] = {}
@@ -124,8 +134,10 @@ def build_modalities(
                 scale=config.likelihood_scale,
                 components=config.mixture_components,
             )
+            kept = [i for i in range(inner.n_encoded) if i not in set(hidden_table_slots)]
+            encoder = mlp(len(kept), hidden, n_params)
             built[kind] = DenseModality(
-                mlp(inner.n_encoded, hidden, n_params),
+                DropSlots(kept, encoder) if len(kept) < inner.n_encoded else encoder,
                 mlp(n_latent, hidden[::-1], likelihood.n_params),
                 likelihood,
                 weight,

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from fds.models.fusion.base import Batch, FusionModel
+from fds.models.fusion.base import Batch, Encoded, FusionModel, Key
 from fds.models.fusion.experts import draw, mixture_mean, pick_present
 
 
 class MixtureOfExperts(FusionModel):
     name = "moe"
 
-    def fuse(self, x: Batch, mask: torch.Tensor, sample: bool = False):
-        mu, logvar = self.experts(x)
+    def fuse(self, x: Batch, mask: torch.Tensor, sample: bool = False, encoded: Encoded = None):
+        mu, logvar = self.experts(x, encoded)
         if sample:
             pick = pick_present(mask)
             rows = torch.arange(mu.shape[1])
@@ -25,11 +25,13 @@ class MixtureOfExperts(FusionModel):
             return draw(chosen_mu, chosen_logvar), chosen_logvar
         return mixture_mean(mu, mask), mixture_mean(logvar, mask)
 
-    def loss(self, x: Batch, mask: torch.Tensor) -> torch.Tensor:
-        mu, logvar = self.experts(x)
+    def loss(
+        self, x: Batch, mask: torch.Tensor, key: Key = None, encoded: Encoded = None
+    ) -> torch.Tensor:
+        mu, logvar = self.experts(x, encoded)
         total = torch.zeros(mu.shape[1])
         for m in range(len(self.kinds)):
-            z = draw(mu[m], logvar[m])
+            z = self.with_key(draw(mu[m], logvar[m]), key)
             term = self.reconstruction(z, x, mask) + self.kl(mu[m], logvar[m])
             total = total + mask[m] * term
         return total / mask.sum(0).clamp_min(1)

@@ -9,17 +9,17 @@ from __future__ import annotations
 import torch
 
 from fds.data.multimodal.codec import subsets
-from fds.models.fusion.base import Batch, FusionModel
+from fds.models.fusion.base import Batch, Encoded, FusionModel, Key
 from fds.models.fusion.experts import draw, pick_present, product_of_experts
 
 
 class MixtureOfProducts(FusionModel):
     name = "mopoe"
 
-    def fuse(self, x: Batch, mask: torch.Tensor, sample: bool = False):
+    def fuse(self, x: Batch, mask: torch.Tensor, sample: bool = False, encoded: Encoded = None):
         """The mean: the product of all given experts (the mixture's largest subset, as MultiVae
         encodes); a draw: one subset of them, chosen uniformly."""
-        mu, logvar = self.experts(x)
+        mu, logvar = self.experts(x, encoded)
         if not sample:
             return product_of_experts(mu, logvar, mask, prior=False)
         q_mu, q_logvar, valid = self._subsets(mu, logvar, mask)
@@ -38,11 +38,13 @@ class MixtureOfProducts(FusionModel):
             valid.append(mask[list(subset)].prod(0))
         return torch.stack(q_mus), torch.stack(q_logvars), torch.stack(valid)
 
-    def loss(self, x: Batch, mask: torch.Tensor) -> torch.Tensor:
-        mu, logvar = self.experts(x)
+    def loss(
+        self, x: Batch, mask: torch.Tensor, key: Key = None, encoded: Encoded = None
+    ) -> torch.Tensor:
+        mu, logvar = self.experts(x, encoded)
         q_mu, q_logvar, valid = self._subsets(mu, logvar, mask)
         kl = torch.stack([self.kl(a, b) for a, b in zip(q_mu, q_logvar, strict=True)])
         kl = (kl * valid).sum(0) / valid.sum(0).clamp_min(1)
         pick, rows = pick_present(valid), torch.arange(mu.shape[1])
-        z = draw(q_mu[pick, rows], q_logvar[pick, rows])
+        z = self.with_key(draw(q_mu[pick, rows], q_logvar[pick, rows]), key)
         return self.reconstruction(z, x, mask) + kl
