@@ -311,7 +311,8 @@ class FDSConfig(BaseModel):
     # a schedule for it: the step moves linearly from `public_step_start` to `public_step` over
     # the first `public_step_warmup_epochs` (both or neither; None/0: the step from the start).
     # A coarser start (on shapes 4 × the step) makes the decoder draw from the key before the
-    # public block is fine enough to help; 0 (finer) lets it lean on the public block first
+    # public block is fine enough to help (keyed decodings up, but the size moved into the key);
+    # 0 (finer first) lets it lean on the public block first, which leaked more
     public_step_start: Float | None = Field(None, ge=0)
     public_step_warmup_epochs: Float = Field(0.0, ge=0)
     # tables: columns the public block may keep even where they reveal the sensitive attributes (a
