@@ -308,6 +308,13 @@ class FDSConfig(BaseModel):
     # so sub-step traces of the sensitive attribute in the pixels stay out of the shared code;
     # lowers the public leakage at a cost to the keyed decodings (docs/privacy-key.md)
     public_step: Float = Field(0.0, ge=0)
+    # a schedule for it: the step moves linearly from `public_step_start` to `public_step` over
+    # the first `public_step_warmup_epochs` (both or neither; None/0: the step from the start).
+    # A coarser start (on shapes 4 × the step) makes the decoder draw from the key before the
+    # public block is fine enough to help (keyed decodings up, but the size moved into the key);
+    # 0 (finer first) lets it lean on the public block first, which leaked more
+    public_step_start: Float | None = Field(None, ge=0)
+    public_step_warmup_epochs: Float = Field(0.0, ge=0)
     # tables: columns the public block may keep even where they reveal the sensitive attributes (a
     # utility target): the MMD then compares the groups within strata of these columns (a class,
     # or a batch quartile of a number), so the public block hides what they do not reveal

@@ -20,6 +20,7 @@ from fds.nn.conv import ConvEncoder
 from fds.nn.corruption import corrupt
 from fds.nn.likelihoods import Likelihood
 from fds.nn.posteriors import PosteriorSample
+from fds.nn.what_where import SplitEncoder
 from fds.objectives import (
     AttributeSpec,
     DataLayout,
@@ -154,6 +155,8 @@ class FactorizedAutoencoder(nn.Module):
         cfg = self.config
         if per_example:
             check_per_example(cfg)
+        if isinstance(self.encoder, SplitEncoder):
+            self.encoder.set_progress(epoch_progress)
         post = self.encode(corrupt(x, cfg.corruption, cfg.corruption_level or 0.0), sample=True)
         decoded = self.decode(post.z)
         terms = {"nll": self.likelihood.nll(decoded, x)}

@@ -102,6 +102,21 @@ def build_model(
             "key (architecture what_where or auto, private_dim > 0); this model has none: "
             "leave public_step at 0"
         )
+    scheduled = {
+        "public_step_start": config.public_step_start,
+        "public_step_warmup_epochs": config.public_step_warmup_epochs or None,
+    }
+    for name, value in scheduled.items():
+        if value is not None and not config.public_step:
+            raise ConfigError(
+                f"{name}={value} schedules the rounding of the public block, which is off "
+                f"(public_step 0): set public_step or leave {name} unset"
+            )
+    if (config.public_step_start is None) != (not config.public_step_warmup_epochs):
+        raise ConfigError(
+            "public_step_start and public_step_warmup_epochs go together (the step moves from "
+            "the one to public_step over the other): set both or neither"
+        )
     if decoder is None:
         decoder = _decoder(arch, config, image_chw, likelihood)
     layout = DataLayout(
@@ -140,6 +155,8 @@ def _encoder(
         config.public_dim,
         params_per_dim,
         public_step=config.public_step,
+        step_start=config.public_step_start,
+        step_warmup_epochs=config.public_step_warmup_epochs,
     )
 
 

@@ -7,8 +7,8 @@ With validation rows, the weights of the epoch with the lowest validation loss a
 and in the checkpoint) and restored when training ends, so a late spike of the loss is never what
 the user gets; `best_epoch` says which epoch they are. Not under DP-SGD: choosing among epochs by
 the loss on held-out rows is a use of the data its accountant does not cover, so the last epoch's
-weights are kept there. Epochs inside a loss warm-up (kl_warmup_epochs, censor_warmup_epochs) are
-not candidates: their losses weigh the terms differently.
+weights are kept there. Epochs inside a loss warm-up (kl_warmup_epochs, censor_warmup_epochs,
+public_step_warmup_epochs) are not candidates: their losses weigh the terms differently.
 """
 
 from __future__ import annotations
@@ -371,7 +371,9 @@ class Trainer:
         patience, val = self.config.early_stopping_patience, record.get("val_loss")
         # while a warm-up ramps a term's weight, losses of different epochs are not comparable
         warm = record["epoch"] >= max(
-            self.config.kl_warmup_epochs, self.config.censor_warmup_epochs
+            self.config.kl_warmup_epochs,
+            self.config.censor_warmup_epochs,
+            self.config.public_step_warmup_epochs,
         )
         keep = self.dp is None
         if val is not None and warm and (keep or patience):

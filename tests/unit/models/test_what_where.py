@@ -24,6 +24,7 @@ from fds.nn.what_where import (
     shift_indices,
     shift_matrices,
 )
+from tests.interrupting import fit_stopped_at
 
 SIZES = [(1, 16, 16), (3, 17, 23), (1, 16, 128), (3, 100, 60), (1, 128, 128)]
 
@@ -212,6 +213,89 @@ def test_a_public_step_shares_rounded_public_codes_and_keeps_the_key() -> None:
     key = model.transform(images, part="private")
     assert not np.allclose(key * 2, np.round(key * 2), atol=1e-3)
     assert model.config_.public_step == 0.5
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        (0.0, [0.0, 0.125, 0.25, 0.49875, 0.5, 0.5, 0.5]),  # finer first
+        (2.0, [2.0, 1.625, 1.25, 0.50375, 0.5, 0.5, 0.5]),  # coarser first
+    ],
+)
+def test_the_step_moves_from_its_start_to_public_step_and_is_full_outside_training(
+    start: float, expected: list[float]
+) -> None:
+    encoder = SplitEncoder(
+        torch.nn.Linear(4, 6),
+        torch.nn.Linear(4, 4),
+        3,
+        2,
+        public_step=0.5,
+        step_start=start,
+        step_warmup_epochs=4,
+    )
+    steps = []
+    for progress in (0.0, 1.0, 2.0, 3.99, 4.0, 10.0, None):
+        encoder.set_progress(progress)
+        steps.append(encoder.step)
+    assert steps == pytest.approx(expected)
+    x = torch.randn(5, 4)
+    encoder.set_progress(0.0)
+    means = encoder(x)[:, :3]
+    if start:
+        torch.testing.assert_close(means, torch.round(encoder.public(x)[:, :3] / start) * start)
+    else:  # step 0: the means as encoded
+        torch.testing.assert_close(means, encoder.public(x)[:, :3])
+
+
+def test_a_public_step_warm_up_resumes_bit_for_bit_and_shares_the_full_step(tmp_path) -> None:
+    """A run cut inside the step's warm-up reaches the uninterrupted run's weights; after it the
+    shared codes are multiples of the full step."""
+    images, labels = _bars(96)
+    params = {
+        "preset": "fds",
+        "latent_dim": 5,
+        "private_dim": 2,
+        "hidden_dims": [16],
+        "epochs": 3,
+        "batch_size": 16,
+        "seed": 4,
+        "public_step": 0.5,
+        "public_step_start": 2.0,
+        "public_step_warmup_epochs": 2,
+        "verbose": False,
+    }
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "cut").mkdir()
+    reference = FDS(**params).fit(images, sensitive=labels, run_dir=tmp_path / "ref")
+    # mid second epoch (5 steps per epoch), inside the warm-up
+    fit_stopped_at(8, lambda: FDS(**params).fit(images, sensitive=labels, run_dir=tmp_path / "cut"))
+    resumed = FDS(**params).fit(images, sensitive=labels, run_dir=tmp_path / "cut", resume=True)
+    for a, b in zip(resumed.model_.parameters(), reference.model_.parameters(), strict=True):
+        assert torch.equal(a, b)
+    public = resumed.transform(images, part="public")
+    np.testing.assert_allclose(public * 2, np.round(public * 2), atol=1e-5)
+    unscheduled = params | {"public_step_start": None, "public_step_warmup_epochs": 0}
+    plain = FDS(**unscheduled).fit(images, sensitive=labels)
+    assert not torch.equal(
+        plain.model_.encoder.public[0].weight, reference.model_.encoder.public[0].weight
+    )  # the schedule changed the training
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"public_step_start": 2.0, "public_step_warmup_epochs": 2}, "public_step_start"),
+        ({"public_step": 0.5, "public_step_warmup_epochs": 2}, "public_step_start"),
+        ({"public_step": 0.5, "public_step_start": 2.0}, "public_step_warmup_epochs"),
+    ],
+)
+def test_a_step_schedule_without_a_step_or_half_given_is_refused_naming_it(params, named) -> None:
+    images, labels = _bars(32)
+    base = {"preset": "fds", "latent_dim": 5, "private_dim": 2, "hidden_dims": [16], "epochs": 1}
+    model = FDS(**base, **params, verbose=False)
+    with pytest.raises(ConfigError, match=named):
+        model.fit(images, sensitive=labels)
 
 
 @pytest.mark.parametrize(
