@@ -32,13 +32,15 @@ Configurations (all share the model spec above; `--variants` picks a subset):
                   conv nets: docs/peers.md#architecture-auto)
   auto_cosine_lr3e-3  the same from lr 3e-3
   auto_lr2e-3     auto with a constant lr 2e-3
+  auto_ema0.99, auto_ema0.999  auto ending with the moving average of its weights at that decay
+                  (ema_decay; docs/peers.md#weight-averaging)
 
 Nothing here is tuned to Fashion-MNIST: the variants are the generic options of FDSConfig at
 textbook values. Runs are interleaved (for each repeat, every variant in turn) with seed = repeat
 index; the table shows medians over repeats. When Fashion-MNIST is not installed the benchmark
 says so and is skipped (its JSON line has "skipped": true).
 
-    .venv/bin/python benchmarks/fashion_quality.py [--repeats 1] [--variants bare,fds_defaults] [--quick]
+    .venv/bin/python benchmarks/fashion_quality.py [--repeats 1 | --seeds 1,2] [--variants bare,fds_defaults] [--quick]
 """
 
 from __future__ import annotations
@@ -73,7 +75,15 @@ GOAL_MSE, GOAL_PROBE = 0.0155, 0.78
 # issue 19's goals for the networks `architecture: auto` picks (conv) on these 28×28 images
 CONV_GOALS = {
     name: (0.0125, 0.80)
-    for name in ("conv", "auto", "auto_cosine_lr2e-3", "auto_cosine_lr3e-3", "auto_lr2e-3")
+    for name in (
+        "conv",
+        "auto",
+        "auto_cosine_lr2e-3",
+        "auto_cosine_lr3e-3",
+        "auto_lr2e-3",
+        "auto_ema0.99",
+        "auto_ema0.999",
+    )
 }
 ISSUE_BARE = {"mse": 0.0159, "probe": 0.755}
 
@@ -108,6 +118,8 @@ def variants(epochs: int) -> dict[str, dict[str, Any] | None]:
         "auto_cosine_lr2e-3": {"architecture": "auto", "lr_schedule": "cosine", "lr": 2e-3},
         "auto_cosine_lr3e-3": {"architecture": "auto", "lr_schedule": "cosine", "lr": 3e-3},
         "auto_lr2e-3": {"architecture": "auto", "lr": 2e-3},
+        "auto_ema0.99": {"architecture": "auto", "ema_decay": 0.99},
+        "auto_ema0.999": {"architecture": "auto", "ema_decay": 0.999},
     }
 
 
@@ -162,6 +174,9 @@ def run_fds(data: dict[str, Any], epochs: int, seed: int, options: dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=1, help="seeds per variant (medians)")
+    parser.add_argument(
+        "--seeds", help="comma-separated seeds instead of 0..K-1 (one seed per job: --seeds 2)"
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument(
         "--variants",
@@ -188,16 +203,18 @@ def main() -> None:
     data = {"X_train": train[0], "y_train": train[1], "X_test": test[0], "y_test": test[1]}
 
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
-    for r in range(args.repeats):
+    seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else list(range(args.repeats))
+    args.repeats = len(seeds)
+    for r, seed in enumerate(seeds):
         for name in chosen:
             options = table[name]
             if options is None:
-                result = run_bare(data, args.epochs, seed=r)
+                result = run_bare(data, args.epochs, seed=seed)
             else:
-                result = run_fds(data, args.epochs, r, options)
+                result = run_fds(data, args.epochs, seed, options)
             results[name].append(result)
             print(
-                f"repeat {r + 1}/{args.repeats} {name:14s} mse {result['mse']:.5f}  "
+                f"repeat {r + 1}/{args.repeats} (seed {seed}) {name:14s} mse {result['mse']:.5f}  "
                 f"elbo {result['elbo']:8.2f}  probe {result['probe']:.4f}  "
                 f"train {result['train_s']:.0f} s ({result['train_cpu_s']:.0f} CPU s)",
                 file=sys.stderr,
@@ -214,7 +231,7 @@ def main() -> None:
     print(
         f"\nFashion-MNIST, {len(data['X_train'])} train / {len(data['X_test'])} test images, "
         f"{args.epochs} epochs, batch {BATCH}, threads {torch.get_num_threads()}; "
-        f"medians over {args.repeats} repeat(s) (seeds 0..{args.repeats - 1})"
+        f"medians over {args.repeats} repeat(s) (seeds {', '.join(map(str, seeds))})"
     )
     print(
         f"goals: test MSE ≤ {GOAL_MSE}, probe ≥ {GOAL_PROBE} "
@@ -261,6 +278,7 @@ def main() -> None:
             "n_test": len(data["X_test"]),
             "epochs": args.epochs,
             "repeats": args.repeats,
+            "seeds": seeds,
             "goal_mse": GOAL_MSE,
             "goal_probe": GOAL_PROBE,
             "conv_goals": CONV_GOALS,

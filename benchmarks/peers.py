@@ -21,6 +21,7 @@ sprites, 5 factors) and `balls` (RGB, two balls, 5 factors). pythae 0.1.2 lives 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -123,6 +124,7 @@ def run_task(task: tuple[str, int, argparse.Namespace]) -> list[dict[str, Any]]:
     fds_options["tc_estimator"] = args.tc_estimator
     if args.fds_schedule:
         fds_options["lr_schedule"] = args.fds_schedule
+    fds_options |= args.fds_params
     peer_schedule = schedule if args.same_schedule else PYTHAE_DEFAULTS
     sides = [(side, schedule if side == "fds" else peer_schedule) for side in args.libraries]
     rows = []
@@ -160,6 +162,12 @@ def main() -> None:
         choices=("constant", "cosine", "step"),
         default=None,
         help="FDS's lr_schedule (default: FDS's own, constant)",
+    )
+    parser.add_argument(
+        "--fds-params",
+        type=json.loads,
+        default={},
+        help="JSON of more FDS parameters for the FDS side, e.g. '{\"ema_decay\": 0.99}'",
     )
     parser.add_argument(
         "--tc-estimator",
@@ -225,6 +233,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             "libraries": args.libraries,
             "tc_estimator": args.tc_estimator,
             "fds_schedule": args.fds_schedule,
+            "fds_params": args.fds_params,
             "same_schedule": args.same_schedule,
             "peer_init": args.peer_init,
             "pythae_schedule": None if args.same_schedule else PYTHAE_DEFAULTS,

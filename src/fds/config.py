@@ -340,6 +340,10 @@ class FDSConfig(BaseModel):
     lr: Float | None = Field(None, gt=0)  # None: by data (TRAINING_DEFAULTS)
     weight_decay: Float = Field(0.0, ge=0)
     lr_schedule: Literal["constant", "cosine", "step"] = "constant"
+    # the model ends with an exponential moving average of its weights, updated after every step
+    # with this decay (0: off, the last step's weights); validation and best-epoch selection use
+    # it too (fds.training.ema)
+    ema_decay: Float = Field(0.0, ge=0, lt=1)
     batch_size: Size | None = None  # None: by data (TRAINING_DEFAULTS)
     epochs: Size = 20
     max_steps: Size | None = None

@@ -225,4 +225,12 @@ def model_config(params: dict[str, Any]) -> FDSConfig:
     summaries, where quantiles and the bounded transform's median scale do not."""
     model_params = split_run_params(params)[0]
     model_params.setdefault("continuous_transform", "standard")
-    return make_config(**model_params).resolved()
+    config = make_config(**model_params).resolved()
+    if config.ema_decay:
+        # each site returns the weights it trained, and the server averages those; a moving
+        # average at a site would be what it returns, never what it goes on training
+        raise ConfigError(
+            f"ema_decay={config.ema_decay} is not supported in federated training: the sites "
+            "send the weights they trained and the server averages them; leave ema_decay at 0"
+        )
+    return config

@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 from fds.errors import ModelFormatError
 from fds.rundir import atomic_write
+from fds.training.ema import WeightAverage
 
 
 def _flatten_optimizer(prefix: str, state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list]:
@@ -43,10 +44,13 @@ def save_checkpoint(
     loop_state: dict[str, Any],
     generators: dict[str, torch.Generator] | None = None,
     best: dict[str, torch.Tensor] | None = None,
+    ema: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """`best`: the best validation epoch's state_dict, stored beside the current one."""
+    """`best`: the best validation epoch's state_dict, stored beside the current one; `ema`:
+    the weights' moving average under its own names (WeightAverage.state)."""
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     tensors |= {f"best.{k}": v.contiguous() for k, v in (best or {}).items()}
+    tensors |= {k: v.detach().clone().contiguous() for k, v in (ema or {}).items()}
     groups = {}
     for name, opt in optimizers.items():
         flat, groups[name] = _flatten_optimizer(f"optim.{name}", opt.state_dict())
@@ -67,8 +71,10 @@ def load_checkpoint(
     model: torch.nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
     generators: dict[str, torch.Generator] | None = None,
+    ema: WeightAverage | None = None,
 ) -> dict[str, Any]:
-    """Restore model, optimizers, torch's RNG and `generators` in place; return the loop state,
+    """Restore model, optimizers, torch's RNG, `generators` and the weights' moving average
+    `ema` in place; return the loop state,
     with the best epoch's weights under "best_state" when the checkpoint holds them.
 
     A corrupt, truncated or foreign file (a pickle, another model's checkpoint) is refused with
@@ -94,6 +100,8 @@ def load_checkpoint(
         torch.set_rng_state(tensors["rng.torch"])
         for name, generator in (generators or {}).items():
             generator.set_state(tensors[f"rng.{name}"])
+        if ema is not None:
+            ema.load(tensors)
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         if best:
             loop["best_state"] = _checked_best(best, model)

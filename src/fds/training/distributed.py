@@ -124,7 +124,12 @@ class Single:
     def after_step(self, model: nn.Module, step: int) -> None:
         return None
 
-    def settle(self, model: nn.Module, optimizers: Iterable[torch.optim.Optimizer]) -> None:
+    def settle(
+        self,
+        model: nn.Module,
+        optimizers: Iterable[torch.optim.Optimizer],
+        averages: list[torch.Tensor] | None = None,
+    ) -> None:
         return None
 
     def barrier(self) -> None:
@@ -218,9 +223,16 @@ class Distributed(Single):
         if self.sync_every > 1 and local > 0 and local % self.sync_every == 0:
             self._average(_model_tensors(model))
 
-    def settle(self, model: nn.Module, optimizers: Iterable[torch.optim.Optimizer]) -> None:
+    def settle(
+        self,
+        model: nn.Module,
+        optimizers: Iterable[torch.optim.Optimizer],
+        averages: list[torch.Tensor] | None = None,
+    ) -> None:
         """Local SGD: make every rank hold the same model and optimizer state (the averages),
-        before anything is validated, checkpointed or saved. DDP's ranks are equal already."""
+        before anything is validated, checkpointed or saved. DDP's ranks are equal already.
+        `averages`: more tensors to average alike (the weights' moving average, ema_decay: the
+        mean of the ranks' averages is the average of their mean weights, an EMA being linear)."""
         if self.sync_every > 1:
             moments = [
                 value
@@ -229,7 +241,7 @@ class Distributed(Single):
                 for value in state.values()
                 if isinstance(value, torch.Tensor) and value.is_floating_point()
             ]
-            self._average(_model_tensors(model) + moments)
+            self._average(_model_tensors(model) + moments + list(averages or []))
 
     def _average(self, tensors: list[torch.Tensor]) -> None:
         """Replace each tensor by its mean over the ranks, in place, with one all-reduce."""

@@ -24,6 +24,7 @@ from fds.errors import ConfigError, TrainingDivergedError
 from fds.models.fusion import FusionModel
 from fds.rundir import LAST_CHECKPOINT_FILE, METRICS_FILE
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
+from fds.training.ema import WeightAverage
 from fds.training.progress import TrainingProgress
 
 __all__ = ["train_fusion"]
@@ -45,7 +46,8 @@ def train_fusion(
 
     `run_dir`: where the log and the checkpoint go; `resume` continues from its checkpoint
     (a run without one starts from the beginning). An unset batch size and learning rate are
-    the non-table defaults (fds.config.TRAINING_DEFAULTS)."""
+    the non-table defaults (fds.config.TRAINING_DEFAULTS). With `ema_decay` the model ends
+    with the moving average of its weights (fds.training.ema), kept in the checkpoint too."""
     config = with_training_defaults(config, "other")
     if resume and run_dir is None:
         raise ConfigError("resume needs the run directory (run_dir) that holds the checkpoint")
@@ -57,9 +59,10 @@ def train_fusion(
     n = mask.shape[1]
     steps = -(-n // config.batch_size)
     history: list[dict[str, Any]] = []
+    ema = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     checkpoint = None if run_dir is None else Path(run_dir) / LAST_CHECKPOINT_FILE
     if checkpoint is not None and resume and checkpoint.is_file():
-        history = load_checkpoint(checkpoint, model, {"adam": optimizer})["history"]
+        history = load_checkpoint(checkpoint, model, {"adam": optimizer}, ema=ema)["history"]
     if run_dir is not None:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         _write_log(Path(run_dir) / METRICS_FILE, history)
@@ -69,7 +72,7 @@ def train_fusion(
             progress.start_epoch(epoch, steps, 0)
             total = 0.0
             order = np.random.default_rng([config.seed, epoch]).permutation(n)
-            for index in np.array_split(order, steps):
+            for b, index in enumerate(np.array_split(order, steps)):
                 batch = {kind: t[index] for kind, t in tensors.items()}
                 loss = model.objective(batch, present[:, index], None if s is None else s[index])
                 if not torch.isfinite(loss):
@@ -83,13 +86,17 @@ def train_fusion(
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                if ema is not None:
+                    ema.update(epoch * steps + b)
                 value = loss.item()
                 total += value * len(index)
                 progress.advance({"loss": value})
             history.append({"epoch": epoch + 1, "train_loss": total / n})
             if checkpoint is not None:
-                _save(checkpoint, model, optimizer, history, steps)
+                _save(checkpoint, model, optimizer, history, steps, ema)
             progress.end_epoch(history[-1])
+    if ema is not None:
+        ema.copy_to_model()
     return history
 
 
@@ -99,13 +106,16 @@ def _save(
     optimizer: torch.optim.Optimizer,
     history: list[dict[str, Any]],
     steps: int,
+    ema: WeightAverage | None,
 ) -> None:
     """The checkpoint (loop fields as the Trainer writes them), then the epoch's log line."""
     epoch = len(history)
     loop = {"epoch": epoch, "batch": 0, "step": epoch * steps, "bad_epochs": 0, "sums": {}}
     loop |= {"best_val": None, "best_epoch": None, "history": history}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, model, {"adam": optimizer}, loop)
+    save_checkpoint(
+        path, model, {"adam": optimizer}, loop, ema=None if ema is None else ema.state()
+    )
     _write_log(path.parent.parent / METRICS_FILE, history)
 
 

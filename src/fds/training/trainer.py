@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -37,6 +37,7 @@ from fds.runtime.threads import MAX_THREADS, choose_threads, threads_in_use
 from fds.training import distributed
 from fds.training.checkpoint import load_checkpoint, save_checkpoint
 from fds.training.dp import DPSGD
+from fds.training.ema import WeightAverage
 from fds.training.optimizers import make_adam
 from fds.training.progress import TrainingProgress
 from fds.training.schedule import lr_at
@@ -140,6 +141,8 @@ class Trainer:
             self.optimizers["model"] = self.dp.optimizer
         # under torchrun: DDP averages the gradients (DP-SGD: Opacus' DistributedDPOptimizer)
         self._loss_terms = self.world.loss_terms(model) if self.dp is None else model.loss_terms
+        # the weights' moving average (config.ema_decay): what is validated, kept and returned
+        self.ema = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
 
     # ------------------------------------------------------------------ public
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
@@ -154,7 +157,11 @@ class Trainer:
             raise ConfigError("resume needs the run directory (run_dir) that holds the checkpoint")
         if resume and self._path(LAST_CHECKPOINT_FILE).is_file():
             loop = load_checkpoint(
-                self._path(LAST_CHECKPOINT_FILE), self.model, self.optimizers, self._generators()
+                self._path(LAST_CHECKPOINT_FILE),
+                self.model,
+                self.optimizers,
+                self._generators(),
+                ema=self.ema,
             )
             if self.dp is not None:
                 self.dp.restore(loop.pop("dp"), reseed=False)
@@ -182,6 +189,8 @@ class Trainer:
         if self.dp is not None:
             self.privacy = self.dp.record(loop["step"])
             self.dp.close()
+        if self.ema is not None:  # the model ends with its averaged weights
+            self.ema.copy_to_model()
         self._restore_best(loop)
         self.model.to("cpu")  # the fitted model is used (encode, sample, save) on the CPU
         return self.history
@@ -254,7 +263,7 @@ class Trainer:
             loop["batch"], loop["step"] = b + 1, loop["step"] + 1
             progress.advance(terms)
             if self._stop_requested:
-                self.world.settle(self.model, self.optimizers.values())  # one model to save
+                self._settle()  # one model to save
                 self._checkpoint(loop)
                 raise TrainingInterrupted(self.on_disk("a checkpoint"))
         batches.close()  # a streamed source stops reading ahead
@@ -334,11 +343,12 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 terms[name].backward()
                 opt.step()
+        if self.ema is not None:
+            self.ema.update(step)
         return values
 
     def _end_epoch(self, loop: dict[str, Any], seconds: float) -> dict[str, Any]:
-        # local SGD: the ranks' models become one before it is validated, kept or saved
-        self.world.settle(self.model, self.optimizers.values())
+        self._settle()
         n = max(1, loop["batch"])
         record: dict[str, Any] = {"epoch": loop["epoch"] + 1, "step": loop["step"]}
         record["lr"] = lr_at(
@@ -346,9 +356,11 @@ class Trainer:
         )
         record |= {f"train_{k}": v / n for k, v in self.world.mean(loop["sums"]).items()}
         if self.val is not None and len(self.val):
-            record |= self.validate(self.val)
+            with self._averaged():
+                record |= self.validate(self.val)
         elif self.dp is None:  # no validation rows: judge the new weights on one training batch
-            check = self.validate(self._first_batch())["val_loss"]
+            with self._averaged():
+                check = self.validate(self._first_batch())["val_loss"]
             if not math.isfinite(check):
                 self._diverged(
                     f"the loss of one training batch became {check} at epoch "
@@ -381,11 +393,23 @@ class Trainer:
                 loop["best_val"], loop["bad_epochs"] = val, 0
                 if keep:
                     loop["best_epoch"] = record["epoch"]
-                    self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    with self._averaged():
+                        state = self.model.state_dict()
+                        self._best = {k: v.detach().clone() for k, v in state.items()}
             else:
                 loop["bad_epochs"] += 1
         self._checkpoint(loop)
         return bool(patience) and loop["bad_epochs"] >= patience
+
+    def _settle(self) -> None:
+        """Local SGD: the ranks' models (and weight averages) become one before anything is
+        validated, kept or saved."""
+        averages = self.ema.average if self.ema is not None else []
+        self.world.settle(self.model, self.optimizers.values(), averages)
+
+    def _averaged(self) -> AbstractContextManager[None]:
+        """The model holds its averaged weights inside the block (its own without ema_decay)."""
+        return self.ema.applied() if self.ema is not None else nullcontext()
 
     @torch.no_grad()
     def validate(self, rows: Rows) -> dict[str, float]:
@@ -439,6 +463,7 @@ class Trainer:
                 loop | {"history": self.history} | extra,
                 self._generators(),
                 best=self._best,
+                ema=self.ema.state() if self.ema is not None else None,
             )
         self.world.barrier()
         if self.run_dir is not None:

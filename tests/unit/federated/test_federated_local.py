@@ -253,6 +253,17 @@ def test_a_private_block_is_refused_in_federated_runs(tmp_path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_weight_averaging_is_refused_in_federated_runs_naming_the_field(tmp_path) -> None:
+    config = tmp_path / "fed.yaml"
+    config.write_text(yaml.safe_dump({"data": "digits", "ema_decay": 0.99, "federated": {}}))
+    result = runner.invoke(
+        app, ["federated", "simulate", "--config", str(config), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 2
+    assert "ema_decay" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_partition_and_app_refuse_bad_input_and_never_overwrite(tmp_path) -> None:
     config = tmp_path / "fed.yaml"
     config.write_text(yaml.safe_dump({"data": "digits", "federated": {"sites": 2}}))

@@ -88,12 +88,18 @@ def test_training_lowers_the_loss_and_repeats_with_the_seed(shapes) -> None:
     assert losses[-1] < 0.8 * losses[0], losses
 
 
-def test_a_resumed_run_reaches_the_weights_of_an_uninterrupted_one(shapes, tmp_path) -> None:
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9], ids=["last", "averaged"])
+def test_a_resumed_run_reaches_the_weights_of_an_uninterrupted_one(
+    shapes, tmp_path, ema_decay
+) -> None:
+    """Also with the weights' moving average, which the checkpoint carries."""
     codec, encoded, present = shapes
     mask = hide_at_random(present, 0.5, 0)
 
     def run(epochs: int, run_dir, resume: bool = False):
-        config = make_config(fusion="mmvae_plus", epochs=epochs, lr=1e-2, **TINY).resolved()
+        config = make_config(
+            fusion="mmvae_plus", epochs=epochs, lr=1e-2, ema_decay=ema_decay, **TINY
+        ).resolved()
         torch.manual_seed(0)
         model = build_fusion(codec, config)
         history = train_fusion(model, encoded, mask, config, run_dir=run_dir, resume=resume)

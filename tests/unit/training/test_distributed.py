@@ -95,6 +95,11 @@ def _worker(rank: int, port: int, out: Path, params: dict[str, Any], job: str) -
             _fit(params | {"epochs": 1}, run_dir=out / "run")
             _save(_fit(params, run_dir=out / "run", resume=True), out / f"resumed{rank}")
             return
+        if job == "local-sgd-resume":  # every rank writes what it holds, uninterrupted and resumed
+            _save(_fit(params), out / f"full{rank}")
+            _fit(params | {"epochs": 1}, run_dir=out / "run")
+            _save(_fit(params, run_dir=out / "run", resume=True), out / f"resumed{rank}")
+            return
         model = _fit(params)
         if rank == 0:
             _save(model, out)
@@ -184,6 +189,23 @@ def test_local_sgd_ranks_end_every_epoch_with_one_model_and_resume_exactly(tmp_p
         np.testing.assert_allclose(
             warm[name], value.numpy(), rtol=0, atol=WEIGHTS_ATOL, err_msg=name
         )
+
+
+@pytest.mark.slow
+def test_local_sgd_ranks_hold_one_weight_average_and_resume_it_exactly(tmp_path: Path) -> None:
+    """ema_decay under local SGD: between averages each rank's moving average follows its own
+    weights; the ranks still end with the same averaged model (settle averages the averages
+    too), and a resumed run ends with the uninterrupted one's."""
+    params = PARAMS | {"batch_size": 8, "epochs": 3, "distributed": LOCAL_SGD, "ema_decay": 0.9}
+    (tmp_path / "run").mkdir()
+    _two_ranks(tmp_path, params, job="local-sgd-resume")
+    full = _weights(tmp_path / "full0")
+    for name, value in _weights(tmp_path / "full1").items():
+        np.testing.assert_array_equal(value, full[name], err_msg=name)
+    for rank in (0, 1):
+        resumed = _weights(tmp_path / f"resumed{rank}")
+        for name, value in resumed.items():
+            np.testing.assert_allclose(value, full[name], rtol=0, atol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize(
