@@ -70,14 +70,14 @@ def pooled_from_warm(
     """Baseline (b): pooled training of the private rows for `epochs`, starting from `warm`'s
     weights, checked and loaded by the same code as the federation's warm start."""
     from fds.estimator import FDS
-    from fds.federated.warm import apply, check_codec, load_init_model
+    from fds.federated.warm import check_codec, load_init_model, load_into
 
     class WarmFDS(FDS):
         def _build(self, config: Any, codec: Any) -> torch.nn.Module:
             model = super()._build(config, codec)
             init = load_init_model(warm, config)
             check_codec(init, codec)
-            apply(init, model)
+            load_into(init, model)
             return model
 
     started = time.perf_counter()

@@ -97,7 +97,7 @@ def check_codec(init: InitModel, codec: Codec) -> None:
     )
 
 
-def apply(init: InitModel, model: torch.nn.Module) -> None:
+def load_into(init: InitModel, model: torch.nn.Module) -> None:
     """Load the init model's weights into the freshly built global `model` (same keys, shapes)."""
     expected = model.state_dict()
     missing = sorted(expected.keys() - init.state.keys())
