@@ -22,13 +22,20 @@ row is visited R times in both.
    round (all sampled sites, both ways) and the peak resident memory of this process and its
    children (the Ray workers), sampled every 0.2 s.
 
+4. Warm start (`--warm-share S --warm-epochs E`, Fashion-MNIST): a seeded random share S of the
+   training rows is public; a central model trains on it for E epochs (batch 128); the sites
+   split the other rows and the federation starts from that model (`federated.init_model`). Gaps
+   are given against two pooled baselines of R epochs: (a) from scratch on all the training rows
+   (the usual centralized run: what pooling everything gets) and (b) on the other rows from the
+   same warm model (like for like); see benchmarks/_warm.py.
+
 With `--deployment`, an iid FedAvg run of `--deployment-rounds` rounds on a loopback Deployment
 Engine (SuperLink + one SuperNode per site on 127.0.0.1) gives the deployment's seconds per round.
 
     OMP_NUM_THREADS=1 FLWR_TELEMETRY_ENABLED=0 .venv/bin/python benchmarks/federated.py \
         [--sites 10] [--rounds 10] [--data auto|digits|fashion-mnist] [--setups fedavg,recommended] \
         [--partitions iid,dirichlet:0.5,dirichlet:0.1] [--compression float16,topk:0.1] \
-        [--seeds 0,1,2] [--scale-sites 100] [--deployment]
+        [--seeds 0,1,2] [--scale-sites 100] [--deployment] [--warm-share 0.1 --warm-epochs 3]
 """
 
 from __future__ import annotations
@@ -44,8 +51,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from _common import MODEL_SPEC, emit_json, environment, median, print_table
+from _warm import pooled_from_warm, split_public, train_warm, write_private
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
@@ -255,6 +264,21 @@ def _parse() -> argparse.Namespace:
         "separated (from an earlier run with the same --data and --rounds: single-threaded "
         "training is deterministic), so that parts of the table can run as separate jobs",
     )
+    parser.add_argument(
+        "--warm-share",
+        type=float,
+        default=0.0,
+        help="share of the training rows set aside as public for a warm start (0: none)",
+    )
+    parser.add_argument(
+        "--warm-epochs", type=int, default=3, help="epochs of the warm model on the public rows"
+    )
+    parser.add_argument(
+        "--warm-centralized-elbo",
+        default=None,
+        help="baseline (b) of the warm start, one per seed, comma-separated: reuse these held-out "
+        "ELBOs (same --warm-share, --warm-epochs, --rounds) or 'skip' to leave it out",
+    )
     args = parser.parse_args()
     args.setups = [s for s in args.setups.split(",") if s]
     if unknown := [s for s in args.setups if s not in SETUPS]:
@@ -268,6 +292,16 @@ def _parse() -> argparse.Namespace:
         args.centralized_elbo = [float(x) for x in args.centralized_elbo.split(",")]
         if len(args.centralized_elbo) != len(args.seeds):
             parser.error("--centralized-elbo: give one value per seed of --seeds")
+    if not 0 <= args.warm_share < 1:
+        parser.error("--warm-share must be in [0, 1)")
+    warm_elbo = args.warm_centralized_elbo
+    if warm_elbo is not None:
+        skip = warm_elbo == "skip"
+        args.warm_centralized_elbo = [None if skip else float(x) for x in warm_elbo.split(",")]
+        if skip:
+            args.warm_centralized_elbo *= len(args.seeds)
+        if len(args.warm_centralized_elbo) != len(args.seeds):
+            parser.error("--warm-centralized-elbo: give one value per seed of --seeds, or skip")
     return args
 
 
@@ -294,6 +328,11 @@ def main() -> None:
                 central = _centralized(params, args.rounds, X_test)
             else:
                 central = {"elbo": args.centralized_elbo[s], "seconds": None, "reused": True}
+            warm = _warm_start(args, s, data, params, Path(tmp) / f"warm-{seed}", X_test)
+            if warm is not None:
+                params = params | {"data_root": warm["data_root"]}
+                keep = ("warm_elbo", "warm_seconds", "public_rows", "pooled_from_warm")
+                central = central | {k: warm[k] for k in keep}
             centrals.append(central | {"seed": seed})
             print(f"seed {seed}: centralized held-out ELBO {central['elbo']:.2f}", flush=True)
             base = {
@@ -306,20 +345,31 @@ def main() -> None:
             for i, (label, part, setup, how) in enumerate(runs):
                 federated, model = SETUPS[setup]
                 federated = base | federated | part | {"compression": how}
+                if warm is not None:
+                    federated["init_model"] = warm["model"]
                 # the same data budget: 1/k of an epoch per round → k times the rounds
                 federated["rounds"] = round(args.rounds / federated["local_epochs"])
                 workdir = Path(tmp) / f"{seed}-{i}"
                 result = _federated(params | model, federated, workdir, X_test)
-                gap = 100 * (central["elbo"] - result["elbo"]) / abs(central["elbo"])
+                gap = _gap(central["elbo"], result["elbo"])
+                like = (central.get("pooled_from_warm") or {}).get("elbo")
                 per_seed.append(
                     {"seed": seed, "partition": label, "setup": setup, "compression": how}
                     | {"gap_percent": gap}
+                    | (
+                        {}
+                        if warm is None
+                        else {"gap_vs_pooled_from_warm_percent": _gap(like, result["elbo"])}
+                    )
                     | result
                 )
                 bad = result["incomplete_rounds"]
                 warning = f" (NOT VALID: {bad} round(s) with failed sites)" if bad else ""
+                against_b = per_seed[-1].get("gap_vs_pooled_from_warm_percent")
+                like_for_like = "" if against_b is None else f", (b) {against_b:.2f} %"
                 print(
-                    f"seed {seed}, {label}, {setup}, compression {how}: gap {gap:.2f} %{warning}",
+                    f"seed {seed}, {label}, {setup}, compression {how}: gap {gap:.2f} %"
+                    f"{like_for_like}{warning}",
                     flush=True,
                 )
         params = MODEL_SPEC | {"data": data, "seed": args.seeds[0], "batch_size": 128}
@@ -333,6 +383,53 @@ def main() -> None:
     _report(args, data, centrals, _medians(per_seed), per_seed, scale, deployment)
 
 
+def _gap(reference: float | None, elbo: float) -> float | None:
+    """How far `elbo` falls below `reference`, in % of |reference| (None: no reference)."""
+    return None if reference is None else 100 * (reference - elbo) / abs(reference)
+
+
+def _warm_start(
+    args: argparse.Namespace,
+    s: int,
+    data: str,
+    params: dict[str, Any],
+    workdir: Path,
+    X_test: Any,
+) -> dict[str, Any] | None:
+    """For `--warm-share`: the private rows' folder, the warm model and baseline (b)."""
+    if not args.warm_share:
+        return None
+    from fds.data.files import read_data
+
+    X = np.asarray(read_data(data).X)
+    public, private = split_public(len(X), args.warm_share, params["seed"])
+    model_params = {k: v for k, v in params.items() if k != "data"}
+    model, seconds = train_warm(model_params, X[public], args.warm_epochs, workdir / "model")
+    from fds.estimator import FDS
+
+    warm_elbo = FDS.load(model).score(X_test)
+    print(
+        f"seed {params['seed']}: warm model ({len(public)} public rows, {args.warm_epochs} "
+        f"epochs) held-out ELBO {warm_elbo:.2f}",
+        flush=True,
+    )
+    if args.warm_centralized_elbo is not None:
+        elbo = args.warm_centralized_elbo[s]
+        pooled = None if elbo is None else {"elbo": elbo, "seconds": None, "reused": True}
+    else:
+        pooled = pooled_from_warm(model_params, model, X[private], args.rounds, X_test)
+    if pooled is not None:
+        print(f"seed {params['seed']}: (b) pooled from warm {pooled['elbo']:.2f}", flush=True)
+    return {
+        "data_root": str(write_private(data, private, workdir / "private")),
+        "model": str(model),
+        "warm_elbo": warm_elbo,
+        "warm_seconds": seconds,
+        "public_rows": len(public),
+        "pooled_from_warm": pooled,
+    }
+
+
 def _medians(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (partition, setup, compression): the median over seeds of the ELBO, the gap
     and the seconds per round (bytes do not depend on the seed), with the seeds' gaps listed."""
@@ -344,12 +441,21 @@ def _medians(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {"partition": partition, "setup": setup, "compression": how}
             | {k: median([r[k] for r in runs]) for k in ("elbo", "gap_percent")}
+            | _median_vs_warm(runs)
             | {"seconds_per_round": median([r["seconds_per_round"] for r in runs])}
             | {"bytes_down": runs[0]["bytes_down"], "bytes_up": runs[0]["bytes_up"]}
             | {"gaps_per_seed": [r["gap_percent"] for r in runs]}
             | {"incomplete_rounds": sum(r["incomplete_rounds"] for r in runs)}
         )
     return rows
+
+
+def _median_vs_warm(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The gap to baseline (b), pooled from the warm model: median and per seed, if measured."""
+    gaps = [r.get("gap_vs_pooled_from_warm_percent") for r in runs]
+    if any(g is None for g in gaps):
+        return {}
+    return {"gap_vs_pooled_from_warm_percent": median(gaps), "gaps_vs_pooled_from_warm": gaps}
 
 
 def _gap_table(results: list[dict[str, Any]]) -> None:
@@ -359,8 +465,10 @@ def _gap_table(results: list[dict[str, Any]]) -> None:
             "setup",
             "compression",
             "held-out ELBO (median)",
-            "gap % (median)",
+            "gap % to (a) pooled from scratch (median)",
             "gaps % per seed",
+            "gap % to (b) pooled from warm (median)",
+            "gaps % per seed (b)",
             "bytes down/site/round",
             "bytes up/site/round",
             "s/round (simulation)",
@@ -374,6 +482,8 @@ def _gap_table(results: list[dict[str, Any]]) -> None:
                 r["elbo"],
                 r["gap_percent"],
                 " / ".join(f"{g:.2f}" for g in r["gaps_per_seed"]),
+                r.get("gap_vs_pooled_from_warm_percent"),
+                " / ".join(f"{g:.2f}" for g in r.get("gaps_vs_pooled_from_warm", [])),
                 r["bytes_down"],
                 r["bytes_up"],
                 r["seconds_per_round"],
@@ -398,6 +508,15 @@ def _report(
         f"data: {data}, {args.sites} sites, {args.rounds} epochs of data per site; centralized "
         f"{args.rounds} epochs at batch 128: held-out ELBO {elbos} nats"
     )
+    if args.warm_share:
+        for c in centrals:
+            pooled = c["pooled_from_warm"]
+            print(
+                f"warm start (seed {c['seed']}): {c['public_rows']} public rows ({args.warm_share:g}), "
+                f"{args.warm_epochs} epochs: held-out ELBO {c['warm_elbo']:.2f}; (b) pooled from it on "
+                f"the other rows, {args.rounds} epochs: "
+                + ("not measured" if pooled is None else f"{pooled['elbo']:.2f}")
+            )
     for name in args.setups:
         federated, model = SETUPS[name]
         print(f"setup {name}: federated {federated}, sites' model options {model}")
@@ -420,6 +539,9 @@ def _report(
             "rounds": args.rounds,
             "setups": {k: {"federated": SETUPS[k][0], "model": SETUPS[k][1]} for k in args.setups},
             "seeds": args.seeds,
+            "warm_start": (
+                {"share": args.warm_share, "epochs": args.warm_epochs} if args.warm_share else None
+            ),
             "centralized": centrals,
             "scenarios": results,
             "scenarios_per_seed": per_seed,

@@ -32,6 +32,15 @@ def federated_simulate_command(
             "kept at each site); overrides federated.compression in fed.yaml.",
         ),
     ] = None,
+    init_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-model",
+            help="Start the global model from this model or run directory (trained centrally, "
+            "e.g. on public data; same preset, network and data layout); overrides "
+            "federated.init_model in fed.yaml.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """N simulated sites on Flower's simulation engine (Ray); writes RUN/config.yaml,
@@ -42,6 +51,8 @@ def federated_simulate_command(
     Tracked: `fds federated simulate --config fed.yaml --out runs/fed --log tensorboard`
 
     Compressed updates: `fds federated simulate -c fed.yaml -o runs/fed --compression topk:0.01`
+
+    Warm start: `fds federated simulate -c fed.yaml -o runs/fed --init-model runs/public`
     """
     from fds.tracking import open_tracker
     from fds.workflows.federated import simulate
@@ -54,6 +65,7 @@ def federated_simulate_command(
         verbose=not as_json,
         tracker=tracker,
         compression=compression,
+        init_model=init_model,
     )
     summary["site_rows"] = ", ".join(f"{k}: {v}" for k, v in summary["site_rows"].items())
     if not as_json:

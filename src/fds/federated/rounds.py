@@ -35,6 +35,7 @@ from fds.federated.messages import (
 from fds.federated.schema import merge_codecs, usable_site_states
 from fds.federated.settings import FederatedSettings
 from fds.federated.strategies import make_strategy
+from fds.federated.warm import check_codec, load_init_model, load_into
 from fds.models import FactorizedAutoencoder, build_model
 
 log = logging.getLogger("fds.federated")
@@ -70,9 +71,14 @@ def run_rounds(
             "client-side DP-SGD (privacy) in a federated run needs images: a table's pooled "
             "column statistics are not differentially private; train on images or without privacy"
         )
+    init = None if settings.init_model is None else load_init_model(settings.init_model, config)
+    if init is not None:
+        check_codec(init, codec)
     torch.manual_seed(plan["seed"])
     chw = getattr(codec, "chw", None) if codec.input_kind == "images" else None
     model = build_model(config, codec.blocks, chw)
+    if init is not None:  # a warm start: round 1 sends the init model's weights
+        load_into(init, model)
     plan = plan | {"codec": codec.to_json()}
     if settings.secagg is not None:
         from fds.federated.secagg import secagg_rounds

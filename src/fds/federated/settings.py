@@ -71,6 +71,9 @@ class FederatedSettings(BaseModel):
     # each site keeps its Adam moments from round to round (in its Flower context, never sent)
     # instead of restarting Adam at every round
     keep_optimizer_state: bool = False
+    # a model directory (or run directory) trained centrally, e.g. on public data: the server's
+    # initial global model instead of a random one (fds.federated.warm checks it fits)
+    init_model: str | None = None
 
 
 def make_settings(**params: Any) -> FederatedSettings:

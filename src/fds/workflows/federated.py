@@ -20,8 +20,14 @@ from fds.data.files import write_output
 from fds.errors import ConfigError, DataError, FDSError
 from fds.federated.rounds import Outcome, run_rounds
 from fds.federated.run import RunWriter, make_plan
-from fds.federated.settings import FederatedSettings, load_federated_yaml, with_overrides
+from fds.federated.settings import (
+    FederatedSettings,
+    load_federated_yaml,
+    model_config,
+    with_overrides,
+)
 from fds.federated.site import split_sites
+from fds.federated.warm import load_init_model
 from fds.rundir import MODEL_DIR
 from fds.tracking import Tracker, run_files, tracked_run
 
@@ -37,14 +43,17 @@ def simulate(
     on_round: Callable[[dict[str, Any]], None] | None = None,
     tracker: Tracker | None = None,
     compression: str | None = None,
+    init_model: str | Path | None = None,
 ) -> dict[str, Any]:
     """`fds federated simulate`: N simulated sites on Flower's simulation engine (Ray).
 
-    `compression` (none | float16 | topk:FRACTION), when given, replaces fed.yaml's
-    `federated.compression`. `tracker` (`fds.tracking.open_tracker`) records the parameters, each round's metrics at its
+    `compression` (none | float16 | topk:FRACTION) and `init_model` (a model or run directory
+    the global model starts from), when given, replace fed.yaml's `federated.compression` and
+    `federated.init_model`. `tracker` (`fds.tracking.open_tracker`) records the parameters, each round's metrics at its
     round, the summary's figures and the run's files."""
     params, settings = load_federated_yaml(config_path)
-    settings = with_overrides(settings, compression=compression)
+    init = None if init_model is None else str(init_model)
+    settings = with_overrides(settings, compression=compression, init_model=init)
     resolved = params | {"federated": settings.model_dump(mode="json")}
     with tracked_run(tracker, Path(out).name, resolved):
         summary = simulate_params(
@@ -95,6 +104,8 @@ def simulate_params(
         raise ConfigError(
             f"federated.min_sites = {settings.min_sites} but there are {len(parts)} sites"
         )
+    if settings.init_model is not None:  # a mismatched network is refused before Ray starts
+        load_init_model(settings.init_model, model_config(params))
     writer = RunWriter(Path(out), params, settings, overwrite)
     started = time.perf_counter()
     try:

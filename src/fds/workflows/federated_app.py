@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from fds.errors import DataError
-from fds.federated.settings import load_federated_yaml
+from fds.federated.settings import load_federated_yaml, model_config
+from fds.federated.warm import load_init_model
 from fds.rundir import write_text
 
 PYPROJECT = """[build-system]
@@ -48,7 +49,10 @@ def write_app(
 ) -> dict[str, Any]:
     """Write APP/pyproject.toml (after checking fed.yaml) and return what to run next."""
     config, out, run = Path(config).resolve(), Path(out), Path(run).resolve()
-    load_federated_yaml(config)  # a bad fed.yaml fails here, not at the SuperLink
+    # a bad fed.yaml, or a warm start that does not fit, fails here, not at the SuperLink
+    params, settings = load_federated_yaml(config)
+    if settings.init_model is not None:
+        load_init_model(settings.init_model, model_config(params))
     target = out / "pyproject.toml"
     if target.exists() and not overwrite:
         raise DataError(f"{target} exists; pass --overwrite to replace it")
