@@ -36,6 +36,7 @@ from fds.data.sensitive import (
     SensitiveColumn,
     encode_sensitive,
     fit_sensitive,
+    key_requested,
     sensitive_frame,
     sensitive_from_json,
     sensitive_to_json,
@@ -1003,20 +1004,13 @@ def _fit_sensitive(
 ) -> tuple[FDSConfig, list[SensitiveColumn], np.ndarray | None]:
     """(config with the sensitive names, their encoders, the encoded values aligned with X's
     rows); nothing when the model has no private block. Missing pieces fail before training."""
-    names, split = tuple(config.sensitive), bool(config.private_dim)
-    if not split:
-        if names or values is not None:
-            raise ConfigError(
-                "sensitive attributes need a private block to carry them: set private_dim "
-                "(or preset='fds')"
-            )
+    how = (
+        "set sensitive=('column',) for a table, or pass fit(X, sensitive=values) "
+        "(CLI: --sensitive COLUMN|label|factor:NAME)"
+    )
+    if not key_requested(config, values is not None, how):
         return config, [], None
-    if not names and values is None:
-        raise ConfigError(
-            f"preset {config.preset!r} with private_dim={config.private_dim} needs sensitive "
-            "attributes: set sensitive=('column',) for a table, or pass "
-            "fit(X, sensitive=values) (CLI: --sensitive COLUMN|label|factor:NAME)"
-        )
+    names = tuple(config.sensitive)
     frame, names = sensitive_frame(X, names, values)
     columns = fit_sensitive(frame)
     return config.model_copy(update={"sensitive": names}), columns, encode_sensitive(columns, frame)

@@ -29,6 +29,7 @@ from fds.data.sensitive import (
     SensitiveColumn,
     encode_sensitive,
     fit_sensitive,
+    key_requested,
     sensitive_frame,
     sensitive_from_json,
     sensitive_to_json,
@@ -284,20 +285,13 @@ def _fit_key_values(
     """(config with the sensitive names, their encoders, the encoded values of every record)
     for a model with a key; (config, [], None) without one. Bad combinations fail here,
     before any training, as one typed error naming the culprit."""
-    names, split = tuple(config.sensitive), bool(config.private_dim)
-    if not split:
-        if names or values is not None:
-            raise ConfigError(
-                "sensitive attributes need a private block to carry them: use preset='fds' "
-                "(CLI: --preset fds) or set private_dim"
-            )
+    how = (
+        "a column of the table modality (sensitive=('column',)), or values given as "
+        "fit(X, sensitive=values) (CLI: --sensitive COLUMN|factor:NAME)"
+    )
+    if not key_requested(config, values is not None, how):
         return config, [], None
-    if not names and values is None:
-        raise ConfigError(
-            f"preset {config.preset!r} with private_dim={config.private_dim} needs sensitive "
-            "attributes: a column of the table modality (sensitive=('column',)), or values "
-            "given as fit(X, sensitive=values) (CLI: --sensitive COLUMN|factor:NAME)"
-        )
+    names = tuple(config.sensitive)
     if config.mmd_given:
         raise ConfigError("mmd_given is not offered for fusion models; train without it")
     if config.public_input != "without_sensitive":

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fds.errors import DataError
+from fds.config import FDSConfig
+from fds.errors import ConfigError, DataError
 
 # An integer attribute with at most this many distinct values is a class label (shape 0/1/2),
 # not a quantity.
@@ -87,6 +88,25 @@ def encode_sensitive(columns: list[SensitiveColumn], frame: pd.DataFrame) -> np.
         else:
             out[:, j] = (values.to_numpy(dtype=np.float64) - col.center) / col.scale
     return out
+
+
+def key_requested(config: FDSConfig, has_values: bool, how_to_give: str) -> bool:
+    """Whether the model gets a key (a private block carrying the sensitive attributes). Refuses,
+    before any training, the two halves of one: sensitive attributes without a private block,
+    and a private block without them (`how_to_give` says where they may come from)."""
+    if not config.private_dim:
+        if config.sensitive or has_values:
+            raise ConfigError(
+                "sensitive attributes need a private block to carry them: set private_dim "
+                "(or preset='fds'; CLI: --preset fds)"
+            )
+        return False
+    if not config.sensitive and not has_values:
+        raise ConfigError(
+            f"preset {config.preset!r} with private_dim={config.private_dim} needs sensitive "
+            f"attributes: {how_to_give}"
+        )
+    return True
 
 
 def sensitive_frame(
