@@ -158,6 +158,19 @@ def test_resume_with_another_world_size_is_refused(tmp_path: Path) -> None:
         assert "1 process(es)" in error and "not 2" in error
 
 
+def _ranks_agree_and_resume_exactly(tmp_path: Path) -> dict[str, np.ndarray]:
+    """The uninterrupted run's weights, after checking that both ranks saved the same ones and
+    that both ranks of the resumed run ended with them."""
+    full = _weights(tmp_path / "full0")
+    for name, value in _weights(tmp_path / "full1").items():
+        np.testing.assert_array_equal(value, full[name], err_msg=name)
+    for rank in (0, 1):
+        resumed = _weights(tmp_path / f"resumed{rank}")
+        for name, value in resumed.items():
+            np.testing.assert_allclose(value, full[name], rtol=0, atol=1e-6, err_msg=name)
+    return full
+
+
 @pytest.mark.slow
 def test_local_sgd_ranks_end_every_epoch_with_one_model_and_resume_exactly(tmp_path: Path) -> None:
     """Local SGD: both ranks hold the same weights at the end (the best validation epoch's,
@@ -167,13 +180,7 @@ def test_local_sgd_ranks_end_every_epoch_with_one_model_and_resume_exactly(tmp_p
     params = PARAMS | {"batch_size": 8, "epochs": 3, "distributed": LOCAL_SGD}
     (tmp_path / "run").mkdir()
     _two_ranks(tmp_path, params, job="local-sgd")
-    full = _weights(tmp_path / "full0")
-    for name, value in _weights(tmp_path / "full1").items():
-        np.testing.assert_array_equal(value, full[name], err_msg=name)
-    for rank in (0, 1):
-        resumed = _weights(tmp_path / f"resumed{rank}")
-        for name, value in resumed.items():
-            np.testing.assert_allclose(value, full[name], rtol=0, atol=1e-6, err_msg=name)
+    full = _ranks_agree_and_resume_exactly(tmp_path)
     history = json.loads((tmp_path / "full0" / "history.json").read_text())
     again = json.loads((tmp_path / "resumed0" / "history.json").read_text())
     assert [h["val_loss"] for h in again] == pytest.approx([h["val_loss"] for h in history])
@@ -199,13 +206,7 @@ def test_local_sgd_ranks_hold_one_weight_average_and_resume_it_exactly(tmp_path:
     params = PARAMS | {"batch_size": 8, "epochs": 3, "distributed": LOCAL_SGD, "ema_decay": 0.9}
     (tmp_path / "run").mkdir()
     _two_ranks(tmp_path, params, job="local-sgd-resume")
-    full = _weights(tmp_path / "full0")
-    for name, value in _weights(tmp_path / "full1").items():
-        np.testing.assert_array_equal(value, full[name], err_msg=name)
-    for rank in (0, 1):
-        resumed = _weights(tmp_path / f"resumed{rank}")
-        for name, value in resumed.items():
-            np.testing.assert_allclose(value, full[name], rtol=0, atol=1e-6, err_msg=name)
+    _ranks_agree_and_resume_exactly(tmp_path)
 
 
 @pytest.mark.parametrize(
