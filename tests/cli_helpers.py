@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -24,6 +26,16 @@ def one_line_error(result: Result, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
+
+
+def refuses_train_config(tmp_path: Path, yaml_text: str, *needles: str) -> None:
+    """`fds train --data census` with a config file holding `yaml_text` is refused: one line
+    naming each of `needles`, exit code 2, and no run directory left behind."""
+    config = tmp_path / "fds.yaml"
+    config.write_text(yaml_text)
+    out = tmp_path / "run"
+    one_line_error(fds("train", "--data", "census", "--config", config, "--out", out), *needles)
+    assert not out.exists()
 
 
 def train_run(data: object, config: object, out: object) -> object:

@@ -31,6 +31,7 @@ from fds.config import make_config
 from fds.data.stream import Rows
 from fds.errors import ConfigError
 from fds.training import distributed
+from tests.cli_helpers import refuses_train_config
 
 WEIGHTS_ATOL = 1e-4
 LOSS_RTOL = 1e-4
@@ -226,20 +227,7 @@ def test_bad_distributed_options_are_config_errors_naming_the_field(
 
 
 def test_the_cli_refuses_a_bad_sync_option_in_one_line(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from fds.cli import app
-
-    config = tmp_path / "fds.yaml"
-    config.write_text("distributed:\n  sync_every: 0\n")
-    out = tmp_path / "run"
-    result = CliRunner().invoke(
-        app, ["train", "--data", "census", "--config", str(config), "--out", str(out)]
-    )
-    assert result.exit_code == 2
-    assert "distributed.sync_every" in result.output and "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1
-    assert not out.exists()
+    refuses_train_config(tmp_path, "distributed:\n  sync_every: 0\n", "distributed.sync_every")
 
 
 def test_local_sgd_with_dp_sgd_is_refused() -> None:

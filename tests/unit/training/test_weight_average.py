@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from fds import FDS
 from fds.config import make_config
 from fds.errors import ConfigError, ModelFormatError
 from fds.training.ema import decay_at
 from fds.training.trainer import Trainer, TrainingInterrupted
+from tests.cli_helpers import refuses_train_config
 from tests.conftest import FAST
 
 
@@ -136,15 +136,4 @@ def test_a_decay_outside_0_to_1_is_a_config_error_naming_it(bad) -> None:
 
 
 def test_the_cli_refuses_a_bad_decay_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
-    from fds.cli import app
-
-    config = tmp_path / "fds.yaml"
-    config.write_text("ema_decay: 1.0\n")
-    out = tmp_path / "run"
-    result = CliRunner().invoke(
-        app, ["train", "--data", "census", "--config", str(config), "--out", str(out)]
-    )
-    assert result.exit_code == 2
-    assert "ema_decay" in result.output and "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1
-    assert not out.exists()
+    refuses_train_config(tmp_path, "ema_decay: 1.0\n", "ema_decay")
