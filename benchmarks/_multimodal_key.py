@@ -10,7 +10,8 @@ boosting and MLP attackers fitted on every training record's code, scored on the
 reads the attribute from the public block encoded from each single modality and from all of
 them, beside the majority. The single-modality keys on the same records: the `fds` preset on
 the table modality alone and on the images alone (the attribute given as values, or the table
-column). Utility: a logistic probe of `scale` from the same codes (test accuracy).
+column). Utility: a logistic probe of `scale` from the same codes (test accuracy). The
+necessary leakage beside them: the same attackers given only `scale` (one-hot).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def key_leakage(
         rows.append(row)
         shown = {k: round(v, 3) for k, v in row.items() if isinstance(v, float)}
         print(f"{row['model']} from {row['from']} ({row['block']}): {shown}", flush=True)
+
+    # the necessary leakage: what the utility target alone (one-hot) tells of the attribute
+    levels = np.unique(y[0])
+    target = tuple((part[:, None] == levels[None, :]).astype(np.float32) for part in y)
+    report(_row("necessary leakage", UTILITY, "target alone", target, s, y, 0.0))
 
     for fusion in models:
         for key in (True, False) if references else (True,):
