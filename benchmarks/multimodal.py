@@ -221,10 +221,10 @@ def main() -> None:
 def report_key(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     """The key's table and JSON line."""
     headers = ["model", "encoded from", "block", f"leakage of {args.sensitive}", "AUC",
-               "majority", f"probe {UTILITY}", "cpu s (training)"]  # fmt: skip
+               "majority", "lower bound", f"probe {UTILITY}", "cpu s (training)"]  # fmt: skip
     shown = [
         [r["model"], r["from"], r["block"], r["leakage"], r["auc"], r["majority"],
-         r[f"probe_{UTILITY}"], round(r["cpu_seconds"])]
+         "yes" if r["lower_bound"] else "no", r[f"probe_{UTILITY}"], round(r["cpu_seconds"])]
         for r in rows
     ]  # fmt: skip
     print()

@@ -117,3 +117,22 @@ def test_train_with_a_key_and_its_errors(tmp_path: Path) -> None:
                  "--private", "neutral", "--out", rows)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(rows).columns) == ["price", "group"]
+    # the key's leakage: the same figures from fds evaluate and fds attack, per source
+    evaluated = fds("evaluate", run, "--data", data, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    leakage = json.loads(evaluated.stdout)["leakage"]
+    sources = ["public_from.all", "public_from.text", "public_from.table"]
+    assert leakage["blocks"] == [*sources, "private"] and leakage["budget"] == "truthful"
+    attacked = fds("attack", run, "--data", data, "--kind", "attribute", "--json")
+    assert attacked.exit_code == 0, attacked.output
+    attribute = json.loads(attacked.stdout)["attribute"]
+    assert attribute["blocks"] == sources
+    for source in sources:
+        assert attribute["attributes"]["group"][source] == leakage["attributes"]["group"][source]
+    result = fds("attack", run, "--data", data, "--kind", "membership")
+    one_line_error(result, "--kind membership is not offered for fusion models")
+    plain = tmp_path / "plain"
+    assert fds("train", *common, "--out", plain).exit_code == 0
+    result = fds("evaluate", plain, "--data", data, "--utility-target", "price")
+    one_line_error(result, "--utility-target", "this fusion model has none")
+    assert not (plain / "evaluation.json").exists()

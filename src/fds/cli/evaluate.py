@@ -73,7 +73,8 @@ def evaluate(
     missing-rate error, category coverage, precision kept, DCR share over several reference
     subsets; docs/synthetic-quality.md); for a model with a private block, the
     leakage of each sensitive attribute from the public and private blocks (best attacker's
-    accuracy beside the majority, AUC, learning curve). With --json the whole report is printed.
+    accuracy beside the majority, AUC, learning curve; a fusion model's public block encoded from
+    all modalities and from each one alone). With --json the whole report is printed.
 
     Example: `fds evaluate --model runs/quickstart --data shapes`
 

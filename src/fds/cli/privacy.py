@@ -196,7 +196,9 @@ def attack(
     **attribute**: logistic regression, gradient boosting and an MLP ensemble fitted on every
     training row's shared latents (the public block of an `fds` model) and scored on the held-out
     rows: accuracy beside the majority, AUC, and a lower-bound flag when the learning curve still
-    rises; the same figures as `fds evaluate` (`--n-rows` does not apply to this kind).
+    rises; the same figures as `fds evaluate` (`--n-rows` does not apply to this kind). A fusion
+    model (attribute inference only) is attacked on its shared block encoded from all modalities
+    and from each one alone (`public_from.image`, …).
     **audit** (DP runs only): the run's DP training is repeated once with held-out rows as canaries,
     each included with probability ½ (Steinke, Nasr & Jagielski 2023); the lower bound on ε it proves
     is printed beside the accountant's ε.

@@ -42,7 +42,7 @@ from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import TRUTHFUL, Budget
 from fds.rundir import ATTACKS_FILE, plain_json, write_json
 from fds.workflows.evaluate import encoded_rows, load_run
-from fds.workflows.leakage import measure_leakage
+from fds.workflows.leakage import leakage_blocks, measure_leakage
 
 __all__ = [
     "KINDS",
@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 KINDS = ("membership", "synthetic", "inversion", "attribute", "audit")
+FUSION_KINDS = ("attribute",)  # what a fusion model can be attacked with so far
 _MIN_HELD_OUT = 20
 _BATCH = 512
 
@@ -142,31 +143,29 @@ def attack_run(
     attacker predicts (default: the model's own sensitive attributes); `utility_target` adds the
     shared latents' utility for it and the leakage it implies; `budget` sets how hard the
     attribute attackers try. Default `kinds`: all of them but the audit, attribute inference only
-    when there are sensitive attributes to attack."""
+    when there are sensitive attributes to attack (a fusion model: attribute inference only)."""
+    fusion = model.input_kind_ == "multimodal"
+    if kinds is None and fusion:
+        kinds = list(FUSION_KINDS)  # without sensitive attributes, _attribute asks for them
     if kinds is None:
         kinds = [k for k in KINDS if k != "audit"]
         kinds = [k for k in kinds if k != "attribute" or sensitive or model.sensitive_]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise ConfigError(f"unknown attack kind {unknown or kinds}: choose from {', '.join(KINDS)}")
+    other = [k for k in kinds if k not in FUSION_KINDS]
+    if fusion and other:
+        raise ConfigError(
+            f"--kind {other[0]} is not offered for fusion models yet: attack one with "
+            f"--kind {' --kind '.join(FUSION_KINDS)}"
+        )
     if n_rows < _MIN_HELD_OUT // 2:
         raise DataError(f"--n-rows must be at least {_MIN_HELD_OUT // 2}, got {n_rows}")
     if noise_std < 0:
         raise DataError(f"--noise must be non-negative, got {noise_std}")
     X, config = data.X, model.config_
-    train_idx, val_idx = split_indices(len(X), config.val_fraction, config.seed)
-    if len(val_idx) < _MIN_HELD_OUT:
-        raise DataError(
-            f"the run held out {len(val_idx)} rows (val_fraction {config.val_fraction}): attacks "
-            f"need at least {_MIN_HELD_OUT} held-out non-members; train with a validation split"
-        )
-    rng = np.random.default_rng(seed)
-    held = rng.permutation(val_idx)
-    n = min(n_rows, len(held) // 2)
-    non_members, reference = np.sort(held[:n]), np.sort(held[n:][: max(n, n_rows)])
-    members = np.sort(rng.choice(train_idx, min(n, len(train_idx)), replace=False))
-    if len(members) < n:
-        non_members = non_members[: len(members)]
+    # attribute inference chooses its own rows (measure_leakage); the others need members
+    split = None if fusion else _membership_split(model, len(X), n_rows, seed)
     results: dict[str, Any] = {}
     steps = {
         "membership": _membership,
@@ -175,7 +174,6 @@ def attack_run(
         "attribute": _attribute,
         "audit": _audit,
     }
-    split = {"members": members, "non_members": non_members, "reference": reference}
     with (
         threadpool_limits(limits=1, user_api="blas"),
         Progress(console=Console(stderr=True), transient=True, disable=not show_progress) as bar,
@@ -195,18 +193,33 @@ def attack_run(
                 utility_target=utility_target,
                 budget=budget,
             )
-            result["run"] = {
-                "data": data.source,
-                "preset": config.preset,
-                "seed": seed,
-                "n_members": len(split["members"]),
-                "n_non_members": len(split["non_members"]),
-                "n_reference": len(split["reference"]),
-                "seconds": round(time.perf_counter() - started, 3),
-            }
+            result["run"] = {"data": data.source, "preset": config.preset, "seed": seed}
+            if split is not None:
+                result["run"] |= {f"n_{group}": len(rows) for group, rows in split.items()}
+            result["run"]["seconds"] = round(time.perf_counter() - started, 3)
             results[kind] = plain_json(result)
             bar.advance(task)
     return results
+
+
+def _membership_split(model: FDS, n_rows: int, n_candidates: int, seed: int) -> dict[str, Any]:
+    """Member candidates (training rows), non-member candidates (half the held-out rows) and the
+    attacker's reference rows (the other half), at most `n_candidates` of each."""
+    config = model.config_
+    train_idx, val_idx = split_indices(n_rows, config.val_fraction, config.seed)
+    if len(val_idx) < _MIN_HELD_OUT:
+        raise DataError(
+            f"the run held out {len(val_idx)} rows (val_fraction {config.val_fraction}): attacks "
+            f"need at least {_MIN_HELD_OUT} held-out non-members; train with a validation split"
+        )
+    rng = np.random.default_rng(seed)
+    held = rng.permutation(val_idx)
+    n = min(n_candidates, len(held) // 2)
+    non_members, reference = np.sort(held[:n]), np.sort(held[n:][: max(n, n_candidates)])
+    members = np.sort(rng.choice(train_idx, min(n, len(train_idx)), replace=False))
+    if len(members) < n:
+        non_members = non_members[: len(members)]
+    return {"members": members, "non_members": non_members, "reference": reference}
 
 
 def _membership(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
@@ -261,7 +274,8 @@ def _inversion(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> d
 
 def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> dict[str, Any]:
     """Attribute inference on what is shared (the public block of a split model, else all
-    latents): `fds evaluate`'s leakage measurement, on the same rows with the same seed."""
+    latents; a fusion model's encoded from all modalities and from each one alone):
+    `fds evaluate`'s leakage measurement, on the same rows with the same seed."""
     names = list(kw["sensitive"]) or [column.name for column in model.sensitive_]
     if not names:
         raise ConfigError(
@@ -273,7 +287,7 @@ def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> d
         model,
         kw["data"],
         names=names,
-        blocks=(part,),
+        blocks=leakage_blocks(model, shared_only=True),
         target=kw["utility_target"],
         noise_std=kw["noise_std"],
         seed=kw["seed"],
@@ -397,15 +411,16 @@ def _attribute_rows(attribute: dict[str, Any]) -> dict[str, str]:
     """Each attribute's best attacker (accuracy beside the majority, AUC beside 0.5), the
     necessary leakage and the utility, and a line for each figure that is only a lower bound."""
     rows: dict[str, str] = {}
-    block = attribute["latents"]
+    blocks = attribute["blocks"]
     for name, entry in attribute["attributes"].items():
-        leak = entry[block]
-        auc = "n/a" if leak["best_auc"] is None else f"{leak['best_auc']:.3f}"
-        rows[f"attribute {name}: best attacker accuracy"] = (
-            f"{leak['best_accuracy']:.3f} (majority {leak['majority']:.3f}, "
-            f"{leak['best_attacker']}; {leak['n_train']} attacker rows)"
-        )
-        rows[f"attribute {name}: best attacker AUC"] = f"{auc} (chance 0.5)"
+        for block in blocks:  # one, or a fusion model's sources
+            leak, where = entry[block], name if len(blocks) == 1 else f"{name} from {block}"
+            auc = "n/a" if leak["best_auc"] is None else f"{leak['best_auc']:.3f}"
+            rows[f"attribute {where}: best attacker accuracy"] = (
+                f"{leak['best_accuracy']:.3f} (majority {leak['majority']:.3f}, "
+                f"{leak['best_attacker']}; {leak['n_train']} attacker rows)"
+            )
+            rows[f"attribute {where}: best attacker AUC"] = f"{auc} (chance 0.5)"
         if entry.get("necessary"):
             rows[f"attribute {name}: necessary leakage"] = (
                 f"{entry['necessary_accuracy']:.3f} (the utility target alone)"

@@ -33,10 +33,11 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
                      rows; see fds.evaluation.fidelity), dcr.{share, spread, shares, n_subsets,
                      exact_copy_rate, holdout_exact_copy_rate, …} (see fds.evaluation.dcr);
                      images: precision, recall, density, coverage, classifier_accuracy, …
-    multimodal       (fusion models; every other group is then null) n_records, labels,
-                     reconstruction.{modality}.{mse | exact_match, token_accuracy},
+    multimodal       (fusion models; every other group but leakage is then null) n_records,
+                     labels, reconstruction.{modality}.{mse | exact_match, token_accuracy},
                      cross_coherence [{from, to, label, accuracy}], joint_coherence.{label},
-                     probes [{from, label, accuracy}]  (fds.workflows.multimodal)
+                     probes [{from, label, accuracy}]  (fds.workflows.multimodal); with a key,
+                     leakage's blocks are public_from.{all, each modality} and private
     seconds          one entry per group and total
     notes            sentences on what was skipped or approximated
 """
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,7 @@ from fds.data.codec import input_kind_of
 from fds.data.files import LoadedData, read_data
 from fds.data.image_codec import ImageCodec
 from fds.data.stream import split_indices, take_rows
-from fds.errors import DataError
+from fds.errors import ConfigError, DataError
 from fds.estimator import FDS
 from fds.evaluation.dcr import dcr_share
 from fds.evaluation.disentanglement import evaluate_disentanglement
@@ -129,7 +131,7 @@ def evaluate_run(
     """
     started = time.perf_counter()
     if model.input_kind_ == "multimodal":
-        return _multimodal_report(model, data, out, fast, seed, started)
+        return _multimodal_report(model, data, out, fast, seed, started, utility_target)
     X = data.X
     if input_kind_of(X) != model.input_kind_:
         raise DataError(f"the model was fitted on {model.input_kind_}, got {input_kind_of(X)}")
@@ -422,7 +424,8 @@ def load_run(
     model_path: str | Path, data: str | None, data_root: str | None
 ) -> tuple[FDS, Path, LoadedData]:
     """(model, run directory, data) of a run; without `data`, the run's config.yaml names it.
-    Built-in data sets are generated with the training seed, so the held-out rows are the same."""
+    Built-in data sets are generated with the training seed, so the held-out rows are the same;
+    a fusion model's table is split into its modalities."""
     model_dir = resolve_model_dir(model_path)
     run_dir = model_dir.parent
     model = FDS.load(model_dir)
@@ -431,7 +434,14 @@ def load_run(
         data, data_root = saved.get("data"), data_root or saved.get("data_root")
     if data is None:
         raise DataError(f"no data given and {run_dir / CONFIG_FILE} names none: pass --data")
-    return model, run_dir, read_data(data, seed=model.config_.seed, root=data_root)
+    loaded = read_data(data, seed=model.config_.seed, root=data_root)
+    if model.input_kind_ == "multimodal" and isinstance(loaded.X, pd.DataFrame):
+        from fds.multimodal import as_modalities
+
+        # a table of paths, text and values: split by the run's modalities (paths beside it)
+        records, _ = as_modalities(loaded.X, model.config_, Path(data).parent)
+        loaded = replace(loaded, X=dict(records))
+    return model, run_dir, loaded
 
 
 def _run_data(run_dir: Path) -> dict[str, Any]:
@@ -446,15 +456,38 @@ def _run_data(run_dir: Path) -> dict[str, Any]:
 
 
 def _multimodal_report(
-    model: FDS, data: LoadedData, out: Path | None, fast: bool, seed: int, started: float
+    model: FDS,
+    data: LoadedData,
+    out: Path | None,
+    fast: bool,
+    seed: int,
+    started: float,
+    utility_target: str | None = None,
 ) -> dict[str, Any]:
-    """A fusion model's report: the `multimodal` group (fds.workflows.multimodal); the groups of
+    """A fusion model's report: the `multimodal` group (fds.workflows.multimodal) and, with a
+    key, `leakage` (its public block encoded from all modalities and from each one alone, and
+    the key: `measure_leakage`, as `fds attack --kind attribute` does); the other groups of
     single-input models are null."""
     from fds.workflows.multimodal import evaluate_multimodal
 
     if not isinstance(data.X, dict):
         raise DataError(f"the model was fitted on multimodal data, got {input_kind_of(data.X)}")
+    keyed = bool(model.model_.private_dim)
+    if utility_target is not None and not keyed:
+        raise ConfigError(
+            "--utility-target is measured beside the leakage of a key: this fusion model has "
+            "none (train it with --preset fds --sensitive ...)"
+        )
+    tick = time.perf_counter()
     group = evaluate_multimodal(model, data.X, data.labels, data.factors, fast=fast, seed=seed)
+    seconds = {"multimodal": time.perf_counter() - tick}
+    leakage = None
+    if keyed:
+        tick = time.perf_counter()
+        budget = FAST if fast else TRUTHFUL
+        leakage = measure_leakage(model, data, target=utility_target, seed=seed, budget=budget)
+        seconds["leakage"] = time.perf_counter() - tick
+    seconds["total"] = time.perf_counter() - started
     report: dict[str, Any] = {
         "run": {
             "data": data.source,
@@ -465,8 +498,9 @@ def _multimodal_report(
             "seed": seed,
         },
         **dict.fromkeys(GROUPS),
+        "leakage": leakage,
         "multimodal": group,
-        "seconds": {"total": round(time.perf_counter() - started, 3)},
+        "seconds": {key: round(value, 3) for key, value in seconds.items()},
         "notes": ["fusion models train on every record: the figures are on training records"],
     }
     report = plain_json(report)
@@ -558,11 +592,11 @@ def leakage_headline(leakage: dict[str, Any] | None) -> dict[str, Any]:
     for attribute, entry in leakage["attributes"].items():
         name = re.sub(r"\W+", "_", attribute)  # factor:shape → factor_shape
         for block in leakage["blocks"]:
-            leak = entry[block]
-            rows[f"leakage_{name}_{block}_best"] = leak["best_accuracy"]
-            rows[f"leakage_{name}_{block}_auc"] = leak["best_auc"]
+            leak, label = entry[block], re.sub(r"\W+", "_", block)  # public_from.image → …_image
+            rows[f"leakage_{name}_{label}_best"] = leak["best_accuracy"]
+            rows[f"leakage_{name}_{label}_auc"] = leak["best_auc"]
             if leak["lower_bound"]:
-                rows[f"leakage_{name}_{block}_lower_bound"] = "yes: the learning curve still rises"
+                rows[f"leakage_{name}_{label}_lower_bound"] = "yes: the learning curve still rises"
         rows[f"leakage_{name}_majority"] = entry[leakage["blocks"][0]]["majority"]
         if entry.get("necessary"):
             rows[f"leakage_{name}_necessary"] = entry["necessary_accuracy"]

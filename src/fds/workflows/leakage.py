@@ -3,9 +3,11 @@ attribute`, the report and the quickstart all use, so they report the same numbe
 model, data and seed.
 
 The attackers are fitted on the codes of every row the model trained on and scored on the rows it
-held out (its own validation split; without one, a seeded 70/30 split of all rows). For each
-sensitive attribute and each latent block (public and private for a model with a key, else all
-latents): `fds.privacy.leakage.attribute_leakage`. With a utility target: the public (shared)
+held out (its own validation split; without one, and for fusion models, which train on every
+record, a seeded 70/30 split of all rows). For each sensitive attribute and each latent block
+(public and private for a model with a key, else all latents; a fusion model's code encoded
+from all its modalities and from each one alone, `public_from.image` …):
+`fds.privacy.leakage.attribute_leakage`. With a utility target: the public (shared)
 block's utility in the target's own terms and, per attribute, the *necessary leakage* (what the
 target alone reveals of the attribute).
 """
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fds.data.files import LoadedData
+from fds.data.multimodal.codec import check_aligned
 from fds.data.sensitive import is_categorical
 from fds.data.stream import split_indices
 from fds.errors import DataError
@@ -30,10 +33,18 @@ from fds.privacy.leakage import (
     target_utility,
 )
 
-__all__ = ["block_codes", "leakage_notes", "measure_leakage", "quartiles", "sensitive_values"]
+__all__ = [
+    "block_codes",
+    "leakage_blocks",
+    "leakage_notes",
+    "measure_leakage",
+    "quartiles",
+    "sensitive_values",
+]
 
 MIN_HELD_OUT = 50  # fewer held-out rows than this: a seeded split of all rows instead
 TEST_FRACTION = 0.3
+FROM = "_from."  # a fusion model's block encoded from one source: public_from.image, all_from.all
 
 
 def sensitive_values(data: LoadedData, names: tuple[str, ...] | list[str]) -> Any:
@@ -53,25 +64,56 @@ def sensitive_values(data: LoadedData, names: tuple[str, ...] | list[str]) -> An
 
 def attacker_rows(model: FDS, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """(rows the attackers fit on, rows they are scored on, how they were chosen)."""
-    train, held = split_indices(n_rows, model.config_.val_fraction, model.config_.seed)
-    if len(held) >= MIN_HELD_OUT:
-        return train, held, "fitted on the model's training rows, scored on its held-out rows"
+    if model.input_kind_ == "multimodal":
+        why = "fusion models train on every record"
+    else:
+        train, held = split_indices(n_rows, model.config_.val_fraction, model.config_.seed)
+        if len(held) >= MIN_HELD_OUT:
+            return train, held, "fitted on the model's training rows, scored on its held-out rows"
+        why = f"the model held out {len(held)} rows"
     order = np.random.default_rng(seed).permutation(n_rows)
     n_test = max(1, round(TEST_FRACTION * n_rows))
     return (
         np.sort(order[n_test:]),
         np.sort(order[:n_test]),
-        f"the model held out {len(held)} rows: a seeded {round(100 * TEST_FRACTION)}% of all "
-        "rows scores attackers fitted on the rest",
+        f"{why}: a seeded {round(100 * TEST_FRACTION)}% of all rows scores attackers fitted on "
+        "the rest",
     )
 
 
-def block_codes(model: FDS, X: Any, blocks: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Posterior means of every row (what `fds encode` shares), cut into the named blocks."""
+def leakage_blocks(model: FDS, *, shared_only: bool = False) -> tuple[str, ...]:
+    """The blocks attackers read: public and private with a key, else all latents; for a fusion
+    model, its shared block (public with a key, else all) encoded from all modalities and from
+    each one alone (`public_from.all`, `public_from.image`, …), then the key. `shared_only`:
+    without the private block (what `fds attack` releases)."""
+    shared = "public" if model.model_.private_dim else "all"
+    if model.input_kind_ == "multimodal":
+        blocks = tuple(f"{shared}{FROM}{s}" for s in ("all", *model.fusion_.modalities))
+    else:
+        blocks = (shared,)
+    return blocks if shared_only or shared == "all" else (*blocks, "private")
+
+
+def block_codes(
+    model: FDS, X: Any, blocks: tuple[str, ...], sensitive: Any = None
+) -> dict[str, np.ndarray]:
+    """Posterior means of every row (what `fds encode` shares), cut into the named blocks; a
+    fusion model's `…_from.SOURCE` blocks are encoded from that modality alone (`all`: from every
+    one) and its key from the `sensitive` values (None: the table modality's columns)."""
+    if model.input_kind_ == "multimodal":
+        return {block: _fused_block(model, X, block, sensitive) for block in blocks}
     z = model.transform(X)
     public_dim = model.model_.public_dim
     cuts = {"all": z, "public": z[:, :public_dim], "private": z[:, public_dim:]}
     return {block: cuts[block] for block in blocks}
+
+
+def _fused_block(model: FDS, X: Any, block: str, sensitive: Any) -> np.ndarray:
+    if block == "private":
+        return model.transform(X, part="private", sensitive=sensitive)
+    part, source = block.split(FROM)
+    given = None if source == "all" else [source]
+    return model.transform(X, modalities=given, part=part, sensitive=sensitive)
 
 
 def measure_leakage(
@@ -86,7 +128,7 @@ def measure_leakage(
     budget: Budget = TRUTHFUL,
 ) -> dict[str, Any]:
     """Leakage of each attribute in `names` (default: the model's sensitive attributes) from each
-    of `blocks` (default: public and private with a key, else all), the codes released with
+    of `blocks` (default: `leakage_blocks`), the codes released with
     Gaussian noise of std `noise_std` (0: the posterior means).
 
     Returns `{"attributes": {name: {block: attribute_leakage dict, "necessary": … | None,
@@ -96,10 +138,13 @@ def measure_leakage(
     from fds.workflows.probe import resolve_values
 
     names = list(names) if names else [column.name for column in model.sensitive_]
-    if blocks is None:
-        blocks = ("public", "private") if model.model_.private_dim else ("all",)
-    train, test, split = attacker_rows(model, len(data.X), seed)
-    codes = block_codes(model, data.X, blocks)
+    blocks = leakage_blocks(model) if blocks is None else blocks
+    n_rows = check_aligned(data.X) if isinstance(data.X, dict) else len(data.X)
+    train, test, split = attacker_rows(model, n_rows, seed)
+    key = None
+    if model.input_kind_ == "multimodal" and model.sensitive_:  # the key reads the values
+        key = sensitive_values(data, [column.name for column in model.sensitive_])
+    codes = block_codes(model, data.X, blocks, key)
     if noise_std:
         rng = np.random.default_rng(seed)
         codes = {b: z + noise_std * rng.standard_normal(z.shape) for b, z in codes.items()}

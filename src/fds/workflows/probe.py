@@ -131,11 +131,12 @@ def _target_values(model: FDS, data: LoadedData, target: str) -> tuple[Any, Any,
 
 
 def resolve_values(data: LoadedData, name: str, what: str = "probe target") -> np.ndarray:
-    """Values of `name` for every sample: a table column, `label` (the data set's labels) or
-    `factor:NAME` (a ground-truth factor); an unknown name fails naming the valid ones."""
-    X = data.X
-    if isinstance(X, pd.DataFrame) and name in X.columns:
-        return X[name].to_numpy()
+    """Values of `name` for every sample: a table column (of multimodal records: of their table
+    modality), `label` (the data set's labels) or `factor:NAME` (a ground-truth factor); an
+    unknown name fails naming the valid ones."""
+    table = _table_of(data)
+    if table is not None and name in table.columns:
+        return table[name].to_numpy()
     if name == "label" and data.labels is not None:
         return np.asarray(data.labels)
     if name.startswith("factor:") and data.factors is not None:
@@ -148,8 +149,15 @@ def resolve_values(data: LoadedData, name: str, what: str = "probe target") -> n
     raise DataError(f"unknown {what} {name!r}; {hint}choose from {', '.join(options)}")
 
 
+def _table_of(data: LoadedData) -> pd.DataFrame | None:
+    """The table of `data`: itself, or the table modality of multimodal records."""
+    table = data.X.get("table") if isinstance(data.X, dict) else data.X
+    return table if isinstance(table, pd.DataFrame) else None
+
+
 def _options(data: LoadedData) -> list[str]:
-    options = [str(c) for c in data.X.columns] if isinstance(data.X, pd.DataFrame) else []
+    table = _table_of(data)
+    options = [str(c) for c in table.columns] if table is not None else []
     if data.labels is not None:
         options.append("label")
     if data.factors is not None:

@@ -1,6 +1,7 @@
 """A fusion model with a key (`FDS(fusion=..., preset="fds")` with sensitive attributes): the
 experts never read the sensitive values, the key is encoded from them alone, decoding with
-another record's key changes the decoded sensitive column, and the model directory keeps it."""
+another record's key changes the decoded sensitive column, and the model directory keeps it; for
+each of the four fusion models."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from fds import FDS
 from fds.data.datasets.shapes_mm import make_shapes_mm
 from fds.errors import ConfigError, DataError
+from fds.models.fusion import FUSIONS
 
 KEYED = {"preset": "fds", "hidden_dims": (32,), "latent_dim": 4, "verbose": False, "seed": 0}
 
@@ -28,10 +30,13 @@ def records() -> dict:
     return _records(80)[0]
 
 
-@pytest.fixture(scope="module")
-def keyed(records: dict) -> FDS:
-    """`group` (a table column) as the key: left out of the table expert's input."""
-    model = FDS(fusion="mopoe", sensitive=("group",), epochs=100, batch_size=40, lr=3e-3, **KEYED)
+@pytest.fixture(scope="module", params=sorted(FUSIONS))
+def keyed(request: pytest.FixtureRequest, records: dict) -> FDS:
+    """`group` (a table column) as the key: left out of the table expert's input; each fusion
+    model in turn."""
+    model = FDS(
+        fusion=request.param, sensitive=("group",), epochs=100, batch_size=40, lr=3e-3, **KEYED
+    )
     return model.fit(records)
 
 
