@@ -114,6 +114,7 @@ def evaluate_run(
     target: str | None = None,
     factors: pd.DataFrame | None = None,
     utility_target: str | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Evaluate a fitted `model` on `data` (the data it was trained on) and return the report.
 
@@ -125,7 +126,8 @@ def evaluate_run(
     to out/evaluation.json. For a model with a private block, `leakage` measures its sensitive
     attributes on each block (`fds.workflows.leakage.measure_leakage`, as `fds attack --kind
     attribute` does), and with `utility_target` (a column, `label` or `factor:NAME`) the public
-    block's utility for it and the leakage that target alone implies.
+    block's utility for it and the leakage that target alone implies; `workers` of its fits run
+    side by side.
     """
     started = time.perf_counter()
     if model.input_kind_ == "multimodal":
@@ -210,7 +212,7 @@ def evaluate_run(
     if model.model_.private_dim:
         budget = FAST if fast else TRUTHFUL
         report["leakage"] = measure_leakage(
-            model, data, target=utility_target, seed=seed, budget=budget
+            model, data, target=utility_target, seed=seed, budget=budget, workers=workers
         )
         seconds["leakage"] = time.perf_counter() - tick
 
@@ -414,6 +416,7 @@ def evaluate_path(
             target=target,
             factors=factors,
             utility_target=utility_target,
+            workers=choose_threads(threads),  # the leakage fits: one core each, not `work`'s
         )
     return report, run_dir / EVALUATION_FILE
 
