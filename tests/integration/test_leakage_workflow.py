@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fds.data.datasets import make_census
 from fds.data.files import read_data
 from fds.estimator import FDS
 from fds.privacy.leakage import FAST, attribute_leakage
+from fds.runtime.threads import threads_in_use
 from fds.workflows.attack import attack_run
 from fds.workflows.evaluate import evaluate_run, leakage_headline
 from fds.workflows.leakage import leakage_notes, measure_leakage
@@ -89,3 +91,15 @@ def test_noise_on_the_released_codes_is_measured_too(keyed: Path) -> None:
     private, drowned = clean["attributes"]["sex"]["private"], noisy["attributes"]["sex"]["private"]
     assert drowned["best_accuracy"] < private["best_accuracy"]
     assert drowned["best_accuracy"] <= drowned["majority"] + 0.1
+
+
+def test_the_figures_do_not_depend_on_how_many_fits_run_side_by_side(keyed: Path) -> None:
+    """Every attacker is seeded on its own, the MLPs' initial weights included: fits run on two
+    cores at once give the one-after-the-other figures, bit for bit."""
+    model, data = FDS.load(keyed / "model"), read_data(str(keyed.parent / "census.csv"))
+    threads = torch.get_num_threads()
+    with threads_in_use(1):
+        alone = measure_leakage(model, data, target="income", budget=FAST, workers=1)
+    together = measure_leakage(model, data, target="income", budget=FAST, workers=2)
+    assert together == alone
+    assert torch.get_num_threads() == threads  # the pools are given back their size

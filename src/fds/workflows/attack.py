@@ -41,6 +41,7 @@ from fds.privacy.attacks import (
 from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import TRUTHFUL, Budget
 from fds.rundir import ATTACKS_FILE, plain_json, write_json
+from fds.runtime.threads import choose_threads
 from fds.workflows.evaluate import encoded_rows, load_run
 from fds.workflows.leakage import leakage_blocks, measure_leakage
 
@@ -134,6 +135,7 @@ def attack_run(
     utility_target: str | None = None,
     budget: Budget = TRUTHFUL,
     show_progress: bool = False,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Run the attacks named in `kinds` on a fitted `model` and the `data` it was trained on.
 
@@ -142,8 +144,9 @@ def attack_run(
     `fds encode`'s posterior means as they are). `sensitive` names the attributes the attribute
     attacker predicts (default: the model's own sensitive attributes); `utility_target` adds the
     shared latents' utility for it and the leakage it implies; `budget` sets how hard the
-    attribute attackers try. Default `kinds`: all of them but the audit, attribute inference only
-    when there are sensitive attributes to attack (a fusion model: attribute inference only)."""
+    attribute attackers try, and `workers` how many of their fits run side by side. Default
+    `kinds`: all of them but the audit, attribute inference only when there are sensitive
+    attributes to attack (a fusion model: attribute inference only)."""
     fusion = model.input_kind_ == "multimodal"
     if kinds is None and fusion:
         kinds = list(FUSION_KINDS)  # without sensitive attributes, _attribute asks for them
@@ -192,6 +195,7 @@ def attack_run(
                 sensitive=sensitive,
                 utility_target=utility_target,
                 budget=budget,
+                workers=workers,
             )
             result["run"] = {"data": data.source, "preset": config.preset, "seed": seed}
             if split is not None:
@@ -292,6 +296,7 @@ def _attribute(model: FDS, X: Any, split: dict[str, np.ndarray], **kw: Any) -> d
         noise_std=kw["noise_std"],
         seed=kw["seed"],
         budget=kw["budget"],
+        workers=kw["workers"],
     )
     return result | {"latents": part}
 
@@ -348,6 +353,7 @@ def attack_path(
         sensitive=sensitive,
         utility_target=utility_target,
         show_progress=show_progress,
+        workers=choose_threads(),
     )
     path = run_dir / ATTACKS_FILE
     merged = _read_existing(path) | results

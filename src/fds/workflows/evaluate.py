@@ -116,6 +116,7 @@ def evaluate_run(
     target: str | None = None,
     factors: pd.DataFrame | None = None,
     utility_target: str | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Evaluate a fitted `model` on `data` (the data it was trained on) and return the report.
 
@@ -127,11 +128,12 @@ def evaluate_run(
     to out/evaluation.json. For a model with a private block, `leakage` measures its sensitive
     attributes on each block (`fds.workflows.leakage.measure_leakage`, as `fds attack --kind
     attribute` does), and with `utility_target` (a column, `label` or `factor:NAME`) the public
-    block's utility for it and the leakage that target alone implies.
+    block's utility for it and the leakage that target alone implies; `workers` of its fits run
+    side by side.
     """
     started = time.perf_counter()
     if model.input_kind_ == "multimodal":
-        return _multimodal_report(model, data, out, fast, seed, started, utility_target)
+        return _multimodal_report(model, data, out, fast, seed, started, utility_target, workers)
     X = data.X
     if input_kind_of(X) != model.input_kind_:
         raise DataError(f"the model was fitted on {model.input_kind_}, got {input_kind_of(X)}")
@@ -212,7 +214,7 @@ def evaluate_run(
     if model.model_.private_dim:
         budget = FAST if fast else TRUTHFUL
         report["leakage"] = measure_leakage(
-            model, data, target=utility_target, seed=seed, budget=budget
+            model, data, target=utility_target, seed=seed, budget=budget, workers=workers
         )
         seconds["leakage"] = time.perf_counter() - tick
 
@@ -416,6 +418,7 @@ def evaluate_path(
             target=target,
             factors=factors,
             utility_target=utility_target,
+            workers=choose_threads(threads),  # the leakage fits: one core each, not `work`'s
         )
     return report, run_dir / EVALUATION_FILE
 
@@ -463,6 +466,7 @@ def _multimodal_report(
     seed: int,
     started: float,
     utility_target: str | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """A fusion model's report: the `multimodal` group (fds.workflows.multimodal) and, with a
     key, `leakage` (its public block encoded from all modalities and from each one alone, and
@@ -485,7 +489,9 @@ def _multimodal_report(
     if keyed:
         tick = time.perf_counter()
         budget = FAST if fast else TRUTHFUL
-        leakage = measure_leakage(model, data, target=utility_target, seed=seed, budget=budget)
+        leakage = measure_leakage(
+            model, data, target=utility_target, seed=seed, budget=budget, workers=workers
+        )
         seconds["leakage"] = time.perf_counter() - tick
     seconds["total"] = time.perf_counter() - started
     report: dict[str, Any] = {

@@ -14,6 +14,8 @@ target alone reveals of the attribute).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,7 @@ from fds.privacy.leakage import (
     necessary_leakage,
     target_utility,
 )
+from fds.runtime.concurrent import run_side_by_side
 
 __all__ = [
     "block_codes",
@@ -126,10 +129,12 @@ def measure_leakage(
     noise_std: float = 0.0,
     seed: int = 0,
     budget: Budget = TRUTHFUL,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Leakage of each attribute in `names` (default: the model's sensitive attributes) from each
-    of `blocks` (default: `leakage_blocks`), the codes released with
-    Gaussian noise of std `noise_std` (0: the posterior means).
+    of `blocks` (default: `leakage_blocks`), the codes released with Gaussian noise of std
+    `noise_std` (0: the posterior means). `workers`: fits run side by side on that many cores
+    (`fds.runtime.concurrent`); the figures do not depend on it.
 
     Returns `{"attributes": {name: {block: attribute_leakage dict, "necessary": … | None,
     "necessary_accuracy", "necessary_auc"}}, "utility": {"target", "block", "utility_metric",
@@ -153,22 +158,52 @@ def measure_leakage(
     if target is not None:
         y = resolve_values(data, target, "utility target")
         continuous = not is_categorical(pd.Series(y))
-    attributes: dict[str, Any] = {}
+    # Every fit is independent and seeded on its own: run them side by side, the shared
+    # block's attackers and the utility (the longest) first.
+    calls: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {}
+    later: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {}
     for name in names:
         s = resolve_values(data, name, "sensitive attribute")
         if not is_categorical(pd.Series(s)):
             notes.append(f"{name}: continuous, attacked on its quartiles")
             s = quartiles(s)
         fit, score = _known(train, s), _known(test, s)
-        entry: dict[str, Any] = {
-            block: attribute_leakage(z[fit], s[fit], z[score], s[score], seed=seed, budget=budget)
-            for block, z in codes.items()
-        }
+        for i, (block, z) in enumerate(codes.items()):
+            (calls if i == 0 else later)[name, block] = partial(
+                attribute_leakage, z[fit], s[fit], z[score], s[score], seed=seed, budget=budget
+            )
         if y is not None:
             fit, score = _known(fit, y), _known(score, y)
-            necessary = necessary_leakage(
-                y[fit], s[fit], y[score], s[score], continuous=continuous, seed=seed, budget=budget
+            later[name, "necessary"] = partial(
+                necessary_leakage,
+                y[fit],
+                s[fit],
+                y[score],
+                s[score],
+                continuous=continuous,
+                seed=seed,
+                budget=budget,
             )
+    if y is not None:
+        fit, score = _known(train, y), _known(test, y)
+        z = codes[blocks[0]]
+        calls["", "utility"] = partial(
+            target_utility,
+            z[fit],
+            y[fit],
+            z[score],
+            y[score],
+            continuous=continuous,
+            seed=seed,
+            budget=budget,
+        )
+    calls |= later
+    done = dict(zip(calls, run_side_by_side(list(calls.values()), workers), strict=True))
+    attributes: dict[str, Any] = {}
+    for name in names:
+        entry = {block: done[name, block] for block in codes}
+        if y is not None:
+            necessary = done[name, "necessary"]
             entry |= {
                 "necessary": necessary,
                 "necessary_accuracy": necessary["best_accuracy"],
@@ -177,12 +212,7 @@ def measure_leakage(
         attributes[name] = entry
     utility = None
     if y is not None:
-        shared = blocks[0]
-        fit, score = _known(train, y), _known(test, y)
-        z = codes[shared]
-        utility = {"target": target, "block": shared} | target_utility(
-            z[fit], y[fit], z[score], y[score], continuous=continuous, seed=seed, budget=budget
-        )
+        utility = {"target": target, "block": blocks[0]} | done["", "utility"]
     result = {
         "attributes": attributes,
         "utility": utility,
