@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from fds.runtime.threads import threads_in_use
 
@@ -39,6 +40,15 @@ def run_side_by_side(calls: Sequence[Callable[[], T]], workers: int) -> list[T]:
     # interleave, never lose it, and restore everything once they have all finished.
     with threads_in_use(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fds-fit") as pool:
+        with ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="fds-fit", initializer=_one_core
+        ) as pool:
             futures = [pool.submit(call) for call in calls]
             return [future.result() for future in futures]
+
+
+def _one_core() -> None:
+    """A pool thread's OpenMP pools at one thread. OpenMP keeps the count per thread, and a new
+    thread starts at the default (every core), whatever the caller set for its own: unset,
+    boosting ran two threads in each of two workers and cost a third more CPU."""
+    threadpool_limits(limits=1)

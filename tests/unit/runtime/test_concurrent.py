@@ -3,6 +3,9 @@ and torch's pool gets its size back."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -44,3 +47,20 @@ def test_an_error_in_one_fit_reaches_the_caller_and_the_pool_is_restored() -> No
 def test_one_worker_runs_in_the_callers_thread() -> None:
     caller = threading.get_ident()
     assert run_side_by_side([threading.get_ident], workers=1) == [caller]
+
+
+def test_each_fit_gets_one_core_even_where_openmp_defaults_to_every_core() -> None:
+    """OpenMP's thread count is per thread: a pool thread must be capped itself. Checked in a
+    fresh interpreter without OMP_NUM_THREADS, where the default is every core."""
+    script = (
+        "import sklearn.ensemble, torch\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from fds.runtime.concurrent import run_side_by_side\n"
+        "def counts():\n"
+        "    return torch.get_num_threads(), [i['num_threads'] for i in threadpool_info()]\n"
+        "for threads, pools in run_side_by_side([counts, counts], workers=2):\n"
+        "    assert threads == 1 and set(pools) == {1}, (threads, pools)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
