@@ -303,3 +303,31 @@ def test_service_runs_a_polynomial_mlp_head(data) -> None:
         refused = client.post("/v1/infer", content=too_shallow.to_bytes(), headers=tokens[False])
         assert refused.status_code == 422
         assert "depth 3" in refused.json()["detail"]
+
+
+def test_a_fusion_models_saved_probe_is_served_on_its_encrypted_fused_codes(
+    tmp_path: Path, keys: Path
+) -> None:
+    """Probes and `fds serve` work on the fused code unchanged: the head of a fusion model's
+    saved probe scores CKKS-encrypted codes fused from a subset of modalities as it scores them
+    in the clear."""
+    from fds import FDS
+    from fds.data.datasets.shapes_mm import make_shapes_mm
+    from fds.privacy.he import head_from_probe
+    from fds.workflows.probe import load_model_probe
+
+    X, _ = make_shapes_mm(64, seed=0)
+    model = FDS(hidden_dims=(8,), latent_dim=3, epochs=1, batch_size=16, verbose=False).fit(X)
+    model_dir = model.save(tmp_path / "model")
+    probe = ["probe", "run", "--model", str(model_dir), "--data", "shapes-mm"]
+    saved = CliRunner().invoke(
+        cli_app, [*probe, "--target", "factor:shape", "--heads", "logistic", "--save", "shape"]
+    )
+    assert saved.exit_code == 0, saved.output
+    head = head_from_probe(load_model_probe(model_dir, "shape"))
+    Z = model.transform(X, modalities=["image", "text"])
+    with _serving(create_app(head, max_request_bytes=LIMIT)) as url:
+        public = (keys / "public.ctx").read_bytes()
+        result = infer_remote(url, load_secret_context(keys), Z, public_context=public)
+    assert np.max(np.abs(result["scores"] - head.scores(Z))) <= 1e-3
+    assert np.mean(result["predictions"] == head.predict(Z)) >= 0.999
