@@ -169,33 +169,19 @@ def measure_leakage(
             s = quartiles(s)
         fit, score = _known(train, s), _known(test, s)
         for i, (block, z) in enumerate(codes.items()):
-            (calls if i == 0 else later)[name, block] = partial(
-                attribute_leakage, z[fit], s[fit], z[score], s[score], seed=seed, budget=budget
+            (calls if i == 0 else later)[name, block] = _fit_on(
+                attribute_leakage, z, s, fit, score, seed=seed, budget=budget
             )
         if y is not None:
             fit, score = _known(fit, y), _known(score, y)
-            later[name, "necessary"] = partial(
-                necessary_leakage,
-                y[fit],
-                s[fit],
-                y[score],
-                s[score],
-                continuous=continuous,
-                seed=seed,
-                budget=budget,
+            later[name, "necessary"] = _fit_on(
+                necessary_leakage, y, s, fit, score, continuous=continuous, seed=seed, budget=budget
             )
     if y is not None:
         fit, score = _known(train, y), _known(test, y)
-        z = codes[blocks[0]]
-        calls["", "utility"] = partial(
-            target_utility,
-            z[fit],
-            y[fit],
-            z[score],
-            y[score],
-            continuous=continuous,
-            seed=seed,
-            budget=budget,
+        shared = codes[blocks[0]]
+        calls["", "utility"] = _fit_on(
+            target_utility, shared, y, fit, score, continuous=continuous, seed=seed, budget=budget
         )
     calls |= later
     done = dict(zip(calls, run_side_by_side(list(calls.values()), workers), strict=True))
@@ -260,6 +246,18 @@ def _curve_text(curve: list[dict[str, Any]]) -> str:
 
 def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _fit_on(
+    measure: Callable[..., dict[str, Any]],
+    x: np.ndarray,
+    v: np.ndarray,
+    fit: np.ndarray,
+    score: np.ndarray,
+    **options: Any,
+) -> Callable[[], dict[str, Any]]:
+    """`measure` of (x, v) fitted on the rows `fit` and scored on the rows `score`, to run later."""
+    return partial(measure, x[fit], v[fit], x[score], v[score], **options)
 
 
 def _known(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
