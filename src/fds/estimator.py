@@ -54,6 +54,7 @@ from fds.models.key_prior import KeyPrior, group_index
 from fds.models.missing_rates import MISSING_SHIFT, fit_shift, logit_positions
 from fds.models.trained import LATENT_LOC, LATENT_SCALE_TRIL, model_tensors, save_trained
 from fds.objectives import AttributeSpec
+from fds.runtime.concurrent import seeded_torch
 from fds.training.trainer import Trainer
 
 _EXTRA_PARAMS = {"encoder": None, "decoder": None, "verbose": True}
@@ -333,8 +334,7 @@ class FDS(TransformerMixin, BaseEstimator):
         self.missing_shift_ = self.category_shift_ = None
         if not isinstance(self.codec_, TabularCodec) or self.config_.privacy is not None:
             return
-        with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed)
+        with seeded_torch(self.config_.seed):
             z = self._prior_draws(max(len(train_idx), _SHIFT_DRAWS))
         params = torch.cat([self.model_.decode(c) for c in z.split(_EVAL_BATCH)])
         means = torch.as_tensor(np.asarray(source[train_idx], dtype=np.float64).mean(0))
@@ -433,15 +433,13 @@ class FDS(TransformerMixin, BaseEstimator):
         if self._fusion() is not None:
             if seal is not None:
                 raise DataError("seal= is not offered for multimodal models yet")
-            with torch.random.fork_rng():
-                torch.manual_seed(_noise_seed(seed))
+            with seeded_torch(_noise_seed(seed)):
                 return self.fusion_.transform(X, modalities, sample, part, sensitive)
         if sensitive is not None:
             raise DataError("sensitive= is for multimodal models, whose key reads the values")
         if seal is not None and part != "all":
             raise DataError("seal= seals the private block beside the public one: keep part='all'")
-        with torch.random.fork_rng():
-            torch.manual_seed(_noise_seed(seed))
+        with seeded_torch(_noise_seed(seed)):
             codes = [
                 self.model_.encode(x, sample=sample).z for x in self._rows(X).batches(_EVAL_BATCH)
             ]
@@ -652,8 +650,7 @@ class FDS(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def _draw(self, n: int, noise_seed: int) -> Any:
         """`n` rows or images from the prior, their noise seeded by `noise_seed`."""
-        with torch.random.fork_rng():
-            torch.manual_seed(noise_seed)
+        with seeded_torch(noise_seed):
             z = self._prior_draws(n)
             if isinstance(self.codec_, ImageCodec):
                 return self.codec_.decode(self._decode_mean(z))
@@ -684,8 +681,7 @@ class FDS(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def score_samples(self, X: Any) -> np.ndarray:
         """Per-example ELBO in nats (one posterior sample, fixed seed)."""
-        with torch.random.fork_rng():
-            torch.manual_seed(self.config_.seed)
+        with seeded_torch(self.config_.seed):
             parts = [self.model_.elbo(x) for x in self._rows(X).batches(_EVAL_BATCH)]
         return torch.cat(parts).numpy()
 

@@ -13,6 +13,7 @@ from fds.data.datasets import make_census
 from fds.data.files import LoadedData, read_data
 from fds.errors import DataError
 from fds.estimator import FDS
+from fds.runtime.threads import threads_in_use
 from fds.workflows.evaluate import GROUPS, evaluate_run, headline
 from tests.conftest import FAST
 
@@ -132,3 +133,26 @@ def test_fds_evaluate_missing_data_is_one_line_and_exit_2(census_run: Path) -> N
     assert result.exit_code == 2
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and "nope.csv" in result.stderr
+
+
+def test_a_keyed_image_models_report_does_not_depend_on_how_many_groups_run_at_once() -> None:
+    """The groups that fit models (disentanglement, sample quality, attackers, the key's
+    classifier) run side by side; every figure must be the one a single worker gives."""
+    import pandas as pd
+
+    data = read_data("shapes", n=500)
+    shape = pd.DataFrame({"factor:shape": data.factors["shape"].to_numpy()})
+    params = FAST | {"preset": "fds", "latent_dim": 6, "private_dim": 2}
+    model = FDS(**params).fit(data.X, sensitive=shape)
+
+    def report(workers: int) -> dict:
+        found = evaluate_run(
+            model, data, iwae_k=5, fast=True, utility_target="factor:x", workers=workers
+        )
+        return {group: value for group, value in found.items() if group != "seconds"}
+
+    with threads_in_use(2):  # the caller's own pools are wider than a fit's single core
+        alone = report(1)
+    assert alone["leakage"] is not None and alone["key"] is not None
+    assert alone["disentanglement"] is not None and alone["synthetic"] is not None
+    assert report(2) == alone

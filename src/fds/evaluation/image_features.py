@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from fds.errors import DataError
+from fds.runtime.concurrent import seeded_torch
 
 __all__ = ["ImageFeatures", "as_pixels"]
 
@@ -82,8 +83,7 @@ class ImageFeatures:
         if min(self.chw_[1:]) < 2 ** len(_CHANNELS):
             raise DataError(f"images of {self.chw_[1]}×{self.chw_[2]} pixels are too small")
         generator = torch.Generator().manual_seed(self.seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with seeded_torch(self.seed):
             self.net_ = _Net(self.chw_, len(self.classes_))
         optimizer = torch.optim.Adam(self.net_.parameters(), lr=_LEARNING_RATE)
         x, t = torch.from_numpy(pixels), torch.from_numpy(targets.astype(np.int64))

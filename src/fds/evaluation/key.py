@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fds.runtime.concurrent import seeded_torch
+
 __all__ = [
     "ImageDecodings",
     "TableDecodings",
@@ -95,21 +97,20 @@ def fit_image_classifier(
     """A convolutional classifier of `labels` fitted on real `images` ([n, C·H·W] in [0, 1]);
     returns a function giving the predicted class of each image."""
     classes, y = np.unique(np.asarray(labels), return_inverse=True)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with seeded_torch(seed):  # the initial weights; the batches draw from their own generator
         net = _classifier_net(chw, len(classes))
-        optimizer = torch.optim.Adam(net.parameters(), lr=CLASSIFIER_LR)
-        x = torch.as_tensor(images, dtype=torch.float32)
-        target = torch.as_tensor(y, dtype=torch.long)
-        generator = torch.Generator().manual_seed(seed)
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=generator)
-            for start in range(0, len(x), CLASSIFIER_BATCH):
-                rows = order[start : start + CLASSIFIER_BATCH]
-                loss = F.cross_entropy(net(x[rows]), target[rows])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+    optimizer = torch.optim.Adam(net.parameters(), lr=CLASSIFIER_LR)
+    x = torch.as_tensor(images, dtype=torch.float32)
+    target = torch.as_tensor(y, dtype=torch.long)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), CLASSIFIER_BATCH):
+            rows = order[start : start + CLASSIFIER_BATCH]
+            loss = F.cross_entropy(net(x[rows]), target[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
     net.eval()
 
     @torch.no_grad()

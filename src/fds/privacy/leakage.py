@@ -8,8 +8,9 @@ attacker row and scored on held-out rows by accuracy beside the majority baselin
 (macro one-vs-rest for several classes), which a rare attribute cannot hide behind its majority.
 A learning curve refits them on 25% and 50% of the rows: when the last doubling still adds more
 than a point, more rows would find more, and the figure is flagged as a lower bound. A fit on all
-rows that is already perfect (accuracy and AUC 1) cannot be a lower bound, so its curve is not
-fitted. This is a measurement of information hiding, not a guarantee: a stronger attacker may do
+rows that is already perfect (accuracy and AUC 1) cannot be a lower bound, so its curve is left
+out. Each fit is its own step of a `Plan` (`fds.runtime.concurrent`), so the fits of many
+figures can run side by side. This is a measurement of information hiding, not a guarantee: a stronger attacker may do
 better.
 
 `target_utility` measures what the codes are for in the target's own terms (R² for a
@@ -22,6 +23,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fds.errors import DataError
 from fds.privacy.mlp_ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
+from fds.runtime.concurrent import Plan
 
 __all__ = [
     "ATTACKERS",
@@ -45,8 +48,11 @@ __all__ = [
     "TRUTHFUL",
     "Budget",
     "attribute_leakage",
+    "attribute_leakage_plan",
     "necessary_leakage",
+    "necessary_leakage_plan",
     "target_utility",
+    "target_utility_plan",
 ]
 
 ATTACKERS = ("logistic", "boosting", "mlp")
@@ -102,7 +108,25 @@ def attribute_leakage(
     "n_train", "accuracy", "auc"}] (best over the attackers at each share), "lower_bound",
     "n_train", "n_test", "n_classes", "budget"}`. The majority baseline is the test-row share of
     the most frequent training class; an AUC is None when the test rows hold a single class."""
-    curve, result = _classify(z_train, s_train, z_test, s_test, seed, budget, CURVE)
+    return attribute_leakage_plan(z_train, s_train, z_test, s_test, seed=seed, budget=budget).run()
+
+
+def attribute_leakage_plan(
+    z_train: Any,
+    s_train: Any,
+    z_test: Any,
+    s_test: Any,
+    *,
+    seed: int = 0,
+    budget: Budget = TRUTHFUL,
+) -> Plan[dict[str, Any]]:
+    """`attribute_leakage` as independent fits (all rows, then each share of the learning
+    curve) to run side by side (`fds.runtime.concurrent`); the inputs are checked now."""
+    plan = _classify(z_train, s_train, z_test, s_test, seed, budget, CURVE)
+    return Plan(plan.fits, lambda results: _with_curve(*plan.combine(results)))
+
+
+def _with_curve(curve: list[dict[str, Any]], result: dict[str, Any]) -> dict[str, Any]:
     return result | _summary(curve, ("accuracy", "auc"))
 
 
@@ -114,29 +138,34 @@ def _classify(
     seed: int,
     budget: Budget,
     shares: tuple[float, ...],
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The classifiers fitted on `shares` of the rows: (the curve's points, the figures of the
-    fit on all of them)."""
+) -> Plan[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """The classifiers fitted on `shares` of the rows: a plan of (the curve's points, the
+    figures of the fit on all of them)."""
     z_train, s_train, z_test, s_test = _checked(z_train, s_train, z_test, s_test)
     classes, counts = np.unique(s_train, return_counts=True)
     if len(classes) < 2:
         raise DataError("the attribute has a single value in the training rows: nothing to attack")
-    curve = _curve("classification", z_train, s_train, z_test, s_test, seed, budget, shares)
-    full = curve[-1]["scores"]
-    best = max(ATTACKERS, key=lambda n: full[n]["accuracy"])
     majority = float(np.mean(s_test == classes[np.argmax(counts)]))
-    return curve, {
-        "attackers": full,
-        "best_attacker": best,
-        "best_accuracy": full[best]["accuracy"],
-        "best_auc": _best(full, "auc"),
-        "majority": majority,
-        "advantage": full[best]["accuracy"] - majority,
-        "n_classes": len(classes),
-        "n_train": curve[-1]["n_train"],
-        "n_test": len(z_test),
-        "budget": budget.name,
-    }
+    curve_plan = _curve("classification", z_train, s_train, z_test, s_test, seed, budget, shares)
+
+    def combine(results: list[Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        curve = curve_plan.combine(results)
+        full = curve[-1]["scores"]
+        best = max(ATTACKERS, key=lambda n: full[n]["accuracy"])
+        return curve, {
+            "attackers": full,
+            "best_attacker": best,
+            "best_accuracy": full[best]["accuracy"],
+            "best_auc": _best(full, "auc"),
+            "majority": majority,
+            "advantage": full[best]["accuracy"] - majority,
+            "n_classes": len(classes),
+            "n_train": curve[-1]["n_train"],
+            "n_test": len(z_test),
+            "budget": budget.name,
+        }
+
+    return Plan(curve_plan.fits, combine)
 
 
 def target_utility(
@@ -159,32 +188,57 @@ def target_utility(
     a figure that more rows would raise understates the risk; a utility that more rows would
     raise only understates what the codes are worth. On the quickstart (16 classes of
     `factor:x`) the curve cost as much again as the fit on all rows."""
+    return target_utility_plan(
+        z_train, y_train, z_test, y_test, continuous=continuous, seed=seed, budget=budget
+    ).run()
+
+
+def target_utility_plan(
+    z_train: Any,
+    y_train: Any,
+    z_test: Any,
+    y_test: Any,
+    *,
+    continuous: bool,
+    seed: int = 0,
+    budget: Budget = TRUTHFUL,
+) -> Plan[dict[str, Any]]:
+    """`target_utility` as a plan (`fds.runtime.concurrent`); the inputs are checked now."""
     if not continuous:
-        _, r = _classify(z_train, y_train, z_test, y_test, seed, budget, (1.0,))
-        return {
-            "utility_metric": "accuracy",
-            "utility": r["best_accuracy"],
-            "auc": r["best_auc"],
-            "majority": r["majority"],
-            "best_model": r["best_attacker"],
-            "models": r["attackers"],
-        } | {k: r[k] for k in ("n_train", "n_test", "budget")}
+        plan = _classify(z_train, y_train, z_test, y_test, seed, budget, (1.0,))
+        return Plan(plan.fits, lambda results: _classified_utility(plan.combine(results)[1]))
     z_train, y_train, z_test, y_test = _checked(z_train, y_train, z_test, y_test)
     y_train = _matrix(y_train, "the train target")[:, 0]
     y_test = _matrix(y_test, "the test target")[:, 0]
-    curve = _curve("regression", z_train, y_train, z_test, y_test, seed, budget, (1.0,))
-    full = curve[-1]["scores"]
-    best = max(REGRESSORS, key=lambda n: full[n]["r2"])
+    curve_plan = _curve("regression", z_train, y_train, z_test, y_test, seed, budget, (1.0,))
+
+    def combine(results: list[Any]) -> dict[str, Any]:
+        curve = curve_plan.combine(results)
+        full = curve[-1]["scores"]
+        best = max(REGRESSORS, key=lambda n: full[n]["r2"])
+        return {
+            "utility_metric": "r2",
+            "utility": full[best]["r2"],
+            "baseline": 0.0,
+            "best_model": best,
+            "models": full,
+            "n_train": curve[-1]["n_train"],
+            "n_test": len(z_test),
+            "budget": budget.name,
+        }
+
+    return Plan(curve_plan.fits, combine)
+
+
+def _classified_utility(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "utility_metric": "r2",
-        "utility": full[best]["r2"],
-        "baseline": 0.0,
-        "best_model": best,
-        "models": full,
-        "n_train": curve[-1]["n_train"],
-        "n_test": len(z_test),
-        "budget": budget.name,
-    }
+        "utility_metric": "accuracy",
+        "utility": r["best_accuracy"],
+        "auc": r["best_auc"],
+        "majority": r["majority"],
+        "best_model": r["best_attacker"],
+        "models": r["attackers"],
+    } | {k: r[k] for k in ("n_train", "n_test", "budget")}
 
 
 def necessary_leakage(
@@ -199,13 +253,29 @@ def necessary_leakage(
 ) -> dict[str, Any]:
     """The attribute leakage of the target itself (its value, or its one-hot category): what any
     code that predicts the target must reveal. `attribute_leakage`'s dict."""
+    return necessary_leakage_plan(
+        y_train, s_train, y_test, s_test, continuous=continuous, seed=seed, budget=budget
+    ).run()
+
+
+def necessary_leakage_plan(
+    y_train: Any,
+    s_train: Any,
+    y_test: Any,
+    s_test: Any,
+    *,
+    continuous: bool,
+    seed: int = 0,
+    budget: Budget = TRUTHFUL,
+) -> Plan[dict[str, Any]]:
+    """`necessary_leakage` as a plan (`fds.runtime.concurrent`)."""
     if continuous:
         f_train = np.asarray(y_train, dtype=np.float64).reshape(-1, 1)
         f_test = np.asarray(y_test, dtype=np.float64).reshape(-1, 1)
     else:
         known = pd.Categorical(np.asarray(y_train).ravel()).categories
         f_train, f_test = (_one_hot(y, known) for y in (y_train, y_test))
-    return attribute_leakage(f_train, s_train, f_test, s_test, seed=seed, budget=budget)
+    return attribute_leakage_plan(f_train, s_train, f_test, s_test, seed=seed, budget=budget)
 
 
 def _one_hot(values: Any, categories: pd.Index) -> np.ndarray:
@@ -226,26 +296,35 @@ def _curve(
     seed: int,
     budget: Budget,
     shares: tuple[float, ...],
-) -> list[dict[str, Any]]:
+) -> Plan[list[dict[str, Any]]]:
     """Every model fitted on nested seeded `shares` (CURVE, or just 1.0) of the attacker rows;
     the last point uses them all (or `budget.max_train_rows`). Shares too small to fit are left
-    out, and so are all smaller shares when the fit on every row is perfect (`_perfect`). Each
-    fit is seeded on its own, so the order they run in changes nothing."""
+    out, and so are all smaller shares when the fit on every row is perfect (`_perfect`: they
+    are then fitted for nothing, the price of fitting them beside it). Each fit is seeded on its
+    own, so the order they run in changes nothing. The plan's fits: all rows, then the shares
+    from the largest down."""
     order = np.random.default_rng(seed).permutation(len(z_train))
     if budget.max_train_rows is not None:
         order = order[: budget.max_train_rows]
-    full = {"fraction": 1.0, "n_train": len(order)}
-    full["scores"] = _scores(task, z_train[order], v_train[order], z_test, v_test, seed, budget)
-    if _perfect(task, full["scores"]):
-        return [full]
-    points = []
-    for fraction in (f for f in shares if f < 1):
+    points = [{"fraction": 1.0, "n_train": len(order)}]
+    subsets = [order]
+    for fraction in sorted((f for f in shares if f < 1), reverse=True):
         rows = order[: max(2, math.ceil(fraction * len(order)))]
-        if len(rows) < 10 or not _fittable(task, v_train[rows]):
-            continue
-        scores = _scores(task, z_train[rows], v_train[rows], z_test, v_test, seed, budget)
-        points.append({"fraction": fraction, "n_train": len(rows), "scores": scores})
-    return [*points, full]
+        if len(rows) >= 10 and _fittable(task, v_train[rows]):
+            points.append({"fraction": fraction, "n_train": len(rows)})
+            subsets.append(rows)
+    fits = tuple(
+        partial(_scores, task, z_train[rows], v_train[rows], z_test, v_test, seed, budget)
+        for rows in subsets
+    )
+
+    def combine(results: list[Any]) -> list[dict[str, Any]]:
+        curve = [point | {"scores": scores} for point, scores in zip(points, results, strict=True)]
+        if _perfect(task, curve[0]["scores"]):
+            return curve[:1]
+        return curve[:0:-1] + curve[:1]  # the shares from the smallest up, then all rows
+
+    return Plan(fits, combine)
 
 
 def _perfect(task: str, scores: dict[str, dict[str, float | None]]) -> bool:

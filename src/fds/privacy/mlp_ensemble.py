@@ -19,12 +19,13 @@ member has stopped.
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from fds.runtime.concurrent import seeded_torch
 
 __all__ = ["MLPEnsembleClassifier", "MLPEnsembleRegressor"]
 
@@ -33,10 +34,6 @@ _MIN_TO_STOP = 20  # fewer rows: train the fixed `max_epochs` without a validati
 _BATCH = 256
 _LEARNING_RATE = 2e-3
 _MIN_DELTA = 1e-4  # a validation loss must improve by this much to count
-# nn.Linear draws its initial weights from torch's global generator: attackers fitted side by
-# side on threads (fds.runtime.concurrent) take turns to seed it, so each still starts from
-# the weights its seed gives.
-_GLOBAL_RNG = threading.Lock()
 
 
 class _Stacked(nn.Module):
@@ -48,8 +45,8 @@ class _Stacked(nn.Module):
         super().__init__()
         nets = []
         for seed in seeds:
-            with _GLOBAL_RNG, torch.random.fork_rng():
-                torch.manual_seed(seed)
+            # nn.Linear draws from torch's global generator, which fits side by side share
+            with seeded_torch(seed):
                 nets.append(_network(n_in, hidden, n_out))
         linears = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
         self.weights = nn.ParameterList(

@@ -8,33 +8,92 @@ release the GIL in their kernels, and the codes need no copying. Every native po
 thread meanwhile, so `workers` fits use `workers` cores, not workers × pool size.
 
 Each call must be seeded on its own (the estimator's fits are), so the results are the same
-whatever the number of workers and the order the calls finish in.
+whatever the number of workers and the order the calls finish in. Torch's global generator is
+the one thing they share: whoever seeds it holds `seeded_torch`'s lock meanwhile.
+
+A measurement made of several fits (a learning curve, an evaluation's groups) is a `Plan`: its
+fits and how to combine their results. `run_plans` runs the fits of many plans in one pool,
+every plan's first (largest) fit before any plan's second, so the longest work starts first.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+import torch
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from fds.runtime.threads import threads_in_use
 
-__all__ = ["run_side_by_side"]
+__all__ = ["Plan", "run_plans", "run_side_by_side", "seeded_torch"]
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+_TORCH_RNG = threading.RLock()
+
+
+@contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Torch's global generator seeded with `seed` for the block and restored after it, held by
+    this thread alone meanwhile: `nn.Module` initialisers draw from it, and fits running side by
+    side would otherwise seed it for each other."""
+    with _TORCH_RNG, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@dataclass(frozen=True)
+class Plan(Generic[T]):
+    """Independent, separately seeded fits, and how their results (in order) make the figure."""
+
+    fits: tuple[Callable[[], Any], ...]
+    combine: Callable[[list[Any]], T]
+
+    @classmethod
+    def single(cls, call: Callable[[], T]) -> Plan[T]:
+        """One call whose result is the figure."""
+        return cls((call,), lambda results: results[0])
+
+    def run(self, workers: int = 1) -> T:
+        return self.combine(run_side_by_side(self.fits, workers))
+
+
+def run_plans(plans: Mapping[K, Plan[Any]], workers: int) -> dict[K, Any]:
+    """Every plan's figure, its fits run side by side on up to `workers` threads: the first fit
+    of every plan (in the mapping's order), then every second fit, and so on."""
+    order = [
+        (key, rank)
+        for rank in range(max((len(p.fits) for p in plans.values()), default=0))
+        for key, plan in plans.items()
+        if rank < len(plan.fits)
+    ]
+    results = run_side_by_side([plans[key].fits[rank] for key, rank in order], workers)
+    done: dict[K, dict[int, Any]] = {key: {} for key in plans}
+    for (key, rank), result in zip(order, results, strict=True):
+        done[key][rank] = result
+    return {
+        key: plan.combine([done[key][r] for r in range(len(plan.fits))])
+        for key, plan in plans.items()
+    }
 
 
 def run_side_by_side(calls: Sequence[Callable[[], T]], workers: int) -> list[T]:
     """Each of `calls`' results, in order, computed on up to `workers` threads (1: one after the
-    other, in the caller's thread pools). The first exception raised is raised here. Put the
-    longest calls first: the pool hands them out in order."""
+    other, in the caller's thread). Each call runs on one core either way: a conv net's last
+    bits depend on its thread count, so the results do not depend on `workers`. The first
+    exception raised is raised here. Put the longest calls first: the pool hands them out in
+    order."""
     workers = max(1, min(workers, len(calls)))
     if workers == 1:
-        return [call() for call in calls]
+        with threads_in_use(1), threadpool_limits(limits=1):
+            return [call() for call in calls]
     # Warning filters are process-wide: set the one the fits ask for (logistic regression's
     # convergence) before the threads start, so their own catch_warnings blocks, which can
     # interleave, never lose it, and restore everything once they have all finished.

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from fds.privacy.attacks import (
 from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import TRUTHFUL, Budget
 from fds.rundir import ATTACKS_FILE, plain_json, write_json
+from fds.runtime.concurrent import seeded_torch
 from fds.runtime.threads import choose_threads
 from fds.workflows.evaluate import encoded_rows, load_run
 from fds.workflows.leakage import leakage_blocks, measure_leakage
@@ -99,15 +99,6 @@ def model_queries(model: FDS) -> ModelQueries:
         decode=decode,
         generate=generate,
     )
-
-
-@contextmanager
-def seeded_torch(seed: int) -> Iterator[None]:
-    """Torch's global generator seeded for the block and restored after it (the callables draw
-    from it), so an attack's figures repeat with its seed."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        yield
 
 
 def membership(model: FDS, members: Any, non_members: Any, *, seed: int) -> dict[str, Any]:

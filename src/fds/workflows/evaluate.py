@@ -38,15 +38,18 @@ Layout of evaluation.json (a group is null when it does not apply; `notes` says 
                      cross_coherence [{from, to, label, accuracy}], joint_coherence.{label},
                      probes [{from, label, accuracy}]  (fds.workflows.multimodal); with a key,
                      leakage's blocks are public_from.{all, each modality} and private
-    seconds          one entry per group and total
+    seconds          one entry per group (its own work: the groups that fit models run side by
+                     side, so they can add up to more than the total) and total
     notes            sentences on what was skipped or approximated
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +79,10 @@ from fds.evaluation.synthetic import image_sample_quality, table_quality, tstr
 from fds.io import resolve_model_dir
 from fds.privacy.leakage import FAST, TRUTHFUL
 from fds.rundir import CONFIG_FILE, EVALUATION_FILE, plain_json, write_json
+from fds.runtime.concurrent import Plan, run_plans
 from fds.runtime.threads import choose_threads, threads_in_use
 from fds.workflows.key_quality import key_headline, key_quality
-from fds.workflows.leakage import measure_leakage
+from fds.workflows.leakage import measure_leakage, plan_leakage
 
 __all__ = ["evaluate_path", "evaluate_run", "headline", "synthetic_table_headline"]
 
@@ -102,6 +106,7 @@ _DISENTANGLEMENT_ROWS = (3000, 1500)
 _REAL_IMAGES = (5000, 1500)
 _SYNTHETIC = (5000, 1000)
 _FAST_IWAE_K = 10
+_SPENT = threading.Lock()  # the groups' seconds, added to from the fits' threads
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")  # small matrices: BLAS threads only contend
@@ -194,34 +199,57 @@ def evaluate_run(
         notes.append("sparsity: skipped for Gaussian codes trained without a sparsity term")
     seconds["sparsity"] = time.perf_counter() - tick
 
+    # The groups that fit models (the disentanglement metrics' classifiers, the sample-quality
+    # features, the attackers, the key's classifier) run side by side on `workers` cores. What
+    # they take from the model and from `rng` is drawn here first, in a fixed order, and every
+    # fit is seeded on its own: the figures do not depend on `workers`.
+    plans: dict[tuple[str, ...], Plan[Any]] = {}
+    group_notes: dict[str, list[str]] = {"disentanglement": [], "synthetic": []}
     tick = time.perf_counter()
-    report["disentanglement"] = _disentanglement(model, X, factors, budget, seed, rng)
-    if report["disentanglement"] is None:
-        notes.append("disentanglement: no ground-truth factors for this data")
+    plans["disentanglement",] = _disentanglement(model, X, factors, budget, seed, rng)
+    if factors is None:
+        group_notes["disentanglement"].append(
+            "disentanglement: no ground-truth factors for this data"
+        )
     seconds["disentanglement"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     if isinstance(model.codec_, ImageCodec):
-        report["synthetic"] = _image_quality(model, data, budget, seed, rng, notes)
+        plans["synthetic",] = _image_quality(
+            model, data, budget, seed, rng, group_notes["synthetic"]
+        )
     else:
-        report["synthetic"] = _table_quality(
-            model, data, train_idx, held, target, budget, seed, rng, notes
+        plans["synthetic",] = _table_quality(
+            model, data, train_idx, held, target, budget, seed, rng, group_notes["synthetic"]
         )
     seconds["synthetic"] = time.perf_counter() - tick
 
-    tick = time.perf_counter()
-    report["leakage"] = None
+    finish_leakage = None
     if model.model_.private_dim:
-        budget = FAST if fast else TRUTHFUL
-        report["leakage"] = measure_leakage(
-            model, data, target=utility_target, seed=seed, budget=budget, workers=workers
+        tick = time.perf_counter()
+        leakage_plans, finish_leakage = plan_leakage(
+            model, data, target=utility_target, seed=seed, budget=FAST if fast else TRUTHFUL
         )
         seconds["leakage"] = time.perf_counter() - tick
+        # the shared block's attackers first: their fit on every row is the longest of all
+        first = dict(list(leakage_plans.items())[:1])
+        plans = {("leakage", *k): v for k, v in first.items()} | plans
+        plans |= {("leakage", *k): v for k, v in leakage_plans.items() if k not in first}
+        plans["key",] = Plan.single(partial(key_quality, model, data, seed=seed, fast=fast))
 
-    tick = time.perf_counter()
-    report["key"] = key_quality(model, data, seed=seed, fast=fast)
-    if report["key"] is not None:
-        seconds["key"] = time.perf_counter() - tick
+    spent: dict[str, float] = {}
+    done = run_plans({key: _timed(plan, key[0], spent) for key, plan in plans.items()}, workers)
+    for group in ("disentanglement", "synthetic"):
+        report[group] = done[group,]
+        seconds[group] += spent.get(group, 0.0)
+        notes += group_notes[group]
+    report["leakage"] = report["key"] = None
+    if finish_leakage is not None:
+        found = {key[1:]: value for key, value in done.items() if key[0] == "leakage"}
+        report["leakage"] = finish_leakage(found)
+        report["key"] = done["key",]
+        seconds["leakage"] += spent["leakage"]
+        seconds["key"] = spent["key"]
 
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {key: round(value, 3) for key, value in seconds.items()}
@@ -277,20 +305,26 @@ def _disentanglement(
     budget: int,
     seed: int,
     rng: np.random.Generator,
-) -> dict[str, Any] | None:
-    """The disentanglement metrics in fast mode on the codes of a seeded subsample of all rows.
+) -> Plan[dict[str, Any] | None]:
+    """The disentanglement metrics in fast mode on the codes of a seeded subsample of all rows
+    (None without factors); the codes are encoded now, the metrics fitted by the plan.
 
     The metrics judge the map from factors to codes, not generalisation, so training rows count."""
     if factors is None:
-        return None
+        return Plan.single(lambda: None)
     rows = _at_most(np.arange(len(X)), _DISENTANGLEMENT_ROWS[budget], rng)
     _, codes, _, _ = _posterior(model, X, rows)
     chosen = factors.iloc[rows] if isinstance(factors, pd.DataFrame) else np.asarray(factors)[rows]
-    scores: dict[str, Any] = dict(evaluate_disentanglement(chosen, codes, fast=True, seed=seed))
-    scores["n_rows"] = len(rows)
-    if isinstance(factors, pd.DataFrame):
-        scores["factors"] = [str(c) for c in factors.columns]
-    return scores
+    names = [str(c) for c in factors.columns] if isinstance(factors, pd.DataFrame) else None
+
+    def scores() -> dict[str, Any]:
+        found: dict[str, Any] = dict(evaluate_disentanglement(chosen, codes, fast=True, seed=seed))
+        found["n_rows"] = len(rows)
+        if names is not None:
+            found["factors"] = names
+        return found
+
+    return Plan.single(scores)
 
 
 def _label_column(frame: pd.DataFrame, labels: np.ndarray | None) -> str | None:
@@ -316,7 +350,9 @@ def _table_quality(
     seed: int,
     rng: np.random.Generator,
     notes: list[str],
-) -> dict[str, Any]:
+) -> Plan[dict[str, Any]]:
+    """Synthetic rows drawn now, judged against the real ones by the plan (which adds to
+    `notes`)."""
     X = data.X
     real = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=model.codec_.feature_names)
     if target is not None and target not in real.columns:
@@ -329,27 +365,31 @@ def _table_quality(
         synthetic = pd.DataFrame(synthetic, columns=model.codec_.feature_names)
     real_held = real.iloc[held].reset_index(drop=True)
     real_fit = real.iloc[train_idx].reset_index(drop=True)  # what the model learned from
-    result: dict[str, Any] = {
-        "kind": "table",
-        "n_synthetic": len(synthetic),
-        "quality": table_quality(real_held, synthetic),
-        "tstr": None,
-        "fidelity": table_fidelity(real_fit, synthetic),
-        "dcr": None,
-    }
-    if len(train_idx) and not np.isin(held, train_idx).any():
-        result["dcr"] = dcr_share(real_fit, real_held, synthetic, seed=seed)
-    else:
-        notes.append("dcr: no held-out rows to compare the training rows with")
     target = target or _label_column(real, data.labels)
-    if target is None:
-        notes.append("tstr: skipped; pass --target COLUMN to train on synthetic, test on real")
-    else:
-        real_train = real.iloc[train_rows].reset_index(drop=True)
-        result["tstr"] = tstr(real_train, synthetic, real_held, target, seed=seed)
-        if result["tstr"]["reason"]:
-            notes.append(f"tstr: {result['tstr']['reason']}")
-    return result
+
+    def judged() -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "kind": "table",
+            "n_synthetic": len(synthetic),
+            "quality": table_quality(real_held, synthetic),
+            "tstr": None,
+            "fidelity": table_fidelity(real_fit, synthetic),
+            "dcr": None,
+        }
+        if len(train_idx) and not np.isin(held, train_idx).any():
+            result["dcr"] = dcr_share(real_fit, real_held, synthetic, seed=seed)
+        else:
+            notes.append("dcr: no held-out rows to compare the training rows with")
+        if target is None:
+            notes.append("tstr: skipped; pass --target COLUMN to train on synthetic, test on real")
+        else:
+            real_train = real.iloc[train_rows].reset_index(drop=True)
+            result["tstr"] = tstr(real_train, synthetic, real_held, target, seed=seed)
+            if result["tstr"]["reason"]:
+                notes.append(f"tstr: {result['tstr']['reason']}")
+        return result
+
+    return Plan.single(judged)
 
 
 def _image_quality(
@@ -359,7 +399,8 @@ def _image_quality(
     seed: int,
     rng: np.random.Generator,
     notes: list[str],
-) -> dict[str, Any]:
+) -> Plan[dict[str, Any]]:
+    """Images sampled now, judged against real ones by the plan (which adds to `notes`)."""
     rows = _at_most(np.arange(len(data.X)), _REAL_IMAGES[budget], rng)
     real = np.asarray(data.X[rows])
     labels = None if data.labels is None else np.asarray(data.labels)[rows]
@@ -367,13 +408,35 @@ def _image_quality(
         labels = None
     n_samples = max(50, round(0.2 * len(rows)))
     samples = model.sample(n_samples, seed=seed)
-    result = image_sample_quality(real, labels, samples, seed=seed)
-    if result["labels_source"] == "kmeans":
-        notes.append(
-            "synthetic: no class labels, so the feature classifier learned k-means clusters of the "
-            "real images; classifier_accuracy is its accuracy on those clusters"
-        )
-    return {"kind": "images", "n_synthetic": len(samples), **result}
+
+    def judged() -> dict[str, Any]:
+        result = image_sample_quality(real, labels, samples, seed=seed)
+        if result["labels_source"] == "kmeans":
+            notes.append(
+                "synthetic: no class labels, so the feature classifier learned k-means clusters "
+                "of the real images; classifier_accuracy is its accuracy on those clusters"
+            )
+        return {"kind": "images", "n_synthetic": len(samples), **result}
+
+    return Plan.single(judged)
+
+
+def _timed(plan: Plan[Any], group: str, spent: dict[str, float]) -> Plan[Any]:
+    """`plan` whose fits add the seconds they take to `spent[group]` (a fit runs on one
+    thread, so beside other fits the groups' seconds add up to more than the wall time)."""
+
+    def timed(fit: Any) -> Any:
+        def call() -> Any:
+            start = time.perf_counter()
+            try:
+                return fit()
+            finally:
+                with _SPENT:
+                    spent[group] = spent.get(group, 0.0) + time.perf_counter() - start
+
+        return call
+
+    return Plan(tuple(timed(fit) for fit in plan.fits), plan.combine)
 
 
 # --------------------------------------------------------------------------- files and summary

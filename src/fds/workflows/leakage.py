@@ -15,7 +15,6 @@ target alone reveals of the attribute).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,17 +29,18 @@ from fds.estimator import FDS
 from fds.privacy.leakage import (
     TRUTHFUL,
     Budget,
-    attribute_leakage,
-    necessary_leakage,
-    target_utility,
+    attribute_leakage_plan,
+    necessary_leakage_plan,
+    target_utility_plan,
 )
-from fds.runtime.concurrent import run_side_by_side
+from fds.runtime.concurrent import Plan, run_plans
 
 __all__ = [
     "block_codes",
     "leakage_blocks",
     "leakage_notes",
     "measure_leakage",
+    "plan_leakage",
     "quartiles",
     "sensitive_values",
 ]
@@ -140,6 +140,36 @@ def measure_leakage(
     "necessary_accuracy", "necessary_auc"}}, "utility": {"target", "block", "utility_metric",
     "utility", …} | None, "blocks", "n_train", "n_test", "split", "budget", "noise_std",
     "notes"}`. Continuous attributes are attacked on their quartiles."""
+    plans, finish = plan_leakage(
+        model,
+        data,
+        names=names,
+        blocks=blocks,
+        target=target,
+        noise_std=noise_std,
+        seed=seed,
+        budget=budget,
+    )
+    return finish(run_plans(plans, workers))
+
+
+LeakageFits = dict[tuple[str, str], Plan[dict[str, Any]]]
+
+
+def plan_leakage(
+    model: FDS,
+    data: LoadedData,
+    *,
+    names: tuple[str, ...] | list[str] | None = None,
+    blocks: tuple[str, ...] | None = None,
+    target: str | None = None,
+    noise_std: float = 0.0,
+    seed: int = 0,
+    budget: Budget = TRUTHFUL,
+) -> tuple[LeakageFits, Callable[[dict[tuple[str, str], Any]], dict[str, Any]]]:
+    """`measure_leakage` in two halves: the codes are encoded and every attacker planned now;
+    returns (the plans by (attribute, block), turning their figures into the result). The
+    caller runs the plans (`run_plans`), alone or beside other work."""
     from fds.workflows.probe import resolve_values
 
     names = list(names) if names else [column.name for column in model.sensitive_]
@@ -158,10 +188,9 @@ def measure_leakage(
     if target is not None:
         y = resolve_values(data, target, "utility target")
         continuous = not is_categorical(pd.Series(y))
-    # Every fit is independent and seeded on its own: run them side by side, the shared
-    # block's attackers and the utility (the longest) first.
-    calls: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {}
-    later: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {}
+    # The shared block's attackers and the utility (the longest fits) first.
+    plans: LeakageFits = {}
+    later: LeakageFits = {}
     for name in names:
         s = resolve_values(data, name, "sensitive attribute")
         if not is_categorical(pd.Series(s)):
@@ -169,49 +198,65 @@ def measure_leakage(
             s = quartiles(s)
         fit, score = _known(train, s), _known(test, s)
         for i, (block, z) in enumerate(codes.items()):
-            (calls if i == 0 else later)[name, block] = _fit_on(
-                attribute_leakage, z, s, fit, score, seed=seed, budget=budget
+            (plans if i == 0 else later)[name, block] = _plan_on(
+                attribute_leakage_plan, z, s, fit, score, seed=seed, budget=budget
             )
         if y is not None:
             fit, score = _known(fit, y), _known(score, y)
-            later[name, "necessary"] = _fit_on(
-                necessary_leakage, y, s, fit, score, continuous=continuous, seed=seed, budget=budget
+            later[name, "necessary"] = _plan_on(
+                necessary_leakage_plan,
+                y,
+                s,
+                fit,
+                score,
+                continuous=continuous,
+                seed=seed,
+                budget=budget,
             )
     if y is not None:
         fit, score = _known(train, y), _known(test, y)
-        shared = codes[blocks[0]]
-        calls["", "utility"] = _fit_on(
-            target_utility, shared, y, fit, score, continuous=continuous, seed=seed, budget=budget
+        plans["", "utility"] = _plan_on(
+            target_utility_plan,
+            codes[blocks[0]],
+            y,
+            fit,
+            score,
+            continuous=continuous,
+            seed=seed,
+            budget=budget,
         )
-    calls |= later
-    done = dict(zip(calls, run_side_by_side(list(calls.values()), workers), strict=True))
-    attributes: dict[str, Any] = {}
-    for name in names:
-        entry = {block: done[name, block] for block in codes}
+    plans |= later
+
+    def finish(done: dict[tuple[str, str], Any]) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        for name in names:
+            entry = {block: done[name, block] for block in codes}
+            if y is not None:
+                necessary = done[name, "necessary"]
+                entry |= {
+                    "necessary": necessary,
+                    "necessary_accuracy": necessary["best_accuracy"],
+                    "necessary_auc": necessary["best_auc"],
+                }
+            attributes[name] = entry
+        utility = None
         if y is not None:
-            necessary = done[name, "necessary"]
-            entry |= {
-                "necessary": necessary,
-                "necessary_accuracy": necessary["best_accuracy"],
-                "necessary_auc": necessary["best_auc"],
-            }
-        attributes[name] = entry
-    utility = None
-    if y is not None:
-        utility = {"target": target, "block": blocks[0]} | done["", "utility"]
-    result = {
-        "attributes": attributes,
-        "utility": utility,
-        "blocks": list(blocks),
-        "n_train": len(train),
-        "n_test": len(test),
-        "split": split,
-        "budget": budget.name,
-        "noise_std": noise_std,
-        "notes": notes,
-    }
-    result["notes"] += leakage_notes(result)
-    return result
+            utility = {"target": target, "block": blocks[0]} | done["", "utility"]
+        result = {
+            "attributes": attributes,
+            "utility": utility,
+            "blocks": list(blocks),
+            "n_train": len(train),
+            "n_test": len(test),
+            "split": split,
+            "budget": budget.name,
+            "noise_std": noise_std,
+            "notes": list(notes),
+        }
+        result["notes"] += leakage_notes(result)
+        return result
+
+    return plans, finish
 
 
 def leakage_notes(result: dict[str, Any]) -> list[str]:
@@ -248,16 +293,16 @@ def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _fit_on(
-    measure: Callable[..., dict[str, Any]],
+def _plan_on(
+    plan: Callable[..., Plan[dict[str, Any]]],
     x: np.ndarray,
     v: np.ndarray,
     fit: np.ndarray,
     score: np.ndarray,
     **options: Any,
-) -> Callable[[], dict[str, Any]]:
-    """`measure` of (x, v) fitted on the rows `fit` and scored on the rows `score`, to run later."""
-    return partial(measure, x[fit], v[fit], x[score], v[score], **options)
+) -> Plan[dict[str, Any]]:
+    """`plan` of (x, v) fitted on the rows `fit` and scored on the rows `score`."""
+    return plan(x[fit], v[fit], x[score], v[score], **options)
 
 
 def _known(rows: np.ndarray, values: np.ndarray) -> np.ndarray:

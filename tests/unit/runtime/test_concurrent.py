@@ -1,5 +1,6 @@
 """Fits run side by side: results come back in the callers' order, an error is not swallowed,
-and torch's pool gets its size back."""
+torch's pool gets its size back, plans combine their own fits, and a seeded block is not
+disturbed by another thread seeding torch's generator."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import time
 import pytest
 import torch
 
-from fds.runtime.concurrent import run_side_by_side
+from fds.runtime.concurrent import Plan, run_plans, run_side_by_side, seeded_torch
+from fds.runtime.threads import threads_in_use
 
 
 def test_results_keep_the_order_of_the_calls_whatever_finishes_first() -> None:
@@ -44,9 +46,48 @@ def test_an_error_in_one_fit_reaches_the_caller_and_the_pool_is_restored() -> No
     assert torch.get_num_threads() == before
 
 
-def test_one_worker_runs_in_the_callers_thread() -> None:
+def test_one_worker_runs_in_the_callers_thread_on_one_core_as_a_pool_thread_would() -> None:
     caller = threading.get_ident()
-    assert run_side_by_side([threading.get_ident], workers=1) == [caller]
+
+    def where() -> tuple[int, int]:
+        return threading.get_ident(), torch.get_num_threads()
+
+    with threads_in_use(2):
+        assert run_side_by_side([where], workers=1) == [(caller, 1)]
+        assert torch.get_num_threads() == 2
+
+
+def test_plans_combine_their_own_fits_whatever_the_workers() -> None:
+    started: list[str] = []
+
+    def fit(name: str, value: int):
+        def run() -> int:
+            started.append(name)
+            return value
+
+        return run
+
+    plans = {
+        "curve": Plan((fit("curve-all", 4), fit("curve-half", 2)), lambda r: r[0] - r[1]),
+        "alone": Plan.single(fit("alone", 7)),
+    }
+    assert run_plans(plans, workers=1) == {"curve": 2, "alone": 7}
+    assert started == ["curve-all", "alone", "curve-half"]  # every first fit before any second
+    assert run_plans(plans, workers=2) == {"curve": 2, "alone": 7}
+
+
+def test_a_seeded_block_draws_its_seeds_numbers_while_another_thread_seeds_too() -> None:
+    def draws(seed: int) -> list[float]:
+        out = []
+        for _ in range(200):
+            with seeded_torch(seed):
+                out.append(float(torch.rand(1)))
+        return out
+
+    alone = [draws(1)[0], draws(2)[0]]
+    side_by_side = run_side_by_side([lambda: draws(1), lambda: draws(2)], workers=2)
+    assert {value for value in side_by_side[0]} == {alone[0]}
+    assert {value for value in side_by_side[1]} == {alone[1]}
 
 
 def test_each_fit_gets_one_core_even_where_openmp_defaults_to_every_core() -> None:
