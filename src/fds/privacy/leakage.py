@@ -37,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fds.errors import DataError
 from fds.privacy.mlp_ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
-from fds.runtime.concurrent import Plan
+from fds.runtime.concurrent import Plan, run_now
 
 __all__ = [
     "ATTACKERS",
@@ -92,25 +92,6 @@ FAST = Budget(
 )
 
 
-def attribute_leakage(
-    z_train: Any,
-    s_train: Any,
-    z_test: Any,
-    s_test: Any,
-    *,
-    seed: int = 0,
-    budget: Budget = TRUTHFUL,
-) -> dict[str, Any]:
-    """How well attackers fitted on (z_train, s_train) predict s_test from z_test.
-
-    Returns `{"attackers": {name: {"accuracy", "auc"}}, "best_attacker", "best_accuracy",
-    "best_auc", "majority", "advantage" (best accuracy − majority), "learning_curve": [{"fraction",
-    "n_train", "accuracy", "auc"}] (best over the attackers at each share), "lower_bound",
-    "n_train", "n_test", "n_classes", "budget"}`. The majority baseline is the test-row share of
-    the most frequent training class; an AUC is None when the test rows hold a single class."""
-    return attribute_leakage_plan(z_train, s_train, z_test, s_test, seed=seed, budget=budget).run()
-
-
 def attribute_leakage_plan(
     z_train: Any,
     s_train: Any,
@@ -120,10 +101,21 @@ def attribute_leakage_plan(
     seed: int = 0,
     budget: Budget = TRUTHFUL,
 ) -> Plan[dict[str, Any]]:
-    """`attribute_leakage` as independent fits (all rows, then each share of the learning
-    curve) to run side by side (`fds.runtime.concurrent`); the inputs are checked now."""
+    """How well attackers fitted on (z_train, s_train) predict s_test from z_test.
+
+    Returns `{"attackers": {name: {"accuracy", "auc"}}, "best_attacker", "best_accuracy",
+    "best_auc", "majority", "advantage" (best accuracy − majority), "learning_curve": [{"fraction",
+    "n_train", "accuracy", "auc"}] (best over the attackers at each share), "lower_bound",
+    "n_train", "n_test", "n_classes", "budget"}`. The majority baseline is the test-row share of
+    the most frequent training class; an AUC is None when the test rows hold a single class.
+
+    As a plan: the fits on all rows and on each share of the learning curve are separate steps
+    (`fds.runtime.concurrent`); the inputs are checked at once."""
     plan = _classify(z_train, s_train, z_test, s_test, seed, budget, CURVE)
     return Plan(plan.fits, lambda results: _with_curve(*plan.combine(results)))
+
+
+attribute_leakage = run_now(attribute_leakage_plan, "attribute_leakage")
 
 
 def _with_curve(curve: list[dict[str, Any]], result: dict[str, Any]) -> dict[str, Any]:
@@ -168,31 +160,6 @@ def _classify(
     return Plan(curve_plan.fits, combine)
 
 
-def target_utility(
-    z_train: Any,
-    y_train: Any,
-    z_test: Any,
-    y_test: Any,
-    *,
-    continuous: bool,
-    seed: int = 0,
-    budget: Budget = TRUTHFUL,
-) -> dict[str, Any]:
-    """What the codes are worth for a target, in its own terms: the best of ridge, boosting and
-    an MLP by R² (`continuous`), else the best classifier by accuracy beside the majority, with
-    its AUC. Returns `{"utility_metric": "r2" | "accuracy", "utility", "best_model", "models",
-    "n_train", "n_test", "budget"}` plus `"baseline"` (R² 0 of the mean) or `"majority"` and
-    `"auc"`.
-
-    Fitted once, on every row, without a learning curve: the curve guards leakage figures, where
-    a figure that more rows would raise understates the risk; a utility that more rows would
-    raise only understates what the codes are worth. On the quickstart (16 classes of
-    `factor:x`) the curve cost as much again as the fit on all rows."""
-    return target_utility_plan(
-        z_train, y_train, z_test, y_test, continuous=continuous, seed=seed, budget=budget
-    ).run()
-
-
 def target_utility_plan(
     z_train: Any,
     y_train: Any,
@@ -203,7 +170,16 @@ def target_utility_plan(
     seed: int = 0,
     budget: Budget = TRUTHFUL,
 ) -> Plan[dict[str, Any]]:
-    """`target_utility` as a plan (`fds.runtime.concurrent`); the inputs are checked now."""
+    """What the codes are worth for a target, in its own terms: the best of ridge, boosting and
+    an MLP by R² (`continuous`), else the best classifier by accuracy beside the majority, with
+    its AUC. Returns `{"utility_metric": "r2" | "accuracy", "utility", "best_model", "models",
+    "n_train", "n_test", "budget"}` plus `"baseline"` (R² 0 of the mean) or `"majority"` and
+    `"auc"`.
+
+    Fitted once, on every row, without a learning curve: the curve guards leakage figures, where
+    a figure that more rows would raise understates the risk; a utility that more rows would
+    raise only understates what the codes are worth. On the quickstart (16 classes of
+    `factor:x`) the curve cost as much again as the fit on all rows."""
     if not continuous:
         plan = _classify(z_train, y_train, z_test, y_test, seed, budget, (1.0,))
         return Plan(plan.fits, lambda results: _classified_utility(plan.combine(results)[1]))
@@ -230,6 +206,9 @@ def target_utility_plan(
     return Plan(curve_plan.fits, combine)
 
 
+target_utility = run_now(target_utility_plan, "target_utility")
+
+
 def _classified_utility(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "utility_metric": "accuracy",
@@ -239,23 +218,6 @@ def _classified_utility(r: dict[str, Any]) -> dict[str, Any]:
         "best_model": r["best_attacker"],
         "models": r["attackers"],
     } | {k: r[k] for k in ("n_train", "n_test", "budget")}
-
-
-def necessary_leakage(
-    y_train: Any,
-    s_train: Any,
-    y_test: Any,
-    s_test: Any,
-    *,
-    continuous: bool,
-    seed: int = 0,
-    budget: Budget = TRUTHFUL,
-) -> dict[str, Any]:
-    """The attribute leakage of the target itself (its value, or its one-hot category): what any
-    code that predicts the target must reveal. `attribute_leakage`'s dict."""
-    return necessary_leakage_plan(
-        y_train, s_train, y_test, s_test, continuous=continuous, seed=seed, budget=budget
-    ).run()
 
 
 def necessary_leakage_plan(
@@ -268,7 +230,8 @@ def necessary_leakage_plan(
     seed: int = 0,
     budget: Budget = TRUTHFUL,
 ) -> Plan[dict[str, Any]]:
-    """`necessary_leakage` as a plan (`fds.runtime.concurrent`)."""
+    """The attribute leakage of the target itself (its value, or its one-hot category): what any
+    code that predicts the target must reveal. `attribute_leakage`'s dict."""
     if continuous:
         f_train = np.asarray(y_train, dtype=np.float64).reshape(-1, 1)
         f_test = np.asarray(y_test, dtype=np.float64).reshape(-1, 1)
@@ -276,6 +239,9 @@ def necessary_leakage_plan(
         known = pd.Categorical(np.asarray(y_train).ravel()).categories
         f_train, f_test = (_one_hot(y, known) for y in (y_train, y_test))
     return attribute_leakage_plan(f_train, s_train, f_test, s_test, seed=seed, budget=budget)
+
+
+necessary_leakage = run_now(necessary_leakage_plan, "necessary_leakage")
 
 
 def _one_hot(values: Any, categories: pd.Index) -> np.ndarray:

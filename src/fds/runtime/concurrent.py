@@ -24,7 +24,8 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from functools import wraps
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -32,9 +33,10 @@ from threadpoolctl import threadpool_limits
 
 from fds.runtime.threads import threads_in_use
 
-__all__ = ["Plan", "run_plans", "run_side_by_side", "seeded_torch"]
+__all__ = ["Plan", "run_now", "run_plans", "run_side_by_side", "seeded_torch"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 K = TypeVar("K", bound=Hashable)
 _TORCH_RNG = threading.RLock()
 
@@ -63,6 +65,19 @@ class Plan(Generic[T]):
 
     def run(self, workers: int = 1) -> T:
         return self.combine(run_side_by_side(self.fits, workers))
+
+
+def run_now(planner: Callable[P, Plan[T]], name: str) -> Callable[P, T]:
+    """The function `name` that makes `planner`'s plan and runs it at once, in the caller's
+    thread: the figure for callers that have nothing to run beside it."""
+
+    @wraps(planner)
+    def now(*args: P.args, **kwargs: P.kwargs) -> T:
+        return planner(*args, **kwargs).run()
+
+    now.__name__ = now.__qualname__ = name
+    now.__doc__ = f"`{planner.__name__}`'s figure, computed now.\n\n{planner.__doc__}"
+    return now
 
 
 def run_plans(plans: Mapping[K, Plan[Any]], workers: int) -> dict[K, Any]:

@@ -120,36 +120,16 @@ def _fused_block(model: FDS, X: Any, block: str, sensitive: Any) -> np.ndarray:
 
 
 def measure_leakage(
-    model: FDS,
-    data: LoadedData,
-    *,
-    names: tuple[str, ...] | list[str] | None = None,
-    blocks: tuple[str, ...] | None = None,
-    target: str | None = None,
-    noise_std: float = 0.0,
-    seed: int = 0,
-    budget: Budget = TRUTHFUL,
-    workers: int = 1,
+    model: FDS, data: LoadedData, *, workers: int = 1, **options: Any
 ) -> dict[str, Any]:
-    """Leakage of each attribute in `names` (default: the model's sensitive attributes) from each
-    of `blocks` (default: `leakage_blocks`), the codes released with Gaussian noise of std
-    `noise_std` (0: the posterior means). `workers`: fits run side by side on that many cores
-    (`fds.runtime.concurrent`); the figures do not depend on it.
+    """The leakage `plan_leakage` plans (`options`: its keywords), its fits run side by side on
+    `workers` cores (`fds.runtime.concurrent`); the figures do not depend on `workers`.
 
     Returns `{"attributes": {name: {block: attribute_leakage dict, "necessary": … | None,
     "necessary_accuracy", "necessary_auc"}}, "utility": {"target", "block", "utility_metric",
     "utility", …} | None, "blocks", "n_train", "n_test", "split", "budget", "noise_std",
-    "notes"}`. Continuous attributes are attacked on their quartiles."""
-    plans, finish = plan_leakage(
-        model,
-        data,
-        names=names,
-        blocks=blocks,
-        target=target,
-        noise_std=noise_std,
-        seed=seed,
-        budget=budget,
-    )
+    "notes"}`."""
+    plans, finish = plan_leakage(model, data, **options)
     return finish(run_plans(plans, workers))
 
 
@@ -167,9 +147,15 @@ def plan_leakage(
     seed: int = 0,
     budget: Budget = TRUTHFUL,
 ) -> tuple[LeakageFits, Callable[[dict[tuple[str, str], Any]], dict[str, Any]]]:
-    """`measure_leakage` in two halves: the codes are encoded and every attacker planned now;
-    returns (the plans by (attribute, block), turning their figures into the result). The
-    caller runs the plans (`run_plans`), alone or beside other work."""
+    """Leakage of each attribute in `names` (default: the model's sensitive attributes) from each
+    of `blocks` (default: `leakage_blocks`), the codes released with Gaussian noise of std
+    `noise_std` (0: the posterior means); with a utility `target`, the shared block's utility
+    and each attribute's necessary leakage. Continuous attributes are attacked on their
+    quartiles.
+
+    `measure_leakage` in two halves: the codes are encoded and every attacker planned now;
+    returns (the plans by (attribute, block), turning their figures into `measure_leakage`'s
+    result). The caller runs the plans (`run_plans`), alone or beside other work."""
     from fds.workflows.probe import resolve_values
 
     names = list(names) if names else [column.name for column in model.sensitive_]
