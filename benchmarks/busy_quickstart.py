@@ -14,10 +14,12 @@ OMP_NUM_THREADS is removed from the quickstart's environment (it would override 
 Before each run the script samples how many cores other processes keep busy (`other_load`, over
 1 s), so a disturbed repeat can be recognised. Goal: busy ≤ 1.5 × quiet (medians).
 
-Beside the ratio it prints the fair-share floor: the busy run's CPU seconds divided by the share
-of a core one thread gets beside the busy loops (2/3 of a core for 2 loops on 2 cores). A busy
-time near the floor means FDS lost nothing to stalls; the floor exceeds 1.5 × quiet whenever the
-quiet run keeps the second core busy part of the time, which no thread count can undo.
+Beside the ratio it prints the fair-share floors: the busy run's CPU seconds divided by the share
+of the cores a job gets beside the busy loops with one runnable thread (2/3 of a core for 2 loops
+on 2 cores) and with one per core (1 core). Training runs on one thread there and the evaluation's
+side-by-side fits on every core, so a busy time between the two floors means FDS lost nothing to
+stalls; the floors exceed 1.5 × quiet whenever the quiet run keeps the second core busy part of
+the time, which no thread count can undo.
 
     PYTHONPATH=src .venv/bin/python benchmarks/busy_quickstart.py [--repeats 3] [--busy 2]
         [--forced] [--epochs N] [--fit-steps N] [--quick]
@@ -161,14 +163,17 @@ def main() -> None:
         ],
     )
     ratio = seconds["busy"] / quiet
-    # The fastest the busy run could be at its own CPU seconds and one thread's fair share: a
-    # measured time near it means no stall, only the cores the busy loops are owed.
+    # The fastest the busy run could be at its own CPU seconds and its fair share with one
+    # runnable thread, and with one per core: a measured time near them means no stall, only the
+    # cores the busy loops are owed.
     busy_cpu = median([run["cpu_seconds"] for run in runs["busy"]])
     floor = busy_cpu / fair_share(cores, args.busy) / quiet
+    floor_all = busy_cpu / fair_share(cores, args.busy, cores) / quiet
     print(
-        f"\nbusy run: {busy_cpu:.1f} CPU s at one thread; at its fair share "
-        f"({fair_share(cores, args.busy):.2f} of a core beside {args.busy} busy loops) it cannot "
-        f"finish in under {floor:.2f} × quiet (measured {ratio:.2f} ×)"
+        f"\nbusy run: {busy_cpu:.1f} CPU s; at its fair share beside {args.busy} busy loops it "
+        f"cannot finish in under {floor:.2f} × quiet on one thread "
+        f"({fair_share(cores, args.busy):.2f} of a core), {floor_all:.2f} × on {cores} "
+        f"({fair_share(cores, args.busy, cores):.2f}); measured {ratio:.2f} ×"
     )
     emit_json(
         {
@@ -181,6 +186,7 @@ def main() -> None:
             "seconds": seconds,
             "busy_over_quiet": ratio,
             "fair_share_floor_over_quiet": floor,
+            "fair_share_floor_every_core_over_quiet": floor_all,
             "cpu_seconds": {
                 name: median([run["cpu_seconds"] for run in rs]) for name, rs in runs.items()
             },

@@ -80,6 +80,20 @@ def choose_threads(requested: int | None = None, *, work: float | None = None) -
     return max(1, min(cores, math.floor(free + 0.5)))
 
 
+def choose_workers(requested: int | None = None) -> int:
+    """How many independent one-core fits to run side by side (`fds.runtime.concurrent`):
+    `requested` if given, else OMP_NUM_THREADS if set, else every usable core, busy or not.
+    Unlike a parallel region, whose threads wait for the slowest at every barrier, independent
+    fits never wait for each other: beside two busy loops on 2 cores, two fits get a core
+    between them where one got two thirds of a core."""
+    if requested is not None:
+        return max(1, int(requested))
+    from_env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if from_env.isdigit() and int(from_env) > 0:
+        return int(from_env)
+    return usable_cores()
+
+
 @contextmanager
 def threads_in_use(n: int) -> Iterator[int]:
     """Run the block with torch's intra-op pool and the BLAS and OpenMP pools (scikit-learn's,

@@ -41,7 +41,7 @@ from fds.privacy.audit import audit_dp_training
 from fds.privacy.leakage import TRUTHFUL, Budget
 from fds.rundir import ATTACKS_FILE, plain_json, write_json
 from fds.runtime.concurrent import seeded_torch
-from fds.runtime.threads import choose_threads
+from fds.runtime.threads import choose_workers
 from fds.workflows.evaluate import encoded_rows, load_run
 from fds.workflows.leakage import leakage_blocks, measure_leakage
 
@@ -344,7 +344,7 @@ def attack_path(
         sensitive=sensitive,
         utility_target=utility_target,
         show_progress=show_progress,
-        workers=choose_threads(),
+        workers=choose_workers(),
     )
     path = run_dir / ATTACKS_FILE
     merged = _read_existing(path) | results

@@ -80,7 +80,7 @@ from fds.io import resolve_model_dir
 from fds.privacy.leakage import FAST, TRUTHFUL
 from fds.rundir import CONFIG_FILE, EVALUATION_FILE, plain_json, write_json
 from fds.runtime.concurrent import Plan, run_plans
-from fds.runtime.threads import choose_threads, threads_in_use
+from fds.runtime.threads import choose_threads, choose_workers, threads_in_use
 from fds.workflows.key_quality import key_headline, key_quality
 from fds.workflows.leakage import measure_leakage, plan_leakage
 
@@ -481,7 +481,7 @@ def evaluate_path(
             target=target,
             factors=factors,
             utility_target=utility_target,
-            workers=choose_threads(threads),  # the leakage fits: one core each, not `work`'s
+            workers=choose_workers(threads),  # one core per fit, not `work`'s threads
         )
     return report, run_dir / EVALUATION_FILE
 

@@ -1,5 +1,6 @@
 """Thread pools sized to the free cores: an explicit count or OMP_NUM_THREADS wins, small models
-get one thread, a busy machine fewer threads, and the pools are restored after the work."""
+get one thread, a busy machine fewer threads (but side-by-side fits every usable core), and the
+pools are restored after the work."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from threadpoolctl import threadpool_info
 
 from fds import FDS
 from fds.runtime import threads
-from fds.runtime.threads import SMALL_WORK, choose_threads, threads_in_use
+from fds.runtime.threads import SMALL_WORK, choose_threads, choose_workers, threads_in_use
 from tests.conftest import FAST
 
 
@@ -43,6 +44,18 @@ def test_large_work_gets_the_free_cores(
 ) -> None:
     no_env.setattr(threads, "busy_cores", lambda: busy)
     assert choose_threads(None, work=10 * SMALL_WORK) == expected
+
+
+def test_side_by_side_fits_take_every_usable_core_even_when_they_are_busy(
+    no_env: pytest.MonkeyPatch,
+) -> None:
+    """Independent one-core fits never wait for each other, so a busy core costs them only its
+    share: the pool is sized to the usable cores, not the free ones."""
+    no_env.setattr(threads, "busy_cores", lambda: 9.0)
+    assert choose_workers() == 4
+    assert choose_workers(2) == 2
+    no_env.setenv("OMP_NUM_THREADS", "1")
+    assert choose_workers() == 1
 
 
 def test_busy_cores_reads_a_busy_loop_beside_it() -> None:
