@@ -103,8 +103,9 @@ def run_side_by_side(calls: Sequence[Callable[[], T]], workers: int) -> list[T]:
     """Each of `calls`' results, in order, computed on up to `workers` threads (1: one after the
     other, in the caller's thread). Each call runs on one core either way: a conv net's last
     bits depend on its thread count, so the results do not depend on `workers`. The first
-    exception raised is raised here. Put the longest calls first: the pool hands them out in
-    order."""
+    exception raised (or Ctrl-C) is raised here once the calls already running have finished;
+    the calls not yet started are dropped. Put the longest calls first: the pool hands them out
+    in order."""
     workers = max(1, min(workers, len(calls)))
     if workers == 1:
         with threads_in_use(1), threadpool_limits(limits=1):
@@ -114,11 +115,14 @@ def run_side_by_side(calls: Sequence[Callable[[], T]], workers: int) -> list[T]:
     # interleave, never lose it, and restore everything once they have all finished.
     with threads_in_use(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with ThreadPoolExecutor(
+        pool = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="fds-fit", initializer=_one_core
-        ) as pool:
+        )
+        try:
             futures = [pool.submit(call) for call in calls]
             return [future.result() for future in futures]
+        finally:  # on an error, the queue is not worth waiting for
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _one_core() -> None:

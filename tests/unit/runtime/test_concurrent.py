@@ -46,6 +46,24 @@ def test_an_error_in_one_fit_reaches_the_caller_and_the_pool_is_restored() -> No
     assert torch.get_num_threads() == before
 
 
+def test_an_error_drops_the_calls_not_yet_started() -> None:
+    started: list[int] = []
+
+    def call(i: int):
+        def run() -> int:
+            started.append(i)
+            if i == 0:
+                raise ValueError("first fit failed")
+            time.sleep(0.2)
+            return i
+
+        return run
+
+    with pytest.raises(ValueError, match="first fit failed"):
+        run_side_by_side([call(i) for i in range(20)], workers=2)
+    assert len(started) < 5  # not the 20 a full queue would have run before the error came back
+
+
 def test_one_worker_runs_in_the_callers_thread_on_one_core_as_a_pool_thread_would() -> None:
     caller = threading.get_ident()
 
