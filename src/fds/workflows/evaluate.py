@@ -231,10 +231,9 @@ def evaluate_run(
             model, data, target=utility_target, seed=seed, budget=FAST if fast else TRUTHFUL
         )
         seconds["leakage"] = time.perf_counter() - tick
-        # the shared block's attackers first: their fit on every row is the longest of all
-        first = dict(list(leakage_plans.items())[:1])
-        plans = {("leakage", *k): v for k, v in first.items()} | plans
-        plans |= {("leakage", *k): v for k, v in leakage_plans.items() if k not in first}
+        attacks = {("leakage", *k): v for k, v in leakage_plans.items()}
+        first = next(iter(attacks))  # the shared block's: its fit on every row is the longest
+        plans = {first: attacks.pop(first)} | plans | attacks
         plans["key",] = Plan.single(partial(key_quality, model, data, seed=seed, fast=fast))
 
     spent: dict[str, float] = {}
