@@ -150,9 +150,10 @@ def _encoder(
     # the key reads one drawing in its own frame, not a scene: half the width is enough
     key_hidden = tuple(max(8, h // 2) for h in config.hidden_dims)
     return SplitEncoder(
-        mlp(n_in, config.hidden_dims, params_per_dim * config.public_dim),
+        mlp(n_in + private_dim, config.hidden_dims, params_per_dim * config.public_dim),
         CanonicalEncoder(image_chw, key_hidden, params_per_dim * private_dim),
         config.public_dim,
+        private_dim,
         params_per_dim,
         public_step=config.public_step,
         step_start=config.public_step_start,

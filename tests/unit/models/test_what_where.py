@@ -17,6 +17,8 @@ from fds.models.build import choose_architecture, for_data
 from fds.nn.conv import ConvDecoder, ConvEncoder
 from fds.nn.what_where import (
     DRAWING_GAIN,
+    KEY_LOG_SIZE,
+    KEY_SHIFT_PIXELS,
     CanonicalEncoder,
     SplitEncoder,
     WhatWhereDecoder,
@@ -71,28 +73,63 @@ def test_the_key_encoder_sees_neither_position_nor_size() -> None:
 
 
 def test_the_split_encoder_lays_out_each_parameter_group_public_first() -> None:
-    public = torch.nn.Linear(4, 6)  # 2 parameter groups × public 3
+    public = torch.nn.Linear(6, 6)  # the image and the key's 2 means → 2 groups × public 3
     private = torch.nn.Linear(4, 4)  # 2 parameter groups × private 2
     x = torch.randn(5, 4)
-    out = SplitEncoder(public, private, 3, 2)(x)
+    out = SplitEncoder(public, private, 3, 2, 2)(x)
     means, logvars = out.chunk(2, dim=1)
-    torch.testing.assert_close(means, torch.cat([public(x)[:, :3], private(x)[:, :2]], 1))
-    torch.testing.assert_close(logvars, torch.cat([public(x)[:, 3:], private(x)[:, 2:]], 1))
+    seen = torch.cat([x, private(x)[:, :2]], 1)
+    torch.testing.assert_close(means, torch.cat([public(seen)[:, :3], private(x)[:, :2]], 1))
+    torch.testing.assert_close(logvars, torch.cat([public(seen)[:, 3:], private(x)[:, 2:]], 1))
+
+
+def test_the_public_encoder_reads_the_key_without_training_it() -> None:
+    """The public encoder sees the key's means, so it can take out what the attribute does to
+    the pixels; its censoring terms must not reach the key's encoder through them."""
+    torch.manual_seed(0)
+    public, private = torch.nn.Linear(6, 6), torch.nn.Linear(4, 4)
+    encoder = SplitEncoder(public, private, 3, 2, 2)
+    x = torch.randn(5, 4)
+    before = encoder(x)[:, :3]
+    with torch.no_grad():
+        private.bias[:2] += 1.0  # another key for the same images
+    assert not torch.allclose(encoder(x)[:, :3], before)
+    encoder(x)[:, :3].sum().backward()
+    assert private.weight.grad is None or private.weight.grad.abs().sum() == 0
+    assert public.weight.grad[:, 4:].abs().sum() > 0  # the columns that read the key learn
 
 
 def test_the_public_means_are_rounded_to_the_step_with_the_gradient_passed_through() -> None:
     """Only the public block's means are rounded: the σ and the key are as encoded, and the
     encoder still learns (straight-through gradient)."""
     torch.manual_seed(0)
-    public, private = torch.nn.Linear(4, 6), torch.nn.Linear(4, 4)
+    public, private = torch.nn.Linear(6, 6), torch.nn.Linear(4, 4)
     x = torch.randn(5, 4)
-    out = SplitEncoder(public, private, 3, 2, public_step=0.5)(x)
+    out = SplitEncoder(public, private, 3, 2, 2, public_step=0.5)(x)
     means, logvars = out.chunk(2, dim=1)
-    torch.testing.assert_close(means[:, :3], torch.round(public(x)[:, :3] * 2) / 2)
-    torch.testing.assert_close(means[:, 3:], private(x)[:, :2])
-    torch.testing.assert_close(logvars, torch.cat([public(x)[:, 3:], private(x)[:, 2:]], 1))
+    seen = torch.cat([x, private(x)[:, :2]], 1)
+    torch.testing.assert_close(means[:, :3], torch.round(public(seen)[:, :3] * 2) / 2)
+    torch.testing.assert_close(means[:, 3:], private(x)[:, :2])  # the remainder's map starts at 0
+    torch.testing.assert_close(logvars, torch.cat([public(seen)[:, 3:], private(x)[:, 2:]], 1))
     means[:, :3].sum().backward()
     assert public.weight.grad is not None and public.weight.grad.abs().sum() > 0
+
+
+def test_what_the_rounding_takes_from_the_public_block_the_key_can_keep() -> None:
+    """Two images whose public means round to one shared code still get keys that tell them
+    apart: the key's means add a learned map of the remainder (mean − rounded)."""
+    public = torch.nn.Linear(2, 2)  # (pixel, key) → the public mean and log-variance
+    private = torch.nn.Linear(1, 2)  # pixel → the key's mean and log-variance
+    encoder = SplitEncoder(public, private, 1, 1, 2, public_step=1.0)
+    with torch.no_grad():
+        public.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))  # the mean: the pixel
+        public.bias.zero_()
+        private.weight.zero_()  # a key of 0 for every image, but for the remainder
+        private.bias.zero_()
+        encoder.remainder.weight.fill_(1.0)
+    means = encoder.eval()(torch.tensor([[0.1], [0.3]])).chunk(2, dim=1)[0]
+    torch.testing.assert_close(means[:, 0], torch.zeros(2))  # one shared public code
+    torch.testing.assert_close(means[:, 1], torch.tensor([0.1, 0.3]))  # the key keeps the rest
 
 
 def test_the_key_steers_the_drawing_and_the_public_block_places_it() -> None:
@@ -226,9 +263,10 @@ def test_the_step_moves_from_its_start_to_public_step_and_is_full_outside_traini
     start: float, expected: list[float]
 ) -> None:
     encoder = SplitEncoder(
-        torch.nn.Linear(4, 6),
+        torch.nn.Linear(6, 6),
         torch.nn.Linear(4, 4),
         3,
+        2,
         2,
         public_step=0.5,
         step_start=start,
@@ -242,10 +280,11 @@ def test_the_step_moves_from_its_start_to_public_step_and_is_full_outside_traini
     x = torch.randn(5, 4)
     encoder.set_progress(0.0)
     means = encoder(x)[:, :3]
+    encoded = encoder.public(torch.cat([x, encoder.private(x)[:, :2]], 1))[:, :3]
     if start:
-        torch.testing.assert_close(means, torch.round(encoder.public(x)[:, :3] / start) * start)
+        torch.testing.assert_close(means, torch.round(encoded / start) * start)
     else:  # step 0: the means as encoded
-        torch.testing.assert_close(means, encoder.public(x)[:, :3])
+        torch.testing.assert_close(means, encoded)
 
 
 def test_a_public_step_warm_up_resumes_bit_for_bit_and_shares_the_full_step(tmp_path) -> None:
@@ -380,3 +419,21 @@ def test_the_drawn_size_and_centre_come_from_the_public_block_alone(ink: bool) -
     else:
         assert sizes[1][0, 0] > 1.5 * sizes[0][0, 0]
         assert abs(places[1][0, 0] - places[0][0, 0]) > 0.1
+
+
+def test_the_key_resizes_and_moves_its_drawing_only_within_its_frame() -> None:
+    """The key may give its drawing the spread and ink centre its attribute has at one public
+    size and place, up to e^±KEY_LOG_SIZE and KEY_SHIFT_PIXELS: a swapped key can change the
+    sprite's size and place by no more."""
+    torch.manual_seed(0)
+    z = torch.randn(1, 6)
+    decoder = _decoder_drawing(_blob(5, 5, 5, 5), ink=True)
+    plain = torch.sigmoid(decoder(z)).detach().numpy()
+    with torch.no_grad():
+        decoder.frame[-1].bias.fill_(50.0)  # every bound reached: larger, moved +1 px each way
+    framed = torch.sigmoid(decoder(z)).detach().numpy()
+    chw = (1, 16, 16)
+    ratio = sprite_sizes(framed, chw)[0, 0] / sprite_sizes(plain, chw)[0, 0]
+    assert ratio == pytest.approx(np.exp(KEY_LOG_SIZE), rel=0.1)
+    moved = (sprite_positions(framed, chw) - sprite_positions(plain, chw))[0] * 16
+    np.testing.assert_allclose(np.abs(moved), KEY_SHIFT_PIXELS, atol=0.25)
