@@ -41,10 +41,9 @@ from fds.data.stream import split_indices
 from fds.privacy.leakage import FAST, TRUTHFUL
 from fds.workflows.key_quality import key_quality
 from fds.workflows.leakage import measure_leakage
-from fds.workflows.quickstart import QUICKSTART
+from fds.workflows.quickstart import quickstart_params
 from fds.workflows.train import split_run_params
 
-SHAPES, _ = split_run_params(QUICKSTART)
 CENSUS = {"preset": "fds", "sensitive": ("sex",), "latent_dim": 10}
 GOALS = {
     "shapes_keyed_ratio": 0.95,
@@ -63,7 +62,8 @@ def run_shapes(
 ) -> dict[str, Any]:
     data = read_data("shapes", n=1500 if quick else None, seed=seed)
     sensitive = pd.DataFrame({"factor:shape": data.factors["shape"].to_numpy()})
-    params = SHAPES | (overrides or {}) | {"epochs": epochs, "seed": seed, "verbose": False}
+    shapes, _ = split_run_params(quickstart_params(epochs))
+    params = shapes | (overrides or {}) | {"seed": seed, "verbose": False}
     started, cpu = time.perf_counter(), time.process_time()
     model = FDS(**params).fit(data.X, sensitive=sensitive)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -29,10 +29,9 @@ from fds.data.files import read_data
 from fds.privacy.leakage import FAST, TRUTHFUL
 from fds.workflows.key_quality import key_quality
 from fds.workflows.leakage import attacker_rows, measure_leakage
-from fds.workflows.quickstart import QUICKSTART
+from fds.workflows.quickstart import quickstart_params
 from fds.workflows.train import split_run_params
 
-SHAPES, _ = split_run_params(QUICKSTART)
 ROUNDS = 200  # boosting rounds of the probes
 
 
@@ -51,7 +50,8 @@ def run(overrides: dict[str, Any], seed: int, truthful: bool) -> dict[str, Any]:
     data = read_data("shapes", seed=seed)
     shape = data.factors["shape"].to_numpy()
     started = time.process_time()
-    params = SHAPES | {"seed": seed, "verbose": False} | overrides
+    shapes, _ = split_run_params(quickstart_params(overrides.get("epochs")))
+    params = shapes | {"seed": seed, "verbose": False} | overrides
     model = FDS(**params).fit(data.X, sensitive=pd.DataFrame({"factor:shape": shape}))
     cpu = time.process_time() - started
     train, test, _ = attacker_rows(model, len(data.X), seed)

@@ -373,6 +373,20 @@ def test_the_quickstart_trains_a_what_where_key_model() -> None:
     assert config.private_dim and config.private_only is False
 
 
+@pytest.mark.parametrize("epochs", [None, 2, 50])
+def test_the_quickstarts_coarser_step_lasts_the_first_half_of_any_training(epochs) -> None:
+    """`fds quickstart --epochs N` and the benchmarks keep the step's warm-up at half the
+    training, so the public block is always trained at the step it is shared at."""
+    from fds.workflows.quickstart import QUICKSTART, quickstart_params
+    from fds.workflows.train import split_run_params
+
+    params, _ = split_run_params(quickstart_params(epochs))
+    config = make_config(**params).resolved()
+    assert config.epochs == (epochs or QUICKSTART["epochs"])
+    assert config.public_step_warmup_epochs == config.epochs / 2
+    assert config.public_step_start > config.public_step > 0
+
+
 def _decoder_drawing(drawing: torch.Tensor, ink: bool) -> WhatWhereDecoder:
     """A decoder whose key picks exactly `drawing` (logits [16, 16]) from its bank, placed at
     offset 0 with the public zoom at 1: what the decoder then does with the drawing's own size
