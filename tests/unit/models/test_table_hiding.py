@@ -99,6 +99,7 @@ def test_front_counts_the_conditioned_key_in_the_fds_front(monkeypatch):
     methods = {(name, method) for name, method, _, _ in tasks(["census", "shapes"], [0], False)}
     assert ("census", "fds_given") in methods
     assert ("shapes", "fds_given") not in methods  # images name no target column
+    assert ("shapes", "fds_step") in methods and ("census", "fds_step") not in methods
     points = [
         {"method": "fds", "weight": 0.0, "utility": 0.9, "leakage": 0.70},
         {"method": "fds_given", "weight": 30.0, "utility": 0.9, "leakage": 0.60},
