@@ -248,7 +248,7 @@ def test_evaluate_and_report_show_the_leakage(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     leakage = json.loads(result.stdout)["leakage"]
     public = leakage["attributes"]["s"]["public"]
-    assert set(public["attackers"]) == {"logistic", "boosting", "mlp"}
+    assert set(public["attackers"]) == {"logistic", "boosting", "mlp", "forest"}
     assert 0.4 < public["majority"] < 0.6
     assert leakage["utility"]["target"] == "x2"
     result = runner.invoke(app, ["report", "-m", str(run)])

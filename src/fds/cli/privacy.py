@@ -193,9 +193,9 @@ def attack(
     **synthetic**: distance to closest record and DOMIAS on the model's samples.
     **inversion**: an attacker with held-out rows and their latents trains its own decoder; its
     error on training rows is printed beside the owner's.
-    **attribute**: logistic regression, gradient boosting and an MLP ensemble fitted on every
-    training row's shared latents (the public block of an `fds` model) and scored on the held-out
-    rows: accuracy beside the majority, AUC, and a lower-bound flag when the learning curve still
+    **attribute**: logistic regression, gradient boosting, an MLP ensemble and a random forest
+    fitted on every training row's shared latents (the public block of an `fds` model) and scored
+    on the held-out rows: accuracy beside the majority, AUC, and a lower-bound flag when the learning curve still
     rises; the same figures as `fds evaluate` (`--n-rows` does not apply to this kind). A fusion
     model (attribute inference only) is attacked on its shared block encoded from all modalities
     and from each one alone (`public_from.image`, …).

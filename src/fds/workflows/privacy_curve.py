@@ -43,7 +43,7 @@ __all__ = ["DEFAULT_EPSILONS", "NOTE", "curve_path", "parse_epsilons", "run_curv
 
 DEFAULT_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
 MODES = ("training", "release", "both")
-UTILITY = "best accuracy of logistic regression, gradient boosting and MLP (attribute_leakage)"
+UTILITY = "best accuracy of logistic regression, boosting, MLP and forest (attribute_leakage)"
 NOTE = (
     "The curve is an experiment to choose ε: it uses the data itself, so its outputs are not DP "
     "and nothing is charged to the run's privacy ledger. Prefer public or synthetic look-alike data."

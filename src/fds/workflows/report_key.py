@@ -174,7 +174,7 @@ def leakage_table(leakage: dict[str, Any]) -> Table:
                 ]
             )
     caption = (
-        "Attackers (logistic regression, gradient boosting, MLP) "
+        "Attackers (logistic regression, gradient boosting, MLP, random forest) "
         f"{leakage.get('split', '')}: {leakage.get('n_train')} attacker rows, "
         f"{leakage.get('n_test')} scored. Necessary: the best attacker given only the utility "
         "target, which any code useful for it reveals."
