@@ -36,11 +36,8 @@ from fds.workflows.quickstart import UTILITY_TARGET, quickstart_params
 from fds.workflows.train import train_run
 
 TOLERANCE = 0.02  # "agrees within 2 points"
-CENSUS_EPOCHS = 20  # shapes: the quickstart's 25
-SETTINGS = {
-    "census": ({"data": "census", "preset": "fds", "sensitive": ["sex"], "latent_dim": 10}, "sex"),
-    "shapes": ({}, "factor:shape"),
-}
+CENSUS = {"data": "census", "preset": "fds", "sensitive": ["sex"], "latent_dim": 10, "epochs": 20}
+ATTRIBUTES = {"census": "sex", "shapes": "factor:shape"}
 TARGETS = {"census": "education", "shapes": UTILITY_TARGET}
 
 
@@ -66,11 +63,11 @@ def _accuracy(model: Any, codes: np.ndarray, values: np.ndarray) -> float:
 
 
 def run(name: str, seed: int, epochs: int | None) -> dict[str, Any]:
-    params, attribute = SETTINGS[name]
+    attribute = ATTRIBUTES[name]
     if name == "shapes":
         params = quickstart_params(epochs)
     else:
-        params = params | {"epochs": epochs or CENSUS_EPOCHS}
+        params = CENSUS | ({"epochs": epochs} if epochs else {})
     with tempfile.TemporaryDirectory() as tmp:
         summary = train_run(params | {"seed": seed}, Path(tmp) / "run", verbose=False)
         started = time.perf_counter()
