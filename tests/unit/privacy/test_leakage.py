@@ -141,6 +141,24 @@ def test_necessary_leakage_is_what_the_target_alone_reveals() -> None:
     assert free["best_accuracy"] < free["majority"] + 0.05
 
 
+def test_necessary_leakage_of_a_category_is_the_table_of_its_shares() -> None:
+    """Category a is 90% s=1, b 20%, c 50/50: the best any attacker can do is to predict 1 on a
+    and 0 on b; a category never seen in the attacker rows gets the majority."""
+    rng = np.random.default_rng(6)
+    y = rng.choice(["a", "b", "c"], size=6000)
+    s = (rng.random(6000) < np.select([y == "a", y == "b"], [0.9, 0.2], 0.5)).astype(int)
+    y_test = np.concatenate([y[4000:], ["unseen"] * 10])
+    s_test = np.concatenate([s[4000:], [0] * 10])
+    r = necessary_leakage(y[:4000], s[:4000], y_test, s_test, continuous=False)
+    on_a, on_b = y_test == "a", y_test == "b"
+    bayes = (np.sum(s_test[on_a] == 1) + np.sum(s_test[on_b] == 0)) / len(s_test)
+    c_rows = (y_test == "c") | (y_test == "unseen")
+    assert r["best_attacker"] == "lookup"
+    assert bayes < r["best_accuracy"] < bayes + c_rows.mean()  # c and unseen: a coin and 0
+    assert r["best_auc"] > 0.75 and r["n_train"] == 4000
+    assert [p["fraction"] for p in r["learning_curve"]] == [0.25, 0.5, 1.0]
+
+
 def test_boosting_stops_early_only_where_a_held_out_tenth_holds_every_class() -> None:
     """A class of 6 rows among 400 cannot be stratified into a held-out tenth: boosting then
     fits all its rounds instead of failing; with enough rows it stops on the held-out loss."""
