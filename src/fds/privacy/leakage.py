@@ -24,6 +24,7 @@ attribute's shares per category): any code useful for the target reveals that mu
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -315,8 +316,9 @@ def _curve(
 ) -> Plan[list[dict[str, Any]]]:
     """Every model fitted on nested seeded `shares` (CURVE, or just 1.0) of the attacker rows;
     the last point uses them all (or `budget.max_train_rows`). Shares too small to fit are left
-    out, and so are all smaller shares when the fit on every row is perfect (`_perfect`: they
-    are then fitted for nothing, the price of fitting them beside it). Each fit is seeded on its
+    out, and so are all smaller shares when the fit on every row is perfect (`_perfect`): a
+    share's fit that has not started by then is skipped (the plan runner starts every plan's
+    fit on all rows before any share's). Each fit is seeded on its
     own, so the order they run in changes nothing. The plan's fits: all rows, then the shares
     from the largest down."""
     order = np.random.default_rng(seed).permutation(len(z_train))
@@ -329,10 +331,21 @@ def _curve(
         if len(rows) >= 10 and _fittable(task, v_train[rows]):
             points.append({"fraction": fraction, "n_train": len(rows)})
             subsets.append(rows)
-    fits = tuple(
-        partial(scores or _scores, task, z_train[rows], v_train[rows], z_test, v_test, seed, budget)
-        for rows in subsets
-    )
+    fit = scores or _scores
+    perfect = threading.Event()  # set once the fit on all rows is known to be perfect
+
+    def on_all_rows() -> dict[str, dict[str, float | None]]:
+        result = fit(task, z_train[order], v_train[order], z_test, v_test, seed, budget)
+        if _perfect(task, result):
+            perfect.set()
+        return result
+
+    def on_share(rows: np.ndarray) -> dict[str, dict[str, float | None]] | None:
+        if perfect.is_set():  # its curve is left out: a fit not started is not needed
+            return None
+        return fit(task, z_train[rows], v_train[rows], z_test, v_test, seed, budget)
+
+    fits = (on_all_rows, *(partial(on_share, rows) for rows in subsets[1:]))
 
     def combine(results: list[Any]) -> list[dict[str, Any]]:
         curve = [point | {"scores": scores} for point, scores in zip(points, results, strict=True)]

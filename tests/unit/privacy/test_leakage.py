@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fds.errors import DataError
+from fds.privacy import leakage
 from fds.privacy.leakage import (
     ATTACKERS,
     FAST,
@@ -115,14 +116,18 @@ def test_utility_in_the_targets_own_terms() -> None:
         assert utility["n_train"] == 1000 and "lower_bound" not in utility
 
 
-def test_a_perfect_figure_needs_no_learning_curve() -> None:
+def test_a_perfect_figure_needs_no_learning_curve(monkeypatch) -> None:
     """Attackers that read every held-out row right, at AUC 1, cannot be beaten by more rows:
     the figure is no lower bound, and only the fit on all rows is run."""
     rng = np.random.default_rng(6)
     z = rng.normal(size=(1500, 3))
     s = np.where(z[:, 0] > 0, "a", "b")
     z[:, 0] += np.where(s == "a", 2.0, -2.0)  # a wide margin: every attacker separates it
+    fitted = []
+    scores = leakage._scores
+    monkeypatch.setattr(leakage, "_scores", lambda *a: fitted.append(len(a[1])) or scores(*a))
     perfect = attribute_leakage(*_split(z, s, 1000), budget=FAST)
+    assert fitted == [1000]
     assert perfect["best_accuracy"] == 1.0 and perfect["best_auc"] == 1.0
     assert [p["fraction"] for p in perfect["learning_curve"]] == [1.0]
     assert perfect["lower_bound"] is False and perfect["n_train"] == 1000
