@@ -315,6 +315,10 @@ class FDSConfig(BaseModel):
     # 0 (finer first) lets it lean on the public block first, which leaked more
     public_step_start: Float | None = Field(None, ge=0)
     public_step_warmup_epochs: Float = Field(0.0, ge=0)
+    # images with a key: weight of the squared distance between a record's public code and the
+    # public encoder's reading of it decoded with another record's key (batch-coupled, so not under
+    # DP-SGD; fds.objectives.swap_invariance): the public code may not move with the key's content
+    swap_invariance: PresetAmount = None
     # tables: columns the public block may keep even where they reveal the sensitive attributes (a
     # utility target): the MMD then compares the groups within strata of these columns (a class,
     # or a batch quartile of a number), so the public block hides what they do not reveal

@@ -171,6 +171,7 @@ class FactorizedAutoencoder(nn.Module):
             x,
             decoded,
             self.decode,
+            self.encoder,
             self.likelihood,
             self.layout,
         )

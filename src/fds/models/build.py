@@ -102,6 +102,12 @@ def build_model(
             "key (architecture what_where or auto, private_dim > 0); this model has none: "
             "leave public_step at 0"
         )
+    if config.swap_invariance and not isinstance(encoder, SplitEncoder):
+        raise ConfigError(
+            f"swap_invariance={config.swap_invariance} reads the public encoder of an image "
+            "model with a key (architecture what_where or auto, private_dim > 0); this model "
+            "has none: leave swap_invariance at 0"
+        )
     scheduled = {
         "public_step_start": config.public_step_start,
         "public_step_warmup_epochs": config.public_step_warmup_epochs or None,

@@ -51,6 +51,7 @@ class TermInputs:
     x: torch.Tensor  # the clean batch (the reconstruction's target)
     decoded: torch.Tensor  # the decoder's output for `post.z` (the likelihood's parameters)
     decode: Callable[[torch.Tensor], torch.Tensor]  # codes → the decoder's output
+    encoder: nn.Module  # the model's encoder (`swap_invariance` reads its public block alone)
     likelihood: Likelihood
     layout: DataLayout
 

@@ -23,6 +23,7 @@ from fds.objectives import (
     private_head,
     private_spread,
     sparsity,
+    swap_invariance,
     tc,
 )
 from fds.objectives.base import LossTerm
@@ -44,6 +45,7 @@ TERMS: tuple[LossTerm, ...] = (
     adversary.TERM,
     alternating_censor.TERM,
     gan.TERM,
+    swap_invariance.TERM,
 )
 
 

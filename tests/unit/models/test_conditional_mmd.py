@@ -88,6 +88,7 @@ def _given_inputs(decode_from_key: bool) -> TermInputs:
         column[:, None],
         decode(z),
         decode,
+        torch.nn.Identity(),
         Gaussian(1),
         DataLayout(1, given_slots=((0,),)),
     )

@@ -36,7 +36,8 @@ def _head_loss(given_slots: tuple[tuple[int, ...], ...], noise: float) -> float:
         x,
         x,
         lambda z: z,
-        None,  # type: ignore[arg-type]  # the head reads neither the decoder nor the likelihood
+        torch.nn.Identity(),  # the head reads neither the encoder, the decoder nor the likelihood
+        None,  # type: ignore[arg-type]
         DataLayout(3, given_slots=given_slots),
     )
     return float(TERM.value(inputs, 1.0).sum())
