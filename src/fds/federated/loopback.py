@@ -21,6 +21,7 @@ from fds.errors import DataError
 
 BIN = Path(sys.executable).parent
 CONNECTION = "fds-loopback"
+_KILLED_SECONDS = 5.0  # for the members of a killed group to exit
 _STOP_SECONDS = 10.0
 _SUPERLINK_START_SECONDS = 30.0
 
@@ -150,6 +151,11 @@ def stop(processes: list[subprocess.Popen]) -> None:
             _signal_group(proc.pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.wait(timeout=5)
+    # a killed group's other members (a SuperNode's ClientApp processes) exit a moment after the
+    # signal: on a loaded machine one was still running when the caller looked
+    deadline = time.monotonic() + _KILLED_SECONDS
+    while any(group_alive(proc.pid) for proc in processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
