@@ -291,11 +291,8 @@ class SplitEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.public, self.private = public, private
-        self.public_dim, self.private_dim, self.params_per_dim = (
-            public_dim,
-            private_dim,
-            params_per_dim,
-        )
+        self.public_dim, self.private_dim = public_dim, private_dim
+        self.params_per_dim = params_per_dim
         self.public_step, self.step_warmup_epochs = public_step, step_warmup_epochs
         self.step_start = public_step if step_start is None else step_start
         self.step = public_step  # the step in use: `set_progress` moves it during the warm-up
@@ -313,25 +310,34 @@ class SplitEncoder(nn.Module):
             done = epoch_progress / self.step_warmup_epochs
             self.step = self.step_start + (self.public_step - self.step_start) * done
 
+    def _step(self) -> float:
+        """The rounding step now: the scheduled one in training, else the full step, which is
+        what is shared."""
+        return self.step if self.training else self.public_step
+
+    def _public_params(self, x: torch.Tensor, key_means: torch.Tensor) -> list[torch.Tensor]:
+        """The public encoder's parameter groups for `x`, read beside the key's means
+        (detached: the public block's terms never train the key)."""
+        seen = torch.cat([x, key_means.detach()], dim=1)
+        return list(self.public(seen).chunk(self.params_per_dim, dim=1))
+
     def public_means(self, x: torch.Tensor) -> torch.Tensor:
-        """The public block's posterior means before any rounding: what the public encoder
-        reads off `x` beside the key's means."""
-        key = self.private(x).chunk(self.params_per_dim, dim=1)[0].detach()
-        return self.public(torch.cat([x, key], dim=1)).chunk(self.params_per_dim, dim=1)[0]
+        """The public block's posterior means before any rounding."""
+        key_means = self.private(x).chunk(self.params_per_dim, dim=1)[0]
+        return self._public_params(x, key_means)[0]
 
     def kept_remainder(self, mean: torch.Tensor) -> torch.Tensor:
         """What the key's means keep of the rounding of the public means `mean` (mean −
         rounded, through the learned map; zeros without a step)."""
-        step = self.step if self.training else self.public_step  # what is shared: the full step
+        step = self._step()
         if not step:
             return mean.new_zeros(len(mean), self.private_dim)
         return self.remainder(mean - torch.round(mean / step) * step)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         private = list(self.private(x).chunk(self.params_per_dim, dim=1))
-        seen = torch.cat([x, private[0].detach()], dim=1)
-        public = list(self.public(seen).chunk(self.params_per_dim, dim=1))
-        step = self.step if self.training else self.public_step
+        public = self._public_params(x, private[0])
+        step = self._step()
         if step:
             mean = public[0]
             rounded = torch.round(mean / step) * step
