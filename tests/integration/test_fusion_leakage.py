@@ -43,7 +43,9 @@ def test_evaluate_and_attack_measure_the_key_from_each_modality(
     assert evaluated["blocks"] == [*SOURCES, "private"]
     shape = evaluated["attributes"]["factor:shape"]
     for block in evaluated["blocks"]:
-        assert set(shape[block]["attackers"]) == set(ATTACKERS)
+        fitted = list(shape[block]["attackers"])  # those after a perfect one are not fitted
+        assert fitted == list(ATTACKERS)[: len(fitted)]
+        assert len(fitted) == len(ATTACKERS) or shape[block]["best_accuracy"] == 1.0
         assert set(shape[block]) >= {"best_accuracy", "best_auc", "majority", "lower_bound"}
     assert shape["private"]["best_accuracy"] == 1.0  # the key is encoded from the shape alone
     assert shape["necessary_accuracy"] == shape["necessary"]["best_accuracy"]

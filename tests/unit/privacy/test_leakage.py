@@ -131,8 +131,10 @@ def test_a_perfect_figure_needs_no_learning_curve(monkeypatch) -> None:
     assert perfect["best_accuracy"] == 1.0 and perfect["best_auc"] == 1.0
     assert [p["fraction"] for p in perfect["learning_curve"]] == [1.0]
     assert perfect["lower_bound"] is False and perfect["n_train"] == 1000
+    assert list(perfect["attackers"]) == ["logistic"]  # none can beat it: the rest not fitted
     near = attribute_leakage(*_split(z[:, 1:], s, 1000), budget=FAST)  # no signal: full curve
     assert [p["fraction"] for p in near["learning_curve"]] == [0.25, 0.5, 1.0]
+    assert list(near["attackers"]) == list(leakage.ATTACKERS)
 
 
 def test_necessary_leakage_is_what_the_target_alone_reveals() -> None:
