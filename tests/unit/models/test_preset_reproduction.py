@@ -9,11 +9,18 @@ them; a change meant to alter training regenerates them, saying so in its commit
 
 The digest covers the state_dict in sorted key order, each entry as its key, dtype, shape and raw
 bytes. Key names are part of it on purpose: a saved model directory is loaded by those names.
+
+The last bits also depend on the machine: the library versions and the CPU's instruction set,
+by which MKL and oneDNN pick their kernels (the digests written on one 2-core host did not
+reproduce on another with AMX and AVX512-FP16). The file records that environment, and elsewhere
+the test is skipped, saying why; regenerate the digests there on the commit before a change to
+check that the change keeps them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import sys
 from pathlib import Path
@@ -114,13 +121,29 @@ def _stored() -> dict[str, Any]:
     return json.loads(DIGESTS.read_text())
 
 
+def environment() -> dict[str, str]:
+    """What the digests depend on besides the code: the numeric libraries' versions and the
+    CPU's instruction set (torch's kernel level and a digest of the CPU's feature flags)."""
+    versions = {name: importlib.metadata.version(name) for name in ("numpy", "scikit-learn")}
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    features = hashlib.sha256(" ".join(sorted(flags.split()[2:])).encode()).hexdigest()[:16]
+    return {"torch": torch.__version__, **versions} | {
+        "cpu": f"{torch.backends.cpu.get_cpu_capability()} {features}"
+    }
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_preset_reproduces_its_stored_weights(case: str) -> None:
-    stored = _stored()
-    if stored["torch"] != torch.__version__:
+    stored, here = _stored(), environment()
+    if stored["environment"] != here:
+        differ = {k: (v, here.get(k)) for k, v in stored["environment"].items() if here.get(k) != v}
         pytest.skip(
-            f"digests were made with torch {stored['torch']}, this is {torch.__version__}: "
-            "regenerate them (see the module docstring) on the commit before your change"
+            f"digests were made elsewhere (stored, here: {differ}): regenerate them (see the "
+            "module docstring) on the commit before your change"
         )
     torch.set_num_threads(1)
     got, expected = train(case), stored["digests"][case]
@@ -139,6 +162,6 @@ def test_every_preset_has_a_stored_run() -> None:
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     torch.set_num_threads(1)
     DIGESTS.parent.mkdir(exist_ok=True)
-    payload = {"torch": torch.__version__, "digests": {case: train(case) for case in CASES}}
+    payload = {"environment": environment(), "digests": {case: train(case) for case in CASES}}
     DIGESTS.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(CASES)} digests to {DIGESTS}")
