@@ -22,7 +22,7 @@ import torch
 from _common import emit_json
 
 from fds.workflows import evaluate
-from fds.workflows.quickstart import IWAE_K, UTILITY_TARGET
+from fds.workflows.quickstart import IWAE_K, REAL_IMAGES, UTILITY_TARGET
 from fds.workflows.report import write_report
 
 
@@ -39,7 +39,11 @@ def main() -> None:
     shutil.copytree(args.run, out, ignore=skip)
     started = time.process_time()
     report, _ = evaluate.evaluate_path(
-        out / "model", utility_target=UTILITY_TARGET, iwae_k=IWAE_K, threads=1
+        out / "model",
+        utility_target=UTILITY_TARGET,
+        iwae_k=IWAE_K,
+        threads=1,
+        real_images=REAL_IMAGES,
     )
     evaluated = time.process_time()
     write_report(out)

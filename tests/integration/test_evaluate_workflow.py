@@ -49,6 +49,13 @@ def test_evaluate_run_on_images_writes_every_group(shapes_run) -> None:
     assert saved["sparsity"] is None  # a VAE without sparsity terms
     assert not list(out.glob(".*tmp"))  # no temporary file left behind
     assert headline(saved)["elbo"] == saved["likelihood"]["elbo"]
+    assert saved["synthetic"]["n_real"] == 120  # a fifth of the 600 sprites is the reference
+
+
+def test_real_images_caps_what_samples_are_judged_against(shapes_run) -> None:
+    model, data, _ = shapes_run
+    report = evaluate_run(model, data, iwae_k=2, real_images=300)
+    assert report["synthetic"]["n_real"] == 60 and report["synthetic"]["n_fake"] == 60
 
 
 def test_evaluate_run_on_a_table_reports_columns_quality_and_tstr(tmp_path: Path) -> None:
