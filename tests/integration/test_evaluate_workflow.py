@@ -158,8 +158,12 @@ def test_a_keyed_image_models_report_does_not_depend_on_how_many_groups_run_at_o
         )
         return {group: value for group, value in found.items() if group != "seconds"}
 
-    with threads_in_use(2):  # the caller's own pools are wider than a fit's single core
+    # the caller's own pools are wider than a fit's single core; both runs use the same width,
+    # since the groups computed before the fits (ELBO, independence) may differ in the last
+    # bits between thread counts
+    with threads_in_use(2):
         alone = report(1)
+        side_by_side = report(2)
     assert alone["leakage"] is not None and alone["key"] is not None
     assert alone["disentanglement"] is not None and alone["synthetic"] is not None
-    assert report(2) == alone
+    assert side_by_side == alone
