@@ -76,8 +76,11 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: plt.Figure, path: Path, *, laid_out: bool = False) -> Path:
+    """Write the figure to `path` atomically (closed afterwards); `laid_out`: its Axes are
+    placed already, no tight_layout."""
+    if not laid_out:
+        fig.tight_layout()
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     finally:
@@ -87,24 +90,61 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 # --------------------------------------------------------------------------- images
 
 
-def _show(ax: plt.Axes, image: np.ndarray) -> None:
-    ax.imshow(
-        image,
-        cmap="gray" if image.ndim == 2 else None,
-        vmin=0,
-        vmax=255 if image.dtype == np.uint8 else 1,
-    )
+_GAP = 2  # white pixels between the images of a mosaic
+
+
+def _as_unit(image: np.ndarray) -> np.ndarray:
+    """An (H, W[, C]) image as floats in [0, 1] (uint8 images are 0–255)."""
+    image = np.asarray(image)
+    scale = 255.0 if image.dtype == np.uint8 else 1.0
+    return np.clip(image.astype(np.float64) / scale, 0.0, 1.0)
+
+
+def _mosaic(rows: Sequence[Sequence[np.ndarray | None]], label_gap: int = 0) -> np.ndarray:
+    """Rows of images (None: an empty cell) tiled into one white-bordered array, `label_gap`
+    extra white pixels above each row for its label. A figure draws it with one imshow: one
+    Axes per image (100 for a 10 × 10 grid) took about a second each to lay out and draw."""
+    cells = [_as_unit(image) for row in rows for image in row if image is not None]
+    h, w = cells[0].shape[:2]
+    colour = any(cell.ndim == 3 for cell in cells)
+    channels = max((cell.shape[2] for cell in cells if cell.ndim == 3), default=1)
+    ncol = max(len(row) for row in rows)
+    step_y, step_x = h + _GAP + label_gap, w + _GAP
+    shape = (len(rows) * step_y + _GAP, ncol * step_x + _GAP)
+    canvas = np.ones(shape + ((channels,) if colour else ()))
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            if image is None:
+                continue
+            cell = _as_unit(image)
+            if colour and cell.ndim == 2:
+                cell = np.repeat(cell[..., None], channels, axis=2)
+            top, left = r * step_y + _GAP + label_gap, c * step_x + _GAP
+            canvas[top : top + h, left : left + w] = cell
+    return canvas
+
+
+def _mosaic_axes(fig: plt.Figure, canvas: np.ndarray, rect: Sequence[float]) -> plt.Axes:
+    """One Axes at `rect` (figure fractions) showing `canvas` pixel for pixel."""
+    ax = fig.add_axes(rect)
+    ax.imshow(canvas, cmap="gray" if canvas.ndim == 2 else None, vmin=0, vmax=1)
     ax.set_axis_off()
+    return ax
+
+
+def _row_top(r: int, h: int, label_gap: int) -> int:
+    """The mosaic's pixel row where row `r`'s label gap starts."""
+    return r * (h + _GAP + label_gap) + _GAP
 
 
 def _image_grid_figure(images: np.ndarray, title: str, ncol: int) -> plt.Figure:
     ncol = max(1, min(ncol, len(images)))
     nrow = math.ceil(len(images) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(ncol * 0.9, nrow * 0.9 + 0.4), squeeze=False)
-    for ax, image in zip(
-        axes.flat, list(images) + [None] * (nrow * ncol - len(images)), strict=True
-    ):
-        _show(ax, image) if image is not None else ax.set_axis_off()
+    rows = [list(images[r * ncol : (r + 1) * ncol]) for r in range(nrow)]
+    top = 0.4 if title else 0.05
+    fig = plt.figure(figsize=(ncol * 0.9, nrow * 0.9 + top))
+    height = nrow * 0.9 / (nrow * 0.9 + top)
+    _mosaic_axes(fig, _mosaic(rows), (0.0, 0.0, 1.0, height))
     if title:
         fig.suptitle(title)
     return fig
@@ -112,55 +152,60 @@ def _image_grid_figure(images: np.ndarray, title: str, ncol: int) -> plt.Figure:
 
 def image_grid(images: np.ndarray, path: Path, title: str, ncol: int = 10) -> Path:
     """A grid of (N,H,W[,C]) images, written to `path`."""
-    return _save(_image_grid_figure(images, title, ncol), path)
+    return _save(_image_grid_figure(images, title, ncol), path, laid_out=True)
 
 
 def image_grid_png(images: np.ndarray, title: str = "", ncol: int = 10) -> bytes:
     """A grid of (N,H,W[,C]) images, as PNG bytes."""
-    return figure_to_png(_image_grid_figure(images, title, ncol))
+    return _png(_image_grid_figure(images, title, ncol))
+
+
+def _labelled_rows_figure(
+    rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], title: str
+) -> plt.Figure:
+    """Image rows stacked top to bottom, each with its label above its first image."""
+    n = max(len(row) for row in rows)
+    h = np.asarray(rows[0][0]).shape[0]
+    label_gap = max(6, h // 3)
+    canvas = _mosaic(rows, label_gap)
+    top = 0.4 if title else 0.05
+    width = n * 0.9
+    height = width * canvas.shape[0] / canvas.shape[1]
+    fig = plt.figure(figsize=(width, height + top))
+    ax = _mosaic_axes(fig, canvas, (0.0, 0.0, 1.0, height / (height + top)))
+    for r, label in enumerate(labels):
+        y = _row_top(r, h, label_gap) + label_gap - 1
+        ax.text(_GAP, y, label, fontsize=7, ha="left", va="bottom")
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def _reconstruction_figure(
     originals: np.ndarray, reconstructions: np.ndarray, title: str
 ) -> plt.Figure:
-    n = len(originals)
-    fig, axes = plt.subplots(2, n, figsize=(n * 0.9, 2.2), squeeze=False)
-    for i in range(n):
-        _show(axes[0, i], originals[i])
-        _show(axes[1, i], reconstructions[i])
-    axes[0, 0].set_title("original", fontsize=7, loc="left")
-    axes[1, 0].set_title("reconstruction", fontsize=7, loc="left")
-    if title:
-        fig.suptitle(title)
-    return fig
+    rows = [list(originals), list(reconstructions)]
+    return _labelled_rows_figure(rows, ["original", "reconstruction"], title)
 
 
 def reconstruction_grid(
     originals: np.ndarray, reconstructions: np.ndarray, path: Path, title: str
 ) -> Path:
     """Originals on the top row of each pair, reconstructions beneath; written to `path`."""
-    return _save(_reconstruction_figure(originals, reconstructions, title), path)
+    return _save(_reconstruction_figure(originals, reconstructions, title), path, laid_out=True)
 
 
 def reconstruction_grid_png(
     originals: np.ndarray, reconstructions: np.ndarray, title: str = ""
 ) -> bytes:
     """Originals on the top row, reconstructions beneath, as PNG bytes."""
-    return figure_to_png(_reconstruction_figure(originals, reconstructions, title))
+    return _png(_reconstruction_figure(originals, reconstructions, title))
 
 
 def labelled_rows_png(rows: Sequence[np.ndarray], labels: Sequence[str], title: str = "") -> bytes:
     """Image rows stacked top to bottom (the same samples in every row), each row labelled: e.g.
     originals, keyed and public-only reconstructions, as PNG bytes."""
-    n = len(rows[0])
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.9, len(rows) * 1.05 + 0.3), squeeze=False)
-    for r, (images, label) in enumerate(zip(rows, labels, strict=True)):
-        for i in range(n):
-            _show(axes[r, i], images[i])
-        axes[r, 0].set_title(label, fontsize=7, loc="left")
-    if title:
-        fig.suptitle(title)
-    return figure_to_png(fig)
+    return _png(_labelled_rows_figure([list(images) for images in rows], labels, title))
 
 
 def latent_traversal_png(
@@ -173,23 +218,20 @@ def latent_traversal_png(
         raise DataError(
             f"traversal images must be (dims, {len(values)} values, H, W[, C]), got {images.shape}"
         )
-    n_dims, n_values = images.shape[:2]
+    n_dims, n_values, h, w = images.shape[:4]
     labels = list(row_labels) if row_labels is not None else [f"z{d}" for d in range(n_dims)]
-    cell = 0.75
-    fig, axes = plt.subplots(
-        n_dims, n_values, figsize=(n_values * cell + 0.7, n_dims * cell + 0.3), squeeze=False
-    )
-    for d in range(n_dims):
-        for v in range(n_values):
-            _show(axes[d, v], images[d, v])
-        axes[d, 0].text(
-            -0.12, 0.5, labels[d], transform=axes[d, 0].transAxes, ha="right", va="center",
-            fontsize=8,
-        )  # fmt: skip
+    cell, left, top = 0.75, 0.7, 0.3
+    fig = plt.figure(figsize=(n_values * cell + left, n_dims * cell + top))
+    width, height = n_values * cell, n_dims * cell
+    rect = (left / (width + left), 0.0, width / (width + left), height / (height + top))
+    ax = _mosaic_axes(fig, _mosaic([list(row) for row in images]), rect)
+    for d, label in enumerate(labels):
+        y = _row_top(d, h, 0) + h / 2
+        ax.text(-2, y, label, fontsize=8, ha="right", va="center")
     for v, value in enumerate(values):
-        axes[0, v].set_title(f"{value:+g}", fontsize=8)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
-    return figure_to_png(fig)
+        x = _GAP + v * (w + _GAP) + w / 2
+        ax.text(x, -1, f"{value:+g}", fontsize=8, ha="center", va="bottom")
+    return _png(fig)
 
 
 # --------------------------------------------------------------------------- tables
