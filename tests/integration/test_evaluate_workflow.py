@@ -56,6 +56,9 @@ def test_real_images_caps_what_samples_are_judged_against(shapes_run) -> None:
     model, data, _ = shapes_run
     report = evaluate_run(model, data, iwae_k=2, real_images=300)
     assert report["synthetic"]["n_real"] == 60 and report["synthetic"]["n_fake"] == 60
+    for bad in (0, -5):
+        with pytest.raises(DataError, match="real_images must be at least 1"):
+            evaluate_run(model, data, iwae_k=2, real_images=bad)
 
 
 def test_evaluate_run_on_a_table_reports_columns_quality_and_tstr(tmp_path: Path) -> None:

@@ -147,6 +147,8 @@ def evaluate_run(
         raise DataError(f"the model was fitted on {model.input_kind_}, got {input_kind_of(X)}")
     if iwae_k < 1:
         raise DataError(f"--iwae-k must be at least 1, got {iwae_k}")
+    if real_images is not None and real_images < 1:
+        raise DataError(f"real_images must be at least 1, got {real_images}")
     factors = data.factors if factors is None else factors
     if factors is not None and len(factors) != len(X):
         raise DataError(f"the factors table has {len(factors)} rows but the data has {len(X)}")
