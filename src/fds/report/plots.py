@@ -103,8 +103,9 @@ def _as_unit(image: np.ndarray) -> np.ndarray:
 def _mosaic(rows: Sequence[Sequence[np.ndarray | None]], label_gap: int = 0) -> np.ndarray:
     """Rows of images (None: an empty cell) tiled into one white-bordered array, `label_gap`
     extra white pixels above each row for its label. A figure draws it with one imshow: one
-    Axes per image (100 for a 10 × 10 grid) took about a second each to lay out and draw."""
-    cells = [_as_unit(image) for row in rows for image in row if image is not None]
+    Axes per image (100 for a 10 × 10 grid) took about a second to lay out and draw."""
+    units = [[None if image is None else _as_unit(image) for image in row] for row in rows]
+    cells = [cell for row in units for cell in row if cell is not None]
     h, w = cells[0].shape[:2]
     colour = any(cell.ndim == 3 for cell in cells)
     channels = max((cell.shape[2] for cell in cells if cell.ndim == 3), default=1)
@@ -112,11 +113,10 @@ def _mosaic(rows: Sequence[Sequence[np.ndarray | None]], label_gap: int = 0) -> 
     step_y, step_x = h + _GAP + label_gap, w + _GAP
     shape = (len(rows) * step_y + _GAP, ncol * step_x + _GAP)
     canvas = np.ones(shape + ((channels,) if colour else ()))
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            if image is None:
+    for r, row in enumerate(units):
+        for c, cell in enumerate(row):
+            if cell is None:
                 continue
-            cell = _as_unit(image)
             if colour and cell.ndim == 2:
                 cell = np.repeat(cell[..., None], channels, axis=2)
             top, left = r * step_y + _GAP + label_gap, c * step_x + _GAP
