@@ -18,7 +18,7 @@ from fds.data.files import LoadedData
 from fds.evaluation.disentanglement import factor_latent_mi
 from fds.report.html import json_node, probe_tables
 from fds.report.plots import training_curves_png
-from fds.workflows.report import write_report
+from fds.workflows.report import TSNE_POINTS, Section, _latent_map_section, write_report
 from tests.cli_helpers import fds, train_run
 
 FAST_YAML = "latent_dim: 3\nhidden_dims: [32]\nepochs: 2\nbatch_size: 64\n"
@@ -210,6 +210,21 @@ def test_training_curves_are_a_png_of_every_term() -> None:
         {"epoch": 2, "lr": 1e-3, "train_loss": 2.0, "train_kl": 0.7, "val_loss": 2.5},
     ]
     assert training_curves_png(records).startswith(b"\x89PNG")
+
+
+def test_the_tsne_map_embeds_at_most_its_point_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    fitted: list[int] = []
+
+    def fit_transform(self, X, y=None):  # records the rows t-SNE would embed, skips the work
+        fitted.append(len(X))
+        return np.zeros((len(X), 2))
+
+    monkeypatch.setattr("sklearn.manifold.TSNE.fit_transform", fit_transform)
+    codes = np.random.default_rng(0).normal(size=(TSNE_POINTS + 500, 4))
+    section = _latent_map_section(codes, np.arange(len(codes)) % 3, "shape", seed=0)
+    assert isinstance(section, Section) and len(section.figures) == 2  # PCA, then t-SNE
+    assert fitted == [TSNE_POINTS]
+    assert f"{len(codes)} rows" in section.intro  # the PCA map shows every encoded row
 
 
 def test_json_nodes_and_probe_tables() -> None:
